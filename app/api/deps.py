@@ -1,0 +1,96 @@
+"""FastAPI dependencies: the runtime, a database session, the caller and the version."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.microversion import MIN_VERSION, APIVersion
+from app.context import RequestContext
+from app.errors import Forbidden, NotFound, Unauthorized
+from app.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_version(request: Request) -> APIVersion:
+    version: APIVersion = request.state.api_version if hasattr(request.state, "api_version") \
+        else MIN_VERSION
+    return version
+
+
+VersionDep = Annotated[APIVersion, Depends(get_version)]
+
+
+def get_context(request: Request, runtime: RuntimeDep) -> RequestContext:
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise Unauthorized("The request you have made requires authentication.")
+    claims = runtime.tokens.verify(token)
+    return RequestContext(
+        user_id=claims.user_id,
+        project_id=claims.project_id,
+        project_name=claims.project_name,
+        roles=frozenset(claims.roles),
+        is_admin=claims.is_admin,
+        request_id=getattr(request.state, "request_id", ""),
+    )
+
+
+ContextDep = Annotated[RequestContext, Depends(get_context)]
+
+
+def project_scope(project_id: str | None, ctx: RequestContext) -> None:
+    """A URL's project must be the caller's own; an admin may name any project."""
+    if project_id is not None and project_id != ctx.project_id and not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow this operation to be performed.")
+
+
+def require_admin(ctx: ContextDep) -> RequestContext:
+    if not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow this operation to be performed.")
+    return ctx
+
+
+AdminDep = Annotated[RequestContext, Depends(require_admin)]
+
+
+def require_service(ctx: ContextDep) -> RequestContext:
+    if not (ctx.is_service or ctx.is_admin):
+        raise Forbidden("Only agents with the service role may do this.")
+    return ctx
+
+
+ServiceDep = Annotated[RequestContext, Depends(require_service)]
+
+
+def require_writer(ctx: ContextDep) -> RequestContext:
+    if not ctx.can_write:
+        raise Forbidden("Policy doesn't allow this operation to be performed.")
+    return ctx
+
+
+WriterDep = Annotated[RequestContext, Depends(require_writer)]
+
+
+def min_version(version: APIVersion, request_version: APIVersion) -> None:
+    """An API that does not exist below `version`: Cinder answers 404."""
+    if request_version < version:
+        raise NotFound("The resource could not be found.")

@@ -1,0 +1,78 @@
+"""Cinder's fault bodies: {"itemNotFound": {"code": 404, "message": "..."}}."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import PumiceError
+
+log = structlog.get_logger(__name__)
+
+FAULT_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    406: "notAcceptable",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+
+def fault_body(code: int, message: str) -> dict[str, Any]:
+    return {FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
+
+
+def fault_response(code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(fault_body(code, message), status_code=code, headers=headers)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return "Malformed request body"
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        msg = err.get("msg", "invalid")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "Invalid input for field/attribute " + "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(PumiceError)
+    async def _domain(_req: Request, exc: PumiceError) -> Response:
+        return fault_response(exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> Response:
+        return fault_response(400, _describe_validation(exc))
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _json(_req: Request, _exc: json.JSONDecodeError) -> Response:
+        return fault_response(400, "Malformed request body")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "Error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "The resource could not be found."
+        return fault_response(exc.status_code, message, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", error=str(exc))
+        return fault_response(
+            500, "The server has either erred or is incapable of performing the requested "
+            "operation."
+        )

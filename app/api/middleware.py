@@ -1,0 +1,87 @@
+"""Pure ASGI middleware: request ids, microversion negotiation, and the headers every
+response carries, errors included."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api import microversion
+from app.api.faults import fault_body
+from app.errors import PumiceError
+
+log = structlog.get_logger(__name__)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class OpenStackHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req-" + str(uuid.uuid4())
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        version = microversion.MIN_VERSION
+        error: PumiceError | None = None
+        try:
+            version = microversion.negotiate(
+                _header(scope, b"openstack-api-version"),
+                _header(scope, b"x-openstack-volume-api-version"),
+            )
+        except PumiceError as exc:
+            error = exc
+        state["api_version"] = version
+        extra = [
+            (b"x-openstack-request-id", request_id.encode()),
+            (b"openstack-api-version", f"volume {version}".encode()),
+            (b"vary", b"OpenStack-API-Version"),
+        ]
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"vary"]
+                message["headers"] = headers + extra
+            await send(message)
+
+        if error is not None:
+            await _send_fault(send_with_headers, error.code, error.message)
+            return
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:  # the last line of defence: no bare 500 without a fault
+            log.exception("unhandled error", request_id=request_id, error=str(exc))
+            if not started:
+                await _send_fault(
+                    send_with_headers, 500,
+                    "The server has either erred or is incapable of performing the "
+                    "requested operation.",
+                )
+
+
+async def _send_fault(send: Send, code: int, message: str) -> None:
+    import json
+
+    body = json.dumps(fault_body(code, message)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": code,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())],
+    })
+    await send({"type": "http.response.body", "body": body})

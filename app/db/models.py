@@ -1,0 +1,293 @@
+"""SQLAlchemy 2 typed models. Every change here needs an alembic migration
+(tests/db/test_migrations.py fails when the two drift)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite keeps no zone, so every timestamp is stored without one."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def new_hex_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+# --- identity ------------------------------------------------------------------
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_project_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("projects.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class SystemSecret(Base):
+    """Secrets every replica must share (the token signing key)."""
+
+    __tablename__ = "system_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- volume types ----------------------------------------------------------------
+
+
+class VolumeType(Base):
+    __tablename__ = "volume_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    extra_specs: Mapped[list[VolumeTypeExtraSpec]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class VolumeTypeExtraSpec(Base):
+    __tablename__ = "volume_type_extra_specs"
+    volume_type_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class VolumeTypeProject(Base):
+    """Access list of a private volume type."""
+
+    __tablename__ = "volume_type_projects"
+    volume_type_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+# --- backends, pools and claims --------------------------------------------------
+
+
+class Backend(Base):
+    """A cinder-volume style backend ('host@backend'): the service record plus the
+    latest capability report."""
+
+    __tablename__ = "backends"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255), unique=True)
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The agent's own timestamp of the report held; older reports are ignored.
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+    # When any replica last heard from the backend: drives up/down.
+    heard_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    agent_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    job_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Pool(Base):
+    """One pool of a backend. `allocated_gb` is the claim ledger: the sizes of the
+    live resources placed here, changed only in the transaction that changes their
+    status. `limit_gb` is what the latest report allows claims to reach."""
+
+    __tablename__ = "pools"
+    __table_args__ = (UniqueConstraint("backend_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backend_id: Mapped[int] = mapped_column(ForeignKey("backends.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    allocated_gb: Mapped[float] = mapped_column(Float, default=0.0)
+    reported_allocated_gb: Mapped[float] = mapped_column(Float, default=0.0)
+    # Claims may reach this (thin pools: the over-subscription limit) ...
+    limit_gb: Mapped[float] = mapped_column(Float, default=0.0)
+    # ... or this, for a request whose type asks for thick provisioning.
+    limit_thick_gb: Mapped[float] = mapped_column(Float, default=0.0)
+    # False once a report stops listing the pool: it keeps its claims, takes no new ones.
+    present: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# --- volumes -----------------------------------------------------------------------
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+    __table_args__ = (Index("ix_volumes_project_created", "project_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    previous_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    attach_status: Mapped[str] = mapped_column(String(32), default="detached")
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    volume_type_id: Mapped[str] = mapped_column(ForeignKey("volume_types.id"))
+    pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pools.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    # 'host@backend#pool', as Cinder's os-vol-host-attr:host.
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    provider_location: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    volume_metadata: Mapped[list[VolumeMetadata]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class VolumeMetadata(Base):
+    __tablename__ = "volume_metadata"
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+# --- quotas ----------------------------------------------------------------------------
+
+
+class QuotaClass(Base):
+    """Default limits ('default' class), editable through os-quota-class-sets."""
+
+    __tablename__ = "quota_classes"
+    class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(BigInteger)
+
+
+class Quota(Base):
+    """A project's limit for one resource, when it differs from the default."""
+
+    __tablename__ = "quotas"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuotaUsage(Base):
+    """What a project uses of one resource; changed only with a guarded update in the
+    transaction that creates or removes the resource."""
+
+    __tablename__ = "quota_usages"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    in_use: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- user messages and jobs ---------------------------------------------------------------
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    resource_type: Mapped[str] = mapped_column(String(255))
+    resource_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    event_id: Mapped[str] = mapped_column(String(255))
+    action_id: Mapped[str] = mapped_column(String(16))
+    detail_id: Mapped[str] = mapped_column(String(16))
+    message_level: Mapped[str] = mapped_column(String(32), default="ERROR")
+    user_message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Job(Base):
+    """Durable work for an agent, written in the transaction of the status change that
+    asks for it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claimable", "state", "backend", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    backend: Mapped[str] = mapped_column(String(255))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(36), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload_version: Mapped[int] = mapped_column(Integer, default=1)
+    # pending -> running -> succeeded | failed  (running -> pending on a retried lease)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    lease_owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

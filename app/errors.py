@@ -1,0 +1,40 @@
+"""Domain errors. The API turns each into Cinder's fault body; the domain never
+imports FastAPI, so it raises these."""
+
+from __future__ import annotations
+
+
+class PumiceError(Exception):
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(PumiceError):
+    code = 400
+
+
+class Unauthorized(PumiceError):
+    code = 401
+
+
+class Forbidden(PumiceError):
+    code = 403
+
+
+class NotFound(PumiceError):
+    code = 404
+
+
+class Conflict(PumiceError):
+    code = 409
+
+
+class OverQuota(PumiceError):
+    code = 413
+
+
+class NotAcceptable(PumiceError):
+    code = 406

@@ -1,0 +1,73 @@
+"""Signed, expiring bearer tokens (JWS, HS256) carrying the scope of a password
+authentication. The key lives in the database so every replica verifies every token."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from app.db.models import utcnow
+from app.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "pumice"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+    roles: tuple[str, ...]
+    is_admin: bool
+    issued_at: datetime
+    expires_at: datetime
+    token_id: str
+
+
+def new_signing_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+class TokenIssuer:
+    def __init__(self, key: str, ttl_seconds: int) -> None:
+        self._key = key
+        self._ttl = ttl_seconds
+
+    def issue(self, *, user_id: str, user_name: str, project_id: str, project_name: str,
+              roles: tuple[str, ...], is_admin: bool) -> tuple[str, TokenClaims]:
+        now = utcnow().replace(microsecond=0)
+        claims = TokenClaims(user_id, user_name, project_id, project_name, roles, is_admin,
+                             now, now + timedelta(seconds=self._ttl), uuid.uuid4().hex)
+        payload = {
+            "iss": ISSUER, "sub": user_id, "unm": user_name, "pid": project_id,
+            "pnm": project_name, "roles": list(roles), "adm": is_admin,
+            "iat": int(_epoch(now)), "exp": int(_epoch(claims.expires_at)), "jti": claims.token_id,
+        }
+        return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            p = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
+                           options={"require": ["exp", "iat", "sub", "pid"]})
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The request you have made requires authentication.") from exc
+        return TokenClaims(
+            user_id=p["sub"], user_name=p.get("unm", ""), project_id=p["pid"],
+            project_name=p.get("pnm", ""), roles=tuple(p.get("roles", ())),
+            is_admin=bool(p.get("adm")), issued_at=_from_epoch(p["iat"]),
+            expires_at=_from_epoch(p["exp"]), token_id=p.get("jti", ""),
+        )
+
+
+def _epoch(dt: datetime) -> float:
+    return (dt - datetime(1970, 1, 1)).total_seconds()
+
+
+def _from_epoch(ts: int) -> datetime:
+    return datetime(1970, 1, 1) + timedelta(seconds=ts)

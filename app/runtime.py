@@ -1,0 +1,44 @@
+"""What one API replica holds while it runs: settings, database, token keys, the
+capability cache and scheduler, and the wake-ups for long-polling agents."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.identity.tokens import TokenIssuer
+from app.scheduler.cache import CapabilityCache
+from app.scheduler.scheduler import Scheduler
+
+
+@dataclass
+class JobSignal:
+    """Wakes long-polling agents of this replica when a job is queued here; agents of
+    other replicas find it on their next poll."""
+
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        event = self._event
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    tokens: TokenIssuer
+    cache: CapabilityCache
+    scheduler: Scheduler
+    jobs: JobSignal = field(default_factory=JobSignal)
