@@ -1,0 +1,146 @@
+"""The volume driver interface the agent runs (docs/CONTRACTS.md, "Driver interface").
+
+Drivers know nothing of the database or HTTP: the agent hands them a `VolumeSpec` built
+from a job payload and posts whatever they return. Methods are synchronous because
+storage tooling is (files, subprocesses); the agent calls them in a worker thread.
+Every operation is idempotent so that a job retried after a lost lease is safe.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+VENDOR_NAME = "Pumice"
+
+# Volume ids become file names and LV names, so only what a UUID (or a Cinder-style
+# name) can contain is allowed: never a path separator or "..".
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+class DriverError(Exception):
+    """An operation failed; `message` is short and readable, it becomes the user message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DriverConfigError(DriverError):
+    """A backend's options are invalid or its storage cannot be set up."""
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """What a driver needs to know about a volume (the contract's VOL object)."""
+
+    id: str
+    size_gb: int
+    name: str | None = None
+    pool: str | None = None
+    host: str | None = None
+    provider_location: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _SAFE_ID.match(self.id):
+            raise DriverError(f"invalid volume id {self.id!r}")
+        if isinstance(self.size_gb, bool) or not isinstance(self.size_gb, int):
+            raise DriverError(f"invalid volume size {self.size_gb!r}: an integer is required")
+        if self.size_gb < 1:
+            raise DriverError(f"invalid volume size {self.size_gb} GB: must be at least 1")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VolumeSpec:
+        try:
+            return cls(
+                id=str(data["id"]),
+                size_gb=data["size_gb"],
+                name=data.get("name"),
+                pool=data.get("pool"),
+                host=data.get("host"),
+                provider_location=data.get("provider_location"),
+            )
+        except KeyError as exc:
+            raise DriverError(f"volume is missing {exc.args[0]!r}") from None
+
+
+class BackendOptions(BaseModel):
+    """Options every backend understands (Cinder's generic driver options).
+
+    A driver subclasses this with its own options; unknown keys are an error so a typo in
+    the agent config is caught at start, not silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_over_subscription_ratio: str = "20.0"
+    reserved_percentage: int = Field(default=0, ge=0, le=100)
+    # Evaluated by the scheduler's filter/goodness weighers, reported verbatim.
+    filter_function: str | None = None
+    goodness_function: str | None = None
+
+    @field_validator("max_over_subscription_ratio", mode="before")
+    @classmethod
+    def _ratio_as_string(cls, value: object) -> str:
+        # Cinder reports the ratio as a string ("auto" or a float >= 1); accept a TOML
+        # number too. "auto" is not supported: it needs history this driver lacks.
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("must be a number >= 1.0")
+        try:
+            ratio = float(value)
+        except ValueError:
+            raise ValueError("must be a number >= 1.0") from None
+        if ratio < 1.0:
+            raise ValueError("must be a number >= 1.0")
+        return str(ratio)
+
+
+class VolumeDriver(ABC):
+    """One backend: a named storage location with one or more pools."""
+
+    driver_name: ClassVar[str]
+    driver_version: ClassVar[str] = "1.0.0"
+    storage_protocol: ClassVar[str]
+    options_model: ClassVar[type[BackendOptions]] = BackendOptions
+
+    def __init__(self, backend_name: str, options: BackendOptions) -> None:
+        self.backend_name = backend_name
+        self.options = options
+
+    @abstractmethod
+    def do_setup(self) -> None:
+        """Prepare and check the storage (folders, volume groups, features) before any
+        job runs; raise DriverConfigError when the backend cannot work."""
+
+    @abstractmethod
+    def get_volume_stats(self) -> dict[str, Any]:
+        """The backend report: Cinder's get_volume_stats shape, pools included."""
+
+    @abstractmethod
+    def create_volume(self, volume: VolumeSpec) -> dict[str, Any]:
+        """Create the volume (idempotent); return model updates such as provider_location."""
+
+    @abstractmethod
+    def delete_volume(self, volume: VolumeSpec) -> None:
+        """Delete the volume; a volume that is already gone is not an error."""
+
+    @abstractmethod
+    def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
+        """Grow the volume to new_size_gb; already that size is not an error."""
+
+    def backend_stats(self, pools: list[dict[str, Any]]) -> dict[str, Any]:
+        """The backend-level part of a report, shared by every driver."""
+        return {
+            "volume_backend_name": self.backend_name,
+            "vendor_name": VENDOR_NAME,
+            "driver_version": self.driver_version,
+            "storage_protocol": self.storage_protocol,
+            "filter_function": self.options.filter_function,
+            "goodness_function": self.options.goodness_function,
+            "pools": pools,
+        }
