@@ -1,0 +1,59 @@
+"""The backends an agent serves: each a configured driver under its Cinder host name."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import structlog
+
+from app.agent.config import AgentConfig, BackendConfig
+from app.drivers import DriverError, VolumeDriver, driver_class
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Backend:
+    name: str
+    # `host@backend`: how the API and the scheduler name this backend.
+    host: str
+    availability_zone: str
+    driver: VolumeDriver
+    # A backend whose do_setup failed is neither reported nor claimed for; setup is
+    # retried each report interval so fixing the storage recovers without a restart.
+    ready: bool = False
+    setup_error: str | None = None
+    _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def setup(self) -> bool:
+        """Run the driver's do_setup in a thread once; True when the backend is ready."""
+        async with self._setup_lock:
+            if self.ready:
+                return True
+            try:
+                await asyncio.to_thread(self.driver.do_setup)
+            except Exception as exc:
+                reason = exc.message if isinstance(exc, DriverError) else repr(exc)
+                if reason != self.setup_error:
+                    log.error("backend setup failed", backend=self.host, error=reason)
+                self.setup_error = reason
+                return False
+            self.ready = True
+            self.setup_error = None
+            return True
+
+
+def build_backends(config: AgentConfig) -> dict[str, Backend]:
+    """The configured backends by host name (drivers built, not yet set up)."""
+    return {config.backend_host(b): _build(config, b) for b in config.backends}
+
+
+def _build(config: AgentConfig, backend: BackendConfig) -> Backend:
+    driver = driver_class(backend.driver)(backend.name, backend.options)
+    return Backend(
+        name=backend.name,
+        host=config.backend_host(backend),
+        availability_zone=backend.availability_zone or config.agent.availability_zone,
+        driver=driver,
+    )

@@ -1,0 +1,174 @@
+"""Running claimed jobs: the driver call in a worker thread, the lease kept alive by
+heartbeats meanwhile, and the outcome posted back.
+
+A job whose lease is lost (409) is abandoned without a result: the API has already given
+it to someone else, and since every driver operation is idempotent the retry is safe
+even if our thread still finishes the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from app.agent.backends import Backend
+from app.agent.client import AgentClient, ApiError, Job, LeaseLost
+from app.drivers import DriverError, VolumeDriver, VolumeSpec
+
+log = structlog.get_logger(__name__)
+
+# Error messages become user messages: keep them to a readable line.
+MAX_ERROR_CHARS = 255
+
+Handler = Callable[[VolumeDriver, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    payload_version: int
+    handler: Handler
+    # Whether a fresh capability report should follow, so the scheduler sees the change.
+    changes_capacity: bool
+
+
+def _volume(payload: dict[str, Any]) -> VolumeSpec:
+    volume = payload.get("volume")
+    if not isinstance(volume, dict):
+        raise DriverError("invalid job payload: no volume")
+    return VolumeSpec.from_dict(volume)
+
+
+def _create_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    return driver.create_volume(_volume(payload))
+
+
+def _delete_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    driver.delete_volume(_volume(payload))
+    return {}
+
+
+def _extend_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    new_size = payload.get("new_size_gb")
+    if isinstance(new_size, bool) or not isinstance(new_size, int):
+        raise DriverError("invalid job payload: new_size_gb must be an integer")
+    driver.extend_volume(_volume(payload), new_size)
+    return {}
+
+
+JOB_KINDS: dict[tuple[str, int], JobKind] = {
+    (kind.name, kind.payload_version): kind
+    for kind in (
+        JobKind("create_volume", 1, _create_volume, changes_capacity=True),
+        JobKind("delete_volume", 1, _delete_volume, changes_capacity=True),
+        JobKind("extend_volume", 1, _extend_volume, changes_capacity=True),
+    )
+}
+
+
+def job_versions() -> dict[str, list[int]]:
+    """The payload versions this agent understands per job kind (sent with reports)."""
+    versions: dict[str, list[int]] = {}
+    for name, version in sorted(JOB_KINDS):
+        versions.setdefault(name, []).append(version)
+    return versions
+
+
+class JobRunner:
+    def __init__(
+        self,
+        client: AgentClient,
+        backends: Mapping[str, Backend],
+        *,
+        on_capacity_change: Callable[[str], None],
+    ) -> None:
+        self._client = client
+        self._backends = backends
+        self._on_capacity_change = on_capacity_change
+
+    async def run(self, job: Job) -> None:
+        """Execute a job and post its result; never raises except on cancellation."""
+        bound = log.bind(
+            job_id=job.id,
+            kind=job.kind,
+            backend=job.backend,
+            resource_id=job.resource_id,
+            attempt=job.attempts,
+        )
+        bound.info("job started")
+        try:
+            result, error = await self._execute(job)
+        except LeaseLost:
+            bound.warning("job abandoned: lease lost")
+            return
+        kind = JOB_KINDS.get((job.kind, job.payload_version))
+        if kind is not None and kind.changes_capacity and job.backend in self._backends:
+            self._on_capacity_change(job.backend)
+        try:
+            state = await self._client.post_result(job.id, result=result, error=error)
+        except LeaseLost:
+            bound.warning("job result refused: lease lost")
+            return
+        except ApiError as exc:
+            bound.error("job result refused", error=str(exc))
+            return
+        if error is None:
+            bound.info("job succeeded", state=state)
+        else:
+            bound.warning("job failed", state=state, error=error)
+
+    async def _execute(self, job: Job) -> tuple[dict[str, Any] | None, str | None]:
+        """(result, None) or (None, reason); raises LeaseLost to abandon the job."""
+        backend = self._backends.get(job.backend)
+        if backend is None:
+            return None, f"backend {job.backend} is not served by agent {self._client.agent_id}"
+        if not backend.ready:
+            return None, f"backend {job.backend} is not ready: {backend.setup_error}"
+        kind = JOB_KINDS.get((job.kind, job.payload_version))
+        if kind is None:
+            return None, f"unsupported job {job.kind} version {job.payload_version}"
+        work = asyncio.ensure_future(asyncio.to_thread(kind.handler, backend.driver, job.payload))
+        lease = asyncio.create_task(self._keep_lease(job))
+        try:
+            await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
+            if lease.done():
+                lease.result()  # raises LeaseLost; the thread finishes unobserved
+            return await work, None
+        except DriverError as exc:
+            return None, _short(exc.message)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            log.exception("job crashed", job_id=job.id, kind=job.kind)
+            return None, _short(f"unexpected error in {job.kind}: {type(exc).__name__}: {exc}")
+        finally:
+            lease.cancel()
+            if not work.done():
+                work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await lease
+
+    async def _keep_lease(self, job: Job) -> None:
+        """Heartbeat every lease_seconds/3 until cancelled; raises LeaseLost."""
+        interval = max(job.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._client.heartbeat(job.id)
+            except LeaseLost:
+                raise
+            except ApiError as exc:
+                # Not an outage and not a lost lease: keep working, the result decides.
+                log.warning("heartbeat refused", job_id=job.id, error=str(exc))
+
+
+def _short(message: str) -> str:
+    message = " ".join(message.split())
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
+    return message

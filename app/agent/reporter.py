@@ -1,0 +1,101 @@
+"""Capability reports: every backend at start, every report_interval, and soon after a
+job that changed capacity, so the scheduler's view is never a full interval stale."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from app.agent.backends import Backend
+from app.agent.client import AgentClient, ApiError
+from app.drivers import DriverError
+
+log = structlog.get_logger(__name__)
+
+
+class Reporter:
+    def __init__(
+        self,
+        client: AgentClient,
+        backends: Mapping[str, Backend],
+        *,
+        interval: float,
+        job_versions: Mapping[str, list[int]],
+    ) -> None:
+        self._client = client
+        self._backends = backends
+        self._interval = interval
+        self._job_versions = {kind: list(v) for kind, v in job_versions.items()}
+        self._requested: set[str] = set()
+        self._wakeup = asyncio.Event()
+
+    def request_report(self, backend_host: str) -> None:
+        """Ask for a report of one backend soon (after a job changed its capacity)."""
+        self._requested.add(backend_host)
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Report all backends now and every interval; requested ones in between."""
+        await self.report_all()
+        next_full = time.monotonic() + self._interval
+        while True:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), max(0.0, next_full - time.monotonic()))
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            if time.monotonic() >= next_full:
+                self._requested.clear()
+                await self.report_all()
+                next_full = time.monotonic() + self._interval
+            else:
+                hosts, self._requested = self._requested, set()
+                for host in sorted(hosts):
+                    await self.report(self._backends[host])
+
+    async def report_all(self) -> None:
+        for backend in self._backends.values():
+            # A backend that failed setup is retried here, and reported once it works.
+            if backend.ready or await backend.setup():
+                await self.report(backend)
+
+    async def report(self, backend: Backend) -> None:
+        """Post one backend's report; failures are logged, the next interval retries."""
+        # The timestamp is taken with the figures: the API orders reports by it.
+        timestamp = _utc_timestamp()
+        try:
+            capabilities = await asyncio.to_thread(backend.driver.get_volume_stats)
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, DriverError) else repr(exc)
+            log.error("cannot read backend stats", backend=backend.host, error=reason)
+            return
+        try:
+            accepted = await self._client.report_capabilities(
+                self.build_report(backend, capabilities, timestamp)
+            )
+        except ApiError as exc:
+            log.error("capability report refused", backend=backend.host, error=str(exc))
+            return
+        log.debug("capabilities reported", backend=backend.host, accepted=accepted)
+
+    def build_report(
+        self, backend: Backend, capabilities: dict[str, Any], timestamp: str
+    ) -> dict[str, Any]:
+        return {
+            "agent_id": self._client.agent_id,
+            "host": backend.host,
+            "availability_zone": backend.availability_zone,
+            "timestamp": timestamp,
+            "job_versions": self._job_versions,
+            "capabilities": capabilities,
+        }
+
+
+def _utc_timestamp() -> str:
+    """Naive UTC ISO 8601 with microseconds, as the contract orders reports by."""
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")

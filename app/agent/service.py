@@ -1,0 +1,191 @@
+"""The agent process: set up the backends, report them, claim and run their jobs.
+
+One claim loop serves every backend: it long-polls the API for a job whenever a slot
+(of max_concurrent_jobs) is free, and each job runs as its own task. SIGINT/SIGTERM stop
+claiming, give running jobs shutdown_grace seconds to finish and post their results,
+then abandon the rest (their leases expire and the API retries them elsewhere or later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+import typer
+
+from app.agent.backends import Backend, build_backends
+from app.agent.client import AgentClient, ApiError, Job
+from app.agent.config import AgentConfig, AgentConfigError, load_config
+from app.agent.jobs import JobRunner, job_versions
+from app.agent.reporter import Reporter
+from app.drivers import DriverConfigError
+
+log = structlog.get_logger(__name__)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, *, client: AgentClient | None = None) -> None:
+        self.config = config
+        self.backends: dict[str, Backend] = build_backends(config)
+        self.client = client or AgentClient.from_config(config)
+        self.reporter = Reporter(
+            self.client,
+            self.backends,
+            interval=config.agent.report_interval,
+            job_versions=job_versions(),
+        )
+        self.jobs = JobRunner(
+            self.client, self.backends, on_capacity_change=self.reporter.request_report
+        )
+        self._stopping = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def stop(self) -> None:
+        """Ask the agent to shut down (safe to call from a signal handler, repeatedly)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Serve until stop(); always closes the client."""
+        log.info("agent starting", agent_id=self.config.agent_id, backends=sorted(self.backends))
+        background: list[asyncio.Task[None]] = []
+        try:
+            await asyncio.gather(*(b.setup() for b in self.backends.values()))
+            background.append(asyncio.create_task(self.reporter.run(), name="reporter"))
+            background.append(asyncio.create_task(self._claim_loop(), name="claims"))
+            stopping = asyncio.create_task(self._stopping.wait())
+            # A crashed loop is a bug; stop rather than run as a zombie that claims nothing.
+            done, _ = await asyncio.wait(
+                [stopping, *background], return_when=asyncio.FIRST_COMPLETED
+            )
+            stopping.cancel()
+            for task in done:
+                if task is not stopping and not task.cancelled() and task.exception():
+                    log.error("agent loop crashed", loop=task.get_name(), error=task.exception())
+        finally:
+            await self._shutdown(background)
+
+    async def _claim_loop(self) -> None:
+        slots = asyncio.Semaphore(self.config.agent.max_concurrent_jobs)
+        while True:
+            await slots.acquire()
+            try:
+                job = await self._claim_one()
+            except BaseException:
+                slots.release()
+                raise
+            if job is None:
+                slots.release()
+                continue
+            task = asyncio.create_task(self.jobs.run(job), name=f"job-{job.id}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _claim_one(self) -> Job | None:
+        hosts = sorted(host for host, b in self.backends.items() if b.ready)
+        if not hosts:
+            # Nothing to serve until a backend's setup succeeds (the reporter retries it).
+            await asyncio.sleep(self.config.agent.report_interval)
+            return None
+        try:
+            return await self.client.claim_job(hosts, self.config.agent.claim_wait)
+        except ApiError as exc:
+            # e.g. 403 when the agent's user lacks the service role: say so, then retry.
+            log.error("job claim refused", error=str(exc))
+        except Exception:
+            log.exception("job claim failed")
+        await asyncio.sleep(self.config.agent.retry_max_interval)
+        return None
+
+    async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if self._running:
+            log.info("waiting for running jobs", jobs=len(self._running))
+            await asyncio.wait(set(self._running), timeout=self.config.agent.shutdown_grace)
+        abandoned = set(self._running)
+        for task in abandoned:
+            task.cancel()
+        if abandoned:
+            log.warning("jobs abandoned at shutdown", jobs=sorted(t.get_name() for t in abandoned))
+            await asyncio.gather(*abandoned, return_exceptions=True)
+        await self.client.aclose()
+        log.info("agent stopped", agent_id=self.config.agent_id)
+
+
+def run_agent(config_path: Path) -> None:
+    """`pumice agent --config FILE`: run the agent until SIGINT or SIGTERM."""
+    try:
+        config = load_config(config_path)
+    except AgentConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    configure_logging(config.agent.log_level)
+    try:
+        with _state_lock(config.agent.state_dir):
+            asyncio.run(_serve(config))
+    except (AgentConfigError, DriverConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+async def _serve(config: AgentConfig) -> None:
+    agent = Agent(config)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, agent.stop)
+    try:
+        await agent.run()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+@contextlib.contextmanager
+def _state_lock(state_dir: Path | None) -> Iterator[None]:
+    """Hold `state_dir/agent.lock` so two agents never serve one host's backends."""
+    if state_dir is None:
+        yield
+        return
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(state_dir / "agent.lock", "a+")  # held (and locked) for the run
+    except OSError as exc:
+        raise AgentConfigError(f"state_dir {state_dir}: {exc.strerror}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AgentConfigError(f"another agent is running with state_dir {state_dir}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def configure_logging(level: str) -> None:
+    """structlog to stderr: readable lines with a UTC timestamp and the level."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
