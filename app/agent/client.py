@@ -236,9 +236,7 @@ class AgentClient:
                 url,
                 json=body,
                 headers=headers,
-                timeout=request_timeout
-                if request_timeout is not None
-                else httpx.USE_CLIENT_DEFAULT,
+                timeout=timeout,
             )
         except httpx.TransportError as exc:
             raise TransientApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
