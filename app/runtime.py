@@ -12,6 +12,7 @@ from app.config import Settings
 from app.identity.tokens import TokenIssuer
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.scheduler import Scheduler
+from app.scheduler.store import PoolDirectory
 
 
 @dataclass
@@ -41,4 +42,5 @@ class Runtime:
     tokens: TokenIssuer
     cache: CapabilityCache
     scheduler: Scheduler
+    pools: PoolDirectory = field(default_factory=PoolDirectory)
     jobs: JobSignal = field(default_factory=JobSignal)

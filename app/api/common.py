@@ -1,0 +1,225 @@
+"""What every Block Storage router shares: both URL forms, body parsing with Cinder's
+messages, timestamps, pagination and sorting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.api.deps import ContextDep, VersionDep, min_version, project_scope
+from app.api.microversion import PROJECT_ID_OPTIONAL
+from app.context import RequestContext
+from app.errors import BadRequest
+
+MAX_LIMIT = 1000
+DB_MAX_INT = 0x7FFFFFFF
+
+
+def v3_route(router: APIRouter, method: str, path: str, **kwargs: Any
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register an endpoint at /v3/{project_id}{path} and, from 3.67, at /v3{path}."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(f"/v3/{{project_id}}{path}", endpoint, methods=[method], **kwargs)
+        router.add_api_route(f"/v3{path}", endpoint, methods=[method],
+                             include_in_schema=False, **kwargs)
+        return endpoint
+
+    return register
+
+
+def url_project(request: Request, ctx: ContextDep, version: VersionDep) -> str:
+    """The project the URL names (or the caller's, on the 3.67 form without one)."""
+    project_id = request.path_params.get("project_id")
+    if project_id is None:
+        min_version(PROJECT_ID_OPTIONAL, version)
+        return ctx.project_id
+    project_scope(project_id, ctx)
+    return str(project_id)
+
+
+UrlProject = Annotated[str, Depends(url_project)]
+
+
+async def read_body(request: Request, key: str | None = None) -> Any:
+    """The JSON body (or its `key` member), with Cinder's 400s for what is not one."""
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("Missing request body." if key is None else
+                         f"Missing required element '{key}' in request body.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("Malformed request body") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("Malformed request body: it must be a JSON object.")
+    if key is None:
+        return body
+    if key not in body or not isinstance(body[key], dict):
+        raise BadRequest(f"Missing required element '{key}' in request body.")
+    return body[key]
+
+
+def parse_int(value: Any, field: str, minimum: int = 0, maximum: int = DB_MAX_INT) -> int:
+    if isinstance(value, bool) or value is None:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                         f"{value} is not an integer.")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                         f"'{value}' does not match '^[0-9]+$'")
+    if number < minimum:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                         f"{value} is less than the minimum of {minimum}")
+    if number > maximum:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                         f"{value} is greater than the maximum of {maximum}")
+    return number
+
+
+def parse_bool(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes",
+                                                             "no", "on", "off", "t", "f", "y",
+                                                             "n"):
+        return value.strip().lower() in ("true", "1", "yes", "on", "t", "y")
+    raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                     "It is not a boolean.")
+
+
+def optional_str(value: Any, field: str, maximum: int = 255) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                         f"{value!r} is not of type 'string'")
+    if len(value) > maximum:
+        raise BadRequest(f"Invalid input for field/attribute {field}: longer than {maximum} "
+                         "characters.")
+    return value
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") if dt else None
+
+
+def base_url(request: Request) -> str:
+    public = request.app.state.runtime.settings.public_url
+    return str(public or request.base_url).rstrip("/")
+
+
+def self_links(request: Request, project_id: str, collection: str, item_id: str
+               ) -> list[dict[str, str]]:
+    base = base_url(request)
+    return [
+        {"href": f"{base}/v3/{project_id}/{collection}/{item_id}", "rel": "self"},
+        {"href": f"{base}/{project_id}/{collection}/{item_id}", "rel": "bookmark"},
+    ]
+
+
+# --- listing ---------------------------------------------------------------------------------
+
+
+def parse_sort(request: Request, allowed: dict[str, InstrumentedAttribute[Any]],
+               default: str = "created_at") -> list[tuple[InstrumentedAttribute[Any], bool]]:
+    """`sort=key[:dir],...` or `sort_key`/`sort_dir`: [(column, descending)]."""
+    params = request.query_params
+    pairs: list[tuple[str, str]] = []
+    if "sort" in params:
+        if "sort_key" in params or "sort_dir" in params:
+            raise BadRequest("The 'sort_key' and 'sort_dir' parameters are deprecated and "
+                             "cannot be used with the 'sort' parameter.")
+        for part in params["sort"].split(","):
+            key, _, direction = part.strip().partition(":")
+            pairs.append((key.strip(), direction.strip() or "desc"))
+    else:
+        keys = params.get("sort_key", default).split(",")
+        dirs = params.get("sort_dir", "desc").split(",")
+        pairs = [(k.strip(), (dirs[i] if i < len(dirs) else dirs[-1]).strip())
+                 for i, k in enumerate(keys)]
+    out = []
+    for key, direction in pairs:
+        if key not in allowed:
+            raise BadRequest(f"Invalid sort key {key!r}; use one of {', '.join(sorted(allowed))}.")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"Invalid sort direction {direction!r}; use 'asc' or 'desc'.")
+        out.append((allowed[key], direction == "desc"))
+    return out
+
+
+def parse_limit(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return MAX_LIMIT
+    return min(parse_int(raw, "limit", minimum=0), MAX_LIMIT)
+
+
+def parse_offset(request: Request) -> int:
+    raw = request.query_params.get("offset")
+    return 0 if raw is None else parse_int(raw, "offset", minimum=0)
+
+
+async def page(session: AsyncSession, query: Select[Any], model: Any, request: Request,
+               sort: Sequence[tuple[InstrumentedAttribute[Any], bool]], limit: int,
+               marker_query: Select[Any] | None) -> list[Any]:
+    """Keyset pagination: rows after the marker in (sort keys..., id) order."""
+    order = [*sort, (model.id, sort[-1][1] if sort else True)]
+    marker = request.query_params.get("marker")
+    if marker:
+        if marker_query is None:
+            raise BadRequest("marker is not supported here")
+        row = (await session.scalars(marker_query.where(model.id == marker))).first()
+        if row is None:
+            raise BadRequest(f"Marker {marker} could not be found.")
+        conditions = []
+        for i, (column, desc) in enumerate(order):
+            value = getattr(row, column.key)
+            equal = [c == getattr(row, c.key) for c, _ in order[:i]]
+            after = column < value if desc else column > value
+            conditions.append(and_(*equal, after))
+        query = query.where(or_(*conditions))
+    query = query.order_by(*[c.desc() if d else c.asc() for c, d in order])
+    query = query.offset(parse_offset(request)).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+def next_links(request: Request, items: Sequence[Any], limit: int, name: str
+               ) -> dict[str, list[dict[str, str]]]:
+    if not items or len(items) < limit:
+        return {}
+    params = dict(request.query_params)
+    params.update({"limit": str(limit), "marker": items[-1].id})
+    url = f"{base_url(request)}{request.url.path}?{urlencode(params)}"
+    return {f"{name}_links": [{"href": url, "rel": "next"}]}
+
+
+def json_filter(raw: str, field: str) -> dict[str, str]:
+    """`metadata={"k": "v"}` (JSON, or Cinder's python-ish dict with single quotes)."""
+    for text in (raw, raw.replace("'", '"')):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    raise BadRequest(f"Invalid filter {field}={raw}: it must be a JSON object.")
+
+
+def all_tenants(request: Request, ctx: RequestContext) -> bool:
+    raw = request.query_params.get("all_tenants")
+    return bool(ctx.is_admin and raw is not None and parse_bool(raw or "true", "all_tenants"))
+

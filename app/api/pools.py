@@ -1,0 +1,72 @@
+"""/v3/{project_id}/scheduler-stats/get_pools and /capabilities/{host} (admin only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from app.api.common import UrlProject, iso, parse_bool, v3_route
+from app.api.deps import AdminDep, RuntimeDep
+from app.errors import NotFound
+
+router = APIRouter(tags=["pools"])
+
+
+@v3_route(router, "GET", "/scheduler-stats/get_pools")
+async def get_pools(request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+                    ) -> dict[str, Any]:
+    params = request.query_params
+    detail = parse_bool(params.get("detail", "false"), "detail")
+    out = []
+    for pool in runtime.cache.pools():
+        if "name" in params and pool.key != params["name"]:
+            continue
+        if "backend_name" in params and \
+                pool.capabilities.get("volume_backend_name") != params["backend_name"]:
+            continue
+        entry: dict[str, Any] = {"name": pool.key}
+        if detail:
+            caps = {k: v for k, v in pool.capabilities.items() if k != "storage_protocol"}
+            caps["storage_protocol"] = _protocol(pool.capabilities.get("storage_protocol"))
+            caps["allocated_capacity_gb"] = max(pool.allocated_gb, pool.reported_allocated_gb)
+            backend = runtime.cache.backend(pool.host)
+            caps["timestamp"] = iso(backend.reported_at) if backend else None
+            entry["capabilities"] = caps
+        out.append(entry)
+    return {"pools": out}
+
+
+def _protocol(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
+
+
+@v3_route(router, "GET", "/capabilities/{host}")
+async def capabilities(host: str, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+                       ) -> dict[str, Any]:
+    backend = runtime.cache.backend(host)
+    if backend is None:
+        raise NotFound(f"Backend {host} could not be found.")
+    report = backend.report
+    properties = {}
+    pools = report.get("pools") or []
+    if pools:
+        for key, value in pools[0].items():
+            if key in ("pool_name", "total_capacity_gb", "free_capacity_gb",
+                       "allocated_capacity_gb", "provisioned_capacity_gb"):
+                continue
+            properties[key] = {"title": key, "description": key,
+                               "type": type(value).__name__}
+    return {
+        "namespace": f"OS::Storage::Capabilities::{host}",
+        "vendor_name": report.get("vendor_name"),
+        "volume_backend_name": report.get("volume_backend_name"),
+        "pool_name": None,
+        "driver_version": report.get("driver_version"),
+        "storage_protocol": report.get("storage_protocol"),
+        "display_name": None,
+        "description": None,
+        "visibility": None,
+        "replication_targets": [],
+        "properties": properties,
+    }

@@ -1,0 +1,82 @@
+"""/v3/{project_id}/os-quota-sets and os-quota-class-sets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from app.api.common import UrlProject, parse_bool, read_body, v3_route
+from app.api.deps import AdminDep, ContextDep, RuntimeDep, SessionDep
+from app.context import RequestContext
+from app.errors import Forbidden
+from app.volumes import quotas
+
+router = APIRouter(tags=["quotas"])
+
+
+def _own_or_admin(ctx: RequestContext, target: str) -> None:
+    if target != ctx.project_id and not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow volume_extension:quotas:show to be performed.")
+
+
+@v3_route(router, "GET", "/os-quota-sets/{target}")
+async def show_quota(request: Request, target: str, _p: UrlProject, ctx: ContextDep,
+                     session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    _own_or_admin(ctx, target)
+    limits = await quotas.limits(session, runtime.settings, target)
+    body: dict[str, Any] = {"id": target}
+    if parse_bool(request.query_params.get("usage", "false"), "usage"):
+        in_use = await quotas.usage(session, target)
+        for resource, limit in limits.items():
+            body[resource] = {"limit": limit, "in_use": in_use.get(resource, 0),
+                              "reserved": 0, "allocated": 0}
+    else:
+        body.update(limits)
+    return {"quota_set": body}
+
+
+@v3_route(router, "GET", "/os-quota-sets/{target}/defaults")
+async def quota_defaults(target: str, _p: UrlProject, ctx: ContextDep, session: SessionDep,
+                         runtime: RuntimeDep) -> dict[str, Any]:
+    _own_or_admin(ctx, target)
+    return {"quota_set": {"id": target, **await quotas.defaults(session, runtime.settings)}}
+
+
+@v3_route(router, "PUT", "/os-quota-sets/{target}")
+async def update_quota(request: Request, target: str, _p: UrlProject, _ctx: AdminDep,
+                       session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    body = await read_body(request, "quota_set")
+    body.pop("id", None)
+    body.pop("tenant_id", None)
+    values = quotas.validate_limits(body)
+    async with session.begin():
+        await quotas.set_project_limits(session, runtime.settings, target, values)
+        limits = await quotas.limits(session, runtime.settings, target)
+    return {"quota_set": limits}
+
+
+@v3_route(router, "DELETE", "/os-quota-sets/{target}")
+async def reset_quota(target: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+                      ) -> dict[str, Any]:
+    async with session.begin():
+        await quotas.reset_project_limits(session, target)
+    return {}
+
+
+@v3_route(router, "GET", "/os-quota-class-sets/{class_name}")
+async def show_quota_class(class_name: str, _p: UrlProject, _ctx: AdminDep,
+                           session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return {"quota_class_set": {"id": class_name,
+                                **await quotas.defaults(session, runtime.settings)}}
+
+
+@v3_route(router, "PUT", "/os-quota-class-sets/{class_name}")
+async def update_quota_class(request: Request, class_name: str, _p: UrlProject, _ctx: AdminDep,
+                             session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    body = await read_body(request, "quota_class_set")
+    values = quotas.validate_limits(body)
+    async with session.begin():
+        await quotas.set_default_limits(session, values)
+        defaults = await quotas.defaults(session, runtime.settings)
+    return {"quota_class_set": defaults}

@@ -1,0 +1,211 @@
+"""/v3/{project_id}/types: volume types, extra specs and private-type access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import delete, select
+
+from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_route
+from app.api.deps import AdminDep, ContextDep, RuntimeDep, SessionDep
+from app.context import RequestContext
+from app.db.models import VolumeType, VolumeTypeProject
+from app.db.upsert import insert_ignore
+from app.errors import BadRequest, NotFound
+from app.volumes import types as vtypes
+
+router = APIRouter(tags=["volume types"])
+
+# Extra specs a project's user may see (Cinder's "user visible" specs).
+USER_VISIBLE_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")
+
+
+def view(vtype: VolumeType, ctx: RequestContext) -> dict[str, Any]:
+    specs = vtypes.specs_of(vtype)
+    if not ctx.is_admin:
+        specs = {k: v for k, v in specs.items() if k in USER_VISIBLE_SPECS}
+    return {
+        "id": vtype.id,
+        "name": vtype.name,
+        "description": vtype.description,
+        "is_public": vtype.is_public,
+        "os-volume-type-access:is_public": vtype.is_public,
+        "extra_specs": specs,
+        "qos_specs_id": None,
+    }
+
+
+async def _find(session: SessionDep, ctx: RequestContext, runtime: RuntimeDep,
+                type_id: str) -> VolumeType:
+    if type_id == "default":
+        return await vtypes.default(session, runtime.settings.default_volume_type)
+    found = await session.get(VolumeType, type_id)
+    if found is None or not (ctx.is_admin or found.is_public or await _granted(
+            session, found.id, ctx.project_id)):
+        raise NotFound(f"Volume type {type_id} could not be found.")
+    return found
+
+
+async def _granted(session: SessionDep, type_id: str, project_id: str) -> bool:
+    return (await session.get(VolumeTypeProject, (type_id, project_id))) is not None
+
+
+@v3_route(router, "GET", "/types")
+async def list_types(request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep
+                     ) -> dict[str, Any]:
+    is_public: bool | None = True
+    raw = request.query_params.get("is_public")
+    if ctx.is_admin:
+        is_public = None if raw is None or raw.lower() == "none" else parse_bool(raw, "is_public")
+    found = await vtypes.list_types(session, ctx, is_public if ctx.is_admin else None)
+    return {"volume_types": [view(t, ctx) for t in found]}
+
+
+@v3_route(router, "GET", "/types/{type_id}")
+async def show_type(type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep,
+                    runtime: RuntimeDep) -> dict[str, Any]:
+    return {"volume_type": view(await _find(session, ctx, runtime, type_id), ctx)}
+
+
+@v3_route(router, "POST", "/types")
+async def create_type(request: Request, _p: UrlProject, ctx: AdminDep, session: SessionDep
+                      ) -> dict[str, Any]:
+    body = await read_body(request, "volume_type")
+    name = vtypes.validate_name(body.get("name"))
+    description = optional_str(body.get("description"), "description")
+    is_public = parse_bool(body.get("os-volume-type-access:is_public",
+                                    body.get("is_public", True)), "is_public")
+    specs = vtypes.validate_specs(body.get("extra_specs") or {})
+    async with session.begin():
+        vtype = await vtypes.create(session, name, description, is_public, specs)
+    return {"volume_type": view(vtype, ctx)}
+
+
+@v3_route(router, "PUT", "/types/{type_id}")
+async def update_type(request: Request, type_id: str, _p: UrlProject, ctx: AdminDep,
+                      session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    body = await read_body(request, "volume_type")
+    if not {"name", "description", "is_public"} & body.keys():
+        raise BadRequest("Specify a volume type name, description, is_public or a "
+                         "combination thereof.")
+    async with session.begin():
+        vtype = await _find(session, ctx, runtime, type_id)
+        if "name" in body:
+            name = vtypes.validate_name(body["name"])
+            if name != vtype.name and vtype.name == runtime.settings.default_volume_type:
+                raise BadRequest("The default volume type cannot be renamed.")
+            clash = (await session.scalars(select(VolumeType.id).where(
+                VolumeType.name == name, VolumeType.id != vtype.id))).first()
+            if clash:
+                raise BadRequest(f"Volume Type {name} already exists.")
+            vtype.name = name
+        if "description" in body:
+            vtype.description = optional_str(body["description"], "description")
+        if "is_public" in body:
+            vtype.is_public = parse_bool(body["is_public"], "is_public")
+    return {"volume_type": view(vtype, ctx)}
+
+
+@v3_route(router, "DELETE", "/types/{type_id}", status_code=202)
+async def delete_type(type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep,
+                      runtime: RuntimeDep) -> Response:
+    async with session.begin():
+        vtype = await _find(session, ctx, runtime, type_id)
+        await vtypes.remove(session, vtype, runtime.settings.default_volume_type)
+    return Response(status_code=202)
+
+
+# --- extra specs -----------------------------------------------------------------------------
+
+
+@v3_route(router, "GET", "/types/{type_id}/extra_specs")
+async def list_specs(type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep,
+                     runtime: RuntimeDep) -> dict[str, Any]:
+    return {"extra_specs": view(await _find(session, ctx, runtime, type_id), ctx)["extra_specs"]}
+
+
+@v3_route(router, "POST", "/types/{type_id}/extra_specs")
+async def set_specs(request: Request, type_id: str, _p: UrlProject, ctx: AdminDep,
+                    session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    body = await read_body(request)
+    if not isinstance(body.get("extra_specs"), dict):
+        raise BadRequest("Missing required element 'extra_specs' in request body.")
+    specs = vtypes.validate_specs(body["extra_specs"])
+    async with session.begin():
+        vtype = await _find(session, ctx, runtime, type_id)
+        await vtypes.set_specs(session, vtype, specs)
+    return {"extra_specs": specs}
+
+
+@v3_route(router, "GET", "/types/{type_id}/extra_specs/{key}")
+async def show_spec(type_id: str, key: str, _p: UrlProject, ctx: ContextDep,
+                    session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    specs = view(await _find(session, ctx, runtime, type_id), ctx)["extra_specs"]
+    if key not in specs:
+        raise NotFound(f"Volume Type {type_id} has no extra specs with key {key}.")
+    return {key: specs[key]}
+
+
+@v3_route(router, "PUT", "/types/{type_id}/extra_specs/{key}")
+async def update_spec(request: Request, type_id: str, key: str, _p: UrlProject, ctx: AdminDep,
+                      session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    body = await read_body(request)
+    specs = vtypes.validate_specs(body)
+    if list(specs) != [key]:
+        raise BadRequest("Request body and URI mismatch")
+    async with session.begin():
+        vtype = await _find(session, ctx, runtime, type_id)
+        await vtypes.set_specs(session, vtype, specs)
+    return specs
+
+
+@v3_route(router, "DELETE", "/types/{type_id}/extra_specs/{key}", status_code=202)
+async def delete_spec(type_id: str, key: str, _p: UrlProject, ctx: AdminDep,
+                      session: SessionDep, runtime: RuntimeDep) -> Response:
+    async with session.begin():
+        vtype = await _find(session, ctx, runtime, type_id)
+        await vtypes.delete_spec(session, vtype, key)
+    return Response(status_code=202)
+
+
+# --- private type access ---------------------------------------------------------------------
+
+
+@v3_route(router, "GET", "/types/{type_id}/os-volume-type-access")
+async def list_access(type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    vtype = await _find(session, ctx, runtime, type_id)
+    if vtype.is_public:
+        raise NotFound(f"Access list not available for public volume type {type_id}.")
+    rows = await session.scalars(select(VolumeTypeProject.project_id).where(
+        VolumeTypeProject.volume_type_id == vtype.id))
+    return {"volume_type_access": [{"volume_type_id": vtype.id, "project_id": p}
+                                   for p in rows]}
+
+
+@v3_route(router, "POST", "/types/{type_id}/action", status_code=202)
+async def type_action(request: Request, type_id: str, _p: UrlProject, ctx: AdminDep,
+                      session: SessionDep, runtime: RuntimeDep) -> Response:
+    body = await read_body(request)
+    action = next(iter(body), None)
+    if action not in ("addProjectAccess", "removeProjectAccess") or len(body) != 1:
+        raise BadRequest(f"There is no such action: {action}")
+    project = body[action].get("project") if isinstance(body[action], dict) else None
+    if not isinstance(project, str) or not project:
+        raise BadRequest(f"{action} needs a 'project'.")
+    async with session.begin():
+        vtype = await _find(session, ctx, runtime, type_id)
+        if vtype.is_public:
+            raise BadRequest("Invalid volume type: Type access modification is not "
+                             "applicable to public volume type.")
+        if action == "addProjectAccess":
+            await session.execute(insert_ignore(session, VolumeTypeProject, {
+                "volume_type_id": vtype.id, "project_id": project}))
+        else:
+            result = await session.execute(delete(VolumeTypeProject).where(
+                VolumeTypeProject.volume_type_id == vtype.id,
+                VolumeTypeProject.project_id == project))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound(f"Volume type access not found for {type_id} / {project}.")
+    return Response(status_code=202)

@@ -1,0 +1,374 @@
+"""/v3/{project_id}/volumes: create, list, show, update, delete, metadata, actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from app.api import microversion as mv
+from app.api.common import (
+    UrlProject,
+    all_tenants,
+    iso,
+    json_filter,
+    next_links,
+    optional_str,
+    page,
+    parse_bool,
+    parse_int,
+    parse_limit,
+    parse_sort,
+    read_body,
+    self_links,
+    v3_route,
+)
+from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep
+from app.api.microversion import APIVersion
+from app.context import RequestContext
+from app.db.models import Volume, VolumeMetadata, VolumeType
+from app.errors import BadRequest, Forbidden, NotFound
+from app.volumes import volumes as flows
+from app.volumes.states import VolumeStatus
+
+router = APIRouter(tags=["volumes"])
+
+SORT_KEYS = {
+    "created_at": Volume.created_at, "updated_at": Volume.updated_at, "id": Volume.id,
+    "name": Volume.name, "display_name": Volume.name, "size": Volume.size,
+    "status": Volume.status, "availability_zone": Volume.availability_zone,
+    "volume_type_id": Volume.volume_type_id,
+}
+UNSUPPORTED_SOURCES = {
+    "snapshot_id": "a snapshot", "source_volid": "another volume", "imageRef": "an image",
+    "backup_id": "a backup",
+}
+
+
+def view(request: Request, volume: Volume, vtype_name: str | None, ctx: RequestContext,
+         version: APIVersion) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": volume.id,
+        "name": volume.name,
+        "description": volume.description,
+        "size": volume.size,
+        "status": volume.status,
+        "availability_zone": volume.availability_zone,
+        "bootable": "true" if volume.bootable else "false",
+        "encrypted": False,
+        "multiattach": volume.multiattach,
+        "volume_type": vtype_name,
+        "snapshot_id": volume.snapshot_id,
+        "source_volid": volume.source_volid,
+        "metadata": {m.key: m.value for m in volume.volume_metadata},
+        "links": self_links(request, volume.project_id, "volumes", volume.id),
+        "user_id": volume.user_id,
+        "created_at": iso(volume.created_at),
+        "updated_at": iso(volume.updated_at),
+        "attachments": [],
+        "replication_status": None,
+        "consistencygroup_id": None,
+        "os-vol-tenant-attr:tenant_id": volume.project_id,
+        "os-vol-mig-status-attr:migstat": None,
+        "os-vol-mig-status-attr:name_id": None,
+    }
+    if ctx.is_admin:
+        body["os-vol-host-attr:host"] = volume.host
+    if version >= mv.GROUP_VOLUME:
+        body["group_id"] = None
+    if version >= mv.VOLUME_DETAIL_PROVIDER_ID and ctx.is_admin:
+        body["provider_id"] = None
+    if version >= mv.VOLUME_SHARED_TARGETS:
+        body["shared_targets"] = False
+        body["service_uuid"] = None
+    if version >= mv.VOLUME_CLUSTER_NAME and ctx.is_admin:
+        body["cluster_name"] = None
+    if version >= mv.VOLUME_TYPE_ID_IN_VOLUME_DETAIL:
+        body["volume_type_id"] = volume.volume_type_id
+    if version >= mv.ENCRYPTION_KEY_ID_IN_DETAILS:
+        body["encryption_key_id"] = None
+    if version >= mv.USE_QUOTA:
+        body["consumes_quota"] = True
+    return body
+
+
+async def _type_names(session: SessionDep, volumes: list[Volume]) -> dict[str, str]:
+    ids = {v.volume_type_id for v in volumes}
+    if not ids:
+        return {}
+    rows = await session.execute(select(VolumeType.id, VolumeType.name)
+                                 .where(VolumeType.id.in_(ids)))
+    return {i: n for i, n in rows}
+
+
+def _parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
+    for key, what in UNSUPPORTED_SOURCES.items():
+        if body.get(key) is not None:
+            raise BadRequest(f"Creating a volume from {what} ({key}) is not supported by "
+                             "this release.")
+    if "size" not in body:
+        raise BadRequest("Invalid input for field/attribute volume. 'size' is a required "
+                         "property")
+    metadata = body.get("metadata")
+    if hints is not None and not isinstance(hints, dict):
+        raise BadRequest("OS-SCH-HNT:scheduler_hints must be an object.")
+    zone = optional_str(body.get("availability_zone"), "availability_zone")
+    return flows.CreateVolume(
+        size=parse_int(body["size"], "size", minimum=1),
+        name=optional_str(body.get("name", body.get("display_name")), "name"),
+        description=optional_str(body.get("description", body.get("display_description")),
+                                 "description", maximum=65535),
+        volume_type=optional_str(body.get("volume_type"), "volume_type"),
+        availability_zone=zone or None,
+        metadata=flows.validate_metadata(metadata) if metadata is not None else {},
+        multiattach=parse_bool(body.get("multiattach") or False, "multiattach"),
+        scheduler_hints=hints or {},
+    )
+
+
+@v3_route(router, "POST", "/volumes", status_code=202)
+async def create_volume(request: Request, project_id: UrlProject, ctx: WriterDep,
+                        session: SessionDep, runtime: RuntimeDep, version: VersionDep
+                        ) -> JSONResponse:
+    body = await read_body(request)
+    if not isinstance(body.get("volume"), dict):
+        raise BadRequest("Missing required element 'volume' in request body.")
+    spec = _parse_create(body["volume"], body.get("OS-SCH-HNT:scheduler_hints"))
+    if project_id != ctx.project_id:
+        raise Forbidden("Volumes are created in the caller's own project.")
+    async with session.begin():
+        volume, outcome = await flows.create(session, runtime, ctx, spec)
+    outcome.after_commit(runtime)
+    names = await _type_names(session, [volume])
+    return JSONResponse(
+        {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)},
+        status_code=202)
+
+
+async def _list(request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion,
+                detail: bool) -> dict[str, Any]:
+    query = flows.visible(select(Volume), ctx, all_tenants(request, ctx))
+    params = request.query_params
+    for key in ("name", "display_name"):
+        if key in params:
+            query = query.where(Volume.name == params[key])
+    if "status" in params:
+        query = query.where(Volume.status == params["status"])
+    if "availability_zone" in params:
+        query = query.where(Volume.availability_zone == params["availability_zone"])
+    if "bootable" in params:
+        query = query.where(Volume.bootable.is_(parse_bool(params["bootable"], "bootable")))
+    if "metadata" in params:
+        for key, value in json_filter(params["metadata"], "metadata").items():
+            query = query.where(Volume.id.in_(select(VolumeMetadata.volume_id).where(
+                VolumeMetadata.key == key, VolumeMetadata.value == value)))
+    if "project_id" in params and ctx.is_admin:
+        query = query.where(Volume.project_id == params["project_id"])
+    sort = parse_sort(request, SORT_KEYS)
+    limit = parse_limit(request)
+    marker_query = flows.visible(select(Volume), ctx, all_tenants(request, ctx))
+    items = await page(session, query, Volume, request, sort, limit, marker_query)
+    if detail:
+        names = await _type_names(session, items)
+        rendered = [view(request, v, names.get(v.volume_type_id), ctx, version) for v in items]
+    else:
+        rendered = [{"id": v.id, "name": v.name,
+                     "links": self_links(request, v.project_id, "volumes", v.id)}
+                    for v in items]
+    out: dict[str, Any] = {"volumes": rendered, **next_links(request, items, limit, "volumes")}
+    if version >= mv.SUPPORT_COUNT_INFO and "with_count" in params and \
+            parse_bool(params["with_count"], "with_count"):
+        out["count"] = await flows.count(session, query)
+    return out
+
+
+@v3_route(router, "GET", "/volumes")
+async def list_volumes(request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep,
+                       version: VersionDep) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=False)
+
+
+@v3_route(router, "GET", "/volumes/detail")
+async def list_volumes_detail(request: Request, _p: UrlProject, ctx: ContextDep,
+                              session: SessionDep, version: VersionDep) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=True)
+
+
+@v3_route(router, "GET", "/volumes/summary")
+async def volumes_summary(request: Request, _p: UrlProject, ctx: ContextDep,
+                          session: SessionDep) -> dict[str, Any]:
+    vols = (await session.scalars(flows.visible(select(Volume), ctx,
+                                                all_tenants(request, ctx)))).all()
+    metadata: dict[str, list[str]] = {}
+    for v in vols:
+        for m in v.volume_metadata:
+            metadata.setdefault(m.key, [])
+            if m.value not in metadata[m.key]:
+                metadata[m.key].append(m.value)
+    return {"volume-summary": {"total_size": sum(v.size for v in vols),
+                               "total_count": len(vols), "metadata": metadata}}
+
+
+@v3_route(router, "GET", "/volumes/{volume_id}")
+async def show_volume(request: Request, volume_id: str, _p: UrlProject, ctx: ContextDep,
+                      session: SessionDep, version: VersionDep) -> dict[str, Any]:
+    volume = await flows.get(session, ctx, volume_id)
+    names = await _type_names(session, [volume])
+    return {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)}
+
+
+@v3_route(router, "PUT", "/volumes/{volume_id}")
+async def update_volume(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
+                        session: SessionDep, version: VersionDep) -> dict[str, Any]:
+    body = await read_body(request, "volume")
+    changes: dict[str, Any] = {}
+    for key, alias in (("name", "display_name"), ("description", "display_description")):
+        if key in body or alias in body:
+            changes[key] = optional_str(body.get(key, body.get(alias)), key,
+                                        255 if key == "name" else 65535)
+    if "metadata" in body:
+        changes["metadata"] = flows.validate_metadata(body["metadata"])
+    if not changes:
+        raise BadRequest("Invalid input for field/attribute volume: nothing to update "
+                         "(name, description or metadata).")
+    async with session.begin():
+        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        await flows.update_volume(session, volume, changes)
+    names = await _type_names(session, [volume])
+    return {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)}
+
+
+@v3_route(router, "DELETE", "/volumes/{volume_id}", status_code=202)
+async def delete_volume(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
+                        session: SessionDep, runtime: RuntimeDep) -> Response:
+    cascade = request.query_params.get("cascade")
+    force = request.query_params.get("force")
+    if force is not None and parse_bool(force, "force") and not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
+    if cascade is not None:
+        parse_bool(cascade, "cascade")  # no snapshots exist yet: nothing to cascade to
+    async with session.begin():
+        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        outcome = await flows.delete_volume(
+            session, runtime, ctx, volume,
+            force=force is not None and parse_bool(force, "force"))
+    outcome.after_commit(runtime)
+    return Response(status_code=202)
+
+
+# --- metadata -----------------------------------------------------------------------------
+
+
+def _metadata(volume: Volume) -> dict[str, str]:
+    return {m.key: m.value for m in volume.volume_metadata}
+
+
+@v3_route(router, "GET", "/volumes/{volume_id}/metadata")
+async def get_metadata(volume_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+                       ) -> dict[str, Any]:
+    return {"metadata": _metadata(await flows.get(session, ctx, volume_id))}
+
+
+@v3_route(router, "POST", "/volumes/{volume_id}/metadata")
+async def merge_metadata(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
+                         session: SessionDep) -> dict[str, Any]:
+    body = await read_body(request)
+    metadata = flows.validate_metadata(body.get("metadata"))
+    async with session.begin():
+        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        await flows.merge_metadata(session, volume, metadata)
+    return {"metadata": _metadata(volume)}
+
+
+@v3_route(router, "PUT", "/volumes/{volume_id}/metadata")
+async def replace_metadata(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
+                           session: SessionDep) -> dict[str, Any]:
+    body = await read_body(request)
+    metadata = flows.validate_metadata(body.get("metadata"))
+    async with session.begin():
+        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        await flows.replace_metadata(session, volume, metadata)
+    return {"metadata": _metadata(volume)}
+
+
+@v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}")
+async def get_metadata_item(volume_id: str, key: str, _p: UrlProject, ctx: ContextDep,
+                            session: SessionDep) -> dict[str, Any]:
+    metadata = _metadata(await flows.get(session, ctx, volume_id))
+    if key not in metadata:
+        raise NotFound(f"Metadata key {key} could not be found for volume {volume_id}.")
+    return {"meta": {key: metadata[key]}}
+
+
+@v3_route(router, "PUT", "/volumes/{volume_id}/metadata/{key}")
+async def set_metadata_item(request: Request, volume_id: str, key: str, _p: UrlProject,
+                            ctx: WriterDep, session: SessionDep) -> dict[str, Any]:
+    body = await read_body(request)
+    meta = flows.validate_metadata(body.get("meta"))
+    if len(meta) != 1 or key not in meta:
+        raise BadRequest("Request body and URI mismatch: 'meta' must hold exactly the key "
+                         "of the URI.")
+    async with session.begin():
+        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        await flows.merge_metadata(session, volume, meta)
+    return {"meta": meta}
+
+
+@v3_route(router, "DELETE", "/volumes/{volume_id}/metadata/{key}")
+async def delete_metadata_item(volume_id: str, key: str, _p: UrlProject, ctx: WriterDep,
+                               session: SessionDep) -> Response:
+    async with session.begin():
+        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        await flows.delete_metadata_key(session, volume, key)
+    return Response(status_code=200)
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+@v3_route(router, "POST", "/volumes/{volume_id}/action", status_code=202)
+async def volume_action(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
+                        session: SessionDep, runtime: RuntimeDep) -> Response:
+    body = await read_body(request)
+    if len(body) != 1:
+        raise BadRequest("Exactly one action per request.")
+    action, args = next(iter(body.items()))
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
+    outcome = flows.Outcome()
+    async with session.begin():
+        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        if action == "os-extend":
+            new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
+            outcome = await flows.extend(session, runtime, ctx, volume, new_size)
+        elif action == "os-set_bootable":
+            volume.bootable = parse_bool(args.get("bootable"), "bootable")
+        elif action == "os-update_readonly_flag":
+            parse_bool(args.get("readonly"), "readonly")
+            await flows.merge_metadata(session, volume, {
+                "readonly": str(parse_bool(args.get("readonly"), "readonly"))})
+        elif action == "os-reset_status":
+            if not ctx.is_admin:
+                raise Forbidden("Policy doesn't allow volume_extension:volume_admin_actions:"
+                                "reset_status to be performed.")
+            status = args.get("status")
+            allowed = (*VolumeStatus.DELETABLE, *VolumeStatus.TRANSITIONAL,
+                       VolumeStatus.IN_USE)
+            if status not in allowed:
+                raise BadRequest(f"Invalid status {status!r}; use one of {', '.join(allowed)}.")
+            volume.status = status
+        elif action == "os-force_delete":
+            if not ctx.is_admin:
+                raise Forbidden("Policy doesn't allow volume_extension:volume_admin_actions:"
+                                "force_delete to be performed.")
+            outcome = await flows.delete_volume(session, runtime, ctx, volume, force=True)
+        else:
+            raise BadRequest(f"There is no such action: {action}")
+    outcome.after_commit(runtime)
+    if action in ("os-set_bootable", "os-update_readonly_flag", "os-reset_status"):
+        return Response(status_code=200)
+    return Response(status_code=202)

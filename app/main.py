@@ -1,0 +1,110 @@
+"""The API server: one FastAPI app holding the Block Storage API v3, the identity
+subset, the agent endpoints, the scheduler and the periodic work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from app.api import (
+    agents,
+    faults,
+    identity,
+    limits,
+    messages,
+    pools,
+    quotas,
+    services,
+    types,
+    versions,
+    volumes,
+    zones,
+)
+from app.api.middleware import OpenStackHeadersMiddleware
+from app.config import Settings, get_settings
+from app.db import migrate
+from app.db.session import make_engine, make_sessionmaker
+from app.identity.keys import signing_key
+from app.identity.tokens import TokenIssuer
+from app.runtime import Runtime
+from app.scheduler import store
+from app.scheduler.cache import CapabilityCache
+from app.scheduler.scheduler import Scheduler
+from app.volumes import reaper
+from app.volumes.types import ensure_default_type
+
+log = structlog.get_logger(__name__)
+
+
+async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> Runtime:
+    url = settings.resolved_database_url()
+    if run_migrations:
+        await asyncio.to_thread(migrate.upgrade, url)
+    engine = make_engine(url)
+    try:
+        await migrate.ensure_migrated(engine, url)
+    except Exception:
+        await engine.dispose()
+        raise
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as session, session.begin():
+        key = await signing_key(session)
+    cache = CapabilityCache(service_down_time=settings.service_down_time)
+    scheduler = Scheduler(
+        cache,
+        filters=settings.scheduler_default_filters,
+        weighers=settings.scheduler_default_weighers,
+    )
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        tokens=TokenIssuer(key, settings.token_ttl_seconds),
+        cache=cache,
+        scheduler=scheduler,
+    )
+    async with sessionmaker() as session, session.begin():
+        await ensure_default_type(session, settings.default_volume_type)
+    await store.refresh(runtime.sessionmaker, cache, runtime.pools)
+    return runtime
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = False,
+               background: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await build_runtime(settings, run_migrations=run_migrations)
+        app.state.runtime = runtime
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            tasks.append(asyncio.create_task(reaper.run_forever(runtime)))
+            tasks.append(asyncio.create_task(store.refresh_forever(runtime)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await runtime.engine.dispose()
+
+    app = FastAPI(
+        title="Pumice Block Storage API",
+        version="3.70",
+        description="OpenStack Block Storage API v3 compatible control plane.",
+        lifespan=lifespan,
+    )
+    faults.install(app)
+    app.add_middleware(OpenStackHeadersMiddleware)
+    for module in (versions, identity, agents, volumes, types, quotas, limits, zones, messages,
+                   pools, services):
+        app.include_router(module.router)
+    return app

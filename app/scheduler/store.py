@@ -1,0 +1,205 @@
+"""Capability reports in the database, and every replica's cache kept in step with it.
+
+A report is written to `backends`/`pools` (guarded: an older report than the one held
+changes nothing) and then fed to this replica's cache; other replicas pick it up on their
+next refresh, which also brings them the claim ledgers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models import Backend, Pool, utcnow
+from app.errors import BadRequest
+from app.scheduler.cache import CapabilityCache
+from app.scheduler.capacity import claim_limits
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class PoolDirectory:
+    """'host@backend#pool' -> pools.id, as this replica last read it."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+    last_refresh: datetime | None = None
+
+    def id_of(self, key: str) -> int | None:
+        return self.ids.get(key)
+
+
+def _pool_reports(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
+    pools = capabilities.get("pools")
+    if pools is None:
+        # A backend without pools reports its capacity at the top level (Cinder: one
+        # pool named after the backend).
+        single = dict(capabilities)
+        single.setdefault("pool_name", capabilities.get("volume_backend_name") or "default")
+        return [single]
+    if not isinstance(pools, list) or not pools:
+        raise BadRequest("The report's 'pools' must be a non-empty list.")
+    names = [p.get("pool_name") for p in pools if isinstance(p, dict)]
+    if len(names) != len(pools) or any(not isinstance(n, str) or not n for n in names):
+        raise BadRequest("Every pool in the report needs a non-empty 'pool_name'.")
+    if len(set(names)) != len(names):
+        raise BadRequest("Pool names in a report must be unique.")
+    return pools
+
+
+async def ingest(
+    session: AsyncSession,
+    cache: CapabilityCache,
+    directory: PoolDirectory,
+    *,
+    host: str,
+    availability_zone: str,
+    capabilities: dict[str, Any],
+    reported_at: datetime,
+    agent_id: str | None,
+    job_versions: dict[str, Any],
+) -> bool:
+    """Store a backend's report; False when the one held is newer. The caller commits;
+    the cache is fed here (a rollback leaves the cache at most one report ahead, and the
+    agent's next report overwrites it)."""
+    reports = _pool_reports(capabilities)
+    limits = {p["pool_name"]: claim_limits(p) for p in reports}
+    now = utcnow()
+    backend = (
+        await session.scalars(select(Backend).where(Backend.host == host).with_for_update())
+    ).first()
+    if backend is None:
+        backend = Backend(
+            host=host,
+            availability_zone=availability_zone,
+            report=capabilities,
+            reported_at=reported_at,
+            heard_at=now,
+            agent_id=agent_id,
+            job_versions=job_versions,
+        )
+        session.add(backend)
+        await session.flush()
+    elif backend.reported_at >= reported_at:
+        await session.execute(update(Backend).where(Backend.id == backend.id).values(heard_at=now))
+        cache.heard(host, now)
+        return False
+    else:
+        backend.availability_zone = availability_zone
+        backend.report = capabilities
+        backend.reported_at = reported_at
+        backend.heard_at = now
+        backend.agent_id = agent_id
+        backend.job_versions = job_versions
+    existing = {
+        p.name: p
+        for p in (await session.scalars(select(Pool).where(Pool.backend_id == backend.id))).all()
+    }
+    for report in reports:
+        name = report["pool_name"]
+        thin_limit, thick_limit = limits[name]
+        allocated = _float(report.get("allocated_capacity_gb"))
+        pool = existing.pop(name, None)
+        if pool is None:
+            session.add(
+                Pool(
+                    backend_id=backend.id,
+                    name=name,
+                    allocated_gb=0.0,
+                    reported_allocated_gb=allocated,
+                    limit_gb=thin_limit,
+                    limit_thick_gb=thick_limit,
+                    present=True,
+                )
+            )
+        else:
+            pool.reported_allocated_gb = allocated
+            pool.limit_gb = thin_limit
+            pool.limit_thick_gb = thick_limit
+            pool.present = True
+    for gone in existing.values():
+        # Keeps its claims (volumes still live there) but takes no new ones.
+        gone.present = False
+    await session.flush()
+    cache.ingest(host, availability_zone, capabilities, reported_at, heard_at=now)
+    if backend.disabled:
+        cache.set_disabled(host, True)
+    for pool in await session.scalars(select(Pool).where(Pool.backend_id == backend.id)):
+        directory.ids[f"{host}#{pool.name}"] = pool.id
+        cache.set_allocated(host, pool.name, pool.allocated_gb)
+    return True
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+async def refresh(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    cache: CapabilityCache,
+    directory: PoolDirectory | None = None,
+    *,
+    since: datetime | None = None,
+) -> None:
+    """Bring the cache up to what the database holds: reports heard since `since` (all
+    when None), and every pool's ledger."""
+    async with sessionmaker() as session:
+        query = select(Backend)
+        if since is not None:
+            query = query.where(Backend.heard_at >= since)
+        backends = (await session.scalars(query)).all()
+        pools = (
+            await session.execute(
+                select(Pool.id, Pool.name, Pool.allocated_gb, Backend.host).join(
+                    Backend, Backend.id == Pool.backend_id
+                )
+            )
+        ).all()
+    for backend in backends:
+        try:
+            cache.ingest(
+                backend.host,
+                backend.availability_zone,
+                backend.report,
+                backend.reported_at,
+                heard_at=backend.heard_at,
+            )
+        except BadRequest as exc:  # stored by an older release with other rules
+            log.warning("stored report rejected", host=backend.host, reason=exc.message)
+            continue
+        cache.heard(backend.host, backend.heard_at)
+        cache.set_disabled(backend.host, backend.disabled)
+    for pool_id, name, allocated, host in pools:
+        if directory is not None:
+            directory.ids[f"{host}#{name}"] = pool_id
+        cache.set_allocated(host, name, allocated)
+
+
+async def refresh_forever(runtime: Runtime) -> None:
+    interval = runtime.settings.cache_refresh_interval
+    while True:
+        await asyncio.sleep(interval)
+        started = utcnow()
+        # Overlap the window: a report committed just after our last read may carry an
+        # earlier heard_at than that read's start.
+        since = (
+            runtime.pools.last_refresh - timedelta(seconds=5)
+            if runtime.pools.last_refresh
+            else None
+        )
+        try:
+            await refresh(runtime.sessionmaker, runtime.cache, runtime.pools, since=since)
+            runtime.pools.last_refresh = started
+        except Exception as exc:  # keep the loop alive through database hiccups
+            log.warning("cache refresh failed", error=str(exc))

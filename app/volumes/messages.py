@@ -1,0 +1,55 @@
+"""User messages (Cinder's /messages): why an asynchronous operation failed, in words a
+project's user can act on. Event ids follow Cinder: <RESOURCE>_<ACTION>_<DETAIL>."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import Enum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Message, utcnow
+
+MESSAGE_TTL = timedelta(days=30)
+
+
+class Action(Enum):
+    SCHEDULE_ALLOCATE_VOLUME = ("001", "schedule allocate volume")
+    EXTEND_VOLUME = ("007", "extend volume")
+    CREATE_VOLUME_FROM_BACKEND = ("008", "create volume from backend storage")
+    DELETE_VOLUME = ("020", "delete volume")
+
+
+class Detail(Enum):
+    UNKNOWN_ERROR = ("001", "An unknown error occurred.")
+    DRIVER_NOT_INITIALIZED = ("002", "Driver is not initialized at present.")
+    NO_BACKEND_AVAILABLE = ("003", "Could not find any available weighted backend.")
+    QUOTA_EXCEED = ("007", "Quota exceeded.")
+    DRIVER_FAILED = ("009", "Backend storage failed to complete the operation.")
+    LEASE_EXPIRED = ("051", "The storage agent stopped responding while doing the operation.")
+
+
+async def record(session: AsyncSession, *, project_id: str, resource_type: str,
+                 resource_uuid: str | None, action: Action, detail: Detail,
+                 reason: str | None = None, request_id: str | None = None) -> Message:
+    action_id, action_text = action.value
+    detail_id, detail_text = detail.value
+    text = f"{action_text}: {detail_text}"
+    if reason:
+        text = f"{text} {reason}"
+    now = utcnow()
+    message = Message(
+        project_id=project_id,
+        request_id=request_id,
+        resource_type=resource_type,
+        resource_uuid=resource_uuid,
+        event_id=f"VOLUME_{resource_type}_{action_id}_{detail_id}",
+        action_id=action_id,
+        detail_id=detail_id,
+        message_level="ERROR",
+        user_message=text,
+        created_at=now,
+        expires_at=now + MESSAGE_TTL,
+    )
+    session.add(message)
+    return message

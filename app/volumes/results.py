@@ -1,0 +1,130 @@
+"""What a finished job means for its resource: the status change (and claim or quota
+release) that the agent's result, or the reaper's verdict, calls for. Runs in the
+transaction that records the job's end."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Job, Volume, utcnow
+from app.runtime import Runtime
+from app.scheduler import claims
+from app.volumes import messages, quotas
+from app.volumes.messages import Action, Detail
+from app.volumes.states import VolumeStatus
+from app.volumes.volumes import Outcome, finish_delete, split_host
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None]]
+
+
+async def _volume(session: AsyncSession, job: Job) -> Volume | None:
+    return await session.get(Volume, job.resource_id, populate_existing=True)
+
+
+async def _set_status(session: AsyncSession, volume: Volume, expected: str, to: str,
+                      **values: object) -> bool:
+    result = await session.execute(
+        update(Volume).where(Volume.id == volume.id, Volume.status == expected)
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(volume)
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _why(job: Job) -> str:
+    return job.error or "the storage agent reported a failure"
+
+
+# --- success --------------------------------------------------------------------------------
+
+
+async def _created(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
+                   _o: Outcome) -> None:
+    location = (job.result or {}).get("provider_location")
+    await _set_status(session, volume, VolumeStatus.CREATING, VolumeStatus.AVAILABLE,
+                      launched_at=utcnow(),
+                      provider_location=location if isinstance(location, str) else None)
+
+
+async def _deleted(session: AsyncSession, runtime: Runtime, _job: Job, volume: Volume,
+                   outcome: Outcome) -> None:
+    if volume.status == VolumeStatus.DELETING:
+        await finish_delete(session, volume, outcome, runtime)
+
+
+async def _extended(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
+                    _o: Outcome) -> None:
+    await _set_status(session, volume, VolumeStatus.EXTENDING, VolumeStatus.AVAILABLE,
+                      size=int(job.payload["new_size_gb"]))
+
+
+# --- failure ---------------------------------------------------------------------------------
+
+
+async def _create_failed(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
+                         _o: Outcome) -> None:
+    # The claim stays with the volume: whatever the backend half-made is cleaned up by
+    # the delete that the user (or operator) issues, which releases it.
+    if await _set_status(session, volume, VolumeStatus.CREATING, VolumeStatus.ERROR):
+        await messages.record(
+            session, project_id=volume.project_id, resource_type="VOLUME",
+            resource_uuid=volume.id, action=Action.CREATE_VOLUME_FROM_BACKEND,
+            detail=Detail.DRIVER_FAILED, reason=_why(job), request_id=job.request_id)
+
+
+async def _delete_failed(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
+                         _o: Outcome) -> None:
+    if await _set_status(session, volume, VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING):
+        await messages.record(
+            session, project_id=volume.project_id, resource_type="VOLUME",
+            resource_uuid=volume.id, action=Action.DELETE_VOLUME,
+            detail=Detail.DRIVER_FAILED, reason=_why(job), request_id=job.request_id)
+
+
+async def _extend_failed(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
+                         outcome: Outcome) -> None:
+    if not await _set_status(session, volume, VolumeStatus.EXTENDING,
+                             VolumeStatus.ERROR_EXTENDING):
+        return
+    delta = int(job.payload["new_size_gb"]) - volume.size
+    if volume.pool_id is not None and volume.host:
+        outcome.ledgers[split_host(volume.host)] = await claims.release(
+            session, volume.pool_id, delta)
+    await quotas.release(session, volume.project_id, {"gigabytes": delta})
+    await messages.record(
+        session, project_id=volume.project_id, resource_type="VOLUME",
+        resource_uuid=volume.id, action=Action.EXTEND_VOLUME, detail=Detail.DRIVER_FAILED,
+        reason=_why(job), request_id=job.request_id)
+
+
+ON_SUCCESS: dict[str, Handler] = {
+    "create_volume": _created,
+    "delete_volume": _deleted,
+    "extend_volume": _extended,
+}
+ON_FAILURE: dict[str, Handler] = {
+    "create_volume": _create_failed,
+    "delete_volume": _delete_failed,
+    "extend_volume": _extend_failed,
+}
+
+
+async def apply(session: AsyncSession, runtime: Runtime, job: Job, *, ok: bool) -> Outcome:
+    outcome = Outcome()
+    handler = (ON_SUCCESS if ok else ON_FAILURE).get(job.kind)
+    if handler is None:
+        log.error("no handler for job kind", kind=job.kind, job_id=job.id)
+        return outcome
+    volume = await _volume(session, job)
+    if volume is None:
+        log.warning("job finished for a resource that is gone", job_id=job.id)
+        return outcome
+    await handler(session, runtime, job, volume, outcome)
+    return outcome

@@ -1,0 +1,21 @@
+"""Volume statuses and which operations each allows (Cinder's names)."""
+
+from __future__ import annotations
+
+
+class VolumeStatus:
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    ERROR_DELETING = "error_deleting"
+    EXTENDING = "extending"
+    ERROR_EXTENDING = "error_extending"
+    IN_USE = "in-use"
+
+    # Cinder's API lets a volume be deleted from these (not while transitioning).
+    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, "error_restoring",
+                 "error_managing")
+    # os-force_delete (admin) also takes stuck transitional states.
+    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE)
+    TRANSITIONAL = (CREATING, DELETING, EXTENDING)

@@ -1,0 +1,128 @@
+"""Volume types and their extra specs."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.context import RequestContext
+from app.db.models import Volume, VolumeType, VolumeTypeExtraSpec, VolumeTypeProject, utcnow
+from app.db.upsert import insert_ignore
+from app.errors import BadRequest, Conflict, NotFound
+
+DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
+
+
+async def ensure_default_type(session: AsyncSession, name: str) -> None:
+    await session.execute(insert_ignore(session, VolumeType, {
+        "id": str(uuid.uuid4()), "name": name, "description": DEFAULT_TYPE_DESCRIPTION,
+        "is_public": True, "created_at": utcnow(),
+    }))
+
+
+def _visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
+    if ctx.is_admin:
+        return True
+    granted = select(VolumeTypeProject.volume_type_id).where(
+        VolumeTypeProject.project_id == ctx.project_id)
+    return or_(VolumeType.is_public.is_(True), VolumeType.id.in_(granted))
+
+
+async def get(session: AsyncSession, ctx: RequestContext, id_or_name: str) -> VolumeType:
+    """By id, else by name, among the types the caller may see (Cinder's lookup order)."""
+    for column in (VolumeType.id, VolumeType.name):
+        found = (await session.scalars(
+            select(VolumeType).where(column == id_or_name, _visible(ctx))
+        )).first()
+        if found is not None:
+            return found
+    raise NotFound(f"Volume type {id_or_name} could not be found.")
+
+
+async def default(session: AsyncSession, name: str) -> VolumeType:
+    found = (await session.scalars(select(VolumeType).where(VolumeType.name == name))).first()
+    if found is None:
+        raise NotFound(f"Default volume type {name} could not be found.")
+    return found
+
+
+async def list_types(session: AsyncSession, ctx: RequestContext,
+                     is_public: bool | None = None) -> list[VolumeType]:
+    query = select(VolumeType).where(_visible(ctx)).order_by(VolumeType.created_at, VolumeType.id)
+    if is_public is not None:
+        query = query.where(VolumeType.is_public.is_(is_public))
+    return list((await session.scalars(query)).all())
+
+
+def validate_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise BadRequest("Volume type name must be a non-empty string of at most 255 "
+                         "characters.")
+    return name.strip()
+
+
+def validate_specs(specs: object) -> dict[str, str]:
+    if not isinstance(specs, dict):
+        raise BadRequest("extra_specs must be an object.")
+    out: dict[str, str] = {}
+    for key, value in specs.items():
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise BadRequest("Extra spec keys must be non-empty strings of at most 255 "
+                             "characters.")
+        if isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str | int | float) or len(str(value)) > 255:
+            raise BadRequest(f"Value for extra spec {key} must be a string of at most 255 "
+                             "characters.")
+        out[key] = str(value)
+    return out
+
+
+async def create(session: AsyncSession, name: str, description: str | None, is_public: bool,
+                 specs: dict[str, str]) -> VolumeType:
+    if (await session.scalars(select(VolumeType.id).where(VolumeType.name == name))).first():
+        raise Conflict(f"Volume Type {name} already exists.")
+    vtype = VolumeType(name=name, description=description, is_public=is_public,
+                       extra_specs=[VolumeTypeExtraSpec(key=k, value=v) for k, v in specs.items()])
+    session.add(vtype)
+    await session.flush()
+    return vtype
+
+
+async def in_use(session: AsyncSession, type_id: str) -> bool:
+    count = await session.scalar(
+        select(func.count()).select_from(Volume).where(Volume.volume_type_id == type_id))
+    return bool(count)
+
+
+async def remove(session: AsyncSession, vtype: VolumeType, default_name: str) -> None:
+    if vtype.name == default_name:
+        raise BadRequest("The default volume type cannot be deleted.")
+    if await in_use(session, vtype.id):
+        raise BadRequest(f"Target volume type {vtype.id} is still in use.")
+    await session.delete(vtype)
+
+
+async def set_specs(session: AsyncSession, vtype: VolumeType, specs: dict[str, str]) -> None:
+    current = {s.key: s for s in vtype.extra_specs}
+    for key, value in specs.items():
+        if key in current:
+            current[key].value = value
+        else:
+            vtype.extra_specs.append(VolumeTypeExtraSpec(key=key, value=value))
+    vtype.updated_at = utcnow()
+    await session.flush()
+
+
+async def delete_spec(session: AsyncSession, vtype: VolumeType, key: str) -> None:
+    result = await session.execute(delete(VolumeTypeExtraSpec).where(
+        VolumeTypeExtraSpec.volume_type_id == vtype.id, VolumeTypeExtraSpec.key == key))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
+    await session.refresh(vtype, ["extra_specs"])
+
+
+def specs_of(vtype: VolumeType) -> dict[str, str]:
+    return {s.key: s.value for s in vtype.extra_specs}

@@ -1,0 +1,293 @@
+"""Volume flows: create (quota, schedule, claim, job), update, metadata, delete, extend.
+
+Each flow is one transaction: the status change, the quota and pool claims and the job
+that asks an agent to act commit together or not at all. The caller commits, then calls
+`Outcome.after_commit()` so this replica's cache and waiting agents learn of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.context import RequestContext
+from app.db.models import Volume, VolumeMetadata, VolumeType, utcnow
+from app.errors import BadRequest, NotFound
+from app.runtime import Runtime
+from app.scheduler import claims
+from app.scheduler.request import VolumeRequest
+from app.volumes import jobs, messages, quotas
+from app.volumes import types as vtypes
+from app.volumes.messages import Action, Detail
+from app.volumes.states import VolumeStatus
+
+# How many ranked candidates one request tries in the database before giving up: the
+# cache may be a moment behind the ledger, never by more than a few claims per pool.
+MAX_CLAIM_TRIES = 8
+MAX_METADATA_ITEMS = 128
+
+
+@dataclass
+class Outcome:
+    """What to tell this replica once the transaction is committed."""
+
+    ledgers: dict[tuple[str, str], float] = field(default_factory=dict)
+    job_queued: bool = False
+
+    def after_commit(self, runtime: Runtime) -> None:
+        for (host, pool), allocated in self.ledgers.items():
+            runtime.cache.set_allocated(host, pool, allocated)
+        if self.job_queued:
+            runtime.jobs.notify()
+
+
+@dataclass(frozen=True)
+class CreateVolume:
+    size: int
+    name: str | None = None
+    description: str | None = None
+    volume_type: str | None = None
+    availability_zone: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    multiattach: bool = False
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+
+
+def split_host(host: str) -> tuple[str, str]:
+    backend, _, pool = host.partition("#")
+    return backend, pool
+
+
+def volume_payload(volume: Volume) -> dict[str, Any]:
+    _, pool = split_host(volume.host or "")
+    return {"id": volume.id, "size_gb": volume.size, "name": volume.name, "pool": pool,
+            "host": volume.host, "provider_location": volume.provider_location}
+
+
+def validate_metadata(metadata: object) -> dict[str, str]:
+    if not isinstance(metadata, dict):
+        raise BadRequest("Malformed metadata: it must be an object of strings.")
+    if len(metadata) > MAX_METADATA_ITEMS:
+        raise BadRequest(f"Too many metadata items (at most {MAX_METADATA_ITEMS}).")
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 255:
+            raise BadRequest("Metadata keys must be strings of 1 to 255 characters.")
+        if not isinstance(value, str) or len(value) > 255:
+            raise BadRequest(f"Metadata value for {key} must be a string of at most 255 "
+                             "characters.")
+        out[key] = value
+    return out
+
+
+def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) -> Select[Any]:
+    if ctx.is_admin and all_tenants:
+        return query
+    return query.where(Volume.project_id == ctx.project_id)
+
+
+async def get(session: AsyncSession, ctx: RequestContext, volume_id: str, *,
+              for_update: bool = False) -> Volume:
+    query = select(Volume).where(Volume.id == volume_id)
+    if not ctx.is_admin:
+        # Another project's volume is simply not found: no 403 that confirms it exists.
+        query = query.where(Volume.project_id == ctx.project_id)
+    if for_update:
+        query = query.with_for_update()
+    volume = (await session.scalars(query)).first()
+    if volume is None:
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    return volume
+
+
+async def transition(session: AsyncSession, volume: Volume, allowed: Sequence[str],
+                     to: str, action: str, **values: Any) -> None:
+    """Move the volume's status if it is still one of `allowed`, or refuse with 400."""
+    result = await session.execute(
+        update(Volume).where(Volume.id == volume.id, Volume.status.in_(allowed))
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.refresh(volume)
+        raise BadRequest(f"Invalid volume: Volume {volume.id} status must be "
+                         f"{' or '.join(allowed)} to {action}, but current status is: "
+                         f"{volume.status}.")
+    await session.refresh(volume)
+
+
+async def create(session: AsyncSession, runtime: Runtime, ctx: RequestContext,
+                 spec: CreateVolume) -> tuple[Volume, Outcome]:
+    settings = runtime.settings
+    if spec.volume_type:
+        vtype = await vtypes.get(session, ctx, spec.volume_type)
+    else:
+        vtype = await vtypes.default(session, settings.default_volume_type)
+    zone = spec.availability_zone
+    if zone is not None and zone not in known_zones(runtime):
+        raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
+    await quotas.consume(session, settings, ctx.project_id,
+                         {"volumes": 1, "gigabytes": spec.size})
+    volume = Volume(
+        project_id=ctx.project_id, user_id=ctx.user_id, name=spec.name,
+        description=spec.description, size=spec.size, status=VolumeStatus.CREATING,
+        availability_zone=zone or settings.default_availability_zone,
+        volume_type_id=vtype.id, multiattach=spec.multiattach,
+        volume_metadata=[VolumeMetadata(key=k, value=v) for k, v in spec.metadata.items()],
+    )
+    session.add(volume)
+    await session.flush()
+    request = VolumeRequest(
+        size_gb=spec.size, availability_zone=zone, extra_specs=vtypes.specs_of(vtype),
+        volume_type_id=vtype.id, volume_type_name=vtype.name,
+        scheduler_hints=spec.scheduler_hints, project_id=ctx.project_id,
+        resource_id=volume.id, multiattach=spec.multiattach,
+    )
+    outcome = Outcome()
+    placed = await place(session, runtime, request, outcome)
+    if placed is None:
+        volume.status = VolumeStatus.ERROR
+        await messages.record(
+            session, project_id=ctx.project_id, resource_type="VOLUME",
+            resource_uuid=volume.id, action=Action.SCHEDULE_ALLOCATE_VOLUME,
+            detail=Detail.NO_BACKEND_AVAILABLE,
+            reason=runtime.scheduler.no_valid_backend_reason(request),
+            request_id=ctx.request_id,
+        )
+        return volume, outcome
+    key, pool_id, zone_of_pool = placed
+    volume.host, volume.pool_id = key, pool_id
+    volume.availability_zone = zone_of_pool
+    backend, _ = split_host(key)
+    jobs.enqueue(session, kind="create_volume", backend=backend, resource_type="volume",
+                 resource_id=volume.id, payload={"volume": volume_payload(volume)},
+                 max_attempts=settings.job_max_attempts, request_id=ctx.request_id)
+    outcome.job_queued = True
+    return volume, outcome
+
+
+async def place(session: AsyncSession, runtime: Runtime, request: VolumeRequest,
+                outcome: Outcome) -> tuple[str, int, str] | None:
+    """Claim the best candidate the database accepts: (pool key, pool id, zone)."""
+    ranked = runtime.scheduler.select(request)
+    for pool in ranked[:MAX_CLAIM_TRIES]:
+        pool_id = runtime.pools.id_of(pool.key)
+        if pool_id is None:
+            continue
+        allocated = await claims.claim(session, pool_id, request.size_gb, thin=request.thin)
+        if allocated is not None:
+            outcome.ledgers[(pool.host, pool.name)] = allocated
+            return pool.key, pool_id, pool.availability_zone
+    return None
+
+
+def known_zones(runtime: Runtime) -> set[str]:
+    zones = {b.availability_zone for b in runtime.cache.backends()}
+    zones.add(runtime.settings.default_availability_zone)
+    return zones
+
+
+async def update_volume(session: AsyncSession, volume: Volume, changes: dict[str, Any]) -> None:
+    for key in ("name", "description"):
+        if key in changes:
+            setattr(volume, key, changes[key])
+    if "metadata" in changes:
+        await replace_metadata(session, volume, changes["metadata"])
+    volume.updated_at = utcnow()
+
+
+async def replace_metadata(session: AsyncSession, volume: Volume,
+                           metadata: dict[str, str]) -> None:
+    await session.execute(delete(VolumeMetadata).where(VolumeMetadata.volume_id == volume.id))
+    session.add_all(VolumeMetadata(volume_id=volume.id, key=k, value=v)
+                    for k, v in metadata.items())
+    await session.flush()
+    await session.refresh(volume, ["volume_metadata"])
+
+
+async def merge_metadata(session: AsyncSession, volume: Volume, metadata: dict[str, str]) -> None:
+    current = {m.key: m.value for m in volume.volume_metadata}
+    current.update(metadata)
+    if len(current) > MAX_METADATA_ITEMS:
+        raise BadRequest(f"Too many metadata items (at most {MAX_METADATA_ITEMS}).")
+    await replace_metadata(session, volume, current)
+
+
+async def delete_metadata_key(session: AsyncSession, volume: Volume, key: str) -> None:
+    result = await session.execute(delete(VolumeMetadata).where(
+        VolumeMetadata.volume_id == volume.id, VolumeMetadata.key == key))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"Metadata key {key} could not be found for volume {volume.id}.")
+    await session.refresh(volume, ["volume_metadata"])
+
+
+async def delete_volume(session: AsyncSession, runtime: Runtime, ctx: RequestContext,
+                        volume: Volume, *, force: bool = False) -> Outcome:
+    if volume.attach_status != "detached" and not force:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
+    allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
+    await transition(session, volume, allowed, VolumeStatus.DELETING, "delete",
+                     previous_status=volume.status)
+    outcome = Outcome()
+    if volume.pool_id is None:
+        # Never placed: nothing exists on any backend.
+        await finish_delete(session, volume, outcome, runtime)
+        return outcome
+    backend, _ = split_host(volume.host or "")
+    jobs.enqueue(session, kind="delete_volume", backend=backend, resource_type="volume",
+                 resource_id=volume.id, payload={"volume": volume_payload(volume)},
+                 max_attempts=runtime.settings.job_max_attempts, request_id=ctx.request_id)
+    outcome.job_queued = True
+    return outcome
+
+
+async def finish_delete(session: AsyncSession, volume: Volume, outcome: Outcome,
+                        runtime: Runtime) -> None:
+    """The volume is gone: its row, its quota and its claim go in this transaction."""
+    if volume.pool_id is not None and volume.host:
+        allocated = await claims.release(session, volume.pool_id, volume.size)
+        outcome.ledgers[split_host(volume.host)] = allocated
+    await quotas.release(session, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
+    await session.delete(volume)
+
+
+async def extend(session: AsyncSession, runtime: Runtime, ctx: RequestContext, volume: Volume,
+                 new_size: int) -> Outcome:
+    if new_size <= volume.size:
+        raise BadRequest(f"Invalid input received: New size for extend must be greater than "
+                         f"current size. (current: {volume.size}, extended: {new_size}).")
+    await transition(session, volume, (VolumeStatus.AVAILABLE,), VolumeStatus.EXTENDING,
+                     "extend", previous_status=volume.status)
+    delta = new_size - volume.size
+    await quotas.consume(session, runtime.settings, volume.project_id, {"gigabytes": delta})
+    outcome = Outcome()
+    vtype = await session.get(VolumeType, volume.volume_type_id)
+    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
+    allocated = None
+    if volume.pool_id is not None:
+        allocated = await claims.claim(session, volume.pool_id, delta, thin=thin)
+    if allocated is None:
+        await quotas.release(session, volume.project_id, {"gigabytes": delta})
+        volume.status = VolumeStatus.AVAILABLE
+        await messages.record(
+            session, project_id=volume.project_id, resource_type="VOLUME",
+            resource_uuid=volume.id, action=Action.EXTEND_VOLUME,
+            detail=Detail.NO_BACKEND_AVAILABLE,
+            reason=f"Pool {volume.host} has no room for {delta} GB more.",
+            request_id=ctx.request_id)
+        return outcome
+    outcome.ledgers[split_host(volume.host or "")] = allocated
+    backend, _ = split_host(volume.host or "")
+    jobs.enqueue(session, kind="extend_volume", backend=backend, resource_type="volume",
+                 resource_id=volume.id,
+                 payload={"volume": volume_payload(volume), "new_size_gb": new_size},
+                 max_attempts=runtime.settings.job_max_attempts, request_id=ctx.request_id)
+    outcome.job_queued = True
+    return outcome
+
+
+async def count(session: AsyncSession, query: Select[Any]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)

@@ -1,0 +1,189 @@
+"""Shared fixtures. Every database test runs twice: on SQLite and on PostgreSQL, each
+test on a database of its own (a copy of a migrated template)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import migrate
+from app.db.session import make_engine, make_sessionmaker
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_DSN = os.environ.get("PUMICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def need(condition: bool, what: str) -> None:
+    """Skip on a laptop that lacks a tool or server; fail in CI, where it must exist."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"{what} is required in CI")
+        pytest.skip(f"{what} is not available")
+
+
+async def _pg_exec(*statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _pg_available() -> bool:
+    try:
+        asyncio.run(_pg_exec("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    if not _pg_available():
+        yield None
+        return
+    name = f"pumice_tpl_{os.getpid()}"
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    migrate.upgrade(_pg_url(name))
+    yield name
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "pumice.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    need(template is not None, "PostgreSQL on 127.0.0.1:5432")
+    name = f"pumice_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield _pg_url(name)
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        public_url="http://pumice.test",
+        reaper_interval=0.2,
+        cache_refresh_interval=0.2,
+        quota_volumes=100,
+        quota_gigabytes=10000,
+    )
+
+
+@pytest.fixture
+async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(settings.resolved_database_url())
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    from app.main import create_app
+
+    application = create_app(settings, background=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pumice.test") as c:
+        yield c
+
+
+@dataclass
+class Caller:
+    """A user scoped to a project, with the headers its requests carry."""
+
+    user_id: str
+    project_id: str
+    token: str
+
+    def headers(self, version: str | None = None, **extra: str) -> dict[str, str]:
+        out = {"X-Auth-Token": self.token, **extra}
+        if version:
+            out["OpenStack-API-Version"] = f"volume {version}"
+        return out
+
+
+MakeCaller = Callable[..., Any]
+
+
+@pytest.fixture
+def make_caller(app: FastAPI) -> MakeCaller:
+    """make_caller(project_name, roles=("member",)) -> Caller, creating the rows."""
+    from app.context import ADMIN_PROJECT_NAME
+    from app.db.models import Project, RoleAssignment, User
+
+    runtime = app.state.runtime
+
+    async def make(project_name: str, roles: tuple[str, ...] = ("member",),
+                   user_name: str | None = None) -> Caller:
+        async with runtime.sessionmaker() as session, session.begin():
+            from sqlalchemy import select
+
+            project = (await session.scalars(
+                select(Project).where(Project.name == project_name))).first()
+            if project is None:
+                project = Project(name=project_name)
+                session.add(project)
+            user = User(name=user_name or f"u-{uuid.uuid4().hex[:8]}", password_hash="!")
+            session.add(user)
+            await session.flush()
+            for role in roles:
+                session.add(RoleAssignment(user_id=user.id, project_id=project.id, role=role))
+        token, _ = runtime.tokens.issue(
+            user_id=user.id, user_name=user.name, project_id=project.id,
+            project_name=project.name, roles=roles,
+            is_admin="admin" in roles and project_name == ADMIN_PROJECT_NAME)
+        return Caller(user.id, project.id, token)
+
+    return make
+
+
+@pytest.fixture
+async def admin(make_caller: MakeCaller) -> Caller:
+    caller: Caller = await make_caller("admin", ("admin",))
+    return caller
+
+
+@pytest.fixture
+async def member(make_caller: MakeCaller) -> Caller:
+    caller: Caller = await make_caller("demo", ("member",))
+    return caller
