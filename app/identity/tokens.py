@@ -3,6 +3,7 @@ authentication. The key lives in the database so every replica verifies every to
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from app.errors import Unauthorized
 
 ALGORITHM = "HS256"
 ISSUER = "pumice"
+UNAUTHORIZED = "The request you have made requires authentication."
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,13 @@ class TokenClaims:
     expires_at: datetime
     token_id: str
 
+    @property
+    def audit_id(self) -> str:
+        """Keystone's audit id: 22 url-safe characters that name the token in logs
+        without revealing it; here derived from the token id."""
+        raw = bytes.fromhex(self.token_id) if _is_hex(self.token_id) else self.token_id.encode()
+        return base64.urlsafe_b64encode(raw[:16]).decode().rstrip("=")[:22]
+
 
 def new_signing_key() -> str:
     return secrets.token_urlsafe(48)
@@ -39,30 +48,71 @@ class TokenIssuer:
         self._key = key
         self._ttl = ttl_seconds
 
-    def issue(self, *, user_id: str, user_name: str, project_id: str, project_name: str,
-              roles: tuple[str, ...], is_admin: bool) -> tuple[str, TokenClaims]:
+    def issue(
+        self,
+        *,
+        user_id: str,
+        user_name: str,
+        project_id: str,
+        project_name: str,
+        roles: tuple[str, ...],
+        is_admin: bool,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, TokenClaims]:
+        """A new token; `expires_at` caps its life (a rescoped token keeps the expiry
+        of the token it came from, as Keystone does)."""
         now = utcnow().replace(microsecond=0)
-        claims = TokenClaims(user_id, user_name, project_id, project_name, roles, is_admin,
-                             now, now + timedelta(seconds=self._ttl), uuid.uuid4().hex)
+        expiry = now + timedelta(seconds=self._ttl)
+        if expires_at is not None:
+            expiry = min(expiry, expires_at.replace(microsecond=0))
+        claims = TokenClaims(
+            user_id, user_name, project_id, project_name, roles, is_admin,
+            now, expiry, uuid.uuid4().hex,
+        )  # fmt: skip
         payload = {
-            "iss": ISSUER, "sub": user_id, "unm": user_name, "pid": project_id,
-            "pnm": project_name, "roles": list(roles), "adm": is_admin,
-            "iat": int(_epoch(now)), "exp": int(_epoch(claims.expires_at)), "jti": claims.token_id,
+            "iss": ISSUER,
+            "sub": user_id,
+            "unm": user_name,
+            "pid": project_id,
+            "pnm": project_name,
+            "roles": list(roles),
+            "adm": is_admin,
+            "iat": int(_epoch(now)),
+            "exp": int(_epoch(claims.expires_at)),
+            "jti": claims.token_id,
         }
         return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims
 
     def verify(self, token: str) -> TokenClaims:
         try:
-            p = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
-                           options={"require": ["exp", "iat", "sub", "pid"]})
+            p = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "pid"]},
+            )
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The request you have made requires authentication.") from exc
+            raise Unauthorized(UNAUTHORIZED) from exc
         return TokenClaims(
-            user_id=p["sub"], user_name=p.get("unm", ""), project_id=p["pid"],
-            project_name=p.get("pnm", ""), roles=tuple(p.get("roles", ())),
-            is_admin=bool(p.get("adm")), issued_at=_from_epoch(p["iat"]),
-            expires_at=_from_epoch(p["exp"]), token_id=p.get("jti", ""),
+            user_id=p["sub"],
+            user_name=p.get("unm", ""),
+            project_id=p["pid"],
+            project_name=p.get("pnm", ""),
+            roles=tuple(p.get("roles", ())),
+            is_admin=bool(p.get("adm")),
+            issued_at=_from_epoch(p["iat"]),
+            expires_at=_from_epoch(p["exp"]),
+            token_id=p.get("jti", ""),
         )
+
+
+def _is_hex(value: str) -> bool:
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _epoch(dt: datetime) -> float:

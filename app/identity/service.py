@@ -1,0 +1,395 @@
+"""Projects, users, role assignments and password authentication.
+
+Every function works inside the caller's AsyncSession and transaction: it flushes so
+conflicts surface here (as app.errors.Conflict), and the caller commits."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.context import ADMIN_PROJECT_NAME, ROLES
+from app.db.models import Base, Project, RoleAssignment, User
+from app.db.upsert import insert_ignore
+from app.errors import BadRequest, Conflict, NotFound, Unauthorized
+from app.identity.passwords import hash_password_async, verify_password_async
+from app.identity.tokens import UNAUTHORIZED, TokenClaims
+
+ADMIN_USER_NAME = "admin"
+SERVICE_PROJECT_NAME = "service"
+AGENT_USER_NAME = "pumice-agent"
+MAX_NAME_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Who authenticated and the scope the token will carry."""
+
+    user: User
+    project: Project
+    roles: tuple[str, ...]
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class BootstrapCredentials:
+    user_name: str
+    password: str
+    project_name: str
+
+
+@dataclass(frozen=True)
+class RoleAssignmentView:
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+    role: str
+
+
+# --- projects --------------------------------------------------------------------
+
+
+async def create_project(session: AsyncSession, name: str, description: str = "") -> Project:
+    name = _valid_name(name, "project")
+    if await _project_by_name(session, name) is not None:
+        raise Conflict(f"Project {name!r} already exists.")
+    project = Project(name=name, description=description)
+    await _insert(session, project, f"Project {name!r} already exists.")
+    return project
+
+
+async def list_projects(session: AsyncSession) -> list[Project]:
+    return list(await session.scalars(select(Project).order_by(Project.name)))
+
+
+async def get_project(session: AsyncSession, name_or_id: str) -> Project:
+    project = await _find_project(session, name_or_id)
+    if project is None:
+        raise NotFound(f"Could not find project: {name_or_id}.")
+    return project
+
+
+async def delete_project(session: AsyncSession, name_or_id: str) -> None:
+    project = await get_project(session, name_or_id)
+    if project.name == ADMIN_PROJECT_NAME:
+        # Admin power is the admin role on this project: deleting it locks every
+        # administrator out of the API.
+        raise Conflict(f"The {ADMIN_PROJECT_NAME!r} project cannot be deleted.")
+    # Role assignments go with it (ON DELETE CASCADE); users whose default project it
+    # was keep existing without one (ON DELETE SET NULL).
+    await session.delete(project)
+    await session.flush()
+
+
+async def list_user_projects(session: AsyncSession, user_id: str) -> list[Project]:
+    """The enabled projects the user holds any role on."""
+    query = (
+        select(Project)
+        .join(RoleAssignment, RoleAssignment.project_id == Project.id)
+        .where(RoleAssignment.user_id == user_id, Project.enabled.is_(True))
+        .distinct()
+        .order_by(Project.name)
+    )
+    return list(await session.scalars(query))
+
+
+# --- users -----------------------------------------------------------------------
+
+
+async def create_user(
+    session: AsyncSession, name: str, password: str, project: str | None = None
+) -> User:
+    """A user whose default project is `project` (name or id). It gets no role there:
+    grant one with add_role, as with Keystone."""
+    name = _valid_name(name, "user")
+    _valid_password(password)
+    default_project = await get_project(session, project) if project is not None else None
+    if await _user_by_name(session, name) is not None:
+        raise Conflict(f"User {name!r} already exists.")
+    user = User(
+        name=name,
+        password_hash=await hash_password_async(password),
+        default_project_id=default_project.id if default_project else None,
+    )
+    await _insert(session, user, f"User {name!r} already exists.")
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list(await session.scalars(select(User).order_by(User.name)))
+
+
+async def get_user(session: AsyncSession, name_or_id: str) -> User:
+    user = await _find_user(session, name_or_id)
+    if user is None:
+        raise NotFound(f"Could not find user: {name_or_id}.")
+    return user
+
+
+async def delete_user(session: AsyncSession, name_or_id: str) -> None:
+    user = await get_user(session, name_or_id)
+    await session.delete(user)
+    await session.flush()
+
+
+async def set_password(session: AsyncSession, name_or_id: str, password: str) -> None:
+    _valid_password(password)
+    user = await get_user(session, name_or_id)
+    user.password_hash = await hash_password_async(password)
+    await session.flush()
+
+
+async def set_user_enabled(session: AsyncSession, name_or_id: str, enabled: bool) -> None:
+    """A disabled user cannot authenticate, and its tokens stop working
+    (token_still_valid)."""
+    user = await get_user(session, name_or_id)
+    user.enabled = enabled
+    await session.flush()
+
+
+# --- roles -----------------------------------------------------------------------
+
+
+async def add_role(session: AsyncSession, user: str, project: str, role: str) -> None:
+    """Grant `role` to `user` on `project` (names or ids); granting it twice is fine."""
+    _valid_role(role)
+    found_user = await get_user(session, user)
+    found_project = await get_project(session, project)
+    await session.execute(
+        insert_ignore(
+            session,
+            RoleAssignment,
+            {"user_id": found_user.id, "project_id": found_project.id, "role": role},
+        )
+    )
+
+
+async def remove_role(session: AsyncSession, user: str, project: str, role: str) -> None:
+    _valid_role(role)
+    found_user = await get_user(session, user)
+    found_project = await get_project(session, project)
+    result = await session.execute(
+        delete(RoleAssignment).where(
+            RoleAssignment.user_id == found_user.id,
+            RoleAssignment.project_id == found_project.id,
+            RoleAssignment.role == role,
+        )
+    )
+    if not getattr(result, "rowcount", 0):
+        raise NotFound(
+            f"User {found_user.name!r} has no role {role!r} on project {found_project.name!r}."
+        )
+
+
+async def list_role_assignments(
+    session: AsyncSession, *, user: str | None = None, project: str | None = None
+) -> list[RoleAssignmentView]:
+    query = (
+        select(User.id, User.name, Project.id, Project.name, RoleAssignment.role)
+        .join(User, User.id == RoleAssignment.user_id)
+        .join(Project, Project.id == RoleAssignment.project_id)
+        .order_by(User.name, Project.name, RoleAssignment.role)
+    )
+    if user is not None:
+        query = query.where(User.id == (await get_user(session, user)).id)
+    if project is not None:
+        query = query.where(Project.id == (await get_project(session, project)).id)
+    return [RoleAssignmentView(*row) for row in await session.execute(query)]
+
+
+# --- authentication --------------------------------------------------------------
+
+
+async def authenticate(
+    session: AsyncSession,
+    *,
+    user_name: str | None,
+    user_id: str | None,
+    password: str,
+    project_name: str | None,
+    project_id: str | None,
+) -> AuthResult:
+    """Check a password and resolve the project scope. Every failure raises the same
+    Unauthorized, so a caller learns nothing about which part was wrong."""
+    user = await _login_user(session, user_name=user_name, user_id=user_id)
+    # Verify even when there is no such user (against a dummy hash): the answer takes
+    # as long for an unknown name as for a wrong password.
+    verdict = await verify_password_async(user.password_hash if user else None, password)
+    if user is None or not verdict.ok or not user.enabled:
+        raise Unauthorized(UNAUTHORIZED)
+    if verdict.new_hash is not None:
+        user.password_hash = verdict.new_hash
+    return await _scoped(session, user, project_name=project_name, project_id=project_id)
+
+
+async def rescope(
+    session: AsyncSession, *, user_id: str, project_name: str | None, project_id: str | None
+) -> AuthResult:
+    """Scope an already authenticated user (Keystone's token method) to a project."""
+    user = await session.get(User, user_id)
+    if user is None or not user.enabled:
+        raise Unauthorized(UNAUTHORIZED)
+    return await _scoped(session, user, project_name=project_name, project_id=project_id)
+
+
+async def token_still_valid(session: AsyncSession, claims: TokenClaims) -> bool:
+    """A signature proves a token was issued, not that it still should work: the user
+    must still exist and be enabled, the project too, and every role the token carries
+    must still be held there. One indexed query."""
+    query = (
+        select(RoleAssignment.role)
+        .join(User, User.id == RoleAssignment.user_id)
+        .join(Project, Project.id == RoleAssignment.project_id)
+        .where(
+            RoleAssignment.user_id == claims.user_id,
+            RoleAssignment.project_id == claims.project_id,
+            User.enabled.is_(True),
+            Project.enabled.is_(True),
+        )
+    )
+    held = set(await session.scalars(query))
+    return bool(held) and set(claims.roles) <= held
+
+
+def is_admin_scope(roles: Sequence[str], project_name: str) -> bool:
+    """Admin power is the admin role on the admin project; on any other project the
+    admin role is just a role."""
+    return "admin" in roles and project_name == ADMIN_PROJECT_NAME
+
+
+# --- first start -----------------------------------------------------------------
+
+
+async def bootstrap(session: AsyncSession) -> BootstrapCredentials | None:
+    """On first start: project 'admin', user 'admin' with a random password and the
+    admin role there, and project 'service' for agents. Returns the credentials once;
+    None when user 'admin' exists (or another replica is bootstrapping right now)."""
+    if await _user_by_name(session, ADMIN_USER_NAME) is not None:
+        return None
+    password = secrets.token_urlsafe(24)
+    try:
+        admin_project = await _ensure_project(
+            session, ADMIN_PROJECT_NAME, "Administrators of this Pumice cloud"
+        )
+        await _ensure_project(session, SERVICE_PROJECT_NAME, "Agents and other services")
+        user = await create_user(session, ADMIN_USER_NAME, password, admin_project.id)
+    except Conflict:
+        return None
+    await add_role(session, user.id, admin_project.id, "admin")
+    return BootstrapCredentials(ADMIN_USER_NAME, password, ADMIN_PROJECT_NAME)
+
+
+async def ensure_service_user(session: AsyncSession, name: str = AGENT_USER_NAME) -> str | None:
+    """A user for an agent: role 'service' on project 'service', random password.
+    Returns the password, or None when the user already exists."""
+    if await _user_by_name(session, name) is not None:
+        return None
+    password = secrets.token_urlsafe(24)
+    try:
+        project = await _ensure_project(session, SERVICE_PROJECT_NAME, "Agents and other services")
+        user = await create_user(session, name, password, project.id)
+    except Conflict:
+        return None
+    await add_role(session, user.id, project.id, "service")
+    return password
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+async def _scoped(
+    session: AsyncSession, user: User, *, project_name: str | None, project_id: str | None
+) -> AuthResult:
+    # We issue project-scoped tokens only: without a scope, the default project.
+    if project_id is not None:
+        project = await session.get(Project, project_id)
+    elif project_name is not None:
+        project = await _project_by_name(session, project_name)
+    elif user.default_project_id is not None:
+        project = await session.get(Project, user.default_project_id)
+    else:
+        project = None
+    if project is None or not project.enabled:
+        raise Unauthorized(UNAUTHORIZED)
+    held = set(
+        await session.scalars(
+            select(RoleAssignment.role).where(
+                RoleAssignment.user_id == user.id, RoleAssignment.project_id == project.id
+            )
+        )
+    )
+    if not held:
+        raise Unauthorized(UNAUTHORIZED)
+    roles = tuple(sorted(held, key=_role_rank))
+    return AuthResult(user, project, roles, is_admin_scope(roles, project.name))
+
+
+async def _login_user(
+    session: AsyncSession, *, user_name: str | None, user_id: str | None
+) -> User | None:
+    # An id wins over a name, as in Keystone; never fall back from one to the other.
+    if user_id is not None:
+        return await session.get(User, user_id)
+    if user_name is not None:
+        return await _user_by_name(session, user_name)
+    return None
+
+
+async def _ensure_project(session: AsyncSession, name: str, description: str) -> Project:
+    project = await _project_by_name(session, name)
+    return project if project is not None else await create_project(session, name, description)
+
+
+async def _insert(session: AsyncSession, row: Base, conflict: str) -> None:
+    """Add and flush in a savepoint: a unique violation from a concurrent writer becomes
+    Conflict and leaves the caller's transaction usable."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise Conflict(conflict) from exc
+
+
+async def _project_by_name(session: AsyncSession, name: str) -> Project | None:
+    result = await session.scalars(select(Project).where(Project.name == name))
+    return result.first()
+
+
+async def _user_by_name(session: AsyncSession, name: str) -> User | None:
+    result = await session.scalars(select(User).where(User.name == name))
+    return result.first()
+
+
+async def _find_project(session: AsyncSession, name_or_id: str) -> Project | None:
+    return await session.get(Project, name_or_id) or await _project_by_name(session, name_or_id)
+
+
+async def _find_user(session: AsyncSession, name_or_id: str) -> User | None:
+    return await session.get(User, name_or_id) or await _user_by_name(session, name_or_id)
+
+
+def _role_rank(role: str) -> int:
+    return ROLES.index(role) if role in ROLES else len(ROLES)
+
+
+def _valid_role(role: str) -> None:
+    if role not in ROLES:
+        raise BadRequest(f"Unknown role {role!r}: roles are {', '.join(ROLES)}.")
+
+
+def _valid_name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise BadRequest(f"A {what} name must have 1 to {MAX_NAME_LENGTH} characters.")
+    return name
+
+
+def _valid_password(password: str) -> None:
+    if not password:
+        raise BadRequest("The password must not be empty.")
