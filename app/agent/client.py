@@ -20,7 +20,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_never,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from app.agent.config import AgentConfig
@@ -201,9 +202,10 @@ class AgentClient:
     ) -> dict[str, Any]:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientApiError),
-            wait=wait_exponential_jitter(
-                initial=self._retry_initial, max=self._retry_max, jitter=self._retry_initial
-            ),
+            # 0.2 s, 0.4 s, ... up to the cap, plus jitter so agents do not all retry
+            # in step after an API restart.
+            wait=wait_exponential(multiplier=self._retry_initial, max=self._retry_max)
+            + wait_random(0, self._retry_initial),
             stop=stop_never,
             before_sleep=self._log_retry,
             reraise=True,
