@@ -1,0 +1,19 @@
+"""Scheduler weighers, registered by name (importing this package registers them)."""
+
+from app.scheduler.weighers import capacity
+from app.scheduler.weighers.base import (
+    WEIGHERS,
+    BaseWeigher,
+    normalize,
+    register_weigher,
+    weigher_class,
+)
+
+__all__ = [
+    "WEIGHERS",
+    "BaseWeigher",
+    "capacity",
+    "normalize",
+    "register_weigher",
+    "weigher_class",
+]

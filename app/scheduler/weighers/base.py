@@ -1,0 +1,60 @@
+"""Weigher plugins, registered by name, and Cinder's weight arithmetic.
+
+Each weigher scores every candidate; the scores are normalised to 0..1 over
+the candidates (min-max; all equal -> all 0, Cinder's base_weight.normalize),
+multiplied by the weigher's multiplier and summed. Highest total first; equal
+totals keep report order (Cinder sorts stably).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, TypeVar
+
+from app.errors import BadRequest
+from app.scheduler.request import VolumeRequest
+from app.scheduler.state import PoolState
+
+
+class BaseWeigher:
+    name: ClassVar[str] = ""
+    default_multiplier: ClassVar[float] = 1.0
+
+    def __init__(self, multiplier: float | None = None) -> None:
+        self.multiplier = self.default_multiplier if multiplier is None else float(multiplier)
+
+    def weigh(self, pool: PoolState, request: VolumeRequest) -> float:
+        """The raw score of one pool."""
+        raise NotImplementedError
+
+    def weigh_pools(self, pools: Sequence[PoolState], request: VolumeRequest) -> list[float]:
+        """Raw scores of the candidates, ready for normalize()."""
+        return [self.weigh(pool, request) for pool in pools]
+
+
+def normalize(weights: Sequence[float]) -> list[float]:
+    """Cinder's base_weight.normalize with the list's own min and max."""
+    if not weights:
+        return []
+    lo, hi = float(min(weights)), float(max(weights))
+    if lo == hi:
+        return [0.0] * len(weights)
+    span = hi - lo
+    return [(w - lo) / span for w in weights]
+
+
+_W = TypeVar("_W", bound=type[BaseWeigher])
+WEIGHERS: dict[str, type[BaseWeigher]] = {}
+
+
+def register_weigher(cls: _W) -> _W:
+    WEIGHERS[cls.name or cls.__name__] = cls
+    return cls
+
+
+def weigher_class(name: str) -> type[BaseWeigher]:
+    try:
+        return WEIGHERS[name]
+    except KeyError:
+        known = ", ".join(sorted(WEIGHERS))
+        raise BadRequest(f"unknown scheduler weigher {name!r} (known: {known})") from None
