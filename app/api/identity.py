@@ -1,0 +1,396 @@
+"""The Keystone v3 subset under /identity: version discovery, password authentication
+with project scope, token validation, and the self-lookups clients make after login.
+
+Errors here use Keystone's body ({"error": {"code", "message", "title"}}), not
+Cinder's, because keystoneauth and Gophercloud parse it; KeystoneRoute converts the
+domain errors raised by handlers and dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import RuntimeDep, SessionDep
+from app.db.models import Project, User
+from app.errors import BadRequest, Forbidden, NotFound, PumiceError, Unauthorized
+from app.identity import keystone, service
+from app.identity.catalog import build_catalog
+from app.identity.tokens import UNAUTHORIZED, TokenClaims
+
+log = structlog.get_logger(__name__)
+
+NOT_PERMITTED = "You are not authorized to perform the requested action: {action}."
+
+
+class KeystoneRoute(APIRoute):
+    """Answers every error of an identity endpoint in Keystone's format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def keystone_errors(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PumiceError as exc:
+                return keystone_error(request, exc.code, exc.message)
+            except RequestValidationError as exc:
+                return keystone_error(request, 400, _describe(exc))
+
+        return keystone_errors
+
+
+router = APIRouter(prefix="/identity", tags=["identity"], route_class=KeystoneRoute)
+
+
+def keystone_error(request: Request, code: int, message: str) -> Response:
+    headers = {}
+    if code == 401:
+        # Keystone tells a client where to authenticate.
+        headers["WWW-Authenticate"] = f'Keystone uri="{identity_url(request)}"'
+    return JSONResponse(keystone.error_body(code, message), status_code=code, headers=headers)
+
+
+def _describe(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return "The request body is not valid JSON."
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"Invalid input for field '{loc}': {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "Invalid request body."
+
+
+def base_url(request: Request) -> str:
+    public: str = request.app.state.runtime.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
+
+
+def identity_url(request: Request) -> str:
+    return f"{base_url(request)}/identity"
+
+
+# --- request bodies (Keystone's schema, extra members ignored) ---------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DomainRef(_Body):
+    id: str | None = None
+    name: str | None = None
+
+
+class PasswordUser(_Body):
+    id: str | None = None
+    name: str | None = None
+    domain: DomainRef | None = None
+    password: str
+
+
+class PasswordMethod(_Body):
+    user: PasswordUser
+
+
+class TokenMethod(_Body):
+    id: str
+
+
+class Identity(_Body):
+    methods: list[str]
+    password: PasswordMethod | None = None
+    token: TokenMethod | None = None
+
+
+class ProjectRef(_Body):
+    id: str | None = None
+    name: str | None = None
+    domain: DomainRef | None = None
+
+
+class Scope(_Body):
+    project: ProjectRef | None = None
+    domain: DomainRef | None = None
+    system: dict[str, Any] | None = None
+
+
+class Auth(_Body):
+    identity: Identity
+    # Keystone also accepts the string "unscoped".
+    scope: Scope | str | None = None
+
+
+class AuthRequest(_Body):
+    auth: Auth
+
+
+# --- dependencies ----------------------------------------------------------------
+
+
+async def token_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> TokenClaims:
+    """The caller of an identity endpoint, from X-Auth-Token, still valid in the
+    database (not deleted, disabled or stripped of its roles since issue)."""
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise Unauthorized(UNAUTHORIZED)
+    claims = runtime.tokens.verify(token)
+    if not await service.token_still_valid(session, claims):
+        raise Unauthorized(UNAUTHORIZED)
+    return claims
+
+
+CallerDep = Annotated[TokenClaims, Depends(token_caller)]
+
+
+def _may_act_for(caller: TokenClaims, user_id: str) -> bool:
+    return caller.is_admin or caller.user_id == user_id
+
+
+# --- version discovery -----------------------------------------------------------
+
+
+@router.get("", status_code=300, summary="Identity API versions")
+@router.get("/", status_code=300, include_in_schema=False)
+async def identity_versions(request: Request) -> JSONResponse:
+    # Keystone answers its root with 300 Multiple Choices and a {"versions": {"values"}}.
+    return JSONResponse(keystone.versions_body(identity_url(request)), status_code=300)
+
+
+@router.get("/v3", summary="Identity API v3")
+@router.get("/v3/", include_in_schema=False)
+async def identity_v3(request: Request) -> dict[str, Any]:
+    return {"version": keystone.version_body(identity_url(request))}
+
+
+# --- tokens ----------------------------------------------------------------------
+
+
+@router.post("/v3/auth/tokens", status_code=201, summary="Password authentication")
+async def issue_token(
+    body: AuthRequest, request: Request, runtime: RuntimeDep, session: SessionDep
+) -> JSONResponse:
+    """Authenticate with the password (or token) method and get a project-scoped token
+    in the X-Subject-Token header; add `?nocatalog` to leave the catalog out."""
+    identity = body.auth.identity
+    project_name, project_id = _requested_project(body.auth.scope)
+    expires_at = None
+    if "password" in identity.methods:
+        if identity.password is None:
+            raise BadRequest("Expecting to find password in identity.")
+        user = identity.password.user
+        if user.id is None and user.name is None:
+            raise BadRequest("Expecting to find id or name in user.")
+        if user.id is None and user.domain and not _default_domain(user.domain):
+            raise Unauthorized(UNAUTHORIZED)
+        try:
+            result = await service.authenticate(
+                session,
+                user_name=user.name,
+                user_id=user.id,
+                password=user.password,
+                project_name=project_name,
+                project_id=project_id,
+            )
+        except Unauthorized:
+            log.info("authentication failed", user=user.id or user.name, project=project_name)
+            raise
+        methods = ["password"]
+    elif "token" in identity.methods:
+        if identity.token is None:
+            raise BadRequest("Expecting to find token in identity.")
+        # Rescoping: the new token lives no longer than the one presented.
+        claims = runtime.tokens.verify(identity.token.id)
+        if not await service.token_still_valid(session, claims):
+            raise Unauthorized(UNAUTHORIZED)
+        if project_name is None and project_id is None:
+            project_id = claims.project_id
+        result = await service.rescope(
+            session, user_id=claims.user_id, project_name=project_name, project_id=project_id
+        )
+        expires_at = claims.expires_at
+        methods = ["token"]
+    else:
+        raise Unauthorized(UNAUTHORIZED)
+    await session.commit()  # a password hash upgraded during verification
+    token, claims = runtime.tokens.issue(
+        user_id=result.user.id,
+        user_name=result.user.name,
+        project_id=result.project.id,
+        project_name=result.project.name,
+        roles=result.roles,
+        is_admin=result.is_admin,
+        expires_at=expires_at,
+    )
+    content = keystone.token_body(
+        claims,
+        base_url=base_url(request),
+        region=runtime.settings.region,
+        methods=methods,
+        with_catalog="nocatalog" not in request.query_params,
+    )
+    return JSONResponse(content, status_code=201, headers={"X-Subject-Token": token})
+
+
+def _requested_project(scope: Scope | str | None) -> tuple[str | None, str | None]:
+    """(name, id) of the project a request asks for; neither means the default one."""
+    if scope is None or isinstance(scope, str):
+        return None, None
+    if scope.project is None:
+        # Domain and system scopes do not exist here: no role can be held on them.
+        if scope.domain is not None or scope.system is not None:
+            raise Unauthorized(UNAUTHORIZED)
+        return None, None
+    project = scope.project
+    if project.id is not None:
+        return None, project.id
+    if project.name is None:
+        raise BadRequest("Expecting to find id or name in project.")
+    if project.domain is not None and not _default_domain(project.domain):
+        raise Unauthorized(UNAUTHORIZED)
+    return project.name, None
+
+
+def _default_domain(domain: DomainRef) -> bool:
+    return keystone.is_default_domain(domain.id, domain.name)
+
+
+async def _subject(
+    request: Request, caller: TokenClaims, runtime: RuntimeDep, session: SessionDep
+) -> tuple[str, TokenClaims]:
+    """The token named by X-Subject-Token, if the caller may see it: its own, or any
+    for an admin or a service (Keystone's default validate_token policy)."""
+    token = request.headers.get("x-subject-token", "")
+    try:
+        subject = runtime.tokens.verify(token)
+    except Unauthorized as exc:
+        raise NotFound("Could not find token.") from exc
+    if not (_may_act_for(caller, subject.user_id) or "service" in caller.roles):
+        raise Forbidden(NOT_PERMITTED.format(action="identity:validate_token"))
+    if not await service.token_still_valid(session, subject):
+        raise NotFound("Could not find token.")
+    return token, subject
+
+
+@router.get("/v3/auth/tokens", summary="Validate a token")
+async def validate_token(
+    request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
+) -> JSONResponse:
+    token, subject = await _subject(request, caller, runtime, session)
+    content = keystone.token_body(
+        subject,
+        base_url=base_url(request),
+        region=runtime.settings.region,
+        methods=["password"],
+        with_catalog="nocatalog" not in request.query_params,
+    )
+    return JSONResponse(content, headers={"X-Subject-Token": token})
+
+
+@router.head("/v3/auth/tokens", summary="Check a token")
+async def check_token(
+    request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
+) -> Response:
+    token, _ = await _subject(request, caller, runtime, session)
+    return Response(status_code=200, headers={"X-Subject-Token": token})
+
+
+@router.get("/v3/auth/projects", summary="Projects the caller may scope to")
+async def auth_projects(request: Request, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    projects = await service.list_user_projects(session, caller.user_id)
+    return _projects_page(request, projects)
+
+
+@router.get("/v3/auth/catalog", summary="The caller's service catalog")
+async def auth_catalog(request: Request, caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return {
+        "catalog": build_catalog(base_url(request), caller.project_id, runtime.settings.region),
+        "links": keystone.collection_links(str(request.url)),
+    }
+
+
+# --- users and projects (self-lookups; everything for an admin) --------------------
+
+
+@router.get("/v3/users", summary="List users (admin)")
+async def users(
+    request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
+) -> dict[str, Any]:
+    _require_admin(caller, "identity:list_users")
+    found = [u for u in await service.list_users(session) if name is None or u.name == name]
+    url = identity_url(request)
+    return {
+        "users": [keystone.user_body(u, url) for u in found],
+        "links": keystone.collection_links(str(request.url)),
+    }
+
+
+@router.get("/v3/users/{user_id}", summary="Show a user (self or admin)")
+async def user(
+    user_id: str, request: Request, caller: CallerDep, session: SessionDep
+) -> dict[str, Any]:
+    found = await _visible_user(session, caller, user_id, "identity:get_user")
+    return {"user": keystone.user_body(found, identity_url(request))}
+
+
+@router.get("/v3/users/{user_id}/projects", summary="A user's projects (self or admin)")
+async def user_projects(
+    user_id: str, request: Request, caller: CallerDep, session: SessionDep
+) -> dict[str, Any]:
+    found = await _visible_user(session, caller, user_id, "identity:list_user_projects")
+    return _projects_page(request, await service.list_user_projects(session, found.id))
+
+
+@router.get("/v3/projects", summary="List projects (admin)")
+async def projects(
+    request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
+) -> dict[str, Any]:
+    _require_admin(caller, "identity:list_projects")
+    found = [p for p in await service.list_projects(session) if name is None or p.name == name]
+    return _projects_page(request, found)
+
+
+@router.get("/v3/projects/{project_id}", summary="Show a project (member or admin)")
+async def project(
+    project_id: str, request: Request, caller: CallerDep, session: SessionDep
+) -> dict[str, Any]:
+    if caller.is_admin:
+        found = await service.get_project(session, project_id)
+    else:
+        # Others' projects answer 403 whether they exist or not: they stay private.
+        mine = await service.list_user_projects(session, caller.user_id)
+        match = [p for p in mine if project_id in (p.id, p.name)]
+        if not match:
+            raise Forbidden(NOT_PERMITTED.format(action="identity:get_project"))
+        found = match[0]
+    return {"project": keystone.project_body(found, identity_url(request))}
+
+
+def _require_admin(caller: TokenClaims, action: str) -> None:
+    if not caller.is_admin:
+        raise Forbidden(NOT_PERMITTED.format(action=action))
+
+
+async def _visible_user(
+    session: AsyncSession, caller: TokenClaims, name_or_id: str, action: str
+) -> User:
+    if caller.is_admin:
+        return await service.get_user(session, name_or_id)
+    if name_or_id in (caller.user_id, caller.user_name):
+        return await service.get_user(session, caller.user_id)
+    raise Forbidden(NOT_PERMITTED.format(action=action))
+
+
+def _projects_page(request: Request, projects: list[Project]) -> dict[str, Any]:
+    url = identity_url(request)
+    return {
+        "projects": [keystone.project_body(p, url) for p in projects],
+        "links": keystone.collection_links(str(request.url)),
+    }
