@@ -1,1 +1,306 @@
-def main() -> None: ...
+"""The `pumice` command: up (all-in-one), serve, agent, db, and identity management."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from app.config import Settings
+
+cli = typer.Typer(
+    help="Pumice: an OpenStack Block Storage compatible control plane.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+cli.add_typer(db_app, name="db")
+
+
+def _mount_identity() -> None:
+    from app.identity.cli import project_app, role_app, user_app
+
+    cli.add_typer(project_app, name="project", help="Manage projects.")
+    cli.add_typer(user_app, name="user", help="Manage users.")
+    cli.add_typer(role_app, name="role", help="Grant and revoke roles.")
+
+
+_mount_identity()
+
+
+def _settings(**overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database (PUMICE_DATABASE_URL) to the newest schema."""
+    from app.db import migrate
+
+    settings = _settings()
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(url)
+    typer.echo(f"Database is at revision {migrate.head_revision(url)}.")
+
+
+async def _check_migrated(settings: Settings) -> str | None:
+    from app.db import migrate
+    from app.db.session import make_engine
+
+    url = settings.resolved_database_url()
+    engine = make_engine(url)
+    try:
+        await migrate.ensure_migrated(engine, url)
+    except migrate.NotMigrated as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"Cannot open the database: {exc}"
+    finally:
+        await engine.dispose()
+    return None
+
+
+def _run_server(settings: Settings, *, run_migrations: bool, on_started: Any = None) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    app = create_app(settings, run_migrations=run_migrations)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        watcher = asyncio.create_task(_announce(server, on_started)) if on_started else None
+        await server.serve()
+        if watcher:
+            watcher.cancel()
+
+    asyncio.run(serve())
+
+
+async def _announce(server: Any, on_started: Any) -> None:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
+        await asyncio.sleep(0.05)
+    on_started()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Migrate the database first.")] = False,
+) -> None:
+    """Run one API server (PostgreSQL in production: PUMICE_DATABASE_URL)."""
+    settings = _settings(host=host, port=port)
+    if not migrate:
+        problem = asyncio.run(_check_migrated(settings))
+        if problem:
+            _fail(problem)
+    typer.echo(f"Pumice API on {settings.resolved_public_url()}")
+    _run_server(settings, run_migrations=migrate)
+
+
+@cli.command()
+def agent(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Agent config (TOML).")],
+) -> None:
+    """Run a storage agent with the backends of its config file."""
+    from app.agent.config import AgentConfigError
+    from app.agent.service import run_agent
+
+    try:
+        run_agent(config)
+    except AgentConfigError as exc:
+        _fail(f"Bad agent config: {exc}")
+
+
+# --- all-in-one ------------------------------------------------------------------------------
+
+
+async def _bootstrap(settings: Settings) -> tuple[Any, str | None]:
+    """Admin credentials (first start only) and the local agent's password (new only)."""
+    from app.db.session import make_engine, make_sessionmaker
+    from app.identity import service as identity
+
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            credentials = await identity.bootstrap(session)
+            agent_password = await identity.ensure_service_user(session)
+    finally:
+        await engine.dispose()
+    return credentials, agent_password
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
+def write_clouds_yaml(path: Path, auth_url: str, region: str, password: str | None) -> None:
+    """clouds.yaml with cloud 'pumice'; keeps the stored password when none is given."""
+    doc: dict[str, Any] = {}
+    if path.exists():
+        doc = yaml.safe_load(path.read_text()) or {}
+    cloud = doc.setdefault("clouds", {}).setdefault("pumice", {})
+    auth = cloud.setdefault("auth", {})
+    auth.update(
+        {
+            "auth_url": auth_url,
+            "username": "admin",
+            "project_name": "admin",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        }
+    )
+    if password is not None:
+        auth["password"] = password
+    cloud.update(
+        {
+            "region_name": region,
+            "identity_api_version": 3,
+            "volume_api_version": 3,
+            "interface": "public",
+        }
+    )
+    _write_private(path, yaml.safe_dump(doc, sort_keys=False))
+
+
+def write_agent_config(
+    path: Path, api_url: str, volumes_dir: Path, zone: str, password: str | None
+) -> None:
+    if password is None:
+        if not path.exists():
+            _fail(
+                f"{path} is missing and the local agent's password is not known; reset it "
+                "with 'pumice user set-password pumice-agent' and write the file again."
+            )
+        import tomllib
+
+        password = tomllib.loads(path.read_text())["auth"]["password"]
+    assert password is not None
+    _write_private(
+        path,
+        f"""# Written by 'pumice up': the all-in-one agent with one file backend.
+[agent]
+api_url = {_toml_str(api_url)}
+host = "local"
+availability_zone = {_toml_str(zone)}
+report_interval = 10
+
+[auth]
+username = "pumice-agent"
+password = {_toml_str(password)}
+project_name = "service"
+
+[[backends]]
+name = "file"
+driver = "file"
+path = {_toml_str(str(volumes_dir))}
+""",
+    )
+
+
+@cli.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8776,
+    data_dir: Annotated[Path, typer.Option(help="Database, volumes and credentials.")] = Path(
+        "pumice-data"
+    ),
+) -> None:
+    """All in one: the API on SQLite plus a local agent with a file backend."""
+    from app.db import migrate
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    volumes_dir = data_dir / "volumes"
+    volumes_dir.mkdir(exist_ok=True)
+    settings = _settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=os.environ.get("PUMICE_DATABASE_URL") or None,
+    )
+    migrate.upgrade(settings.resolved_database_url())
+    credentials, agent_password = asyncio.run(_bootstrap(settings))
+    endpoint = settings.resolved_public_url()
+    clouds = data_dir / "clouds.yaml"
+    write_clouds_yaml(
+        clouds,
+        f"{endpoint}/identity/v3",
+        settings.region,
+        credentials.password if credentials else None,
+    )
+    agent_config = data_dir / "agent.toml"
+    write_agent_config(
+        agent_config, endpoint, volumes_dir, settings.default_availability_zone, agent_password
+    )
+
+    typer.echo(f"Pumice is starting on {endpoint}  (data in {data_dir})")
+    typer.echo(f"  Block Storage API v3: {endpoint}/v3/")
+    typer.echo(f"  Identity (Keystone v3): {endpoint}/identity/v3")
+    if credentials:
+        typer.echo("  First start: created the admin user. Keep these, they are shown once:")
+        typer.echo(f"    username: {credentials.user_name}  project: {credentials.project_name}")
+        typer.echo(f"    password: {credentials.password}")
+    typer.echo(f"  OS_CLIENT_CONFIG_FILE={clouds} openstack --os-cloud pumice volume list")
+
+    agent_process: list[subprocess.Popen[bytes]] = []
+
+    def start_agent() -> None:
+        agent_process.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "agent", "--config", str(agent_config)],
+                start_new_session=True,
+            )
+        )
+        typer.echo("  Agent started with a file backend. Ctrl-C stops everything.")
+
+    try:
+        _run_server(settings, run_migrations=False, on_started=start_agent)
+    finally:
+        for process in agent_process:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        typer.echo("Pumice stopped.")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -74,8 +74,9 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
     return runtime
 
 
-def create_app(settings: Settings | None = None, *, run_migrations: bool = False,
-               background: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, run_migrations: bool = False, background: bool = True
+) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -104,7 +105,18 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     )
     faults.install(app)
     app.add_middleware(OpenStackHeadersMiddleware)
-    for module in (versions, identity, agents, volumes, types, quotas, limits, zones, messages,
-                   pools, services):
+    for module in (
+        versions,
+        identity,
+        agents,
+        volumes,
+        types,
+        quotas,
+        limits,
+        zones,
+        messages,
+        pools,
+        services,
+    ):
         app.include_router(module.router)
     return app

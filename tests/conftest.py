@@ -153,13 +153,15 @@ def make_caller(app: FastAPI) -> MakeCaller:
 
     runtime = app.state.runtime
 
-    async def make(project_name: str, roles: tuple[str, ...] = ("member",),
-                   user_name: str | None = None) -> Caller:
+    async def make(
+        project_name: str, roles: tuple[str, ...] = ("member",), user_name: str | None = None
+    ) -> Caller:
         async with runtime.sessionmaker() as session, session.begin():
             from sqlalchemy import select
 
-            project = (await session.scalars(
-                select(Project).where(Project.name == project_name))).first()
+            project = (
+                await session.scalars(select(Project).where(Project.name == project_name))
+            ).first()
             if project is None:
                 project = Project(name=project_name)
                 session.add(project)
@@ -169,9 +171,13 @@ def make_caller(app: FastAPI) -> MakeCaller:
             for role in roles:
                 session.add(RoleAssignment(user_id=user.id, project_id=project.id, role=role))
         token, _ = runtime.tokens.issue(
-            user_id=user.id, user_name=user.name, project_id=project.id,
-            project_name=project.name, roles=roles,
-            is_admin="admin" in roles and project_name == ADMIN_PROJECT_NAME)
+            user_id=user.id,
+            user_name=user.name,
+            project_id=project.id,
+            project_name=project.name,
+            roles=roles,
+            is_admin="admin" in roles and project_name == ADMIN_PROJECT_NAME,
+        )
         return Caller(user.id, project.id, token)
 
     return make

@@ -46,21 +46,28 @@ class JobResult(BaseModel):
 
 
 @router.post("/capabilities")
-async def report_capabilities(report: CapabilityReport, _ctx: ServiceDep, session: SessionDep,
-                              runtime: RuntimeDep) -> dict[str, Any]:
+async def report_capabilities(
+    report: CapabilityReport, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     ts = report.timestamp
     reported_at = ts if ts.tzinfo is None else ts.astimezone(UTC).replace(tzinfo=None)
     async with session.begin():
         accepted = await store.ingest(
-            session, runtime.cache, runtime.pools, host=report.host,
-            availability_zone=report.availability_zone, capabilities=report.capabilities,
-            reported_at=reported_at, agent_id=report.agent_id, job_versions=report.job_versions)
+            session,
+            runtime.cache,
+            runtime.pools,
+            host=report.host,
+            availability_zone=report.availability_zone,
+            capabilities=report.capabilities,
+            reported_at=reported_at,
+            agent_id=report.agent_id,
+            job_versions=report.job_versions,
+        )
     return {"accepted": accepted}
 
 
 @router.post("/jobs/claim")
-async def claim_job(body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep
-                    ) -> dict[str, Any]:
+async def claim_job(body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep) -> dict[str, Any]:
     lease = runtime.settings.job_lease_seconds
     deadline = _now() + min(body.wait, MAX_WAIT)
     while True:
@@ -77,19 +84,22 @@ async def claim_job(body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep
 
 
 @router.post("/jobs/{job_id}/heartbeat")
-async def heartbeat(job_id: int, body: Heartbeat, _ctx: ServiceDep, session: SessionDep,
-                    runtime: RuntimeDep) -> dict[str, Any]:
+async def heartbeat(
+    job_id: int, body: Heartbeat, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     async with session.begin():
-        expires = await jobs.renew(session, job_id, body.agent_id,
-                                   runtime.settings.job_lease_seconds, body.progress)
+        expires = await jobs.renew(
+            session, job_id, body.agent_id, runtime.settings.job_lease_seconds, body.progress
+        )
     if expires is None:
         raise Conflict(f"Job {job_id} is not leased to agent {body.agent_id}.")
     return {"lease_expires_at": expires.isoformat()}
 
 
 @router.post("/jobs/{job_id}/result")
-async def job_result(job_id: int, body: JobResult, _ctx: ServiceDep, session: SessionDep,
-                     runtime: RuntimeDep) -> dict[str, Any]:
+async def job_result(
+    job_id: int, body: JobResult, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     if not body.ok and not body.error:
         raise BadRequest("A failed job needs an 'error' saying why.")
     async with session.begin():

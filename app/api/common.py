@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -23,14 +23,16 @@ MAX_LIMIT = 1000
 DB_MAX_INT = 0x7FFFFFFF
 
 
-def v3_route(router: APIRouter, method: str, path: str, **kwargs: Any
-             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def v3_route(
+    router: APIRouter, method: str, path: str, **kwargs: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an endpoint at /v3/{project_id}{path} and, from 3.67, at /v3{path}."""
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         router.add_api_route(f"/v3/{{project_id}}{path}", endpoint, methods=[method], **kwargs)
-        router.add_api_route(f"/v3{path}", endpoint, methods=[method],
-                             include_in_schema=False, **kwargs)
+        router.add_api_route(
+            f"/v3{path}", endpoint, methods=[method], include_in_schema=False, **kwargs
+        )
         return endpoint
 
     return register
@@ -53,8 +55,11 @@ async def read_body(request: Request, key: str | None = None) -> Any:
     """The JSON body (or its `key` member), with Cinder's 400s for what is not one."""
     raw = await request.body()
     if not raw:
-        raise BadRequest("Missing request body." if key is None else
-                         f"Missing required element '{key}' in request body.")
+        raise BadRequest(
+            "Missing request body."
+            if key is None
+            else f"Missing required element '{key}' in request body."
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -70,8 +75,9 @@ async def read_body(request: Request, key: str | None = None) -> Any:
 
 def parse_int(value: Any, field: str, minimum: int = 0, maximum: int = DB_MAX_INT) -> int:
     if isinstance(value, bool) or value is None:
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"{value} is not an integer.")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}. Value: {value}. {value} is not an integer."
+        )
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and value.strip().isdigit():
@@ -79,37 +85,58 @@ def parse_int(value: Any, field: str, minimum: int = 0, maximum: int = DB_MAX_IN
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     else:
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"'{value}' does not match '^[0-9]+$'")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}. Value: {value}. "
+            f"'{value}' does not match '^[0-9]+$'"
+        )
     if number < minimum:
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"{value} is less than the minimum of {minimum}")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}. Value: {value}. "
+            f"{value} is less than the minimum of {minimum}"
+        )
     if number > maximum:
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"{value} is greater than the maximum of {maximum}")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}. Value: {value}. "
+            f"{value} is greater than the maximum of {maximum}"
+        )
     return number
 
 
 def parse_bool(value: Any, field: str) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes",
-                                                             "no", "on", "off", "t", "f", "y",
-                                                             "n"):
+    if isinstance(value, str) and value.strip().lower() in (
+        "true",
+        "false",
+        "1",
+        "0",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "t",
+        "f",
+        "y",
+        "n",
+    ):
         return value.strip().lower() in ("true", "1", "yes", "on", "t", "y")
-    raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                     "It is not a boolean.")
+    raise BadRequest(
+        f"Invalid input for field/attribute {field}. Value: {value}. It is not a boolean."
+    )
 
 
 def optional_str(value: Any, field: str, maximum: int = 255) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                         f"{value!r} is not of type 'string'")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}. Value: {value}. "
+            f"{value!r} is not of type 'string'"
+        )
     if len(value) > maximum:
-        raise BadRequest(f"Invalid input for field/attribute {field}: longer than {maximum} "
-                         "characters.")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}: longer than {maximum} characters."
+        )
     return value
 
 
@@ -122,8 +149,9 @@ def base_url(request: Request) -> str:
     return str(public or request.base_url).rstrip("/")
 
 
-def self_links(request: Request, project_id: str, collection: str, item_id: str
-               ) -> list[dict[str, str]]:
+def self_links(
+    request: Request, project_id: str, collection: str, item_id: str
+) -> list[dict[str, str]]:
     base = base_url(request)
     return [
         {"href": f"{base}/v3/{project_id}/{collection}/{item_id}", "rel": "self"},
@@ -134,23 +162,28 @@ def self_links(request: Request, project_id: str, collection: str, item_id: str
 # --- listing ---------------------------------------------------------------------------------
 
 
-def parse_sort(request: Request, allowed: dict[str, InstrumentedAttribute[Any]],
-               default: str = "created_at") -> list[tuple[InstrumentedAttribute[Any], bool]]:
+def parse_sort(
+    request: Request, allowed: dict[str, InstrumentedAttribute[Any]], default: str = "created_at"
+) -> list[tuple[InstrumentedAttribute[Any], bool]]:
     """`sort=key[:dir],...` or `sort_key`/`sort_dir`: [(column, descending)]."""
     params = request.query_params
     pairs: list[tuple[str, str]] = []
     if "sort" in params:
         if "sort_key" in params or "sort_dir" in params:
-            raise BadRequest("The 'sort_key' and 'sort_dir' parameters are deprecated and "
-                             "cannot be used with the 'sort' parameter.")
+            raise BadRequest(
+                "The 'sort_key' and 'sort_dir' parameters are deprecated and "
+                "cannot be used with the 'sort' parameter."
+            )
         for part in params["sort"].split(","):
             key, _, direction = part.strip().partition(":")
             pairs.append((key.strip(), direction.strip() or "desc"))
     else:
         keys = params.get("sort_key", default).split(",")
         dirs = params.get("sort_dir", "desc").split(",")
-        pairs = [(k.strip(), (dirs[i] if i < len(dirs) else dirs[-1]).strip())
-                 for i, k in enumerate(keys)]
+        pairs = [
+            (k.strip(), (dirs[i] if i < len(dirs) else dirs[-1]).strip())
+            for i, k in enumerate(keys)
+        ]
     out = []
     for key, direction in pairs:
         if key not in allowed:
@@ -173,9 +206,15 @@ def parse_offset(request: Request) -> int:
     return 0 if raw is None else parse_int(raw, "offset", minimum=0)
 
 
-async def page(session: AsyncSession, query: Select[Any], model: Any, request: Request,
-               sort: Sequence[tuple[InstrumentedAttribute[Any], bool]], limit: int,
-               marker_query: Select[Any] | None) -> list[Any]:
+async def page(
+    session: AsyncSession,
+    query: Select[Any],
+    model: Any,
+    request: Request,
+    sort: Sequence[tuple[InstrumentedAttribute[Any], bool]],
+    limit: int,
+    marker_query: Select[Any] | None,
+) -> list[Any]:
     """Keyset pagination: rows after the marker in (sort keys..., id) order."""
     order = [*sort, (model.id, sort[-1][1] if sort else True)]
     marker = request.query_params.get("marker")
@@ -197,8 +236,9 @@ async def page(session: AsyncSession, query: Select[Any], model: Any, request: R
     return list((await session.scalars(query)).all())
 
 
-def next_links(request: Request, items: Sequence[Any], limit: int, name: str
-               ) -> dict[str, list[dict[str, str]]]:
+def next_links(
+    request: Request, items: Sequence[Any], limit: int, name: str
+) -> dict[str, list[dict[str, str]]]:
     if not items or len(items) < limit:
         return {}
     params = dict(request.query_params)
@@ -222,4 +262,3 @@ def json_filter(raw: str, field: str) -> dict[str, str]:
 def all_tenants(request: Request, ctx: RequestContext) -> bool:
     raw = request.query_params.get("all_tenants")
     return bool(ctx.is_admin and raw is not None and parse_bool(raw or "true", "all_tenants"))
-

@@ -31,8 +31,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def get_version(request: Request) -> APIVersion:
-    version: APIVersion = request.state.api_version if hasattr(request.state, "api_version") \
-        else MIN_VERSION
+    version: APIVersion = (
+        request.state.api_version if hasattr(request.state, "api_version") else MIN_VERSION
+    )
     return version
 
 

@@ -73,6 +73,6 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_req: Request, exc: Exception) -> Response:
         log.exception("unexpected error", error=str(exc))
         return fault_response(
-            500, "The server has either erred or is incapable of performing the requested "
-            "operation."
+            500,
+            "The server has either erred or is incapable of performing the requested operation.",
         )

@@ -22,8 +22,9 @@ LIMIT_NAMES = {
 
 
 @v3_route(router, "GET", "/limits")
-async def show_limits(_p: UrlProject, ctx: ContextDep, session: SessionDep,
-                      runtime: RuntimeDep) -> dict[str, Any]:
+async def show_limits(
+    _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     limits = await quotas.limits(session, runtime.settings, ctx.project_id)
     in_use = await quotas.usage(session, ctx.project_id)
     absolute: dict[str, int] = {}

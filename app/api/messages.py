@@ -24,19 +24,32 @@ from app.db.models import Message
 from app.errors import NotFound
 
 router = APIRouter(tags=["messages"])
-SORT_KEYS = {"created_at": Message.created_at, "id": Message.id,
-             "resource_type": Message.resource_type, "event_id": Message.event_id}
-FILTERS = {"resource_uuid": Message.resource_uuid, "resource_type": Message.resource_type,
-           "event_id": Message.event_id, "request_id": Message.request_id,
-           "message_level": Message.message_level}
+SORT_KEYS = {
+    "created_at": Message.created_at,
+    "id": Message.id,
+    "resource_type": Message.resource_type,
+    "event_id": Message.event_id,
+}
+FILTERS = {
+    "resource_uuid": Message.resource_uuid,
+    "resource_type": Message.resource_type,
+    "event_id": Message.event_id,
+    "request_id": Message.request_id,
+    "message_level": Message.message_level,
+}
 
 
 def view(request: Request, m: Message) -> dict[str, Any]:
     return {
-        "id": m.id, "event_id": m.event_id, "user_message": m.user_message,
-        "message_level": m.message_level, "resource_type": m.resource_type,
-        "resource_uuid": m.resource_uuid, "created_at": iso(m.created_at),
-        "guaranteed_until": iso(m.expires_at), "request_id": m.request_id,
+        "id": m.id,
+        "event_id": m.event_id,
+        "user_message": m.user_message,
+        "message_level": m.message_level,
+        "resource_type": m.resource_type,
+        "resource_uuid": m.resource_uuid,
+        "created_at": iso(m.created_at),
+        "guaranteed_until": iso(m.expires_at),
+        "request_id": m.request_id,
         "links": self_links(request, m.project_id, "messages", m.id),
     }
 
@@ -47,18 +60,22 @@ def _scoped(ctx: RequestContext) -> Any:
 
 
 @v3_route(router, "GET", "/messages")
-async def list_messages(request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep,
-                        version: VersionDep) -> dict[str, Any]:
+async def list_messages(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
     min_version(mv.MESSAGES, version)
     query = _scoped(ctx)
     for key, column in FILTERS.items():
         if key in request.query_params:
             query = query.where(column == request.query_params[key])
     limit = parse_limit(request)
-    items = await page(session, query, Message, request, parse_sort(request, SORT_KEYS), limit,
-                       _scoped(ctx))
-    return {"messages": [view(request, m) for m in items],
-            **next_links(request, items, limit, "messages")}
+    items = await page(
+        session, query, Message, request, parse_sort(request, SORT_KEYS), limit, _scoped(ctx)
+    )
+    return {
+        "messages": [view(request, m) for m in items],
+        **next_links(request, items, limit, "messages"),
+    }
 
 
 async def _get(session: SessionDep, ctx: RequestContext, message_id: str) -> Message:
@@ -69,15 +86,22 @@ async def _get(session: SessionDep, ctx: RequestContext, message_id: str) -> Mes
 
 
 @v3_route(router, "GET", "/messages/{message_id}")
-async def show_message(request: Request, message_id: str, _p: UrlProject, ctx: ContextDep,
-                       session: SessionDep, version: VersionDep) -> dict[str, Any]:
+async def show_message(
+    request: Request,
+    message_id: str,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> dict[str, Any]:
     min_version(mv.MESSAGES, version)
     return {"message": view(request, await _get(session, ctx, message_id))}
 
 
 @v3_route(router, "DELETE", "/messages/{message_id}", status_code=204)
-async def delete_message(message_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep,
-                         version: VersionDep) -> Response:
+async def delete_message(
+    message_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep, version: VersionDep
+) -> Response:
     min_version(mv.MESSAGES, version)
     async with session.begin():
         message = await _get(session, ctx, message_id)

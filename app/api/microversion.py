@@ -25,8 +25,10 @@ class APIVersion:
     def parse(cls, text: str) -> APIVersion:
         m = _VERSION_RE.match(text.strip())
         if not m:
-            raise BadRequest(f"API Version String {text} is of invalid format. Must be of format "
-                             "MajorNum.MinorNum.")
+            raise BadRequest(
+                f"API Version String {text} is of invalid format. Must be of format "
+                "MajorNum.MinorNum."
+            )
         return cls(int(m.group(1)), int(m.group(2)))
 
     def __lt__(self, other: object) -> bool:

@@ -68,7 +68,8 @@ class OpenStackHeadersMiddleware:
             log.exception("unhandled error", request_id=request_id, error=str(exc))
             if not started:
                 await _send_fault(
-                    send_with_headers, 500,
+                    send_with_headers,
+                    500,
                     "The server has either erred or is incapable of performing the "
                     "requested operation.",
                 )
@@ -78,10 +79,14 @@ async def _send_fault(send: Send, code: int, message: str) -> None:
     import json
 
     body = json.dumps(fault_body(code, message)).encode()
-    await send({
-        "type": "http.response.start",
-        "status": code,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

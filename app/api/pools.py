@@ -14,16 +14,19 @@ router = APIRouter(tags=["pools"])
 
 
 @v3_route(router, "GET", "/scheduler-stats/get_pools")
-async def get_pools(request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
-                    ) -> dict[str, Any]:
+async def get_pools(
+    request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     params = request.query_params
     detail = parse_bool(params.get("detail", "false"), "detail")
     out = []
     for pool in runtime.cache.pools():
         if "name" in params and pool.key != params["name"]:
             continue
-        if "backend_name" in params and \
-                pool.capabilities.get("volume_backend_name") != params["backend_name"]:
+        if (
+            "backend_name" in params
+            and pool.capabilities.get("volume_backend_name") != params["backend_name"]
+        ):
             continue
         entry: dict[str, Any] = {"name": pool.key}
         if detail:
@@ -42,21 +45,26 @@ def _protocol(value: Any) -> Any:
 
 
 @v3_route(router, "GET", "/capabilities/{host}")
-async def capabilities(host: str, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
-                       ) -> dict[str, Any]:
+async def capabilities(
+    host: str, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     backend = runtime.cache.backend(host)
     if backend is None:
         raise NotFound(f"Backend {host} could not be found.")
-    report = backend.report
+    report = backend.capabilities
     properties = {}
-    pools = report.get("pools") or []
-    if pools:
-        for key, value in pools[0].items():
-            if key in ("pool_name", "total_capacity_gb", "free_capacity_gb",
-                       "allocated_capacity_gb", "provisioned_capacity_gb"):
+    first = next(iter(backend.pools.values()), None)
+    if first is not None:
+        for key, value in first.capabilities.items():
+            if key in (
+                "pool_name",
+                "total_capacity_gb",
+                "free_capacity_gb",
+                "allocated_capacity_gb",
+                "provisioned_capacity_gb",
+            ):
                 continue
-            properties[key] = {"title": key, "description": key,
-                               "type": type(value).__name__}
+            properties[key] = {"title": key, "description": key, "type": type(value).__name__}
     return {
         "namespace": f"OS::Storage::Capabilities::{host}",
         "vendor_name": report.get("vendor_name"),

@@ -21,31 +21,48 @@ def _own_or_admin(ctx: RequestContext, target: str) -> None:
 
 
 @v3_route(router, "GET", "/os-quota-sets/{target}")
-async def show_quota(request: Request, target: str, _p: UrlProject, ctx: ContextDep,
-                     session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def show_quota(
+    request: Request,
+    target: str,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     _own_or_admin(ctx, target)
     limits = await quotas.limits(session, runtime.settings, target)
     body: dict[str, Any] = {"id": target}
     if parse_bool(request.query_params.get("usage", "false"), "usage"):
         in_use = await quotas.usage(session, target)
         for resource, limit in limits.items():
-            body[resource] = {"limit": limit, "in_use": in_use.get(resource, 0),
-                              "reserved": 0, "allocated": 0}
+            body[resource] = {
+                "limit": limit,
+                "in_use": in_use.get(resource, 0),
+                "reserved": 0,
+                "allocated": 0,
+            }
     else:
         body.update(limits)
     return {"quota_set": body}
 
 
 @v3_route(router, "GET", "/os-quota-sets/{target}/defaults")
-async def quota_defaults(target: str, _p: UrlProject, ctx: ContextDep, session: SessionDep,
-                         runtime: RuntimeDep) -> dict[str, Any]:
+async def quota_defaults(
+    target: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     _own_or_admin(ctx, target)
     return {"quota_set": {"id": target, **await quotas.defaults(session, runtime.settings)}}
 
 
 @v3_route(router, "PUT", "/os-quota-sets/{target}")
-async def update_quota(request: Request, target: str, _p: UrlProject, _ctx: AdminDep,
-                       session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def update_quota(
+    request: Request,
+    target: str,
+    _p: UrlProject,
+    _ctx: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     body = await read_body(request, "quota_set")
     body.pop("id", None)
     body.pop("tenant_id", None)
@@ -57,23 +74,32 @@ async def update_quota(request: Request, target: str, _p: UrlProject, _ctx: Admi
 
 
 @v3_route(router, "DELETE", "/os-quota-sets/{target}")
-async def reset_quota(target: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
-                      ) -> dict[str, Any]:
+async def reset_quota(
+    target: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+) -> dict[str, Any]:
     async with session.begin():
         await quotas.reset_project_limits(session, target)
     return {}
 
 
 @v3_route(router, "GET", "/os-quota-class-sets/{class_name}")
-async def show_quota_class(class_name: str, _p: UrlProject, _ctx: AdminDep,
-                           session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return {"quota_class_set": {"id": class_name,
-                                **await quotas.defaults(session, runtime.settings)}}
+async def show_quota_class(
+    class_name: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return {
+        "quota_class_set": {"id": class_name, **await quotas.defaults(session, runtime.settings)}
+    }
 
 
 @v3_route(router, "PUT", "/os-quota-class-sets/{class_name}")
-async def update_quota_class(request: Request, class_name: str, _p: UrlProject, _ctx: AdminDep,
-                             session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def update_quota_class(
+    request: Request,
+    class_name: str,
+    _p: UrlProject,
+    _ctx: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     body = await read_body(request, "quota_class_set")
     values = quotas.validate_limits(body)
     async with session.begin():

@@ -13,8 +13,9 @@ router = APIRouter(tags=["services"])
 
 
 @v3_route(router, "GET", "/os-services")
-async def list_services(request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
-                        ) -> dict[str, Any]:
+async def list_services(
+    request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     params = request.query_params
     out = []
     for backend in runtime.cache.backends():
@@ -32,8 +33,7 @@ async def list_services(request: Request, _p: UrlProject, _ctx: AdminDep, runtim
             "active_backend_id": None,
             "backend_state": "up" if runtime.cache.is_up(backend.host) else "down",
         }
-        if "host" in params and params["host"] not in (backend.host,
-                                                       backend.host.split("@")[0]):
+        if "host" in params and params["host"] not in (backend.host, backend.host.split("@")[0]):
             continue
         if "binary" in params and params["binary"] != "cinder-volume":
             continue

@@ -36,13 +36,15 @@ def view(vtype: VolumeType, ctx: RequestContext) -> dict[str, Any]:
     }
 
 
-async def _find(session: SessionDep, ctx: RequestContext, runtime: RuntimeDep,
-                type_id: str) -> VolumeType:
+async def _find(
+    session: SessionDep, ctx: RequestContext, runtime: RuntimeDep, type_id: str
+) -> VolumeType:
     if type_id == "default":
         return await vtypes.default(session, runtime.settings.default_volume_type)
     found = await session.get(VolumeType, type_id)
-    if found is None or not (ctx.is_admin or found.is_public or await _granted(
-            session, found.id, ctx.project_id)):
+    if found is None or not (
+        ctx.is_admin or found.is_public or await _granted(session, found.id, ctx.project_id)
+    ):
         raise NotFound(f"Volume type {type_id} could not be found.")
     return found
 
@@ -52,8 +54,9 @@ async def _granted(session: SessionDep, type_id: str, project_id: str) -> bool:
 
 
 @v3_route(router, "GET", "/types")
-async def list_types(request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep
-                     ) -> dict[str, Any]:
+async def list_types(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep
+) -> dict[str, Any]:
     is_public: bool | None = True
     raw = request.query_params.get("is_public")
     if ctx.is_admin:
@@ -63,19 +66,22 @@ async def list_types(request: Request, _p: UrlProject, ctx: ContextDep, session:
 
 
 @v3_route(router, "GET", "/types/{type_id}")
-async def show_type(type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep,
-                    runtime: RuntimeDep) -> dict[str, Any]:
+async def show_type(
+    type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     return {"volume_type": view(await _find(session, ctx, runtime, type_id), ctx)}
 
 
 @v3_route(router, "POST", "/types")
-async def create_type(request: Request, _p: UrlProject, ctx: AdminDep, session: SessionDep
-                      ) -> dict[str, Any]:
+async def create_type(
+    request: Request, _p: UrlProject, ctx: AdminDep, session: SessionDep
+) -> dict[str, Any]:
     body = await read_body(request, "volume_type")
     name = vtypes.validate_name(body.get("name"))
     description = optional_str(body.get("description"), "description")
-    is_public = parse_bool(body.get("os-volume-type-access:is_public",
-                                    body.get("is_public", True)), "is_public")
+    is_public = parse_bool(
+        body.get("os-volume-type-access:is_public", body.get("is_public", True)), "is_public"
+    )
     specs = vtypes.validate_specs(body.get("extra_specs") or {})
     async with session.begin():
         vtype = await vtypes.create(session, name, description, is_public, specs)
@@ -83,20 +89,30 @@ async def create_type(request: Request, _p: UrlProject, ctx: AdminDep, session: 
 
 
 @v3_route(router, "PUT", "/types/{type_id}")
-async def update_type(request: Request, type_id: str, _p: UrlProject, ctx: AdminDep,
-                      session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def update_type(
+    request: Request,
+    type_id: str,
+    _p: UrlProject,
+    ctx: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     body = await read_body(request, "volume_type")
     if not {"name", "description", "is_public"} & body.keys():
-        raise BadRequest("Specify a volume type name, description, is_public or a "
-                         "combination thereof.")
+        raise BadRequest(
+            "Specify a volume type name, description, is_public or a combination thereof."
+        )
     async with session.begin():
         vtype = await _find(session, ctx, runtime, type_id)
         if "name" in body:
             name = vtypes.validate_name(body["name"])
             if name != vtype.name and vtype.name == runtime.settings.default_volume_type:
                 raise BadRequest("The default volume type cannot be renamed.")
-            clash = (await session.scalars(select(VolumeType.id).where(
-                VolumeType.name == name, VolumeType.id != vtype.id))).first()
+            clash = (
+                await session.scalars(
+                    select(VolumeType.id).where(VolumeType.name == name, VolumeType.id != vtype.id)
+                )
+            ).first()
             if clash:
                 raise BadRequest(f"Volume Type {name} already exists.")
             vtype.name = name
@@ -108,8 +124,9 @@ async def update_type(request: Request, type_id: str, _p: UrlProject, ctx: Admin
 
 
 @v3_route(router, "DELETE", "/types/{type_id}", status_code=202)
-async def delete_type(type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep,
-                      runtime: RuntimeDep) -> Response:
+async def delete_type(
+    type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     async with session.begin():
         vtype = await _find(session, ctx, runtime, type_id)
         await vtypes.remove(session, vtype, runtime.settings.default_volume_type)
@@ -120,14 +137,21 @@ async def delete_type(type_id: str, _p: UrlProject, ctx: AdminDep, session: Sess
 
 
 @v3_route(router, "GET", "/types/{type_id}/extra_specs")
-async def list_specs(type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep,
-                     runtime: RuntimeDep) -> dict[str, Any]:
+async def list_specs(
+    type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     return {"extra_specs": view(await _find(session, ctx, runtime, type_id), ctx)["extra_specs"]}
 
 
 @v3_route(router, "POST", "/types/{type_id}/extra_specs")
-async def set_specs(request: Request, type_id: str, _p: UrlProject, ctx: AdminDep,
-                    session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def set_specs(
+    request: Request,
+    type_id: str,
+    _p: UrlProject,
+    ctx: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     body = await read_body(request)
     if not isinstance(body.get("extra_specs"), dict):
         raise BadRequest("Missing required element 'extra_specs' in request body.")
@@ -139,8 +163,14 @@ async def set_specs(request: Request, type_id: str, _p: UrlProject, ctx: AdminDe
 
 
 @v3_route(router, "GET", "/types/{type_id}/extra_specs/{key}")
-async def show_spec(type_id: str, key: str, _p: UrlProject, ctx: ContextDep,
-                    session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def show_spec(
+    type_id: str,
+    key: str,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     specs = view(await _find(session, ctx, runtime, type_id), ctx)["extra_specs"]
     if key not in specs:
         raise NotFound(f"Volume Type {type_id} has no extra specs with key {key}.")
@@ -148,8 +178,15 @@ async def show_spec(type_id: str, key: str, _p: UrlProject, ctx: ContextDep,
 
 
 @v3_route(router, "PUT", "/types/{type_id}/extra_specs/{key}")
-async def update_spec(request: Request, type_id: str, key: str, _p: UrlProject, ctx: AdminDep,
-                      session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def update_spec(
+    request: Request,
+    type_id: str,
+    key: str,
+    _p: UrlProject,
+    ctx: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     body = await read_body(request)
     specs = vtypes.validate_specs(body)
     if list(specs) != [key]:
@@ -161,8 +198,9 @@ async def update_spec(request: Request, type_id: str, key: str, _p: UrlProject, 
 
 
 @v3_route(router, "DELETE", "/types/{type_id}/extra_specs/{key}", status_code=202)
-async def delete_spec(type_id: str, key: str, _p: UrlProject, ctx: AdminDep,
-                      session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete_spec(
+    type_id: str, key: str, _p: UrlProject, ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     async with session.begin():
         vtype = await _find(session, ctx, runtime, type_id)
         await vtypes.delete_spec(session, vtype, key)
@@ -173,20 +211,27 @@ async def delete_spec(type_id: str, key: str, _p: UrlProject, ctx: AdminDep,
 
 
 @v3_route(router, "GET", "/types/{type_id}/os-volume-type-access")
-async def list_access(type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep,
-                      runtime: RuntimeDep) -> dict[str, Any]:
+async def list_access(
+    type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     vtype = await _find(session, ctx, runtime, type_id)
     if vtype.is_public:
         raise NotFound(f"Access list not available for public volume type {type_id}.")
-    rows = await session.scalars(select(VolumeTypeProject.project_id).where(
-        VolumeTypeProject.volume_type_id == vtype.id))
-    return {"volume_type_access": [{"volume_type_id": vtype.id, "project_id": p}
-                                   for p in rows]}
+    rows = await session.scalars(
+        select(VolumeTypeProject.project_id).where(VolumeTypeProject.volume_type_id == vtype.id)
+    )
+    return {"volume_type_access": [{"volume_type_id": vtype.id, "project_id": p} for p in rows]}
 
 
 @v3_route(router, "POST", "/types/{type_id}/action", status_code=202)
-async def type_action(request: Request, type_id: str, _p: UrlProject, ctx: AdminDep,
-                      session: SessionDep, runtime: RuntimeDep) -> Response:
+async def type_action(
+    request: Request,
+    type_id: str,
+    _p: UrlProject,
+    ctx: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
     body = await read_body(request)
     action = next(iter(body), None)
     if action not in ("addProjectAccess", "removeProjectAccess") or len(body) != 1:
@@ -197,15 +242,23 @@ async def type_action(request: Request, type_id: str, _p: UrlProject, ctx: Admin
     async with session.begin():
         vtype = await _find(session, ctx, runtime, type_id)
         if vtype.is_public:
-            raise BadRequest("Invalid volume type: Type access modification is not "
-                             "applicable to public volume type.")
+            raise BadRequest(
+                "Invalid volume type: Type access modification is not "
+                "applicable to public volume type."
+            )
         if action == "addProjectAccess":
-            await session.execute(insert_ignore(session, VolumeTypeProject, {
-                "volume_type_id": vtype.id, "project_id": project}))
+            await session.execute(
+                insert_ignore(
+                    session, VolumeTypeProject, {"volume_type_id": vtype.id, "project_id": project}
+                )
+            )
         else:
-            result = await session.execute(delete(VolumeTypeProject).where(
-                VolumeTypeProject.volume_type_id == vtype.id,
-                VolumeTypeProject.project_id == project))
+            result = await session.execute(
+                delete(VolumeTypeProject).where(
+                    VolumeTypeProject.volume_type_id == vtype.id,
+                    VolumeTypeProject.project_id == project,
+                )
+            )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound(f"Volume type access not found for {type_id} / {project}.")
     return Response(status_code=202)

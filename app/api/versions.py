@@ -26,12 +26,16 @@ def _v3(request: Request) -> dict[str, Any]:
         "min_version": str(MIN_VERSION),
         "updated": UPDATED,
         "links": [
-            {"rel": "describedby", "type": "text/html",
-             "href": "https://docs.openstack.org/api-ref/block-storage/v3/"},
+            {
+                "rel": "describedby",
+                "type": "text/html",
+                "href": "https://docs.openstack.org/api-ref/block-storage/v3/",
+            },
             {"rel": "self", "href": f"{_base(request)}/v3/"},
         ],
-        "media-types": [{"base": "application/json",
-                         "type": "application/vnd.openstack.volume+json;version=3"}],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}
+        ],
     }
 
 

@@ -36,19 +36,31 @@ from app.volumes.states import VolumeStatus
 router = APIRouter(tags=["volumes"])
 
 SORT_KEYS = {
-    "created_at": Volume.created_at, "updated_at": Volume.updated_at, "id": Volume.id,
-    "name": Volume.name, "display_name": Volume.name, "size": Volume.size,
-    "status": Volume.status, "availability_zone": Volume.availability_zone,
+    "created_at": Volume.created_at,
+    "updated_at": Volume.updated_at,
+    "id": Volume.id,
+    "name": Volume.name,
+    "display_name": Volume.name,
+    "size": Volume.size,
+    "status": Volume.status,
+    "availability_zone": Volume.availability_zone,
     "volume_type_id": Volume.volume_type_id,
 }
 UNSUPPORTED_SOURCES = {
-    "snapshot_id": "a snapshot", "source_volid": "another volume", "imageRef": "an image",
+    "snapshot_id": "a snapshot",
+    "source_volid": "another volume",
+    "imageRef": "an image",
     "backup_id": "a backup",
 }
 
 
-def view(request: Request, volume: Volume, vtype_name: str | None, ctx: RequestContext,
-         version: APIVersion) -> dict[str, Any]:
+def view(
+    request: Request,
+    volume: Volume,
+    vtype_name: str | None,
+    ctx: RequestContext,
+    version: APIVersion,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": volume.id,
         "name": volume.name,
@@ -98,19 +110,20 @@ async def _type_names(session: SessionDep, volumes: list[Volume]) -> dict[str, s
     ids = {v.volume_type_id for v in volumes}
     if not ids:
         return {}
-    rows = await session.execute(select(VolumeType.id, VolumeType.name)
-                                 .where(VolumeType.id.in_(ids)))
+    rows = await session.execute(
+        select(VolumeType.id, VolumeType.name).where(VolumeType.id.in_(ids))
+    )
     return {i: n for i, n in rows}
 
 
 def _parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
     for key, what in UNSUPPORTED_SOURCES.items():
         if body.get(key) is not None:
-            raise BadRequest(f"Creating a volume from {what} ({key}) is not supported by "
-                             "this release.")
+            raise BadRequest(
+                f"Creating a volume from {what} ({key}) is not supported by this release."
+            )
     if "size" not in body:
-        raise BadRequest("Invalid input for field/attribute volume. 'size' is a required "
-                         "property")
+        raise BadRequest("Invalid input for field/attribute volume. 'size' is a required property")
     metadata = body.get("metadata")
     if hints is not None and not isinstance(hints, dict):
         raise BadRequest("OS-SCH-HNT:scheduler_hints must be an object.")
@@ -118,8 +131,9 @@ def _parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
     return flows.CreateVolume(
         size=parse_int(body["size"], "size", minimum=1),
         name=optional_str(body.get("name", body.get("display_name")), "name"),
-        description=optional_str(body.get("description", body.get("display_description")),
-                                 "description", maximum=65535),
+        description=optional_str(
+            body.get("description", body.get("display_description")), "description", maximum=65535
+        ),
         volume_type=optional_str(body.get("volume_type"), "volume_type"),
         availability_zone=zone or None,
         metadata=flows.validate_metadata(metadata) if metadata is not None else {},
@@ -129,9 +143,14 @@ def _parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
 
 
 @v3_route(router, "POST", "/volumes", status_code=202)
-async def create_volume(request: Request, project_id: UrlProject, ctx: WriterDep,
-                        session: SessionDep, runtime: RuntimeDep, version: VersionDep
-                        ) -> JSONResponse:
+async def create_volume(
+    request: Request,
+    project_id: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> JSONResponse:
     body = await read_body(request)
     if not isinstance(body.get("volume"), dict):
         raise BadRequest("Missing required element 'volume' in request body.")
@@ -144,11 +163,13 @@ async def create_volume(request: Request, project_id: UrlProject, ctx: WriterDep
     names = await _type_names(session, [volume])
     return JSONResponse(
         {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)},
-        status_code=202)
+        status_code=202,
+    )
 
 
-async def _list(request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion,
-                detail: bool) -> dict[str, Any]:
+async def _list(
+    request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
+) -> dict[str, Any]:
     query = flows.visible(select(Volume), ctx, all_tenants(request, ctx))
     params = request.query_params
     for key in ("name", "display_name"):
@@ -162,8 +183,13 @@ async def _list(request: Request, ctx: RequestContext, session: SessionDep, vers
         query = query.where(Volume.bootable.is_(parse_bool(params["bootable"], "bootable")))
     if "metadata" in params:
         for key, value in json_filter(params["metadata"], "metadata").items():
-            query = query.where(Volume.id.in_(select(VolumeMetadata.volume_id).where(
-                VolumeMetadata.key == key, VolumeMetadata.value == value)))
+            query = query.where(
+                Volume.id.in_(
+                    select(VolumeMetadata.volume_id).where(
+                        VolumeMetadata.key == key, VolumeMetadata.value == value
+                    )
+                )
+            )
     if "project_id" in params and ctx.is_admin:
         query = query.where(Volume.project_id == params["project_id"])
     sort = parse_sort(request, SORT_KEYS)
@@ -174,65 +200,97 @@ async def _list(request: Request, ctx: RequestContext, session: SessionDep, vers
         names = await _type_names(session, items)
         rendered = [view(request, v, names.get(v.volume_type_id), ctx, version) for v in items]
     else:
-        rendered = [{"id": v.id, "name": v.name,
-                     "links": self_links(request, v.project_id, "volumes", v.id)}
-                    for v in items]
+        rendered = [
+            {
+                "id": v.id,
+                "name": v.name,
+                "links": self_links(request, v.project_id, "volumes", v.id),
+            }
+            for v in items
+        ]
     out: dict[str, Any] = {"volumes": rendered, **next_links(request, items, limit, "volumes")}
-    if version >= mv.SUPPORT_COUNT_INFO and "with_count" in params and \
-            parse_bool(params["with_count"], "with_count"):
+    if (
+        version >= mv.SUPPORT_COUNT_INFO
+        and "with_count" in params
+        and parse_bool(params["with_count"], "with_count")
+    ):
         out["count"] = await flows.count(session, query)
     return out
 
 
 @v3_route(router, "GET", "/volumes")
-async def list_volumes(request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep,
-                       version: VersionDep) -> dict[str, Any]:
+async def list_volumes(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
 @v3_route(router, "GET", "/volumes/detail")
-async def list_volumes_detail(request: Request, _p: UrlProject, ctx: ContextDep,
-                              session: SessionDep, version: VersionDep) -> dict[str, Any]:
+async def list_volumes_detail(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
 @v3_route(router, "GET", "/volumes/summary")
-async def volumes_summary(request: Request, _p: UrlProject, ctx: ContextDep,
-                          session: SessionDep) -> dict[str, Any]:
-    vols = (await session.scalars(flows.visible(select(Volume), ctx,
-                                                all_tenants(request, ctx)))).all()
+async def volumes_summary(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep
+) -> dict[str, Any]:
+    vols = (
+        await session.scalars(flows.visible(select(Volume), ctx, all_tenants(request, ctx)))
+    ).all()
     metadata: dict[str, list[str]] = {}
     for v in vols:
         for m in v.volume_metadata:
             metadata.setdefault(m.key, [])
             if m.value not in metadata[m.key]:
                 metadata[m.key].append(m.value)
-    return {"volume-summary": {"total_size": sum(v.size for v in vols),
-                               "total_count": len(vols), "metadata": metadata}}
+    return {
+        "volume-summary": {
+            "total_size": sum(v.size for v in vols),
+            "total_count": len(vols),
+            "metadata": metadata,
+        }
+    }
 
 
 @v3_route(router, "GET", "/volumes/{volume_id}")
-async def show_volume(request: Request, volume_id: str, _p: UrlProject, ctx: ContextDep,
-                      session: SessionDep, version: VersionDep) -> dict[str, Any]:
+async def show_volume(
+    request: Request,
+    volume_id: str,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> dict[str, Any]:
     volume = await flows.get(session, ctx, volume_id)
     names = await _type_names(session, [volume])
     return {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)}
 
 
 @v3_route(router, "PUT", "/volumes/{volume_id}")
-async def update_volume(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
-                        session: SessionDep, version: VersionDep) -> dict[str, Any]:
+async def update_volume(
+    request: Request,
+    volume_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> dict[str, Any]:
     body = await read_body(request, "volume")
     changes: dict[str, Any] = {}
     for key, alias in (("name", "display_name"), ("description", "display_description")):
         if key in body or alias in body:
-            changes[key] = optional_str(body.get(key, body.get(alias)), key,
-                                        255 if key == "name" else 65535)
+            changes[key] = optional_str(
+                body.get(key, body.get(alias)), key, 255 if key == "name" else 65535
+            )
     if "metadata" in body:
         changes["metadata"] = flows.validate_metadata(body["metadata"])
     if not changes:
-        raise BadRequest("Invalid input for field/attribute volume: nothing to update "
-                         "(name, description or metadata).")
+        raise BadRequest(
+            "Invalid input for field/attribute volume: nothing to update "
+            "(name, description or metadata)."
+        )
     async with session.begin():
         volume = await flows.get(session, ctx, volume_id, for_update=True)
         await flows.update_volume(session, volume, changes)
@@ -241,8 +299,14 @@ async def update_volume(request: Request, volume_id: str, _p: UrlProject, ctx: W
 
 
 @v3_route(router, "DELETE", "/volumes/{volume_id}", status_code=202)
-async def delete_volume(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
-                        session: SessionDep, runtime: RuntimeDep) -> Response:
+async def delete_volume(
+    request: Request,
+    volume_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
     cascade = request.query_params.get("cascade")
     force = request.query_params.get("force")
     if force is not None and parse_bool(force, "force") and not ctx.is_admin:
@@ -252,8 +316,8 @@ async def delete_volume(request: Request, volume_id: str, _p: UrlProject, ctx: W
     async with session.begin():
         volume = await flows.get(session, ctx, volume_id, for_update=True)
         outcome = await flows.delete_volume(
-            session, runtime, ctx, volume,
-            force=force is not None and parse_bool(force, "force"))
+            session, runtime, ctx, volume, force=force is not None and parse_bool(force, "force")
+        )
     outcome.after_commit(runtime)
     return Response(status_code=202)
 
@@ -266,14 +330,16 @@ def _metadata(volume: Volume) -> dict[str, str]:
 
 
 @v3_route(router, "GET", "/volumes/{volume_id}/metadata")
-async def get_metadata(volume_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
-                       ) -> dict[str, Any]:
+async def get_metadata(
+    volume_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+) -> dict[str, Any]:
     return {"metadata": _metadata(await flows.get(session, ctx, volume_id))}
 
 
 @v3_route(router, "POST", "/volumes/{volume_id}/metadata")
-async def merge_metadata(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
-                         session: SessionDep) -> dict[str, Any]:
+async def merge_metadata(
+    request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> dict[str, Any]:
     body = await read_body(request)
     metadata = flows.validate_metadata(body.get("metadata"))
     async with session.begin():
@@ -283,8 +349,9 @@ async def merge_metadata(request: Request, volume_id: str, _p: UrlProject, ctx: 
 
 
 @v3_route(router, "PUT", "/volumes/{volume_id}/metadata")
-async def replace_metadata(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
-                           session: SessionDep) -> dict[str, Any]:
+async def replace_metadata(
+    request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> dict[str, Any]:
     body = await read_body(request)
     metadata = flows.validate_metadata(body.get("metadata"))
     async with session.begin():
@@ -294,8 +361,9 @@ async def replace_metadata(request: Request, volume_id: str, _p: UrlProject, ctx
 
 
 @v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}")
-async def get_metadata_item(volume_id: str, key: str, _p: UrlProject, ctx: ContextDep,
-                            session: SessionDep) -> dict[str, Any]:
+async def get_metadata_item(
+    volume_id: str, key: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+) -> dict[str, Any]:
     metadata = _metadata(await flows.get(session, ctx, volume_id))
     if key not in metadata:
         raise NotFound(f"Metadata key {key} could not be found for volume {volume_id}.")
@@ -303,13 +371,15 @@ async def get_metadata_item(volume_id: str, key: str, _p: UrlProject, ctx: Conte
 
 
 @v3_route(router, "PUT", "/volumes/{volume_id}/metadata/{key}")
-async def set_metadata_item(request: Request, volume_id: str, key: str, _p: UrlProject,
-                            ctx: WriterDep, session: SessionDep) -> dict[str, Any]:
+async def set_metadata_item(
+    request: Request, volume_id: str, key: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> dict[str, Any]:
     body = await read_body(request)
     meta = flows.validate_metadata(body.get("meta"))
     if len(meta) != 1 or key not in meta:
-        raise BadRequest("Request body and URI mismatch: 'meta' must hold exactly the key "
-                         "of the URI.")
+        raise BadRequest(
+            "Request body and URI mismatch: 'meta' must hold exactly the key of the URI."
+        )
     async with session.begin():
         volume = await flows.get(session, ctx, volume_id, for_update=True)
         await flows.merge_metadata(session, volume, meta)
@@ -317,8 +387,9 @@ async def set_metadata_item(request: Request, volume_id: str, key: str, _p: UrlP
 
 
 @v3_route(router, "DELETE", "/volumes/{volume_id}/metadata/{key}")
-async def delete_metadata_item(volume_id: str, key: str, _p: UrlProject, ctx: WriterDep,
-                               session: SessionDep) -> Response:
+async def delete_metadata_item(
+    volume_id: str, key: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> Response:
     async with session.begin():
         volume = await flows.get(session, ctx, volume_id, for_update=True)
         await flows.delete_metadata_key(session, volume, key)
@@ -329,8 +400,14 @@ async def delete_metadata_item(volume_id: str, key: str, _p: UrlProject, ctx: Wr
 
 
 @v3_route(router, "POST", "/volumes/{volume_id}/action", status_code=202)
-async def volume_action(request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep,
-                        session: SessionDep, runtime: RuntimeDep) -> Response:
+async def volume_action(
+    request: Request,
+    volume_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
     body = await read_body(request)
     if len(body) != 1:
         raise BadRequest("Exactly one action per request.")
@@ -349,22 +426,26 @@ async def volume_action(request: Request, volume_id: str, _p: UrlProject, ctx: W
             volume.bootable = parse_bool(args.get("bootable"), "bootable")
         elif action == "os-update_readonly_flag":
             parse_bool(args.get("readonly"), "readonly")
-            await flows.merge_metadata(session, volume, {
-                "readonly": str(parse_bool(args.get("readonly"), "readonly"))})
+            await flows.merge_metadata(
+                session, volume, {"readonly": str(parse_bool(args.get("readonly"), "readonly"))}
+            )
         elif action == "os-reset_status":
             if not ctx.is_admin:
-                raise Forbidden("Policy doesn't allow volume_extension:volume_admin_actions:"
-                                "reset_status to be performed.")
+                raise Forbidden(
+                    "Policy doesn't allow volume_extension:volume_admin_actions:"
+                    "reset_status to be performed."
+                )
             status = args.get("status")
-            allowed = (*VolumeStatus.DELETABLE, *VolumeStatus.TRANSITIONAL,
-                       VolumeStatus.IN_USE)
+            allowed = (*VolumeStatus.DELETABLE, *VolumeStatus.TRANSITIONAL, VolumeStatus.IN_USE)
             if status not in allowed:
                 raise BadRequest(f"Invalid status {status!r}; use one of {', '.join(allowed)}.")
             volume.status = status
         elif action == "os-force_delete":
             if not ctx.is_admin:
-                raise Forbidden("Policy doesn't allow volume_extension:volume_admin_actions:"
-                                "force_delete to be performed.")
+                raise Forbidden(
+                    "Policy doesn't allow volume_extension:volume_admin_actions:"
+                    "force_delete to be performed."
+                )
             outcome = await flows.delete_volume(session, runtime, ctx, volume, force=True)
         else:
             raise BadRequest(f"There is no such action: {action}")

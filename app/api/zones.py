@@ -20,5 +20,8 @@ async def list_zones(_p: UrlProject, _ctx: ContextDep, runtime: RuntimeDep) -> d
         zones[backend.availability_zone] = zones.get(backend.availability_zone, False) or up
     if not zones:
         zones[runtime.settings.default_availability_zone] = False
-    return {"availabilityZoneInfo": [{"zoneName": name, "zoneState": {"available": up}}
-                                     for name, up in sorted(zones.items())]}
+    return {
+        "availabilityZoneInfo": [
+            {"zoneName": name, "zoneState": {"available": up}} for name, up in sorted(zones.items())
+        ]
+    }

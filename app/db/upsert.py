@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 
-def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any] | list[dict[str, Any]]
-                  ) -> Insert:
+def insert_ignore(
+    session: AsyncSession, model: Any, values: dict[str, Any] | list[dict[str, Any]]
+) -> Insert:
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     if dialect == "postgresql":
         return postgresql.insert(model).values(values).on_conflict_do_nothing()

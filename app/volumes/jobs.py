@@ -20,32 +20,57 @@ LEASE_EXPIRED_ERROR = "The storage agent stopped responding before it finished t
 STRANDED_ERROR = "The storage backend is down and did not take the operation in time."
 
 
-def enqueue(session: AsyncSession, *, kind: str, backend: str, resource_type: str,
-            resource_id: str, payload: dict[str, Any], max_attempts: int,
-            request_id: str | None = None) -> Job:
-    job = Job(kind=kind, backend=backend, resource_type=resource_type, resource_id=resource_id,
-              payload=payload, payload_version=PAYLOAD_VERSION, state=PENDING,
-              max_attempts=max_attempts, request_id=request_id)
+def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    backend: str,
+    resource_type: str,
+    resource_id: str,
+    payload: dict[str, Any],
+    max_attempts: int,
+    request_id: str | None = None,
+) -> Job:
+    job = Job(
+        kind=kind,
+        backend=backend,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        payload=payload,
+        payload_version=PAYLOAD_VERSION,
+        state=PENDING,
+        max_attempts=max_attempts,
+        request_id=request_id,
+    )
     session.add(job)
     return job
 
 
-async def claim(session: AsyncSession, agent_id: str, backends: list[str],
-                lease_seconds: int) -> Job | None:
+async def claim(
+    session: AsyncSession, agent_id: str, backends: list[str], lease_seconds: int
+) -> Job | None:
     """Lease the oldest pending job of these backends to this agent, or None."""
     for _ in range(5):
-        job_id = (await session.scalars(
-            select(Job.id).where(Job.state == PENDING, Job.backend.in_(backends))
-            .order_by(Job.id).limit(1)
-        )).first()
+        job_id = (
+            await session.scalars(
+                select(Job.id)
+                .where(Job.state == PENDING, Job.backend.in_(backends))
+                .order_by(Job.id)
+                .limit(1)
+            )
+        ).first()
         if job_id is None:
             return None
         now = utcnow()
         won = await session.execute(
-            update(Job).where(Job.id == job_id, Job.state == PENDING).values(
-                state=RUNNING, lease_owner=agent_id,
+            update(Job)
+            .where(Job.id == job_id, Job.state == PENDING)
+            .values(
+                state=RUNNING,
+                lease_owner=agent_id,
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
-                attempts=Job.attempts + 1, updated_at=now,
+                attempts=Job.attempts + 1,
+                updated_at=now,
             )
         )
         if won.rowcount == 1:  # type: ignore[attr-defined]
@@ -53,8 +78,9 @@ async def claim(session: AsyncSession, agent_id: str, backends: list[str],
     return None
 
 
-async def renew(session: AsyncSession, job_id: int, agent_id: str, lease_seconds: int,
-                progress: int | None) -> datetime | None:
+async def renew(
+    session: AsyncSession, job_id: int, agent_id: str, lease_seconds: int, progress: int | None
+) -> datetime | None:
     """Extend the lease if this agent still holds it; None when it does not."""
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
@@ -62,20 +88,34 @@ async def renew(session: AsyncSession, job_id: int, agent_id: str, lease_seconds
     if progress is not None:
         values["progress"] = max(0, min(100, progress))
     result = await session.execute(
-        update(Job).where(Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id)
+        update(Job)
+        .where(Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id)
         .values(**values)
     )
     return expires if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-async def finish(session: AsyncSession, job_id: int, agent_id: str, ok: bool,
-                 result: dict[str, Any] | None, error: str | None) -> Job | None:
+async def finish(
+    session: AsyncSession,
+    job_id: int,
+    agent_id: str,
+    ok: bool,
+    result: dict[str, Any] | None,
+    error: str | None,
+) -> Job | None:
     """Record the agent's result if it still holds the lease; None when it does not."""
     now = utcnow()
     done = await session.execute(
-        update(Job).where(Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id)
-        .values(state=SUCCEEDED if ok else FAILED, result=result, error=error,
-                lease_expires_at=None, progress=100 if ok else Job.progress, updated_at=now)
+        update(Job)
+        .where(Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id)
+        .values(
+            state=SUCCEEDED if ok else FAILED,
+            result=result,
+            error=error,
+            lease_expires_at=None,
+            progress=100 if ok else Job.progress,
+            updated_at=now,
+        )
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         return None
@@ -88,24 +128,38 @@ class Expired:
     retried: bool
 
 
-async def expire_leases(session: AsyncSession, *, backend: str | None = None,
-                        now: datetime | None = None, limit: int = 100) -> list[Expired]:
+async def expire_leases(
+    session: AsyncSession,
+    *,
+    backend: str | None = None,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> list[Expired]:
     """Jobs whose lease ran out (or every running job of `backend`, for a cleanup):
     back to pending while attempts remain, else failed."""
     now = now or utcnow()
     query = select(Job).where(Job.state == RUNNING)
-    query = query.where(Job.backend == backend) if backend else \
-        query.where(Job.lease_expires_at < now)
+    query = (
+        query.where(Job.backend == backend) if backend else query.where(Job.lease_expires_at < now)
+    )
     out: list[Expired] = []
     for job in (await session.scalars(query.order_by(Job.id).limit(limit))).all():
         retry = job.attempts < job.max_attempts
         moved = await session.execute(
-            update(Job).where(Job.id == job.id, Job.state == RUNNING,
-                              Job.lease_owner == job.lease_owner,
-                              Job.lease_expires_at == job.lease_expires_at)
-            .values(state=PENDING if retry else FAILED, lease_owner=None,
-                    lease_expires_at=None, updated_at=now,
-                    error=None if retry else LEASE_EXPIRED_ERROR)
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.state == RUNNING,
+                Job.lease_owner == job.lease_owner,
+                Job.lease_expires_at == job.lease_expires_at,
+            )
+            .values(
+                state=PENDING if retry else FAILED,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+                error=None if retry else LEASE_EXPIRED_ERROR,
+            )
         )
         if moved.rowcount == 1:  # type: ignore[attr-defined]
             await session.refresh(job)
@@ -115,26 +169,37 @@ async def expire_leases(session: AsyncSession, *, backend: str | None = None,
 
 def describe(job: Job, lease_seconds: int) -> dict[str, Any]:
     return {
-        "id": job.id, "kind": job.kind, "backend": job.backend,
-        "resource_type": job.resource_type, "resource_id": job.resource_id,
-        "payload_version": job.payload_version, "payload": job.payload,
-        "attempts": job.attempts, "lease_seconds": lease_seconds,
+        "id": job.id,
+        "kind": job.kind,
+        "backend": job.backend,
+        "resource_type": job.resource_type,
+        "resource_id": job.resource_id,
+        "payload_version": job.payload_version,
+        "payload": job.payload,
+        "attempts": job.attempts,
+        "lease_seconds": lease_seconds,
         "lease_expires_at": job.lease_expires_at.isoformat() if job.lease_expires_at else None,
     }
 
 
-async def fail_stranded(session: AsyncSession, down_backends: list[str], older_than: datetime,
-                        limit: int = 100) -> list[Job]:
+async def fail_stranded(
+    session: AsyncSession, down_backends: list[str], older_than: datetime, limit: int = 100
+) -> list[Job]:
     """Pending jobs of backends that are down, queued before `older_than`: fail them so
     their resources leave their transitional status."""
     if not down_backends:
         return []
-    query = select(Job).where(Job.state == PENDING, Job.backend.in_(down_backends),
-                              Job.created_at < older_than).order_by(Job.id).limit(limit)
+    query = (
+        select(Job)
+        .where(Job.state == PENDING, Job.backend.in_(down_backends), Job.created_at < older_than)
+        .order_by(Job.id)
+        .limit(limit)
+    )
     out: list[Job] = []
     for job in (await session.scalars(query)).all():
         moved = await session.execute(
-            update(Job).where(Job.id == job.id, Job.state == PENDING)
+            update(Job)
+            .where(Job.id == job.id, Job.state == PENDING)
             .values(state=FAILED, error=STRANDED_ERROR, updated_at=utcnow())
         )
         if moved.rowcount == 1:  # type: ignore[attr-defined]

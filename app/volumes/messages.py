@@ -29,9 +29,17 @@ class Detail(Enum):
     LEASE_EXPIRED = ("051", "The storage agent stopped responding while doing the operation.")
 
 
-async def record(session: AsyncSession, *, project_id: str, resource_type: str,
-                 resource_uuid: str | None, action: Action, detail: Detail,
-                 reason: str | None = None, request_id: str | None = None) -> Message:
+async def record(
+    session: AsyncSession,
+    *,
+    project_id: str,
+    resource_type: str,
+    resource_uuid: str | None,
+    action: Action,
+    detail: Detail,
+    reason: str | None = None,
+    request_id: str | None = None,
+) -> Message:
     action_id, action_text = action.value
     detail_id, detail_text = detail.value
     text = f"{action_text}: {detail_text}"

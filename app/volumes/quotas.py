@@ -15,8 +15,15 @@ from app.db.upsert import insert_ignore
 from app.errors import BadRequest, OverQuota
 
 DEFAULT_CLASS = "default"
-RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes", "groups",
-             "per_volume_gigabytes")
+RESOURCES = (
+    "volumes",
+    "gigabytes",
+    "snapshots",
+    "backups",
+    "backup_gigabytes",
+    "groups",
+    "per_volume_gigabytes",
+)
 # Resources that are a ceiling on one item, not a counter.
 NOT_COUNTED = frozenset({"per_volume_gigabytes"})
 
@@ -29,7 +36,8 @@ async def defaults(session: AsyncSession, settings: Settings) -> dict[str, int]:
     out = setting_defaults(settings)
     rows = await session.execute(
         select(QuotaClass.resource, QuotaClass.hard_limit).where(
-            QuotaClass.class_name == DEFAULT_CLASS)
+            QuotaClass.class_name == DEFAULT_CLASS
+        )
     )
     for resource, limit in rows:
         if resource in out:
@@ -66,8 +74,9 @@ class QuotaExceeded:
     limit: int
 
 
-async def consume(session: AsyncSession, settings: Settings, project_id: str,
-                  deltas: dict[str, int]) -> None:
+async def consume(
+    session: AsyncSession, settings: Settings, project_id: str, deltas: dict[str, int]
+) -> None:
     """Take `deltas` of the project's quota or raise OverQuota; the caller's transaction
     makes it final together with the resource it counts."""
     project_limits = await limits(session, settings, project_id)
@@ -80,9 +89,11 @@ async def consume(session: AsyncSession, settings: Settings, project_id: str,
     for resource, delta in sorted(deltas.items()):
         if delta == 0:
             continue
-        await session.execute(insert_ignore(
-            session, QuotaUsage, {"project_id": project_id, "resource": resource, "in_use": 0}
-        ))
+        await session.execute(
+            insert_ignore(
+                session, QuotaUsage, {"project_id": project_id, "resource": resource, "in_use": 0}
+            )
+        )
         limit = project_limits.get(resource, -1)
         stmt = (
             update(QuotaUsage)
@@ -93,19 +104,24 @@ async def consume(session: AsyncSession, settings: Settings, project_id: str,
             stmt = stmt.where(QuotaUsage.in_use + delta <= limit)
         result = await session.execute(stmt)
         if result.rowcount == 0:  # type: ignore[attr-defined]
-            in_use = (await session.scalars(select(QuotaUsage.in_use).where(
-                QuotaUsage.project_id == project_id, QuotaUsage.resource == resource))).one()
-            raise OverQuota(_exceeded_message(
-                QuotaExceeded(resource, delta, int(in_use), limit)))
+            in_use = (
+                await session.scalars(
+                    select(QuotaUsage.in_use).where(
+                        QuotaUsage.project_id == project_id, QuotaUsage.resource == resource
+                    )
+                )
+            ).one()
+            raise OverQuota(_exceeded_message(QuotaExceeded(resource, delta, int(in_use), limit)))
 
 
 def _exceeded_message(e: QuotaExceeded) -> str:
     if e.resource == "gigabytes":
-        return (f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
-                f"gigabytes quota. Requested {e.requested}G, quota is {e.limit}G and "
-                f"{e.in_use}G has been consumed.")
-    return (f"Maximum number of {e.resource} allowed ({e.limit}) exceeded for quota "
-            f"'{e.resource}'.")
+        return (
+            f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
+            f"gigabytes quota. Requested {e.requested}G, quota is {e.limit}G and "
+            f"{e.in_use}G has been consumed."
+        )
+    return f"Maximum number of {e.resource} allowed ({e.limit}) exceeded for quota '{e.resource}'."
 
 
 async def release(session: AsyncSession, project_id: str, deltas: dict[str, int]) -> None:
@@ -133,8 +149,9 @@ def validate_limits(values: dict[str, object]) -> dict[str, int]:
     return out
 
 
-async def set_project_limits(session: AsyncSession, settings: Settings, project_id: str,
-                             values: dict[str, int]) -> None:
+async def set_project_limits(
+    session: AsyncSession, settings: Settings, project_id: str, values: dict[str, int]
+) -> None:
     in_use = await usage(session, project_id)
     for resource, limit in values.items():
         if limit >= 0 and resource in in_use and in_use[resource] > limit:
@@ -150,7 +167,7 @@ async def set_project_limits(session: AsyncSession, settings: Settings, project_
 
 
 async def reset_project_limits(session: AsyncSession, project_id: str) -> None:
-    for row in (await session.scalars(select(Quota).where(Quota.project_id == project_id))):
+    for row in await session.scalars(select(Quota).where(Quota.project_id == project_id)):
         await session.delete(row)
 
 

@@ -34,7 +34,8 @@ async def reap_once(runtime: Runtime, *, backend: str | None = None) -> int:
             down.append(backend)
         wait = timedelta(seconds=runtime.settings.service_down_time)
         stranded = await jobs.fail_stranded(
-            session, down, now if backend is not None else now - wait)
+            session, down, now if backend is not None else now - wait
+        )
         for job in stranded:
             outcomes.append(await results.apply(session, runtime, job, ok=False))
     for outcome in outcomes:

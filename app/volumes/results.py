@@ -27,10 +27,12 @@ async def _volume(session: AsyncSession, job: Job) -> Volume | None:
     return await session.get(Volume, job.resource_id, populate_existing=True)
 
 
-async def _set_status(session: AsyncSession, volume: Volume, expected: str, to: str,
-                      **values: object) -> bool:
+async def _set_status(
+    session: AsyncSession, volume: Volume, expected: str, to: str, **values: object
+) -> bool:
     result = await session.execute(
-        update(Volume).where(Volume.id == volume.id, Volume.status == expected)
+        update(Volume)
+        .where(Volume.id == volume.id, Volume.status == expected)
         .values(status=to, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
@@ -45,63 +47,97 @@ def _why(job: Job) -> str:
 # --- success --------------------------------------------------------------------------------
 
 
-async def _created(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
-                   _o: Outcome) -> None:
+async def _created(
+    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
+) -> None:
     location = (job.result or {}).get("provider_location")
-    await _set_status(session, volume, VolumeStatus.CREATING, VolumeStatus.AVAILABLE,
-                      launched_at=utcnow(),
-                      provider_location=location if isinstance(location, str) else None)
+    await _set_status(
+        session,
+        volume,
+        VolumeStatus.CREATING,
+        VolumeStatus.AVAILABLE,
+        launched_at=utcnow(),
+        provider_location=location if isinstance(location, str) else None,
+    )
 
 
-async def _deleted(session: AsyncSession, runtime: Runtime, _job: Job, volume: Volume,
-                   outcome: Outcome) -> None:
+async def _deleted(
+    session: AsyncSession, runtime: Runtime, _job: Job, volume: Volume, outcome: Outcome
+) -> None:
     if volume.status == VolumeStatus.DELETING:
         await finish_delete(session, volume, outcome, runtime)
 
 
-async def _extended(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
-                    _o: Outcome) -> None:
-    await _set_status(session, volume, VolumeStatus.EXTENDING, VolumeStatus.AVAILABLE,
-                      size=int(job.payload["new_size_gb"]))
+async def _extended(
+    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
+) -> None:
+    await _set_status(
+        session,
+        volume,
+        VolumeStatus.EXTENDING,
+        VolumeStatus.AVAILABLE,
+        size=int(job.payload["new_size_gb"]),
+    )
 
 
 # --- failure ---------------------------------------------------------------------------------
 
 
-async def _create_failed(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
-                         _o: Outcome) -> None:
+async def _create_failed(
+    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
+) -> None:
     # The claim stays with the volume: whatever the backend half-made is cleaned up by
     # the delete that the user (or operator) issues, which releases it.
     if await _set_status(session, volume, VolumeStatus.CREATING, VolumeStatus.ERROR):
         await messages.record(
-            session, project_id=volume.project_id, resource_type="VOLUME",
-            resource_uuid=volume.id, action=Action.CREATE_VOLUME_FROM_BACKEND,
-            detail=Detail.DRIVER_FAILED, reason=_why(job), request_id=job.request_id)
+            session,
+            project_id=volume.project_id,
+            resource_type="VOLUME",
+            resource_uuid=volume.id,
+            action=Action.CREATE_VOLUME_FROM_BACKEND,
+            detail=Detail.DRIVER_FAILED,
+            reason=_why(job),
+            request_id=job.request_id,
+        )
 
 
-async def _delete_failed(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
-                         _o: Outcome) -> None:
+async def _delete_failed(
+    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
+) -> None:
     if await _set_status(session, volume, VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING):
         await messages.record(
-            session, project_id=volume.project_id, resource_type="VOLUME",
-            resource_uuid=volume.id, action=Action.DELETE_VOLUME,
-            detail=Detail.DRIVER_FAILED, reason=_why(job), request_id=job.request_id)
+            session,
+            project_id=volume.project_id,
+            resource_type="VOLUME",
+            resource_uuid=volume.id,
+            action=Action.DELETE_VOLUME,
+            detail=Detail.DRIVER_FAILED,
+            reason=_why(job),
+            request_id=job.request_id,
+        )
 
 
-async def _extend_failed(session: AsyncSession, _rt: Runtime, job: Job, volume: Volume,
-                         outcome: Outcome) -> None:
-    if not await _set_status(session, volume, VolumeStatus.EXTENDING,
-                             VolumeStatus.ERROR_EXTENDING):
+async def _extend_failed(
+    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, outcome: Outcome
+) -> None:
+    if not await _set_status(session, volume, VolumeStatus.EXTENDING, VolumeStatus.ERROR_EXTENDING):
         return
     delta = int(job.payload["new_size_gb"]) - volume.size
     if volume.pool_id is not None and volume.host:
         outcome.ledgers[split_host(volume.host)] = await claims.release(
-            session, volume.pool_id, delta)
+            session, volume.pool_id, delta
+        )
     await quotas.release(session, volume.project_id, {"gigabytes": delta})
     await messages.record(
-        session, project_id=volume.project_id, resource_type="VOLUME",
-        resource_uuid=volume.id, action=Action.EXTEND_VOLUME, detail=Detail.DRIVER_FAILED,
-        reason=_why(job), request_id=job.request_id)
+        session,
+        project_id=volume.project_id,
+        resource_type="VOLUME",
+        resource_uuid=volume.id,
+        action=Action.EXTEND_VOLUME,
+        detail=Detail.DRIVER_FAILED,
+        reason=_why(job),
+        request_id=job.request_id,
+    )
 
 
 ON_SUCCESS: dict[str, Handler] = {

@@ -14,8 +14,14 @@ class VolumeStatus:
     IN_USE = "in-use"
 
     # Cinder's API lets a volume be deleted from these (not while transitioning).
-    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, "error_restoring",
-                 "error_managing")
+    DELETABLE = (
+        AVAILABLE,
+        ERROR,
+        ERROR_DELETING,
+        ERROR_EXTENDING,
+        "error_restoring",
+        "error_managing",
+    )
     # os-force_delete (admin) also takes stuck transitional states.
     FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE)
     TRANSITIONAL = (CREATING, DELETING, EXTENDING)

@@ -16,26 +16,36 @@ DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
 
 
 async def ensure_default_type(session: AsyncSession, name: str) -> None:
-    await session.execute(insert_ignore(session, VolumeType, {
-        "id": str(uuid.uuid4()), "name": name, "description": DEFAULT_TYPE_DESCRIPTION,
-        "is_public": True, "created_at": utcnow(),
-    }))
+    await session.execute(
+        insert_ignore(
+            session,
+            VolumeType,
+            {
+                "id": str(uuid.uuid4()),
+                "name": name,
+                "description": DEFAULT_TYPE_DESCRIPTION,
+                "is_public": True,
+                "created_at": utcnow(),
+            },
+        )
+    )
 
 
 def _visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
     if ctx.is_admin:
         return True
     granted = select(VolumeTypeProject.volume_type_id).where(
-        VolumeTypeProject.project_id == ctx.project_id)
+        VolumeTypeProject.project_id == ctx.project_id
+    )
     return or_(VolumeType.is_public.is_(True), VolumeType.id.in_(granted))
 
 
 async def get(session: AsyncSession, ctx: RequestContext, id_or_name: str) -> VolumeType:
     """By id, else by name, among the types the caller may see (Cinder's lookup order)."""
     for column in (VolumeType.id, VolumeType.name):
-        found = (await session.scalars(
-            select(VolumeType).where(column == id_or_name, _visible(ctx))
-        )).first()
+        found = (
+            await session.scalars(select(VolumeType).where(column == id_or_name, _visible(ctx)))
+        ).first()
         if found is not None:
             return found
     raise NotFound(f"Volume type {id_or_name} could not be found.")
@@ -48,8 +58,9 @@ async def default(session: AsyncSession, name: str) -> VolumeType:
     return found
 
 
-async def list_types(session: AsyncSession, ctx: RequestContext,
-                     is_public: bool | None = None) -> list[VolumeType]:
+async def list_types(
+    session: AsyncSession, ctx: RequestContext, is_public: bool | None = None
+) -> list[VolumeType]:
     query = select(VolumeType).where(_visible(ctx)).order_by(VolumeType.created_at, VolumeType.id)
     if is_public is not None:
         query = query.where(VolumeType.is_public.is_(is_public))
@@ -58,8 +69,7 @@ async def list_types(session: AsyncSession, ctx: RequestContext,
 
 def validate_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise BadRequest("Volume type name must be a non-empty string of at most 255 "
-                         "characters.")
+        raise BadRequest("Volume type name must be a non-empty string of at most 255 characters.")
     return name.strip()
 
 
@@ -69,23 +79,32 @@ def validate_specs(specs: object) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in specs.items():
         if not isinstance(key, str) or not key or len(key) > 255:
-            raise BadRequest("Extra spec keys must be non-empty strings of at most 255 "
-                             "characters.")
+            raise BadRequest("Extra spec keys must be non-empty strings of at most 255 characters.")
         if isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str | int | float) or len(str(value)) > 255:
-            raise BadRequest(f"Value for extra spec {key} must be a string of at most 255 "
-                             "characters.")
+            raise BadRequest(
+                f"Value for extra spec {key} must be a string of at most 255 characters."
+            )
         out[key] = str(value)
     return out
 
 
-async def create(session: AsyncSession, name: str, description: str | None, is_public: bool,
-                 specs: dict[str, str]) -> VolumeType:
+async def create(
+    session: AsyncSession,
+    name: str,
+    description: str | None,
+    is_public: bool,
+    specs: dict[str, str],
+) -> VolumeType:
     if (await session.scalars(select(VolumeType.id).where(VolumeType.name == name))).first():
         raise Conflict(f"Volume Type {name} already exists.")
-    vtype = VolumeType(name=name, description=description, is_public=is_public,
-                       extra_specs=[VolumeTypeExtraSpec(key=k, value=v) for k, v in specs.items()])
+    vtype = VolumeType(
+        name=name,
+        description=description,
+        is_public=is_public,
+        extra_specs=[VolumeTypeExtraSpec(key=k, value=v) for k, v in specs.items()],
+    )
     session.add(vtype)
     await session.flush()
     return vtype
@@ -93,7 +112,8 @@ async def create(session: AsyncSession, name: str, description: str | None, is_p
 
 async def in_use(session: AsyncSession, type_id: str) -> bool:
     count = await session.scalar(
-        select(func.count()).select_from(Volume).where(Volume.volume_type_id == type_id))
+        select(func.count()).select_from(Volume).where(Volume.volume_type_id == type_id)
+    )
     return bool(count)
 
 
@@ -117,8 +137,11 @@ async def set_specs(session: AsyncSession, vtype: VolumeType, specs: dict[str, s
 
 
 async def delete_spec(session: AsyncSession, vtype: VolumeType, key: str) -> None:
-    result = await session.execute(delete(VolumeTypeExtraSpec).where(
-        VolumeTypeExtraSpec.volume_type_id == vtype.id, VolumeTypeExtraSpec.key == key))
+    result = await session.execute(
+        delete(VolumeTypeExtraSpec).where(
+            VolumeTypeExtraSpec.volume_type_id == vtype.id, VolumeTypeExtraSpec.key == key
+        )
+    )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
     await session.refresh(vtype, ["extra_specs"])

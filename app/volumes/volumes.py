@@ -63,8 +63,14 @@ def split_host(host: str) -> tuple[str, str]:
 
 def volume_payload(volume: Volume) -> dict[str, Any]:
     _, pool = split_host(volume.host or "")
-    return {"id": volume.id, "size_gb": volume.size, "name": volume.name, "pool": pool,
-            "host": volume.host, "provider_location": volume.provider_location}
+    return {
+        "id": volume.id,
+        "size_gb": volume.size,
+        "name": volume.name,
+        "pool": pool,
+        "host": volume.host,
+        "provider_location": volume.provider_location,
+    }
 
 
 def validate_metadata(metadata: object) -> dict[str, str]:
@@ -77,8 +83,9 @@ def validate_metadata(metadata: object) -> dict[str, str]:
         if not isinstance(key, str) or not 1 <= len(key) <= 255:
             raise BadRequest("Metadata keys must be strings of 1 to 255 characters.")
         if not isinstance(value, str) or len(value) > 255:
-            raise BadRequest(f"Metadata value for {key} must be a string of at most 255 "
-                             "characters.")
+            raise BadRequest(
+                f"Metadata value for {key} must be a string of at most 255 characters."
+            )
         out[key] = value
     return out
 
@@ -89,8 +96,9 @@ def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) 
     return query.where(Volume.project_id == ctx.project_id)
 
 
-async def get(session: AsyncSession, ctx: RequestContext, volume_id: str, *,
-              for_update: bool = False) -> Volume:
+async def get(
+    session: AsyncSession, ctx: RequestContext, volume_id: str, *, for_update: bool = False
+) -> Volume:
     query = select(Volume).where(Volume.id == volume_id)
     if not ctx.is_admin:
         # Another project's volume is simply not found: no 403 that confirms it exists.
@@ -103,24 +111,34 @@ async def get(session: AsyncSession, ctx: RequestContext, volume_id: str, *,
     return volume
 
 
-async def transition(session: AsyncSession, volume: Volume, allowed: Sequence[str],
-                     to: str, action: str, **values: Any) -> None:
+async def transition(
+    session: AsyncSession,
+    volume: Volume,
+    allowed: Sequence[str],
+    to: str,
+    action: str,
+    **values: Any,
+) -> None:
     """Move the volume's status if it is still one of `allowed`, or refuse with 400."""
     result = await session.execute(
-        update(Volume).where(Volume.id == volume.id, Volume.status.in_(allowed))
+        update(Volume)
+        .where(Volume.id == volume.id, Volume.status.in_(allowed))
         .values(status=to, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await session.refresh(volume)
-        raise BadRequest(f"Invalid volume: Volume {volume.id} status must be "
-                         f"{' or '.join(allowed)} to {action}, but current status is: "
-                         f"{volume.status}.")
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} status must be "
+            f"{' or '.join(allowed)} to {action}, but current status is: "
+            f"{volume.status}."
+        )
     await session.refresh(volume)
 
 
-async def create(session: AsyncSession, runtime: Runtime, ctx: RequestContext,
-                 spec: CreateVolume) -> tuple[Volume, Outcome]:
+async def create(
+    session: AsyncSession, runtime: Runtime, ctx: RequestContext, spec: CreateVolume
+) -> tuple[Volume, Outcome]:
     settings = runtime.settings
     if spec.volume_type:
         vtype = await vtypes.get(session, ctx, spec.volume_type)
@@ -129,30 +147,42 @@ async def create(session: AsyncSession, runtime: Runtime, ctx: RequestContext,
     zone = spec.availability_zone
     if zone is not None and zone not in known_zones(runtime):
         raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
-    await quotas.consume(session, settings, ctx.project_id,
-                         {"volumes": 1, "gigabytes": spec.size})
+    await quotas.consume(session, settings, ctx.project_id, {"volumes": 1, "gigabytes": spec.size})
     volume = Volume(
-        project_id=ctx.project_id, user_id=ctx.user_id, name=spec.name,
-        description=spec.description, size=spec.size, status=VolumeStatus.CREATING,
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        name=spec.name,
+        description=spec.description,
+        size=spec.size,
+        status=VolumeStatus.CREATING,
         availability_zone=zone or settings.default_availability_zone,
-        volume_type_id=vtype.id, multiattach=spec.multiattach,
+        volume_type_id=vtype.id,
+        multiattach=spec.multiattach,
         volume_metadata=[VolumeMetadata(key=k, value=v) for k, v in spec.metadata.items()],
     )
     session.add(volume)
     await session.flush()
     request = VolumeRequest(
-        size_gb=spec.size, availability_zone=zone, extra_specs=vtypes.specs_of(vtype),
-        volume_type_id=vtype.id, volume_type_name=vtype.name,
-        scheduler_hints=spec.scheduler_hints, project_id=ctx.project_id,
-        resource_id=volume.id, multiattach=spec.multiattach,
+        size_gb=spec.size,
+        availability_zone=zone,
+        extra_specs=vtypes.specs_of(vtype),
+        volume_type_id=vtype.id,
+        volume_type_name=vtype.name,
+        scheduler_hints=spec.scheduler_hints,
+        project_id=ctx.project_id,
+        resource_id=volume.id,
+        multiattach=spec.multiattach,
     )
     outcome = Outcome()
     placed = await place(session, runtime, request, outcome)
     if placed is None:
         volume.status = VolumeStatus.ERROR
         await messages.record(
-            session, project_id=ctx.project_id, resource_type="VOLUME",
-            resource_uuid=volume.id, action=Action.SCHEDULE_ALLOCATE_VOLUME,
+            session,
+            project_id=ctx.project_id,
+            resource_type="VOLUME",
+            resource_uuid=volume.id,
+            action=Action.SCHEDULE_ALLOCATE_VOLUME,
             detail=Detail.NO_BACKEND_AVAILABLE,
             reason=runtime.scheduler.no_valid_backend_reason(request),
             request_id=ctx.request_id,
@@ -162,15 +192,23 @@ async def create(session: AsyncSession, runtime: Runtime, ctx: RequestContext,
     volume.host, volume.pool_id = key, pool_id
     volume.availability_zone = zone_of_pool
     backend, _ = split_host(key)
-    jobs.enqueue(session, kind="create_volume", backend=backend, resource_type="volume",
-                 resource_id=volume.id, payload={"volume": volume_payload(volume)},
-                 max_attempts=settings.job_max_attempts, request_id=ctx.request_id)
+    jobs.enqueue(
+        session,
+        kind="create_volume",
+        backend=backend,
+        resource_type="volume",
+        resource_id=volume.id,
+        payload={"volume": volume_payload(volume)},
+        max_attempts=settings.job_max_attempts,
+        request_id=ctx.request_id,
+    )
     outcome.job_queued = True
     return volume, outcome
 
 
-async def place(session: AsyncSession, runtime: Runtime, request: VolumeRequest,
-                outcome: Outcome) -> tuple[str, int, str] | None:
+async def place(
+    session: AsyncSession, runtime: Runtime, request: VolumeRequest, outcome: Outcome
+) -> tuple[str, int, str] | None:
     """Claim the best candidate the database accepts: (pool key, pool id, zone)."""
     ranked = runtime.scheduler.select(request)
     for pool in ranked[:MAX_CLAIM_TRIES]:
@@ -199,11 +237,11 @@ async def update_volume(session: AsyncSession, volume: Volume, changes: dict[str
     volume.updated_at = utcnow()
 
 
-async def replace_metadata(session: AsyncSession, volume: Volume,
-                           metadata: dict[str, str]) -> None:
+async def replace_metadata(session: AsyncSession, volume: Volume, metadata: dict[str, str]) -> None:
     await session.execute(delete(VolumeMetadata).where(VolumeMetadata.volume_id == volume.id))
-    session.add_all(VolumeMetadata(volume_id=volume.id, key=k, value=v)
-                    for k, v in metadata.items())
+    session.add_all(
+        VolumeMetadata(volume_id=volume.id, key=k, value=v) for k, v in metadata.items()
+    )
     await session.flush()
     await session.refresh(volume, ["volume_metadata"])
 
@@ -217,35 +255,53 @@ async def merge_metadata(session: AsyncSession, volume: Volume, metadata: dict[s
 
 
 async def delete_metadata_key(session: AsyncSession, volume: Volume, key: str) -> None:
-    result = await session.execute(delete(VolumeMetadata).where(
-        VolumeMetadata.volume_id == volume.id, VolumeMetadata.key == key))
+    result = await session.execute(
+        delete(VolumeMetadata).where(
+            VolumeMetadata.volume_id == volume.id, VolumeMetadata.key == key
+        )
+    )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound(f"Metadata key {key} could not be found for volume {volume.id}.")
     await session.refresh(volume, ["volume_metadata"])
 
 
-async def delete_volume(session: AsyncSession, runtime: Runtime, ctx: RequestContext,
-                        volume: Volume, *, force: bool = False) -> Outcome:
+async def delete_volume(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    volume: Volume,
+    *,
+    force: bool = False,
+) -> Outcome:
     if volume.attach_status != "detached" and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
     allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
-    await transition(session, volume, allowed, VolumeStatus.DELETING, "delete",
-                     previous_status=volume.status)
+    await transition(
+        session, volume, allowed, VolumeStatus.DELETING, "delete", previous_status=volume.status
+    )
     outcome = Outcome()
     if volume.pool_id is None:
         # Never placed: nothing exists on any backend.
         await finish_delete(session, volume, outcome, runtime)
         return outcome
     backend, _ = split_host(volume.host or "")
-    jobs.enqueue(session, kind="delete_volume", backend=backend, resource_type="volume",
-                 resource_id=volume.id, payload={"volume": volume_payload(volume)},
-                 max_attempts=runtime.settings.job_max_attempts, request_id=ctx.request_id)
+    jobs.enqueue(
+        session,
+        kind="delete_volume",
+        backend=backend,
+        resource_type="volume",
+        resource_id=volume.id,
+        payload={"volume": volume_payload(volume)},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=ctx.request_id,
+    )
     outcome.job_queued = True
     return outcome
 
 
-async def finish_delete(session: AsyncSession, volume: Volume, outcome: Outcome,
-                        runtime: Runtime) -> None:
+async def finish_delete(
+    session: AsyncSession, volume: Volume, outcome: Outcome, runtime: Runtime
+) -> None:
     """The volume is gone: its row, its quota and its claim go in this transaction."""
     if volume.pool_id is not None and volume.host:
         allocated = await claims.release(session, volume.pool_id, volume.size)
@@ -254,13 +310,22 @@ async def finish_delete(session: AsyncSession, volume: Volume, outcome: Outcome,
     await session.delete(volume)
 
 
-async def extend(session: AsyncSession, runtime: Runtime, ctx: RequestContext, volume: Volume,
-                 new_size: int) -> Outcome:
+async def extend(
+    session: AsyncSession, runtime: Runtime, ctx: RequestContext, volume: Volume, new_size: int
+) -> Outcome:
     if new_size <= volume.size:
-        raise BadRequest(f"Invalid input received: New size for extend must be greater than "
-                         f"current size. (current: {volume.size}, extended: {new_size}).")
-    await transition(session, volume, (VolumeStatus.AVAILABLE,), VolumeStatus.EXTENDING,
-                     "extend", previous_status=volume.status)
+        raise BadRequest(
+            f"Invalid input received: New size for extend must be greater than "
+            f"current size. (current: {volume.size}, extended: {new_size})."
+        )
+    await transition(
+        session,
+        volume,
+        (VolumeStatus.AVAILABLE,),
+        VolumeStatus.EXTENDING,
+        "extend",
+        previous_status=volume.status,
+    )
     delta = new_size - volume.size
     await quotas.consume(session, runtime.settings, volume.project_id, {"gigabytes": delta})
     outcome = Outcome()
@@ -273,18 +338,28 @@ async def extend(session: AsyncSession, runtime: Runtime, ctx: RequestContext, v
         await quotas.release(session, volume.project_id, {"gigabytes": delta})
         volume.status = VolumeStatus.AVAILABLE
         await messages.record(
-            session, project_id=volume.project_id, resource_type="VOLUME",
-            resource_uuid=volume.id, action=Action.EXTEND_VOLUME,
+            session,
+            project_id=volume.project_id,
+            resource_type="VOLUME",
+            resource_uuid=volume.id,
+            action=Action.EXTEND_VOLUME,
             detail=Detail.NO_BACKEND_AVAILABLE,
             reason=f"Pool {volume.host} has no room for {delta} GB more.",
-            request_id=ctx.request_id)
+            request_id=ctx.request_id,
+        )
         return outcome
     outcome.ledgers[split_host(volume.host or "")] = allocated
     backend, _ = split_host(volume.host or "")
-    jobs.enqueue(session, kind="extend_volume", backend=backend, resource_type="volume",
-                 resource_id=volume.id,
-                 payload={"volume": volume_payload(volume), "new_size_gb": new_size},
-                 max_attempts=runtime.settings.job_max_attempts, request_id=ctx.request_id)
+    jobs.enqueue(
+        session,
+        kind="extend_volume",
+        backend=backend,
+        resource_type="volume",
+        resource_id=volume.id,
+        payload={"volume": volume_payload(volume), "new_size_gb": new_size},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=ctx.request_id,
+    )
     outcome.job_queued = True
     return outcome
 

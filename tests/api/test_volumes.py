@@ -1,0 +1,314 @@
+"""Volumes API through the ASGI app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.helpers import claim, file_pool, finish, report, run_jobs
+from tests.conftest import Caller, MakeCaller
+
+
+@pytest.fixture
+async def service(make_caller: MakeCaller) -> Caller:
+    caller: Caller = await make_caller("service", ("service",), user_name="agent")
+    return caller
+
+
+async def create(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    size: Any = 1,
+    version: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/volumes",
+        json={"volume": {"size": size, **extra}},
+        headers=caller.headers(version),
+    )
+
+
+async def show(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> dict[str, Any]:
+    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["volume"]
+    return body
+
+
+async def test_create_runs_the_job_and_becomes_available(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    r = await create(client, member, 2, name="v1", metadata={"a": "b"})
+    assert r.status_code == 202, r.text
+    volume = r.json()["volume"]
+    assert volume["status"] == "creating" and volume["size"] == 2
+    assert volume["metadata"] == {"a": "b"} and volume["volume_type"] == "__DEFAULT__"
+    assert r.headers["x-openstack-request-id"].startswith("req-")
+
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None and job["kind"] == "create_volume"
+    assert job["payload"]["volume"] == {
+        "id": volume["id"],
+        "size_gb": 2,
+        "name": "v1",
+        "pool": "pool",
+        "host": "node1@file#pool",
+        "provider_location": None,
+    }
+    assert (
+        await finish(client, service, job, result={"provider_location": "/x"})
+    ).status_code == 200
+    assert (await show(client, member, volume["id"]))["status"] == "available"
+
+
+async def test_failed_create_goes_to_error_with_a_message(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    volume = (await create(client, member)).json()["volume"]
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None
+    await finish(client, service, job, ok=False, error="no space left on device")
+    assert (await show(client, member, volume["id"]))["status"] == "error"
+    r = await client.get(
+        f"/v3/{member.project_id}/messages?resource_uuid={volume['id']}",
+        headers=member.headers("3.3"),
+    )
+    assert r.status_code == 200
+    [message] = r.json()["messages"]
+    assert "no space left on device" in message["user_message"]
+
+
+@pytest.mark.parametrize("size", [0, -1, "abc", 2**31, True, None, 1.5, "", [1]])
+async def test_bad_sizes_are_400(client: httpx.AsyncClient, member: Caller, size: Any) -> None:
+    r = await create(client, member, size)
+    assert r.status_code == 400, r.text
+    assert r.json()["badRequest"]["code"] == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[]",
+        b"null",
+        b"",
+        b'{"volume": 5}',
+        b'{"volume": {}}',
+        b'{"volume": {"size": 1, "metadata": {"k": 5}}}',
+        b'{"volume": {"size": 1, "name": 7}}',
+    ],
+)
+async def test_malformed_bodies_are_400(
+    client: httpx.AsyncClient, member: Caller, body: bytes
+) -> None:
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        content=body,
+        headers={**member.headers(), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert "badRequest" in r.json()
+
+
+async def test_unknown_type_and_zone(client: httpx.AsyncClient, member: Caller) -> None:
+    r = await create(client, member, volume_type="nope")
+    assert r.status_code == 404 and "itemNotFound" in r.json()
+    r = await create(client, member, availability_zone="mars")
+    assert r.status_code == 400 and "mars" in r.json()["badRequest"]["message"]
+
+
+async def test_huge_volume_has_no_backend(
+    client: httpx.AsyncClient, admin: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    r = await client.put(
+        f"/v3/{admin.project_id}/os-quota-sets/{admin.project_id}",
+        json={"quota_set": {"gigabytes": -1}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 200, r.text
+    r = await create(client, admin, 100000)
+    assert r.status_code == 202
+    volume = await show(client, admin, r.json()["volume"]["id"])
+    assert volume["status"] == "error"
+    r = await client.get(f"/v3/{admin.project_id}/messages", headers=admin.headers("3.3"))
+    [message] = r.json()["messages"]
+    assert message["event_id"] == "VOLUME_VOLUME_001_003"
+    assert "CapacityFilter" in message["user_message"]
+
+
+async def test_quota_is_413_and_nothing_is_left(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    r = await client.put(
+        f"/v3/{admin.project_id}/os-quota-sets/{member.project_id}",
+        json={"quota_set": {"volumes": 1}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 200
+    assert (await create(client, member)).status_code == 202
+    r = await create(client, member)
+    assert r.status_code == 413 and "overLimit" in r.json()
+    r = await client.get(f"/v3/{member.project_id}/volumes", headers=member.headers())
+    assert len(r.json()["volumes"]) == 1
+    r = await client.get(
+        f"/v3/{member.project_id}/os-quota-sets/{member.project_id}?usage=true",
+        headers=member.headers(),
+    )
+    assert r.json()["quota_set"]["volumes"] == {
+        "limit": 1,
+        "in_use": 1,
+        "reserved": 0,
+        "allocated": 0,
+    }
+
+
+async def test_other_projects_volume_is_404(
+    client: httpx.AsyncClient, member: Caller, make_caller: MakeCaller, service: Caller
+) -> None:
+    await report(client, service)
+    volume = (await create(client, member)).json()["volume"]
+    other: Caller = await make_caller("other")
+    for method in ("GET", "DELETE", "PUT"):
+        r = await client.request(
+            method,
+            f"/v3/{other.project_id}/volumes/{volume['id']}",
+            headers=other.headers(),
+            json={"volume": {"name": "x"}},
+        )
+        assert r.status_code == 404, (method, r.text)
+    r = await client.get(f"/v3/{member.project_id}/volumes", headers=other.headers())
+    assert r.status_code == 403
+
+
+async def test_microversions(client: httpx.AsyncClient, member: Caller) -> None:
+    r = await client.get(f"/v3/{member.project_id}/volumes", headers=member.headers("3.999"))
+    assert r.status_code == 406
+    assert r.headers["openstack-api-version"] == "volume 3.0"
+    assert "OpenStack-API-Version" in r.headers["vary"]
+    r = await client.get(f"/v3/{member.project_id}/volumes", headers=member.headers("abc"))
+    assert r.status_code == 400
+    r = await client.get(f"/v3/{member.project_id}/volumes", headers=member.headers("latest"))
+    assert r.headers["openstack-api-version"] == "volume 3.70"
+    r = await client.get(f"/v3/{member.project_id}/messages", headers=member.headers("3.2"))
+    assert r.status_code == 404
+    r = await client.get("/v3/volumes", headers=member.headers("3.66"))
+    assert r.status_code == 404
+    r = await client.get("/v3/volumes", headers=member.headers("3.67"))
+    assert r.status_code == 200
+    r = await client.get(
+        f"/v3/{member.project_id}/volumes",
+        headers={"X-Auth-Token": member.token, "X-OpenStack-Volume-API-Version": "3.5"},
+    )
+    assert r.headers["openstack-api-version"] == "volume 3.5"
+
+
+async def test_versions_documents(client: httpx.AsyncClient) -> None:
+    r = await client.get("/")
+    assert r.status_code == 300
+    [v3] = r.json()["versions"]
+    assert v3["min_version"] == "3.0" and v3["version"] == "3.70"
+    r = await client.get("/v3/")
+    assert r.status_code == 200 and r.json()["versions"][0]["id"] == "v3.0"
+
+
+async def test_unauthenticated_is_401(client: httpx.AsyncClient, member: Caller) -> None:
+    r = await client.get(f"/v3/{member.project_id}/volumes")
+    assert r.status_code == 401 and "unauthorized" in r.json()
+    r = await client.get(f"/v3/{member.project_id}/volumes", headers={"X-Auth-Token": "junk"})
+    assert r.status_code == 401
+
+
+async def test_update_metadata_and_delete(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    volume = (await create(client, member, name="v")).json()["volume"]
+    await run_jobs(client, service, ["node1@file"])
+    base = f"/v3/{member.project_id}/volumes/{volume['id']}"
+    h = member.headers()
+    r = await client.put(base, json={"volume": {"name": "renamed", "description": "d"}}, headers=h)
+    assert r.status_code == 200 and r.json()["volume"]["name"] == "renamed"
+    r = await client.post(f"{base}/metadata", json={"metadata": {"k": "v", "k2": "v2"}}, headers=h)
+    assert r.json()["metadata"] == {"k": "v", "k2": "v2"}
+    r = await client.put(f"{base}/metadata/k", json={"meta": {"k": "w"}}, headers=h)
+    assert r.json() == {"meta": {"k": "w"}}
+    r = await client.delete(f"{base}/metadata/k2", headers=h)
+    assert r.status_code == 200
+    r = await client.get(f"{base}/metadata/k2", headers=h)
+    assert r.status_code == 404
+    r = await client.put(f"{base}/metadata", json={"metadata": {"only": "this"}}, headers=h)
+    assert (await show(client, member, volume["id"]))["metadata"] == {"only": "this"}
+
+    r = await client.delete(base, headers=h)
+    assert r.status_code == 202
+    assert (await show(client, member, volume["id"]))["status"] == "deleting"
+    r = await client.delete(base, headers=h)
+    assert r.status_code == 400  # already deleting
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None and job["kind"] == "delete_volume"
+    await finish(client, service, job)
+    r = await client.get(base, headers=h)
+    assert r.status_code == 404
+    r = await client.get(f"/v3/{member.project_id}/limits", headers=h)
+    assert r.json()["limits"]["absolute"]["totalVolumesUsed"] == 0
+
+
+async def test_list_filters_sort_and_pages(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    ids = []
+    for i in range(5):
+        r = await create(client, member, i + 1, name=f"v{i}", metadata={"n": str(i % 2)})
+        ids.append(r.json()["volume"]["id"])
+    h = member.headers()
+    base = f"/v3/{member.project_id}/volumes"
+    r = await client.get(f"{base}/detail?sort=size:asc", headers=h)
+    assert [v["size"] for v in r.json()["volumes"]] == [1, 2, 3, 4, 5]
+    r = await client.get(f"{base}?name=v3", headers=h)
+    assert [v["id"] for v in r.json()["volumes"]] == [ids[3]]
+    r = await client.get(f'{base}/detail?metadata={{"n": "1"}}', headers=h)
+    assert sorted(v["name"] for v in r.json()["volumes"]) == ["v1", "v3"]
+    seen: list[str] = []
+    url: str | None = f"{base}?limit=2&sort=size:desc"
+    while url:
+        r = await client.get(url, headers=h)
+        body = r.json()
+        seen += [v["name"] for v in body["volumes"]]
+        links = body.get("volumes_links")
+        url = links[0]["href"].replace("http://pumice.test", "") if links else None
+    assert seen == ["v4", "v3", "v2", "v1", "v0"]
+    r = await client.get(f"{base}?sort=bogus", headers=h)
+    assert r.status_code == 400
+    r = await client.get(f"{base}?marker=nope", headers=h)
+    assert r.status_code == 400
+    r = await client.get(f"{base}/detail?with_count=true", headers=member.headers("3.45"))
+    assert r.json()["count"] == 5
+    r = await client.get(f"{base}?status=creating&limit=abc", headers=h)
+    assert r.status_code == 400
+
+
+async def test_extend(client: httpx.AsyncClient, member: Caller, service: Caller) -> None:
+    await report(client, service, pools=[file_pool(total=10)])
+    volume = (await create(client, member, 4)).json()["volume"]
+    await run_jobs(client, service, ["node1@file"])
+    action = f"/v3/{member.project_id}/volumes/{volume['id']}/action"
+    r = await client.post(action, json={"os-extend": {"new_size": 3}}, headers=member.headers())
+    assert r.status_code == 400
+    r = await client.post(action, json={"os-extend": {"new_size": 20}}, headers=member.headers())
+    assert r.status_code == 202  # no room: stays available with a message
+    assert (await show(client, member, volume["id"]))["status"] == "available"
+    r = await client.post(action, json={"os-extend": {"new_size": 10}}, headers=member.headers())
+    assert r.status_code == 202
+    assert (await show(client, member, volume["id"]))["status"] == "extending"
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None and job["payload"]["new_size_gb"] == 10
+    await finish(client, service, job)
+    assert (await show(client, member, volume["id"]))["size"] == 10
