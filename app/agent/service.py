@@ -46,10 +46,14 @@ class Agent:
             self.client, self.backends, on_capacity_change=self.reporter.request_report
         )
         self._stopping = asyncio.Event()
+        self._abandon = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
-        """Ask the agent to shut down (safe to call from a signal handler, repeatedly)."""
+        """Ask the agent to shut down (safe from a signal handler). Asked again while
+        jobs are finishing, it abandons them at once instead of waiting out the grace."""
+        if self._stopping.is_set():
+            self._abandon.set()
         self._stopping.set()
 
     async def run(self) -> None:
@@ -111,11 +115,22 @@ class Agent:
         await asyncio.gather(*background, return_exceptions=True)
         if self._running:
             log.info("waiting for running jobs", jobs=len(self._running))
-            await asyncio.wait(set(self._running), timeout=self.config.agent.shutdown_grace)
+            finished = asyncio.ensure_future(asyncio.wait(set(self._running)))
+            abandon = asyncio.create_task(self._abandon.wait())
+            await asyncio.wait(
+                {finished, abandon},
+                timeout=self.config.agent.shutdown_grace,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            finished.cancel()
+            abandon.cancel()
         abandoned = set(self._running)
         for task in abandoned:
             task.cancel()
         if abandoned:
+            # No result is posted: the leases expire and the API retries the jobs. Driver
+            # calls already in a thread still finish (the process exits after them), which
+            # is safe because every operation is idempotent.
             log.warning("jobs abandoned at shutdown", jobs=sorted(t.get_name() for t in abandoned))
             await asyncio.gather(*abandoned, return_exceptions=True)
         await self.client.aclose()

@@ -27,6 +27,7 @@ def agent_toml(
     agent_extra: str = "",
     backend_extra: str = "",
     driver: str = "file",
+    shutdown_grace: float = 3,
 ) -> str:
     return f"""
 [agent]
@@ -36,7 +37,7 @@ availability_zone = "az1"
 report_interval = 0.3
 claim_wait = 1
 retry_max_interval = 0.3
-shutdown_grace = 3
+shutdown_grace = {shutdown_grace}
 {agent_extra}
 
 [auth]
