@@ -24,7 +24,7 @@ class Backend:
     # retried each report interval so fixing the storage recovers without a restart.
     ready: bool = False
     setup_error: str | None = None
-    _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def setup(self) -> bool:
         """Run the driver's do_setup in a thread once; True when the backend is ready."""

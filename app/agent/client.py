@@ -270,7 +270,11 @@ class AgentClient:
         if not value:
             raise TransientApiError(f"{url}: no X-Subject-Token in the answer")
         refresh_at = _refresh_time(response)
-        log.info("authenticated", auth_url=self._auth_url, refresh_at=refresh_at)
+        log.info(
+            "authenticated",
+            auth_url=self._auth_url,
+            refresh_at=refresh_at.isoformat() if refresh_at else None,
+        )
         return _Token(value=value, refresh_at=refresh_at)
 
     def _log_retry(self, state: RetryCallState) -> None:

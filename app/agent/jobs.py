@@ -117,6 +117,10 @@ class JobRunner:
         except ApiError as exc:
             bound.error("job result refused", error=str(exc))
             return
+        except Exception:
+            # A bug here must not kill the task silently; the lease expiry retries the job.
+            bound.exception("cannot post the job result")
+            return
         if error is None:
             bound.info("job succeeded", state=state)
         else:

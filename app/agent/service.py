@@ -110,6 +110,8 @@ class Agent:
         return None
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+        # A claim cut short may have leased a job we never saw: its lease expires and the
+        # API's reaper retries it, as for any agent that dies.
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

@@ -127,7 +127,10 @@ class FileDriver(VolumeDriver):
             # earlier create of the same volume wins and is checked below.
             os.link(partial, path)
         except FileExistsError:
+            # A retried job: the volume is there already, which is fine at the same size.
             self._check_existing_size(path, volume.size_gb)
+            log.info("volume already exists", volume_id=volume.id, path=str(path))
+            return {"provider_location": str(path)}
         except OSError as exc:
             raise DriverError(f"cannot create volume file {path.name}: {exc.strerror}") from None
         finally:
