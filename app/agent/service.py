@@ -71,8 +71,11 @@ class Agent:
             )
             stopping.cancel()
             for task in done:
-                if task is not stopping and not task.cancelled() and task.exception():
-                    log.error("agent loop crashed", loop=task.get_name(), error=task.exception())
+                error = None if task is stopping or task.cancelled() else task.exception()
+                if error is not None:
+                    log.error("agent loop crashed", loop=task.get_name(), error=repr(error))
+                    # Exit non-zero so a supervisor (systemd) restarts the agent.
+                    raise error
         finally:
             await self._shutdown(background)
 

@@ -67,6 +67,13 @@ async def stop_agents() -> AsyncIterator[list[tuple[Agent, asyncio.Task[None]]]]
         await asyncio.wait_for(task, 15)
 
 
+async def finish_abandoned_call(driver: type[GatedFileDriver], volume_file: Path) -> None:
+    """Let an abandoned job's driver thread end inside the test (it still does its work)."""
+    driver.gate.set()
+    await eventually(volume_file.exists, "the abandoned driver call to finish")
+    await asyncio.sleep(0.1)
+
+
 def volume(volume_id: str, size_gb: int) -> dict[str, Any]:
     return {
         "id": volume_id,
@@ -269,7 +276,7 @@ async def test_shutdown_abandons_a_job_after_the_grace(
     agent.stop()
     await asyncio.wait_for(task, 10)
     assert job_id not in state.results
-    gated_driver.gate.set()  # let the abandoned driver call's thread end
+    await finish_abandoned_call(gated_driver, tmp_path / "file1" / "volume-vol-y")
 
 
 async def test_a_second_stop_abandons_at_once(
@@ -288,4 +295,28 @@ async def test_a_second_stop_abandons_at_once(
     agent.stop()
     await asyncio.wait_for(task, 5)
     assert job_id not in state.results
-    gated_driver.gate.set()
+    await finish_abandoned_call(gated_driver, tmp_path / "file1" / "volume-vol-z")
+
+
+async def test_a_backend_that_fails_setup_is_served_once_it_recovers(
+    tmp_path: Path,
+    api: FakeApiServer,
+    stop_agents: list[tuple[Agent, asyncio.Task[None]]],
+) -> None:
+    state = api.state
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the backend's parent folder should be")
+    path = tmp_path / "agent.toml"
+    path.write_text(agent_toml(api.url, blocker / "file1"))
+    agent, task = await started_agent(load_config(path))
+    stop_agents.append((agent, task))
+    await asyncio.sleep(1.0)
+    assert state.reports_for(BACKEND) == []
+    assert state.claims == []
+    assert "cannot create" in str(agent.backends[BACKEND].setup_error)
+
+    blocker.unlink()  # the operator fixes the storage; no restart needed
+    await eventually(lambda: len(state.reports_for(BACKEND)) >= 1, "a report after recovery")
+    job_id = state.add_job("create_volume", {"volume": volume("vol-r", 1)}, backend=BACKEND)
+    await eventually(lambda: job_id in state.results, "a job after recovery")
+    assert state.results[job_id]["ok"] is True
