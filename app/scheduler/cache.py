@@ -13,10 +13,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from app.errors import BadRequest
 from app.scheduler.capacity import DEFAULT_MOSR, figures
+from app.scheduler.functions import FunctionCompiler
 from app.scheduler.report import check_host, pool_capabilities, protocol_variants, split_report
 from app.scheduler.state import BackendState, PoolState
+from app.scheduler.table import PoolTable, seconds
 
 
 def utc_naive(at: datetime) -> datetime:
@@ -36,11 +40,12 @@ class CapabilityCache:
         self.default_mosr = default_mosr
         self._backends: dict[str, BackendState] = {}
         self._seq = 0
-        self._next_slot = 0
+        self.table = PoolTable()
         # Kept apart from the reports: the store may learn them first.
         self._ledger: dict[tuple[str, str], float] = {}
         self._volume_counts: dict[tuple[str, str], int] = {}
         self._disabled: set[str] = set()
+        self._functions = FunctionCompiler()
 
     # -- feeding --------------------------------------------------------------
     def ingest(
@@ -66,7 +71,9 @@ class CapabilityCache:
             return False
         backend_caps, pool_reports = split_report(capabilities)
         prepared = [(p, pool_capabilities(backend_caps, p)) for p in pool_reports]
-        figs = [figures(caps, self.default_mosr) for caps, _ in prepared]
+        figs = [figures(caps, self.default_mosr) for _, caps in prepared]
+        # Compiled now so a bad expression refuses the report, not a request.
+        compiled = [self._compile_functions(caps) for _, caps in prepared]
 
         backend = held
         if backend is None:
@@ -86,12 +93,13 @@ class CapabilityCache:
         old = dict(backend.pools)
         n_old = len(old)
         pools: dict[str, PoolState] = {}
-        for (report, caps), fig in zip(prepared, figs, strict=True):
+        for (report, caps), fig, (filter_fn, goodness_fn) in zip(
+            prepared, figs, compiled, strict=True
+        ):
             name = report["pool_name"]
             pool = old.pop(name, None)
             if pool is None:
-                pool = PoolState(backend, name, n_old + len(pools), self._next_slot)
-                self._next_slot += 1
+                pool = PoolState(backend, name, n_old + len(pools), self.table.allocate())
             pool.availability_zone = availability_zone
             pool.capabilities = caps
             pool.figures = fig
@@ -100,11 +108,25 @@ class CapabilityCache:
             pool.reserved_percentage = float(report.get("reserved_percentage", 0) or 0)
             pool.allocated_gb = self._ledger.get((host, name), 0.0)
             pool.volume_count = self._volume_counts.get((host, name), 0)
+            pool.filter_function = filter_fn
+            pool.goodness_function = goodness_fn
             pools[name] = pool
         # Cinder keeps a pool's place among its backend's pools across reports.
         backend.pools = dict(sorted(pools.items(), key=lambda item: item[1].rank))
         self._renumber(backend)
+        for gone in old.values():  # pools the backend no longer reports
+            self.table.release(gone.slot)
+        heard_s = seconds(backend.heard_at)
+        for pool in backend.pools.values():
+            self.table.write(pool, heard_s, backend.disabled)
         return True
+
+    def _compile_functions(self, caps: dict[str, Any]) -> tuple[Any, Any]:
+        where = f"pool {caps['pool_name']!r}:"
+        return (
+            self._functions.compile(caps.get("filter_function"), f"{where} filter_function"),
+            self._functions.compile(caps.get("goodness_function"), f"{where} goodness_function"),
+        )
 
     def _renumber(self, backend: BackendState) -> None:
         for rank, pool in enumerate(backend.pools.values()):
@@ -115,6 +137,10 @@ class CapabilityCache:
         backend = self._backends.get(host)
         if backend is not None:
             backend.heard_at = max(backend.heard_at, utc_naive(at))
+            heard_s = seconds(backend.heard_at)
+            column = self.table.floats["heard"]
+            for pool in backend.pools.values():
+                column[pool.slot] = heard_s
 
     def set_allocated(self, host: str, pool: str, allocated_gb: float) -> None:
         """The claim ledger: the sum of sizes the database has placed on the pool."""
@@ -122,6 +148,7 @@ class CapabilityCache:
         state = self.pool(host, pool)
         if state is not None:
             state.allocated_gb = float(allocated_gb)
+            self.table.write_claims(state)
 
     def set_volume_count(self, host: str, pool: str, count: int) -> None:
         """Live volumes on the pool (VolumeNumberWeigher), from the database."""
@@ -129,9 +156,13 @@ class CapabilityCache:
         state = self.pool(host, pool)
         if state is not None:
             state.volume_count = int(count)
+            self.table.write_claims(state)
 
     def remove(self, host: str) -> None:
-        self._backends.pop(host, None)
+        backend = self._backends.pop(host, None)
+        if backend is not None:
+            for pool in backend.pools.values():
+                self.table.release(pool.slot)
 
     def set_disabled(self, host: str, disabled: bool) -> None:
         if disabled:
@@ -141,6 +172,9 @@ class CapabilityCache:
         backend = self._backends.get(host)
         if backend is not None:
             backend.disabled = disabled
+            column = self.table.bools["disabled"]
+            for pool in backend.pools.values():
+                column[pool.slot] = disabled
 
     # -- reading --------------------------------------------------------------
     def backend(self, host: str) -> BackendState | None:
@@ -160,6 +194,13 @@ class CapabilityCache:
 
     def pools(self) -> list[PoolState]:
         return list(self.iter_pools())
+
+    def considered(self, now: datetime | None = None) -> Any:
+        """Bool per table slot: a pool of a backend that is up and enabled."""
+        t = self.table
+        at = seconds(utc_naive(now or utcnow()))
+        up = np.abs(t.floats["heard"] - at) <= self.service_down_time
+        return up & t.bools["active"] & ~t.bools["disabled"]
 
     def is_up(self, host: str, now: datetime | None = None) -> bool:
         """Heard from within service_down_time (either side: Cinder uses abs())."""

@@ -3,23 +3,61 @@
 select() returns every pool that can take the volume, best first; the caller
 claims them in that order in the database (claims.py) and moves on to the
 next one when a claim loses a race.
+
+The decision runs over the cache's PoolTable: each filter answers for every
+row at once (filter_mask) or, when it cannot, pool by pool for the rows still
+in the running (passes); each weigher scores the survivors the same way.
+Weights follow Cinder: per weigher min-max normalised over the candidates,
+times its multiplier, summed; highest first, report order on ties.
+
+Choosing among the best (weight_handler):
+  "ordered"    (Cinder's OrderedHostWeightHandler, the default) the ranking;
+               with host_subset_size N > 1 the first is drawn at random among
+               the best N (Nova's option), so replicas racing for the same
+               request spread instead of all claiming the same pool;
+  "stochastic" (Cinder's StochasticHostWeightHandler) the first is drawn with
+               probability proportional to its raw weighted score.
+The rest keep their ranked order: they are the fallbacks for the claims.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from app.scheduler.cache import CapabilityCache, utc_naive, utcnow
+import numpy as np
+
+from app.errors import BadRequest
+from app.scheduler.cache import CapabilityCache
+from app.scheduler.context import Context
 from app.scheduler.filters import BaseFilter, filter_class
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
-from app.scheduler.weighers import BaseWeigher, normalize, weigher_class
+from app.scheduler.weighers import BaseWeigher, weigher_class
+from app.scheduler.weighers.base import normalize_array
 
 DEFAULT_FILTERS = ["AvailabilityZoneFilter", "CapacityFilter", "CapabilitiesFilter"]
 DEFAULT_WEIGHERS = ["CapacityWeigher"]
 REASON_SAMPLES = 3
+HANDLERS = {
+    "ordered": "ordered",
+    "OrderedHostWeightHandler": "ordered",
+    "stochastic": "stochastic",
+    "StochasticHostWeightHandler": "stochastic",
+}
+
+VolumeHosts = Callable[[list[str]], Mapping[str, str]]
+
+
+@dataclasses.dataclass
+class _Weighed:
+    slots: np.ndarray  # candidates, best first
+    totals: np.ndarray  # their weights, same order
+    parts: dict[str, np.ndarray]  # each weigher's share, same order
+    raw_totals: np.ndarray  # unnormalised weighted sums (stochastic handler)
 
 
 class Scheduler:
@@ -30,115 +68,174 @@ class Scheduler:
         weighers: list[str] | None = None,
         weigher_multipliers: dict[str, float] | None = None,
         rng: random.Random | None = None,
+        *,
+        weight_handler: str = "ordered",
+        host_subset_size: int = 1,
+        volume_hosts: VolumeHosts | None = None,
     ) -> None:
+        """volume_hosts resolves the same_host/different_host hints (volume id
+        -> 'node@backend#pool') when the request does not carry resolved_hints."""
         self.cache = cache
+        self.rng = rng or random.Random()
         self.filters: list[BaseFilter] = [
-            filter_class(name)() for name in (filters or DEFAULT_FILTERS)
+            filter_class(name)() for name in (DEFAULT_FILTERS if filters is None else filters)
         ]
         multipliers = weigher_multipliers or {}
         self.weighers: list[BaseWeigher] = [
-            weigher_class(name)(multipliers.get(name)) for name in (weighers or DEFAULT_WEIGHERS)
+            weigher_class(name)(multipliers.get(name), self.rng)
+            for name in (DEFAULT_WEIGHERS if weighers is None else weighers)
         ]
-        self.rng = rng or random.Random()
+        if weight_handler not in HANDLERS:
+            raise BadRequest(f"unknown weight handler {weight_handler!r}")
+        self.weight_handler = HANDLERS[weight_handler]
+        if host_subset_size < 1:
+            raise BadRequest("host_subset_size must be at least 1")
+        self.host_subset_size = host_subset_size
+        self.volume_hosts = volume_hosts
 
     # -- the decision ---------------------------------------------------------
-    def _considered(self, now: datetime | None) -> list[PoolState]:
-        """Pools of backends that are up and enabled (Cinder's host manager)."""
-        at = utc_naive(now) if now is not None else utcnow()
-        return [
-            pool
-            for backend in self.cache.backends()
-            if not backend.disabled and self.cache.is_up(backend.host, at)
-            for pool in backend.pools.values()
-        ]
-
-    def _filter(self, request: VolumeRequest, pools: list[PoolState]) -> list[PoolState]:
-        for flt in self.filters:
-            pools = [p for p in pools if flt.passes(p, request)]
-            if not pools:
-                break
-        return pools
-
-    def _weigh(
-        self, request: VolumeRequest, pools: list[PoolState]
-    ) -> tuple[list[float], dict[str, list[float]]]:
-        totals = [0.0] * len(pools)
-        parts: dict[str, list[float]] = {}
-        if len(pools) <= 1:
-            return totals, parts
-        for weigher in self.weighers:
-            scores = normalize(weigher.weigh_pools(pools, request))
-            part = [weigher.multiplier * s for s in scores]
-            parts[weigher.name] = part
-            totals = [t + p for t, p in zip(totals, part, strict=True)]
-        return totals, parts
-
     def select(self, request: VolumeRequest, now: datetime | None = None) -> list[PoolState]:
         """Every pool that passes the filters, up and enabled, best first."""
-        pools = self._filter(request, self._considered(now))
-        totals, _ = self._weigh(request, pools)
-        order = sorted(range(len(pools)), key=lambda i: -totals[i])  # stable: report order
-        return [pools[i] for i in order]
+        ctx = self._filter(request, now, None)
+        weighed = self._weigh(ctx)
+        slots = self._choose(weighed)
+        chosen: list[PoolState] = self.cache.table.pools[slots].tolist()
+        return chosen
+
+    def _resolve(self, request: VolumeRequest) -> VolumeRequest:
+        if request.resolved_hints is None and self.volume_hosts is not None:
+            ids = request.affinity_volume_ids()
+            if ids:
+                placed = dict(self.volume_hosts(ids))
+                return dataclasses.replace(request, resolved_hints=placed)
+        return request
+
+    def _filter(
+        self, request: VolumeRequest, now: datetime | None, steps: list[dict[str, Any]] | None
+    ) -> Context:
+        ctx = Context(self.cache, self._resolve(request), self.cache.considered(now))
+        mask = ctx.mask
+        for flt in self.filters:
+            before = mask.copy() if steps is not None else None
+            verdict = flt.filter_mask(ctx)
+            if verdict is None:
+                verdict = self._pool_by_pool(flt, ctx)
+            if verdict is not True:
+                np.logical_and(mask, verdict, out=mask)
+            if before is not None and steps is not None:
+                steps.append(self._step(flt, ctx, before))
+            elif not mask.any():
+                break
+        return ctx
+
+    def _pool_by_pool(self, flt: BaseFilter, ctx: Context) -> np.ndarray:
+        table = ctx.table
+        out = np.zeros(table.size, dtype=bool)
+        for slot in np.flatnonzero(ctx.mask):
+            out[slot] = flt.passes(table.pools[slot], ctx.request)
+        return out
+
+    def _weigh(self, ctx: Context) -> _Weighed:
+        slots = ctx.table.in_report_order(ctx.mask)
+        n = len(slots)
+        totals = np.zeros(n)
+        raw_totals = np.zeros(n)
+        parts: dict[str, np.ndarray] = {}
+        if n > 1 or self.weight_handler == "stochastic":
+            for weigher in self.weighers:
+                raw = weigher.weigh_array(ctx, slots)
+                if raw is None:
+                    pools = ctx.table.pools[slots].tolist()
+                    raw = np.asarray(weigher.weigh_pools(pools, ctx.request), dtype=float)
+                part = weigher.multiplier * normalize_array(raw)
+                parts[weigher.name] = part
+                totals += part
+                raw_totals += weigher.multiplier * raw
+        # Stable: equal weights keep report order, as Cinder's sorted() does.
+        order = np.argsort(-totals, kind="stable")
+        return _Weighed(
+            slots[order], totals[order], {k: v[order] for k, v in parts.items()},
+            raw_totals[order],
+        )  # fmt: skip
+
+    def _choose(self, weighed: _Weighed) -> np.ndarray:
+        slots = weighed.slots
+        if len(slots) <= 1:
+            return slots
+        pick = 0
+        if self.weight_handler == "stochastic":
+            pick = self._lottery(weighed.raw_totals)
+        elif self.host_subset_size > 1:
+            pick = self.rng.randrange(min(self.host_subset_size, len(slots)))
+        if pick == 0:
+            return slots
+        return np.concatenate(([slots[pick]], slots[:pick], slots[pick + 1 :]))
+
+    def _lottery(self, weights: np.ndarray) -> int:
+        """Cinder's StochasticHostWeightHandler: a draw proportional to weight."""
+        if len(weights) == 0 or (weights < 0).any():
+            return 0  # not a distribution: keep the ranking
+        bounds = np.cumsum(weights)
+        total = float(bounds[-1])
+        if total <= 0:
+            return 0
+        winner = int(np.searchsorted(bounds, self.rng.random() * total, side="right"))
+        return min(winner, len(weights) - 1)
 
     # -- explaining -----------------------------------------------------------
-    def _trace(
-        self, request: VolumeRequest, now: datetime | None
-    ) -> tuple[list[dict[str, Any]], list[PoolState]]:
-        pools = self._considered(now)
-        steps: list[dict[str, Any]] = []
-        for flt in self.filters:
-            kept: list[PoolState] = []
-            reasons: dict[str, str] = {}
-            for pool in pools:
-                if flt.passes(pool, request):
-                    kept.append(pool)
-                elif len(reasons) < REASON_SAMPLES:
-                    reasons[pool.key] = flt.reason(pool, request)
-            steps.append(
-                {
-                    "name": flt.name,
-                    "before": len(pools),
-                    "after": len(kept),
-                    "removed": len(pools) - len(kept),
-                    "reasons": reasons,
-                    "wanted": flt.summary(request),
-                }
-            )
-            pools = kept
-        return steps, pools
+    def _step(self, flt: BaseFilter, ctx: Context, before: np.ndarray) -> dict[str, Any]:
+        table = ctx.table
+        removed = before & ~ctx.mask
+        reasons = {}
+        for slot in table.in_report_order(removed)[:REASON_SAMPLES]:
+            pool = table.pools[slot]
+            reasons[pool.key] = flt.reason(pool, ctx.request)
+        n_before = int(np.count_nonzero(before))
+        n_after = int(np.count_nonzero(ctx.mask))
+        return {
+            "name": flt.name,
+            "before": n_before,
+            "after": n_after,
+            "removed": n_before - n_after,
+            "reasons": reasons,
+            "wanted": flt.summary(ctx.request),
+        }
 
     def explain(
         self, request: VolumeRequest, now: datetime | None = None, limit: int = 20
     ) -> dict[str, Any]:
         """A dry run: what each filter removed (with sample reasons), and the
-        best candidates with their weights."""
-        steps, pools = self._trace(request, now)
-        totals, parts = self._weigh(request, pools)
-        order = sorted(range(len(pools)), key=lambda i: -totals[i])
+        best candidates with their weights (each weigher's normalised share)."""
+        steps: list[dict[str, Any]] = []
+        ctx = self._filter(request, now, steps)
+        weighed = self._weigh(ctx)
+        table = ctx.table
         candidates = [
             {
-                "pool": pools[i].key,
-                "weight": totals[i],
-                "weights": {name: part[i] for name, part in parts.items()},
+                "pool": table.pools[slot].key,
+                "weight": float(weighed.totals[i]),
+                "weights": {name: float(part[i]) for name, part in weighed.parts.items()},
             }
-            for i in order[:limit]
+            for i, slot in enumerate(weighed.slots[:limit])
         ]
         return {
-            "pools": len(self.cache.pools()),
-            "considered": steps[0]["before"] if steps else len(pools),
+            "pools": len(table.ordered()),
+            "considered": int(np.count_nonzero(self.cache.considered(now))),
             "filters": steps,
+            "count": len(weighed.slots),
             "candidates": candidates,
-            "count": len(pools),
         }
 
     def no_valid_backend_reason(self, request: VolumeRequest, now: datetime | None = None) -> str:
         """Cinder's 'No valid backend was found.' with what removed the pools."""
         head = "No valid backend was found."
-        steps, pools = self._trace(request, now)
-        if pools:
+        steps: list[dict[str, Any]] = []
+        ctx = self._filter(request, now, steps)
+        if ctx.mask.any():
             return f"{head} Every candidate was taken before it could be claimed."
-        total = len(self.cache.pools())
-        if not steps or steps[0]["before"] == 0:
+        total = len(ctx.table.ordered())
+        considered = int(np.count_nonzero(self.cache.considered(now)))
+        if considered == 0:
             if total == 0:
                 return f"{head} No backend has reported capabilities."
             return f"{head} No backend is up and enabled ({total} pools known)."

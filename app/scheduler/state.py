@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.scheduler.capacity import UNLIMITED_GB, CapacityFigures
+from app.scheduler.capacity import UNKNOWN, UNLIMITED_GB, CapacityFigures
+from app.scheduler.evaluator import Expression
 
 
 class BackendState:
@@ -41,8 +42,8 @@ class BackendState:
         self.vendor_name: str | None = None
         self.driver_version: str | None = None
         self.storage_protocol: Any = None  # widened to its variants
-        self.filter_function: Any = None
-        self.goodness_function: Any = None
+        self.filter_function: Expression | None = None
+        self.goodness_function: Expression | None = None
 
     def __repr__(self) -> str:
         return f"<BackendState {self.host} pools={len(self.pools)}>"
@@ -87,8 +88,8 @@ class PoolState:
         self.reserved_percentage = 0.0
         self.allocated_gb = 0.0  # the claim ledger (database), set by the store
         self.volume_count = 0
-        self.filter_function: Any = None
-        self.goodness_function: Any = None
+        self.filter_function: Expression | None = None
+        self.goodness_function: Expression | None = None
 
     def __repr__(self) -> str:
         return f"<PoolState {self.key}>"
@@ -140,6 +141,12 @@ class PoolState:
         if vf >= UNLIMITED_GB:
             return UNLIMITED_GB
         return fig.allocated_gb + vf
+
+    def free_now_gb(self) -> Any:
+        """Reported free space less pending claims ('infinite'/'unknown' as reported)."""
+        if self.free_capacity_gb in UNKNOWN or self.free_capacity_gb is None:
+            return self.free_capacity_gb
+        return float(self.free_capacity_gb) - self.pending_gb
 
     def passes_capacity(self, size_gb: float, thin: bool) -> bool:
         return self.figures.passes(size_gb, thin, self.pending_gb)

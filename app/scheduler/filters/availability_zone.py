@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import numpy as np
+
+from app.scheduler.context import Context
 from app.scheduler.filters.base import BaseFilter, register_filter
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
@@ -14,6 +17,13 @@ class AvailabilityZoneFilter(BaseFilter):
     def passes(self, pool: PoolState, request: VolumeRequest) -> bool:
         zone = request.availability_zone
         return not zone or pool.availability_zone == zone
+
+    def filter_mask(self, ctx: Context) -> np.ndarray | bool | None:
+        zone = ctx.request.availability_zone
+        if not zone:
+            return True
+        table = ctx.table
+        return table.az == table.zones.get(zone, -2)
 
     def reason(self, pool: PoolState, request: VolumeRequest) -> str:
         return f"in zone {pool.availability_zone!r}, not {request.availability_zone!r}"

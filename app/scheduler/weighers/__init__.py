@@ -1,6 +1,6 @@
 """Scheduler weighers, registered by name (importing this package registers them)."""
 
-from app.scheduler.weighers import capacity
+from app.scheduler.weighers import capacity, more
 from app.scheduler.weighers.base import (
     WEIGHERS,
     BaseWeigher,
@@ -13,6 +13,7 @@ __all__ = [
     "WEIGHERS",
     "BaseWeigher",
     "capacity",
+    "more",
     "normalize",
     "register_weigher",
     "weigher_class",

@@ -8,10 +8,14 @@ totals keep report order (Cinder sorts stably).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import ClassVar, TypeVar
 
+import numpy as np
+
 from app.errors import BadRequest
+from app.scheduler.context import Context
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
 
@@ -20,12 +24,17 @@ class BaseWeigher:
     name: ClassVar[str] = ""
     default_multiplier: ClassVar[float] = 1.0
 
-    def __init__(self, multiplier: float | None = None) -> None:
+    def __init__(self, multiplier: float | None = None, rng: random.Random | None = None) -> None:
         self.multiplier = self.default_multiplier if multiplier is None else float(multiplier)
+        self.rng = rng or random.Random()
 
     def weigh(self, pool: PoolState, request: VolumeRequest) -> float:
         """The raw score of one pool."""
         raise NotImplementedError
+
+    def weigh_array(self, ctx: Context, slots: np.ndarray) -> np.ndarray | None:
+        """Raw scores of the candidate slots at once, or None to use weigh_pools()."""
+        return None
 
     def weigh_pools(self, pools: Sequence[PoolState], request: VolumeRequest) -> list[float]:
         """Raw scores of the candidates, ready for normalize()."""
@@ -41,6 +50,16 @@ def normalize(weights: Sequence[float]) -> list[float]:
         return [0.0] * len(weights)
     span = hi - lo
     return [(w - lo) / span for w in weights]
+
+
+def normalize_array(weights: np.ndarray) -> np.ndarray:
+    """normalize() over an array, with the same float arithmetic."""
+    if len(weights) == 0:
+        return weights
+    lo, hi = float(weights.min()), float(weights.max())
+    if lo == hi:
+        return np.zeros(len(weights))
+    return (weights - lo) / (hi - lo)
 
 
 _W = TypeVar("_W", bound=type[BaseWeigher])

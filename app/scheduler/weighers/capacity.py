@@ -3,6 +3,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
+from app.scheduler.context import Context
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
 from app.scheduler.weighers.base import BaseWeigher, register_weigher
@@ -26,6 +29,22 @@ def replace_infinite(weights: list[float]) -> list[float]:
     return [hi if math.isinf(w) else w for w in weights]
 
 
+def replace_infinite_array(weights: np.ndarray) -> np.ndarray:
+    """replace_infinite() over an array."""
+    if len(weights) == 0 or not np.isinf(weights.max()):
+        return weights
+    infinite = np.isinf(weights)
+    finite = weights[~infinite]
+    if len(finite) == 0:
+        return np.zeros(len(weights))
+    lo, hi = float(finite.min()), float(finite.max())
+    offset = (hi - lo) * OFFSET_MULT
+    hi += OFFSET_MIN if offset == 0.0 else offset
+    out = weights.copy()
+    out[infinite] = hi
+    return out
+
+
 @register_weigher
 class CapacityWeigher(BaseWeigher):
     """Virtual free capacity: positive multiplier spreads, negative stacks."""
@@ -39,6 +58,14 @@ class CapacityWeigher(BaseWeigher):
             # reporting it.
             return -1.0 if self.multiplier > 0 else math.inf
         return pool.virtual_free(request.thin)
+
+    def weigh_array(self, ctx: Context, slots: np.ndarray) -> np.ndarray | None:
+        f, b = ctx.table.floats, ctx.table.bools
+        vf = f["vf_thin" if ctx.request.thin else "vf_thick"][slots] - f["pending"][slots]
+        unknown = b["unknown"][slots]
+        if unknown.any():
+            vf[unknown] = -1.0 if self.multiplier > 0 else math.inf
+        return replace_infinite_array(vf)
 
     def weigh_pools(self, pools: Sequence[PoolState], request: VolumeRequest) -> list[float]:
         return replace_infinite(super().weigh_pools(pools, request))
