@@ -83,7 +83,7 @@ def test_a_token_signed_with_another_key_is_rejected() -> None:
 def test_an_unsigned_token_is_rejected() -> None:
     issuer = TokenIssuer(new_signing_key(), 3600)
     claims = jwt.decode(issue(issuer), options={"verify_signature": False})
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")
     with pytest.raises(Unauthorized):
         issuer.verify(unsigned)
 
