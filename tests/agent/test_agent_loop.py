@@ -67,6 +67,11 @@ async def stop_agents() -> AsyncIterator[list[tuple[Agent, asyncio.Task[None]]]]
         await asyncio.wait_for(task, 15)
 
 
+async def driver_call_started(driver: type[GatedFileDriver]) -> None:
+    """Wait (bounded) until a job's driver call is running in its thread."""
+    assert await asyncio.to_thread(driver.started.acquire, timeout=10), "no driver call"
+
+
 async def finish_abandoned_call(driver: type[GatedFileDriver], volume_file: Path) -> None:
     """Let an abandoned job's driver thread end inside the test (it still does its work)."""
     driver.gate.set()
@@ -254,7 +259,7 @@ async def test_shutdown_lets_a_running_job_finish(
     agent, task = await started_agent(config_for(tmp_path, api, driver="gated-file"))
     job_id = state.add_job("create_volume", {"volume": volume("vol-x", 1)}, backend=BACKEND)
     await eventually(lambda: job_id in state.claimed, "the claim")
-    await asyncio.wait_for(asyncio.to_thread(gated_driver.started.acquire), 10)
+    await driver_call_started(gated_driver)
     agent.stop()
     await asyncio.sleep(0.2)
     assert not task.done()  # waiting for the job (shutdown_grace = 3 s)
@@ -273,6 +278,7 @@ async def test_shutdown_abandons_a_job_after_the_grace(
     agent, task = await started_agent(config)
     job_id = state.add_job("create_volume", {"volume": volume("vol-y", 1)}, backend=BACKEND)
     await eventually(lambda: job_id in state.claimed, "the claim")
+    await driver_call_started(gated_driver)
     agent.stop()
     await asyncio.wait_for(task, 10)
     assert job_id not in state.results
@@ -289,6 +295,7 @@ async def test_a_second_stop_abandons_at_once(
     agent, task = await started_agent(config)
     job_id = state.add_job("create_volume", {"volume": volume("vol-z", 1)}, backend=BACKEND)
     await eventually(lambda: job_id in state.claimed, "the claim")
+    await driver_call_started(gated_driver)
     agent.stop()
     await asyncio.sleep(0.2)
     assert not task.done()
