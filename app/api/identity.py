@@ -202,7 +202,7 @@ async def issue_token(
         except Unauthorized:
             log.info("authentication failed", user=user.id or user.name, project=project_name)
             raise
-        methods = ["password"]
+        methods: tuple[str, ...] = ("password",)
     elif "token" in identity.methods:
         if identity.token is None:
             raise BadRequest("Expecting to find token in identity.")
@@ -216,7 +216,7 @@ async def issue_token(
             session, user_id=claims.user_id, project_name=project_name, project_id=project_id
         )
         expires_at = claims.expires_at
-        methods = ["token"]
+        methods = ("token", *(m for m in claims.methods if m != "token"))
     else:
         raise Unauthorized(UNAUTHORIZED)
     await session.commit()  # a password hash upgraded during verification
@@ -228,12 +228,12 @@ async def issue_token(
         roles=result.roles,
         is_admin=result.is_admin,
         expires_at=expires_at,
+        methods=methods,
     )
     content = keystone.token_body(
         claims,
         base_url=base_url(request),
         region=runtime.settings.region,
-        methods=methods,
         with_catalog="nocatalog" not in request.query_params,
     )
     return JSONResponse(content, status_code=201, headers={"X-Subject-Token": token})
@@ -288,7 +288,6 @@ async def validate_token(
         subject,
         base_url=base_url(request),
         region=runtime.settings.region,
-        methods=["password"],
         with_catalog="nocatalog" not in request.query_params,
     )
     return JSONResponse(content, headers={"X-Subject-Token": token})

@@ -66,11 +66,10 @@ def token_body(
     *,
     base_url: str,
     region: str,
-    methods: list[str],
     with_catalog: bool = True,
 ) -> dict[str, Any]:
     token: dict[str, Any] = {
-        "methods": methods,
+        "methods": list(claims.methods),
         "user": {
             "id": claims.user_id,
             "name": claims.user_name,

@@ -30,6 +30,9 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    # How the user proved who it is (Keystone's "methods"): ("password",), or
+    # ("token", "password") for a token rescoped from a password one.
+    methods: tuple[str, ...] = ("password",)
 
     @property
     def audit_id(self) -> str:
@@ -58,6 +61,7 @@ class TokenIssuer:
         roles: tuple[str, ...],
         is_admin: bool,
         expires_at: datetime | None = None,
+        methods: tuple[str, ...] = ("password",),
     ) -> tuple[str, TokenClaims]:
         """A new token; `expires_at` caps its life (a rescoped token keeps the expiry
         of the token it came from, as Keystone does)."""
@@ -67,7 +71,7 @@ class TokenIssuer:
             expiry = min(expiry, expires_at.replace(microsecond=0))
         claims = TokenClaims(
             user_id, user_name, project_id, project_name, roles, is_admin,
-            now, expiry, uuid.uuid4().hex,
+            now, expiry, uuid.uuid4().hex, methods,
         )  # fmt: skip
         payload = {
             "iss": ISSUER,
@@ -80,6 +84,7 @@ class TokenIssuer:
             "iat": int(_epoch(now)),
             "exp": int(_epoch(claims.expires_at)),
             "jti": claims.token_id,
+            "amr": list(methods),  # RFC 8176: authentication methods references
         }
         return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims
 
@@ -104,6 +109,7 @@ class TokenIssuer:
             issued_at=_from_epoch(p["iat"]),
             expires_at=_from_epoch(p["exp"]),
             token_id=p.get("jti", ""),
+            methods=tuple(p.get("amr", ("password",))),
         )
 
 

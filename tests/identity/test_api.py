@@ -306,11 +306,15 @@ async def test_rescope_with_the_token_method(
     assert response.status_code == 201, response.text
     token = response.json()["token"]
     assert token["project"]["name"] == "empty"
+    assert token["methods"] == ["token", "password"]
     assert [r["name"] for r in token["roles"]] == ["reader"]
-    tokens = app.state.runtime.tokens
-    assert tokens.verify(response.headers["X-Subject-Token"]).expires_at <= (
-        tokens.verify(first).expires_at
+    rescoped = response.headers["X-Subject-Token"]
+    validated = await client.get(
+        TOKENS, headers={"X-Auth-Token": rescoped, "X-Subject-Token": rescoped}
     )
+    assert validated.json()["token"]["methods"] == ["token", "password"]
+    tokens = app.state.runtime.tokens
+    assert tokens.verify(rescoped).expires_at <= (tokens.verify(first).expires_at)
     body["auth"]["scope"] = {"project": {"name": "admin", "domain": {"name": "Default"}}}
     response = await client.post(TOKENS, json=body)
     assert (response.status_code, response.json()) == (401, UNAUTHORIZED_BODY)
