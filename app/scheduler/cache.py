@@ -56,24 +56,18 @@ class CapabilityCache:
         reported_at: datetime,
         heard_at: datetime | None = None,
     ) -> bool:
-        """Take a backend's report; False (nothing changed) if an newer one is held.
+        """Take a backend's report; False (nothing changed) if a newer one is held.
 
         Raises BadRequest, changing nothing, for a malformed report.
         """
-        check_host(host)
-        if not isinstance(availability_zone, str) or not availability_zone:
-            raise BadRequest("availability_zone must be a non-empty string")
         if not isinstance(reported_at, datetime):
             raise BadRequest("the report needs a timestamp")
         reported_at = utc_naive(reported_at)
         held = self._backends.get(host)
         if held is not None and reported_at < held.reported_at:
             return False
-        backend_caps, pool_reports = split_report(capabilities)
-        prepared = [(p, pool_capabilities(backend_caps, p)) for p in pool_reports]
+        backend_caps, prepared, compiled = self._check(host, availability_zone, capabilities)
         figs = [figures(caps, self.default_mosr) for _, caps in prepared]
-        # Compiled now so a bad expression refuses the report, not a request.
-        compiled = [self._compile_functions(caps) for _, caps in prepared]
 
         backend = held
         if backend is None:
@@ -120,6 +114,22 @@ class CapabilityCache:
         for pool in backend.pools.values():
             self.table.write(pool, heard_s, backend.disabled)
         return True
+
+    def check_report(self, host: str, availability_zone: str, capabilities: Any) -> None:
+        """Raise BadRequest for a report ingest() would refuse; change nothing."""
+        self._check(host, availability_zone, capabilities)
+
+    def _check(
+        self, host: str, availability_zone: str, capabilities: Any
+    ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]], list[tuple[Any, Any]]]:
+        check_host(host)
+        if not isinstance(availability_zone, str) or not availability_zone:
+            raise BadRequest("availability_zone must be a non-empty string")
+        backend_caps, pool_reports = split_report(capabilities)
+        prepared = [(p, pool_capabilities(backend_caps, p)) for p in pool_reports]
+        # Compiled now so a bad expression refuses the report, not a request.
+        compiled = [self._compile_functions(caps) for _, caps in prepared]
+        return backend_caps, prepared, compiled
 
     def _compile_functions(self, caps: dict[str, Any]) -> tuple[Any, Any]:
         where = f"pool {caps['pool_name']!r}:"

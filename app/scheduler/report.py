@@ -23,6 +23,9 @@ INHERITED = ("volume_backend_name", "vendor_name", "driver_version")
 FUNCTIONS = ("filter_function", "goodness_function")
 
 
+_NUMBERS = (int, float)
+
+
 def protocol_variants(protocol: Any) -> Any:
     for variants in PROTOCOL_VARIANTS:
         if protocol in variants:
@@ -40,6 +43,8 @@ def check_host(host: Any) -> str:
 
 
 def _finite(value: Any, what: str, *, allow_unknown: bool = False, allow_none: bool = False) -> Any:
+    if type(value) in _NUMBERS and math.isfinite(value):
+        return value  # the common case, first
     if value is None and allow_none:
         return value
     if allow_unknown and value in UNKNOWN:

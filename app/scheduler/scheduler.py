@@ -60,6 +60,27 @@ class _Weighed:
     raw_totals: np.ndarray  # unnormalised weighted sums (stochastic handler)
 
 
+def _rank(totals: np.ndarray, limit: int | None) -> np.ndarray:
+    """Positions of the best first; equal weights keep report order (the
+    positions' order), as Cinder's stable sorted() does."""
+    n = len(totals)
+    if n <= 1 or float(totals.min()) == float(totals.max()):
+        return np.arange(n)[:limit]
+    keys = -totals
+    if limit is None or limit >= n // 4:
+        return np.argsort(keys, kind="stable")[:limit]
+    if limit <= 0:
+        return np.arange(0)
+    # Only the best `limit`: everything strictly better than the limit-th
+    # weight, then the first of those equal to it in report order.
+    kth = np.partition(keys, limit - 1)[limit - 1]
+    better = np.flatnonzero(keys < kth)
+    equal = np.flatnonzero(keys == kth)[: limit - len(better)]
+    top = np.concatenate((better, equal))
+    top.sort()
+    return top[np.argsort(keys[top], kind="stable")]
+
+
 class Scheduler:
     def __init__(
         self,
@@ -94,10 +115,15 @@ class Scheduler:
         self.volume_hosts = volume_hosts
 
     # -- the decision ---------------------------------------------------------
-    def select(self, request: VolumeRequest, now: datetime | None = None) -> list[PoolState]:
-        """Every pool that passes the filters, up and enabled, best first."""
+    def select(
+        self, request: VolumeRequest, now: datetime | None = None, limit: int | None = None
+    ) -> list[PoolState]:
+        """Every pool that passes the filters, up and enabled, best first.
+
+        limit: only the best `limit` of them (the same as the full list cut
+        short, but ranks a few instead of sorting thousands)."""
         ctx = self._filter(request, now, None)
-        weighed = self._weigh(ctx)
+        weighed = self._weigh(ctx, limit)
         slots = self._choose(weighed)
         chosen: list[PoolState] = self.cache.table.pools[slots].tolist()
         return chosen
@@ -135,13 +161,13 @@ class Scheduler:
             out[slot] = flt.passes(table.pools[slot], ctx.request)
         return out
 
-    def _weigh(self, ctx: Context) -> _Weighed:
+    def _weigh(self, ctx: Context, limit: int | None = None) -> _Weighed:
         slots = ctx.table.in_report_order(ctx.mask)
         n = len(slots)
         totals = np.zeros(n)
         raw_totals = np.zeros(n)
         parts: dict[str, np.ndarray] = {}
-        if n > 1 or self.weight_handler == "stochastic":
+        if n > 1:
             for weigher in self.weighers:
                 raw = weigher.weigh_array(ctx, slots)
                 if raw is None:
@@ -151,8 +177,9 @@ class Scheduler:
                 parts[weigher.name] = part
                 totals += part
                 raw_totals += weigher.multiplier * raw
-        # Stable: equal weights keep report order, as Cinder's sorted() does.
-        order = np.argsort(-totals, kind="stable")
+        if self.weight_handler == "stochastic":
+            limit = None  # the lottery draws from every candidate
+        order = _rank(totals, limit)
         return _Weighed(
             slots[order], totals[order], {k: v[order] for k, v in parts.items()},
             raw_totals[order],

@@ -93,7 +93,7 @@ def _check(query: Any, depth: int = 0) -> None:
         raise BadRequest('the query must be a JSON list such as [">=", "$free_capacity_gb", 10]')
     if not query:
         return
-    if query[0] not in COMMANDS:
+    if not isinstance(query[0], str) or query[0] not in COMMANDS:
         raise BadRequest(f"unknown query command {query[0]!r} (known: {' '.join(COMMANDS)})")
     for arg in query[1:]:
         if isinstance(arg, list):
@@ -108,6 +108,8 @@ def parse_query(text: str) -> Any:
         query = json.loads(text)
     except ValueError as err:
         raise BadRequest(f"the query is not JSON: {err}") from None
+    except RecursionError:
+        raise BadRequest(f"the query nests deeper than {MAX_QUERY_DEPTH}") from None
     _check(query)
     return query
 
