@@ -93,18 +93,22 @@ def _run_server(settings: Settings, *, run_migrations: bool, on_started: Any = N
     server = uvicorn.Server(config)
 
     async def serve() -> None:
-        watcher = asyncio.create_task(_announce(server, on_started)) if on_started else None
+        watcher = asyncio.create_task(_announce(server, app, on_started)) if on_started else None
         await server.serve()
         if watcher:
             watcher.cancel()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl-C it handled; shutdown already finished cleanly.
+        pass
 
 
-async def _announce(server: Any, on_started: Any) -> None:
+async def _announce(server: Any, app: Any, on_started: Any) -> None:
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
         await asyncio.sleep(0.05)
-    on_started()
+    on_started(app)
 
 
 @cli.command()
@@ -275,15 +279,31 @@ def up(
     typer.echo(f"  OS_CLIENT_CONFIG_FILE={clouds} openstack --os-cloud pumice volume list")
 
     agent_process: list[subprocess.Popen[bytes]] = []
+    background: list[asyncio.Task[None]] = []
 
-    def start_agent() -> None:
+    def start_agent(app: Any) -> None:
         agent_process.append(
             subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "agent", "--config", str(agent_config)],
                 start_new_session=True,
             )
         )
-        typer.echo("  Agent started with a file backend. Ctrl-C stops everything.")
+        background.append(asyncio.get_running_loop().create_task(_announce_ready(app)))
+
+    async def _announce_ready(app: Any) -> None:
+        # Ready means a volume can be placed: the agent's first report has arrived.
+        for _ in range(600):
+            if app.state.runtime.cache.backends():
+                typer.echo(
+                    "Ready: the local agent reported its file backend. Ctrl-C stops everything."
+                )
+                return
+            await asyncio.sleep(0.05)
+        typer.secho(
+            "The local agent has not reported after 30 s; see its log above.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
     try:
         _run_server(settings, run_migrations=False, on_started=start_agent)

@@ -1,0 +1,192 @@
+"""`pumice up` as a real process, driven by the real OpenStack clients as a new user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Up:
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir, self.port = data_dir, port
+        self.log = data_dir.parent / f"up-{port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.offset = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(exist_ok=True)
+        self.offset = len(self.output())
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMICE_", "OS_"))}
+        self.process = subprocess.Popen(
+            [str(BIN / "pumice"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if (
+                    httpx.get(f"{self.endpoint}/v3/", timeout=1).status_code == 200
+                    and self._agent_up()
+                ):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("pumice up did not come up:\n" + self.output())
+
+    def _agent_up(self) -> bool:
+        return "Ready:" in self.output()[self.offset :]
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        return self.process.wait(timeout=30)
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    service = Up(tmp_path / "pumice-data", free_port())
+    service.start()
+    yield service
+    if service.process and service.process.poll() is None:
+        service.process.kill()
+        service.process.wait()
+
+
+def openstack(up: Up, *args: str) -> Any:
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(up.data_dir / "clouds.yaml")}
+    done = subprocess.run(
+        [str(BIN / "openstack"), "--os-cloud", "pumice", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "-f" in args and "json" in args else done.stdout
+
+
+def wait_for(predicate: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def volume_status(up: Up, name: str) -> str:
+    status: str = openstack(up, "volume", "show", name, "-f", "json")["status"]
+    return status
+
+
+def test_openstack_cli_through_a_volume_life(up: Up) -> None:
+    assert "password:" in up.output()
+    created = openstack(up, "volume", "create", "--size", "1", "v1", "-f", "json")
+    volume_id = created["id"]
+    started = time.monotonic()
+    wait_for(lambda: volume_status(up, "v1") == "available")
+    assert time.monotonic() - started < 10
+    path = up.data_dir / "volumes" / f"volume-{volume_id}"
+    assert path.stat().st_size == 1024**3
+    assert path.stat().st_blocks * 512 < 1024**2  # sparse
+
+    listed = openstack(up, "volume", "list", "-f", "json")
+    assert [v["Name"] for v in listed] == ["v1"]
+    openstack(up, "volume", "set", "--property", "k=v", "v1")
+    assert openstack(up, "volume", "show", "v1", "-f", "json")["properties"] == {"k": "v"}
+    openstack(up, "volume", "unset", "--property", "k", "v1")
+    assert openstack(up, "volume", "show", "v1", "-f", "json")["properties"] == {}
+    openstack(up, "volume", "delete", "v1")
+    wait_for(lambda: openstack(up, "volume", "list", "-f", "json") == [])
+    assert not path.exists()
+
+
+def test_cinder_and_openstacksdk(up: Up) -> None:
+    import openstack as sdk
+    import yaml
+
+    cloud = yaml.safe_load((up.data_dir / "clouds.yaml").read_text())["clouds"]["pumice"]
+    auth = cloud["auth"]
+    env = {
+        **os.environ,
+        "OS_AUTH_URL": auth["auth_url"],
+        "OS_USERNAME": auth["username"],
+        "OS_PASSWORD": auth["password"],
+        "OS_PROJECT_NAME": auth["project_name"],
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": "RegionOne",
+    }
+
+    def cinder(*args: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "cinder"), *args], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cinder("create", "--name", "c1", "1")
+    wait_for(lambda: "| available" in cinder("show", "c1"))
+    cinder("metadata", "c1", "set", "a=b")
+    assert "'a': 'b'" in cinder("show", "c1") or "a : b" in cinder("show", "c1")
+
+    conn = sdk.connect(
+        auth_url=auth["auth_url"],
+        username=auth["username"],
+        password=auth["password"],
+        project_name=auth["project_name"],
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name="RegionOne",
+    )
+    volume = conn.block_storage.create_volume(size=2, name="s1")
+    conn.block_storage.wait_for_status(volume, "available", interval=0.2, wait=15)
+    names = sorted(v.name for v in conn.block_storage.volumes())
+    assert names == ["c1", "s1"]
+    for v in conn.block_storage.volumes():
+        conn.block_storage.delete_volume(v.id)
+    wait_for(lambda: list(conn.block_storage.volumes()) == [])
+    assert list((up.data_dir / "volumes").glob("volume-*")) == []
+
+
+def test_ctrl_c_stops_and_restart_reuses_credentials(up: Up) -> None:
+    clouds = (up.data_dir / "clouds.yaml").read_text()
+    assert up.stop() == 0
+    assert "Pumice stopped." in up.output()
+    first_output = up.output()
+    up.start()
+    assert "password:" not in up.output()[len(first_output) :]
+    assert (up.data_dir / "clouds.yaml").read_text() == clouds
+    openstack(up, "volume", "create", "--size", "1", "after-restart")
+    wait_for(lambda: volume_status(up, "after-restart") == "available")
