@@ -98,11 +98,31 @@ def _run_server(settings: Settings, *, run_migrations: bool, on_started: Any = N
         if watcher:
             watcher.cancel()
 
+    # uvicorn handles SIGINT/SIGTERM itself and re-raises the signal once it has shut
+    # down; turning SIGTERM into KeyboardInterrupt lets callers' cleanup run then.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:
         # uvicorn re-raises the Ctrl-C it handled; shutdown already finished cleanly.
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """In the agent child: get SIGTERM if `pumice up` dies without stopping it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the normal shutdown path still stops the agent
 
 
 async def _announce(server: Any, app: Any, on_started: Any) -> None:
@@ -286,6 +306,7 @@ def up(
             subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "agent", "--config", str(agent_config)],
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         )
         background.append(asyncio.get_running_loop().create_task(_announce_ready(app)))

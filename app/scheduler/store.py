@@ -38,21 +38,18 @@ class PoolDirectory:
 
 
 def _pool_reports(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pools of a report that CapabilityCache.check_report has accepted."""
     pools = capabilities.get("pools")
     if pools is None:
-        # A backend without pools reports its capacity at the top level (Cinder: one
-        # pool named after the backend).
+        # A backend without pools reports its capacity at the top level: Cinder makes
+        # it one pool named after the backend (as the cache does).
         single = dict(capabilities)
-        single.setdefault("pool_name", capabilities.get("volume_backend_name") or "default")
+        single.setdefault("pool_name", capabilities.get("volume_backend_name") or "_pool0")
         return [single]
-    if not isinstance(pools, list) or not pools:
-        raise BadRequest("The report's 'pools' must be a non-empty list.")
-    names = [p.get("pool_name") for p in pools if isinstance(p, dict)]
-    if len(names) != len(pools) or any(not isinstance(n, str) or not n for n in names):
-        raise BadRequest("Every pool in the report needs a non-empty 'pool_name'.")
+    names = [p.get("pool_name") for p in pools]
     if len(set(names)) != len(names):
         raise BadRequest("Pool names in a report must be unique.")
-    return pools
+    return list(pools)
 
 
 async def ingest(
@@ -70,6 +67,7 @@ async def ingest(
     """Store a backend's report; False when the one held is newer. The caller commits;
     the cache is fed here (a rollback leaves the cache at most one report ahead, and the
     agent's next report overwrites it)."""
+    cache.check_report(host, availability_zone, capabilities)
     reports = _pool_reports(capabilities)
     limits = {p["pool_name"]: claim_limits(p) for p in reports}
     now = utcnow()

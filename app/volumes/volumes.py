@@ -210,8 +210,7 @@ async def place(
     session: AsyncSession, runtime: Runtime, request: VolumeRequest, outcome: Outcome
 ) -> tuple[str, int, str] | None:
     """Claim the best candidate the database accepts: (pool key, pool id, zone)."""
-    ranked = runtime.scheduler.select(request)
-    for pool in ranked[:MAX_CLAIM_TRIES]:
+    for pool in runtime.scheduler.select(request, limit=MAX_CLAIM_TRIES):
         pool_id = runtime.pools.id_of(pool.key)
         if pool_id is None:
             continue

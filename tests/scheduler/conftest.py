@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from app.scheduler import CapabilityCache, VolumeRequest
+from tests.conftest import need
 
-WORKLOAD = Path(os.environ.get("PUMICE_WORKLOAD", "/work/shared/bench/workload.py"))
+# The shared workload lives in shared/, beside the repository (as in CI's checkout).
+_BESIDE = Path(__file__).resolve().parents[3] / "shared" / "bench" / "workload.py"
+WORKLOAD = Path(os.environ.get("PUMICE_WORKLOAD", str(_BESIDE)))
 NOW = datetime(2026, 11, 25, 15, 0, 0)
 
 
@@ -28,8 +31,7 @@ def load_workload() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def wl() -> ModuleType:
-    if not WORKLOAD.exists():
-        pytest.skip(f"the shared workload is not at {WORKLOAD} (set PUMICE_WORKLOAD)")
+    need(WORKLOAD.exists(), f"the shared workload at {WORKLOAD} (set PUMICE_WORKLOAD)")
     return load_workload()
 
 

@@ -1,0 +1,188 @@
+"""The job protocol, the lease reaper, and capability reports through the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from app.db.models import Job, Pool, utcnow
+from app.volumes import reaper
+from tests.api.helpers import claim, file_pool, finish, next_timestamp, report
+from tests.conftest import Caller, MakeCaller
+
+
+@pytest.fixture
+async def service(make_caller: MakeCaller) -> Caller:
+    caller: Caller = await make_caller("service", ("service",), user_name="agent")
+    return caller
+
+
+async def new_volume(client: httpx.AsyncClient, caller: Caller, size: int = 1) -> str:
+    r = await client.post(
+        f"/v3/{caller.project_id}/volumes",
+        json={"volume": {"size": size}},
+        headers=caller.headers(),
+    )
+    assert r.status_code == 202, r.text
+    volume_id: str = r.json()["volume"]["id"]
+    return volume_id
+
+
+async def status_of(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> str:
+    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
+    status: str = r.json()["volume"]["status"]
+    return status
+
+
+async def expire_all_leases(app: FastAPI) -> None:
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Job)
+            .where(Job.state == "running")
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def test_agent_endpoints_need_the_service_role(
+    client: httpx.AsyncClient, member: Caller
+) -> None:
+    r = await client.post(
+        "/agent/v1/jobs/claim",
+        headers=member.headers(),
+        json={"agent_id": "x", "backends": ["a@b"], "wait": 0},
+    )
+    assert r.status_code == 403 and "forbidden" in r.json()
+    r = await client.post(
+        "/agent/v1/jobs/claim", json={"agent_id": "x", "backends": ["a@b"], "wait": 0}
+    )
+    assert r.status_code == 401
+
+
+async def test_expired_lease_is_retried_then_fails_the_volume(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    volume_id = await new_volume(client, member)
+    runtime = app.state.runtime
+    job: dict[str, Any] | None = None
+    for attempt in range(1, runtime.settings.job_max_attempts + 1):
+        job = await claim(client, service, ["node1@file"], agent=f"agent{attempt}")
+        assert job is not None and job["attempts"] == attempt
+        await expire_all_leases(app)
+        assert await reaper.reap_once(runtime) == 1
+    assert await claim(client, service, ["node1@file"]) is None
+    assert await status_of(client, member, volume_id) == "error"
+    r = await client.get(f"/v3/{member.project_id}/messages", headers=member.headers("3.3"))
+    [message] = r.json()["messages"]
+    assert "stopped responding" in message["user_message"]
+    # A late result from an agent that lost its lease changes nothing.
+    assert job is not None
+    r = await finish(client, service, job, agent="agent3")
+    assert r.status_code == 409 and "conflictingRequest" in r.json()
+
+
+async def test_heartbeat_keeps_the_lease_and_lost_lease_is_409(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    await new_volume(client, member)
+    job = await claim(client, service, ["node1@file"], agent="a1")
+    assert job is not None
+    r = await client.post(
+        f"/agent/v1/jobs/{job['id']}/heartbeat",
+        headers=service.headers(),
+        json={"agent_id": "a1", "progress": 50},
+    )
+    assert r.status_code == 200
+    r = await client.post(
+        f"/agent/v1/jobs/{job['id']}/heartbeat",
+        headers=service.headers(),
+        json={"agent_id": "intruder"},
+    )
+    assert r.status_code == 409
+    await expire_all_leases(app)
+    await reaper.reap_once(app.state.runtime)
+    r = await client.post(
+        f"/agent/v1/jobs/{job['id']}/heartbeat", headers=service.headers(), json={"agent_id": "a1"}
+    )
+    assert r.status_code == 409
+    again = await claim(client, service, ["node1@file"], agent="a2")
+    assert again is not None and again["id"] == job["id"] and again["attempts"] == 2
+
+
+async def test_older_report_is_ignored_and_smaller_total_keeps_claims(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    first = next_timestamp()
+    newer = next_timestamp()
+    assert (await report(client, service, pools=[file_pool(total=10)], timestamp=newer)) == {
+        "accepted": True
+    }
+    assert (await report(client, service, pools=[file_pool(total=500)], timestamp=first)) == {
+        "accepted": False
+    }
+    assert app.state.runtime.cache.pool("node1@file", "pool").total_capacity_gb == 10
+    await new_volume(client, member, 8)
+    # The backend now says it has 5 GB in all: the 8 GB stay claimed, nothing new fits.
+    await report(client, service, pools=[file_pool(total=5)])
+    async with app.state.runtime.sessionmaker() as session:
+        pool = (await session.scalars(select(Pool))).one()
+    assert pool.allocated_gb == 8
+    volume_id = await new_volume(client, member, 1)
+    assert await status_of(client, member, volume_id) == "error"
+
+
+async def test_bad_reports_are_400(client: httpx.AsyncClient, service: Caller) -> None:
+    base = {
+        "agent_id": "a",
+        "host": "n@b",
+        "availability_zone": "nova",
+        "timestamp": next_timestamp(),
+        "capabilities": {"pools": "many"},
+    }
+    for body in (
+        base,
+        {**base, "host": "nohost"},
+        {**base, "timestamp": "yesterday"},
+        {**base, "capabilities": {"pools": [{"total_capacity_gb": 1}]}},
+        {**base, "capabilities": {"pools": [file_pool("a"), file_pool("a")]}},
+    ):
+        r = await client.post("/agent/v1/capabilities", json=body, headers=service.headers())
+        assert r.status_code == 400, (body, r.text)
+
+
+async def test_admin_views_of_backends(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await report(client, service, zone="az9", pools=[file_pool("p1"), file_pool("p2")])
+    r = await client.get(
+        f"/v3/{member.project_id}/scheduler-stats/get_pools", headers=member.headers()
+    )
+    assert r.status_code == 403
+    r = await client.get(
+        f"/v3/{admin.project_id}/scheduler-stats/get_pools?detail=true", headers=admin.headers()
+    )
+    pools = {p["name"]: p["capabilities"] for p in r.json()["pools"]}
+    assert set(pools) == {"node1@file#p1", "node1@file#p2"}
+    assert pools["node1@file#p1"]["total_capacity_gb"] == 100
+    r = await client.get(f"/v3/{admin.project_id}/os-services", headers=admin.headers())
+    [svc] = r.json()["services"]
+    assert svc["host"] == "node1@file" and svc["state"] == "up" and svc["zone"] == "az9"
+    r = await client.get(f"/v3/{admin.project_id}/capabilities/node1@file", headers=admin.headers())
+    assert r.status_code == 200 and r.json()["vendor_name"] == "Pumice"
+    r = await client.get(f"/v3/{member.project_id}/os-availability-zone", headers=member.headers())
+    assert r.json()["availabilityZoneInfo"] == [
+        {"zoneName": "az9", "zoneState": {"available": True}}
+    ]
+    # A volume asked for in that zone lands there.
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        json={"volume": {"size": 1, "availability_zone": "az9"}},
+        headers=member.headers(),
+    )
+    assert r.json()["volume"]["availability_zone"] == "az9"
