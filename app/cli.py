@@ -307,13 +307,14 @@ def up(
                 [sys.executable, "-m", "app.cli", "agent", "--config", str(agent_config)],
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         )
         background.append(asyncio.get_running_loop().create_task(_announce_ready(app)))
 
     async def _announce_ready(app: Any) -> None:
         # Ready means a volume can be placed: the agent's first report has arrived.
-        for _ in range(600):
+        for _ in range(1800):
             if app.state.runtime.cache.backends():
                 typer.echo(
                     "Ready: the local agent reported its file backend. Ctrl-C stops everything."
@@ -321,7 +322,7 @@ def up(
                 return
             await asyncio.sleep(0.05)
         typer.secho(
-            "The local agent has not reported after 30 s; see its log above.",
+            "The local agent has not reported after 90 s; see its log above.",
             fg=typer.colors.YELLOW,
             err=True,
         )

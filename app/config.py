@@ -41,7 +41,16 @@ class Settings(BaseSettings):
     quota_per_volume_gigabytes: int = -1
 
     scheduler_default_filters: list[str] = Field(
-        default=["AvailabilityZoneFilter", "CapacityFilter", "CapabilitiesFilter"]
+        default=[
+            "AvailabilityZoneFilter",
+            "CapacityFilter",
+            "CapabilitiesFilter",
+            "IgnoreAttemptedHostsFilter",
+            "SameBackendFilter",
+            "DifferentBackendFilter",
+            "JsonFilter",
+            "DriverFilter",
+        ]
     )
     scheduler_default_weighers: list[str] = Field(default=["CapacityWeigher"])
     scheduler_max_attempts: int = 3

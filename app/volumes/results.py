@@ -7,16 +7,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Job, Volume, utcnow
+from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
 from app.scheduler import claims
 from app.volumes import messages, quotas
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, finish_delete, split_host
+from app.volumes.volumes import Outcome, finish_delete, schedule, split_host, volume_request
 
 log = structlog.get_logger(__name__)
 
@@ -84,21 +84,57 @@ async def _extended(
 
 
 async def _create_failed(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
+    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
 ) -> None:
-    # The claim stays with the volume: whatever the backend half-made is cleaned up by
-    # the delete that the user (or operator) issues, which releases it.
-    if await _set_status(session, volume, VolumeStatus.CREATING, VolumeStatus.ERROR):
-        await messages.record(
-            session,
-            project_id=volume.project_id,
-            resource_type="VOLUME",
-            resource_uuid=volume.id,
-            action=Action.CREATE_VOLUME_FROM_BACKEND,
-            detail=Detail.DRIVER_FAILED,
-            reason=_why(job),
-            request_id=job.request_id,
+    """Release the failed placement and reschedule on a backend not tried yet, up to
+    scheduler_max_attempts placements; then error, with every attempt's reason."""
+    if volume.status != VolumeStatus.CREATING:
+        return
+    attempts = await _failed_creates(session, volume.id)
+    if volume.pool_id is not None and volume.host:
+        outcome.ledgers[split_host(volume.host)] = await claims.release(
+            session, volume.pool_id, volume.size
         )
+        volume.pool_id, volume.host = None, None
+    if len(attempts) < runtime.settings.scheduler_max_attempts:
+        vtype = await session.get(VolumeType, volume.volume_type_id)
+        asked = job.payload.get("request") or {}
+        if vtype is not None:
+            request = await volume_request(
+                session,
+                volume,
+                vtype,
+                zone=asked.get("availability_zone"),
+                hints=asked.get("scheduler_hints") or {},
+                tried={backend for backend, _ in attempts},
+            )
+            await schedule(
+                session, runtime, volume, request, outcome, job.request_id, previous=attempts
+            )
+            return
+    volume.status = VolumeStatus.ERROR
+    volume.updated_at = utcnow()
+    await messages.record(
+        session,
+        project_id=volume.project_id,
+        resource_type="VOLUME",
+        resource_uuid=volume.id,
+        action=Action.CREATE_VOLUME_FROM_BACKEND,
+        detail=Detail.DRIVER_FAILED,
+        reason="Attempts: " + "; ".join(f"{b}: {e}" for b, e in attempts),
+        request_id=job.request_id,
+    )
+
+
+async def _failed_creates(session: AsyncSession, volume_id: str) -> list[tuple[str, str]]:
+    """(backend, why) of every failed create of the volume, oldest first: the jobs table
+    is the record of what was tried."""
+    rows = await session.execute(
+        select(Job.backend, Job.error)
+        .where(Job.resource_id == volume_id, Job.kind == "create_volume", Job.state == "failed")
+        .order_by(Job.id)
+    )
+    return [(backend, error or "unknown error") for backend, error in rows]
 
 
 async def _delete_failed(

@@ -162,32 +162,77 @@ async def create(
     )
     session.add(volume)
     await session.flush()
+    request = await volume_request(
+        session, volume, vtype, zone=zone, hints=spec.scheduler_hints, tried=set()
+    )
+    outcome = Outcome()
+    await schedule(session, runtime, volume, request, outcome, ctx.request_id, previous=[])
+    return volume, outcome
+
+
+async def volume_request(
+    session: AsyncSession,
+    volume: Volume,
+    vtype: VolumeType,
+    *,
+    zone: str | None,
+    hints: dict[str, Any],
+    tried: set[str],
+) -> VolumeRequest:
     request = VolumeRequest(
-        size_gb=spec.size,
+        size_gb=volume.size,
         availability_zone=zone,
         extra_specs=vtypes.specs_of(vtype),
         volume_type_id=vtype.id,
         volume_type_name=vtype.name,
-        scheduler_hints=spec.scheduler_hints,
-        project_id=ctx.project_id,
+        scheduler_hints=hints,
+        project_id=volume.project_id,
         resource_id=volume.id,
-        multiattach=spec.multiattach,
+        multiattach=volume.multiattach,
+        ignore_hosts=tried,
     )
-    outcome = Outcome()
+    wanted = request.affinity_volume_ids()
+    if wanted:
+        # The affinity hints name volumes of the same project (Cinder looks them up in
+        # the caller's context); unknown ids simply match nothing.
+        rows = await session.execute(
+            select(Volume.id, Volume.host).where(
+                Volume.id.in_(wanted), Volume.project_id == volume.project_id
+            )
+        )
+        request.resolved_hints = {i: h for i, h in rows if h}
+    return request
+
+
+async def schedule(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume: Volume,
+    request: VolumeRequest,
+    outcome: Outcome,
+    request_id: str | None,
+    previous: list[tuple[str, str]],
+) -> bool:
+    """Place the volume and queue its create job, or put it in error with a message that
+    says why (and why each earlier attempt failed)."""
     placed = await place(session, runtime, request, outcome)
     if placed is None:
         volume.status = VolumeStatus.ERROR
+        volume.updated_at = utcnow()
+        reason = runtime.scheduler.no_valid_backend_reason(request)
+        if previous:
+            reason += " Earlier attempts: " + "; ".join(f"{b}: {e}" for b, e in previous)
         await messages.record(
             session,
-            project_id=ctx.project_id,
+            project_id=volume.project_id,
             resource_type="VOLUME",
             resource_uuid=volume.id,
             action=Action.SCHEDULE_ALLOCATE_VOLUME,
             detail=Detail.NO_BACKEND_AVAILABLE,
-            reason=runtime.scheduler.no_valid_backend_reason(request),
-            request_id=ctx.request_id,
+            reason=reason,
+            request_id=request_id,
         )
-        return volume, outcome
+        return False
     key, pool_id, zone_of_pool = placed
     volume.host, volume.pool_id = key, pool_id
     volume.availability_zone = zone_of_pool
@@ -198,12 +243,18 @@ async def create(
         backend=backend,
         resource_type="volume",
         resource_id=volume.id,
-        payload={"volume": volume_payload(volume)},
-        max_attempts=settings.job_max_attempts,
-        request_id=ctx.request_id,
+        payload={
+            "volume": volume_payload(volume),
+            "request": {
+                "availability_zone": request.availability_zone,
+                "scheduler_hints": request.scheduler_hints,
+            },
+        },
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=request_id,
     )
     outcome.job_queued = True
-    return volume, outcome
+    return True
 
 
 async def place(
@@ -211,6 +262,8 @@ async def place(
 ) -> tuple[str, int, str] | None:
     """Claim the best candidate the database accepts: (pool key, pool id, zone)."""
     for pool in runtime.scheduler.select(request, limit=MAX_CLAIM_TRIES):
+        if pool.host in request.ignore_hosts or pool.key in request.ignore_hosts:
+            continue  # a retry never goes back to a backend that failed it
         pool_id = runtime.pools.id_of(pool.key)
         if pool_id is None:
             continue
