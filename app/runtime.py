@@ -4,6 +4,7 @@ capability cache and scheduler, and the wake-ups for long-polling agents."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -35,6 +36,24 @@ class JobSignal:
 
 
 @dataclass
+class TokenChecks:
+    """Tokens recently found to still stand for a live user, project and roles."""
+
+    ttl_seconds: float = 10.0
+    max_entries: int = 50_000
+    _checked: dict[str, float] = field(default_factory=dict)
+
+    def recently_valid(self, token_id: str) -> bool:
+        at = self._checked.get(token_id)
+        return at is not None and time.monotonic() - at < self.ttl_seconds
+
+    def remember(self, token_id: str) -> None:
+        if len(self._checked) >= self.max_entries:
+            self._checked.clear()
+        self._checked[token_id] = time.monotonic()
+
+
+@dataclass
 class Runtime:
     settings: Settings
     engine: AsyncEngine
@@ -44,3 +63,4 @@ class Runtime:
     scheduler: Scheduler
     pools: PoolDirectory = field(default_factory=PoolDirectory)
     jobs: JobSignal = field(default_factory=JobSignal)
+    token_checks: TokenChecks = field(default_factory=TokenChecks)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.microversion import MIN_VERSION, APIVersion
 from app.context import RequestContext
 from app.errors import Forbidden, NotFound, Unauthorized
+from app.identity import service as identity_service
 from app.runtime import Runtime
 
 
@@ -40,11 +41,20 @@ def get_version(request: Request) -> APIVersion:
 VersionDep = Annotated[APIVersion, Depends(get_version)]
 
 
-def get_context(request: Request, runtime: RuntimeDep) -> RequestContext:
+async def get_context(request: Request, runtime: RuntimeDep) -> RequestContext:
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthorized("The request you have made requires authentication.")
     claims = runtime.tokens.verify(token)
+    if not runtime.token_checks.recently_valid(claims.token_id):
+        # A signature proves the token was issued, not that its user, project and roles
+        # still exist: check, in a session of its own (the endpoint's may open a write
+        # transaction later), and remember a good answer briefly.
+        async with runtime.sessionmaker() as session:
+            valid = await identity_service.token_still_valid(session, claims)
+        if not valid:
+            raise Unauthorized("The request you have made requires authentication.")
+        runtime.token_checks.remember(claims.token_id)
     return RequestContext(
         user_id=claims.user_id,
         project_id=claims.project_id,
