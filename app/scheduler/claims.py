@@ -3,10 +3,29 @@ replica's cache, decides whether a placement fits (docs/CONTRACTS.md)."""
 
 from __future__ import annotations
 
-from sqlalchemy import case, update
+from sqlalchemy import case, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Pool
+
+# Other replicas learn a pool's new ledger from this PostgreSQL channel; the message
+# is delivered when the claiming transaction commits, in commit order.
+CHANNEL = "pumice_capacity"
+
+
+async def announce(session: AsyncSession, message: str) -> None:
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :message)"), {"channel": CHANNEL, "message": message}
+        )
+
+
+def ledger_message(pool_id: int, allocated_gb: float) -> str:
+    return f"ledger {pool_id} {allocated_gb!r}"
+
+
+def report_message(backend_id: int) -> str:
+    return f"report {backend_id}"
 
 
 async def claim(session: AsyncSession, pool_id: int, size_gb: float, *, thin: bool) -> float | None:
@@ -23,7 +42,10 @@ async def claim(session: AsyncSession, pool_id: int, size_gb: float, *, thin: bo
         .returning(Pool.allocated_gb)
     )
     row = result.first()
-    return None if row is None else float(row[0])
+    if row is None:
+        return None
+    await announce(session, ledger_message(pool_id, float(row[0])))
+    return float(row[0])
 
 
 async def release(session: AsyncSession, pool_id: int, size_gb: float) -> float:
@@ -33,4 +55,6 @@ async def release(session: AsyncSession, pool_id: int, size_gb: float) -> float:
         .values(allocated_gb=Pool.allocated_gb - size_gb)
         .returning(Pool.allocated_gb)
     )
-    return float(result.scalar_one())
+    allocated = float(result.scalar_one())
+    await announce(session, ledger_message(pool_id, allocated))
+    return allocated

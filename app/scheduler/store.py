@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Backend, Pool, utcnow
 from app.errors import BadRequest
+from app.scheduler import claims
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.capacity import claim_limits
 
@@ -31,6 +32,7 @@ class PoolDirectory:
     """'host@backend#pool' -> pools.id, as this replica last read it."""
 
     ids: dict[str, int] = field(default_factory=dict)
+    keys: dict[int, tuple[str, str]] = field(default_factory=dict)
     last_refresh: datetime | None = None
 
     def id_of(self, key: str) -> int | None:
@@ -127,11 +129,13 @@ async def ingest(
         # Keeps its claims (volumes still live there) but takes no new ones.
         gone.present = False
     await session.flush()
+    await claims.announce(session, claims.report_message(backend.id))
     cache.ingest(host, availability_zone, capabilities, reported_at, heard_at=now)
     if backend.disabled:
         cache.set_disabled(host, True)
     for pool in await session.scalars(select(Pool).where(Pool.backend_id == backend.id)):
         directory.ids[f"{host}#{pool.name}"] = pool.id
+        directory.keys[pool.id] = (host, pool.name)
         cache.set_allocated(host, pool.name, pool.allocated_gb)
     return True
 
@@ -149,21 +153,23 @@ async def refresh(
     directory: PoolDirectory | None = None,
     *,
     since: datetime | None = None,
+    backend_ids: set[int] | None = None,
 ) -> None:
-    """Bring the cache up to what the database holds: reports heard since `since` (all
-    when None), and every pool's ledger."""
+    """Bring the cache up to what the database holds: the reports heard since `since`
+    (or of `backend_ids`; all when neither), and the ledgers of their pools (every
+    pool's, unless `backend_ids` narrows it)."""
     async with sessionmaker() as session:
         query = select(Backend)
-        if since is not None:
+        pool_query = select(Pool.id, Pool.name, Pool.allocated_gb, Backend.host).join(
+            Backend, Backend.id == Pool.backend_id
+        )
+        if backend_ids is not None:
+            query = query.where(Backend.id.in_(backend_ids))
+            pool_query = pool_query.where(Pool.backend_id.in_(backend_ids))
+        elif since is not None:
             query = query.where(Backend.heard_at >= since)
         backends = (await session.scalars(query)).all()
-        pools = (
-            await session.execute(
-                select(Pool.id, Pool.name, Pool.allocated_gb, Backend.host).join(
-                    Backend, Backend.id == Pool.backend_id
-                )
-            )
-        ).all()
+        pools = (await session.execute(pool_query)).all()
     for backend in backends:
         try:
             cache.ingest(
@@ -181,10 +187,22 @@ async def refresh(
     for pool_id, name, allocated, host in pools:
         if directory is not None:
             directory.ids[f"{host}#{name}"] = pool_id
+            directory.keys[pool_id] = (host, name)
         cache.set_allocated(host, name, allocated)
 
 
 async def refresh_forever(runtime: Runtime) -> None:
+    """Keep this replica's cache in step with the others'. On PostgreSQL, follow the
+    change channel (a claim's new ledger arrives in its message; a report is read back
+    by backend id) and re-read everything now and then as a safety net; elsewhere (the
+    single-replica SQLite setup) poll."""
+    if runtime.engine.dialect.name == "postgresql":
+        await _follow_channel(runtime)
+    else:
+        await _poll(runtime)
+
+
+async def _poll(runtime: Runtime) -> None:
     interval = runtime.settings.cache_refresh_interval
     while True:
         await asyncio.sleep(interval)
@@ -201,3 +219,66 @@ async def refresh_forever(runtime: Runtime) -> None:
             runtime.pools.last_refresh = started
         except Exception as exc:  # keep the loop alive through database hiccups
             log.warning("cache refresh failed", error=str(exc))
+
+
+FULL_REFRESH_SECONDS = 10.0
+
+
+async def _follow_channel(runtime: Runtime) -> None:
+    import asyncpg
+
+    dsn = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    backoff = 0.2
+    while True:
+        messages: asyncio.Queue[str] = asyncio.Queue()
+        try:
+            conn = await asyncpg.connect(dsn)
+        except Exception as exc:
+            log.warning("cannot listen for capacity changes", error=str(exc))
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+            continue
+        try:
+            await conn.add_listener(claims.CHANNEL, _enqueue_to(messages))
+            backoff = 0.2
+            # Whatever changed while no one listened.
+            await refresh(runtime.sessionmaker, runtime.cache, runtime.pools)
+            while not conn.is_closed():
+                try:
+                    first = await asyncio.wait_for(messages.get(), FULL_REFRESH_SECONDS)
+                except TimeoutError:
+                    await refresh(runtime.sessionmaker, runtime.cache, runtime.pools)
+                    continue
+                batch = [first]
+                while not messages.empty():
+                    batch.append(messages.get_nowait())
+                await apply_messages(runtime, batch)
+        except Exception as exc:  # reconnect; the full refresh above catches up
+            log.warning("capacity channel lost", error=str(exc))
+            await asyncio.sleep(backoff)
+        finally:
+            await conn.close()
+
+
+def _enqueue_to(queue: asyncio.Queue[str]) -> Any:
+    def listener(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        queue.put_nowait(payload)
+
+    return listener
+
+
+async def apply_messages(runtime: Runtime, batch: list[str]) -> None:
+    reports: set[int] = set()
+    for message in batch:
+        kind, _, rest = message.partition(" ")
+        if kind == "ledger":
+            pool_id, _, value = rest.partition(" ")
+            key = runtime.pools.keys.get(int(pool_id))
+            if key is None:
+                await refresh(runtime.sessionmaker, runtime.cache, runtime.pools)
+                return
+            runtime.cache.set_allocated(key[0], key[1], float(value))
+        elif kind == "report":
+            reports.add(int(rest))
+    if reports:
+        await refresh(runtime.sessionmaker, runtime.cache, runtime.pools, backend_ids=reports)

@@ -159,11 +159,11 @@ async def _extend_failed(
     if not await _set_status(session, volume, VolumeStatus.EXTENDING, VolumeStatus.ERROR_EXTENDING):
         return
     delta = int(job.payload["new_size_gb"]) - volume.size
+    await quotas.release(session, volume.project_id, {"gigabytes": delta})
     if volume.pool_id is not None and volume.host:
         outcome.ledgers[split_host(volume.host)] = await claims.release(
             session, volume.pool_id, delta
         )
-    await quotas.release(session, volume.project_id, {"gigabytes": delta})
     await messages.record(
         session,
         project_id=volume.project_id,

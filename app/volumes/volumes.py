@@ -354,11 +354,13 @@ async def delete_volume(
 async def finish_delete(
     session: AsyncSession, volume: Volume, outcome: Outcome, runtime: Runtime
 ) -> None:
-    """The volume is gone: its row, its quota and its claim go in this transaction."""
+    """The volume is gone: its row, its quota and its claim go in this transaction.
+    Rows are locked in one order everywhere (job, volume, quota usage, pool) so that
+    concurrent flows on PostgreSQL queue behind each other instead of deadlocking."""
+    await quotas.release(session, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
     if volume.pool_id is not None and volume.host:
         allocated = await claims.release(session, volume.pool_id, volume.size)
         outcome.ledgers[split_host(volume.host)] = allocated
-    await quotas.release(session, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
     await session.delete(volume)
 
 
