@@ -14,6 +14,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("pumice-data")
     database_url: str = ""
+    # Connections per replica (PostgreSQL): mind max_connections across replicas.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
     host: str = "127.0.0.1"
     port: int = 8776
     # The URL clients reach this service at; derived from host/port when empty.

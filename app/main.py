@@ -45,7 +45,9 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
     url = settings.resolved_database_url()
     if run_migrations:
         await asyncio.to_thread(migrate.upgrade, url)
-    engine = make_engine(url)
+    engine = make_engine(
+        url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
     try:
         await migrate.ensure_migrated(engine, url)
     except Exception:

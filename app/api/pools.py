@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.common import UrlProject, iso, parse_bool, v3_route
-from app.api.deps import AdminDep, RuntimeDep
-from app.errors import NotFound
+from app.api.common import UrlProject, iso, parse_bool, read_body, v3_route
+from app.api.deps import AdminDep, RuntimeDep, SessionDep
+from app.api.volumes import parse_create
+from app.errors import BadRequest, NotFound
+from app.volumes import volumes as flows
 
 router = APIRouter(tags=["pools"])
 
@@ -42,6 +44,23 @@ async def get_pools(
 
 def _protocol(value: Any) -> Any:
     return value[0] if isinstance(value, list) and value else value
+
+
+@v3_route(router, "POST", "/scheduler-stats/dry-run")
+async def dry_run(
+    request: Request,
+    _p: UrlProject,
+    ctx: AdminDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    """Not in Cinder: rank the pools for a volume request without creating anything,
+    with each filter's verdict ("CapacityFilter removed 812 of 1000 pools")."""
+    body = await read_body(request)
+    if not isinstance(body.get("volume"), dict):
+        raise BadRequest("Missing required element 'volume' in request body.")
+    spec = parse_create(body["volume"], body.get("OS-SCH-HNT:scheduler_hints"))
+    return {"dry_run": await flows.dry_run(session, runtime, ctx, spec)}
 
 
 @v3_route(router, "GET", "/capabilities/{host}")

@@ -12,13 +12,14 @@ from app.api.deps import AdminDep, ContextDep, RuntimeDep, SessionDep
 from app.context import RequestContext
 from app.db.models import VolumeType, VolumeTypeProject
 from app.db.upsert import insert_ignore
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest, Conflict, NotFound
 from app.volumes import types as vtypes
 
 router = APIRouter(tags=["volume types"])
 
 # Extra specs a project's user may see (Cinder's "user visible" specs).
 USER_VISIBLE_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")
+PROJECT_ID_MAX = 64  # the width of project id columns
 
 
 def view(vtype: VolumeType, ctx: RequestContext) -> dict[str, Any]:
@@ -114,7 +115,7 @@ async def update_type(
                 )
             ).first()
             if clash:
-                raise BadRequest(f"Volume Type {name} already exists.")
+                raise Conflict(f"Volume Type {name} already exists.")
             vtype.name = name
         if "description" in body:
             vtype.description = optional_str(body["description"], "description")
@@ -237,8 +238,10 @@ async def type_action(
     if action not in ("addProjectAccess", "removeProjectAccess") or len(body) != 1:
         raise BadRequest(f"There is no such action: {action}")
     project = body[action].get("project") if isinstance(body[action], dict) else None
-    if not isinstance(project, str) or not project:
-        raise BadRequest(f"{action} needs a 'project'.")
+    if not isinstance(project, str) or not project or len(project) > PROJECT_ID_MAX:
+        raise BadRequest(
+            f"{action} needs a 'project' (an id of at most {PROJECT_ID_MAX} characters)."
+        )
     async with session.begin():
         vtype = await _find(session, ctx, runtime, type_id)
         if vtype.is_public:
@@ -247,11 +250,13 @@ async def type_action(
                 "applicable to public volume type."
             )
         if action == "addProjectAccess":
-            await session.execute(
+            result = await session.execute(
                 insert_ignore(
                     session, VolumeTypeProject, {"volume_type_id": vtype.id, "project_id": project}
                 )
             )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise Conflict(f"Volume type access for {type_id} / {project} already exists.")
         else:
             result = await session.execute(
                 delete(VolumeTypeProject).where(

@@ -116,7 +116,7 @@ async def _type_names(session: SessionDep, volumes: list[Volume]) -> dict[str, s
     return {i: n for i, n in rows}
 
 
-def _parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
+def parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
     for key, what in UNSUPPORTED_SOURCES.items():
         if body.get(key) is not None:
             raise BadRequest(
@@ -154,7 +154,7 @@ async def create_volume(
     body = await read_body(request)
     if not isinstance(body.get("volume"), dict):
         raise BadRequest("Missing required element 'volume' in request body.")
-    spec = _parse_create(body["volume"], body.get("OS-SCH-HNT:scheduler_hints"))
+    spec = parse_create(body["volume"], body.get("OS-SCH-HNT:scheduler_hints"))
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are created in the caller's own project.")
     async with session.begin():

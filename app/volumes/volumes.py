@@ -179,16 +179,41 @@ async def volume_request(
     hints: dict[str, Any],
     tried: set[str],
 ) -> VolumeRequest:
+    return await scheduling_request(
+        session,
+        size=volume.size,
+        project_id=volume.project_id,
+        volume_id=volume.id,
+        multiattach=volume.multiattach,
+        vtype=vtype,
+        zone=zone,
+        hints=hints,
+        tried=tried,
+    )
+
+
+async def scheduling_request(
+    session: AsyncSession,
+    *,
+    size: int,
+    project_id: str,
+    volume_id: str | None,
+    multiattach: bool,
+    vtype: VolumeType,
+    zone: str | None,
+    hints: dict[str, Any],
+    tried: set[str],
+) -> VolumeRequest:
     request = VolumeRequest(
-        size_gb=volume.size,
+        size_gb=size,
         availability_zone=zone,
         extra_specs=vtypes.specs_of(vtype),
         volume_type_id=vtype.id,
         volume_type_name=vtype.name,
         scheduler_hints=hints,
-        project_id=volume.project_id,
-        resource_id=volume.id,
-        multiattach=volume.multiattach,
+        project_id=project_id,
+        resource_id=volume_id,
+        multiattach=multiattach,
         ignore_hosts=tried,
     )
     wanted = request.affinity_volume_ids()
@@ -197,11 +222,40 @@ async def volume_request(
         # the caller's context); unknown ids simply match nothing.
         rows = await session.execute(
             select(Volume.id, Volume.host).where(
-                Volume.id.in_(wanted), Volume.project_id == volume.project_id
+                Volume.id.in_(wanted), Volume.project_id == project_id
             )
         )
         request.resolved_hints = {i: h for i, h in rows if h}
     return request
+
+
+async def dry_run(
+    session: AsyncSession, runtime: Runtime, ctx: RequestContext, spec: CreateVolume
+) -> dict[str, Any]:
+    """Where a create like this would land now, and what each filter removed: the
+    scheduler's own account, with nothing claimed."""
+    if spec.volume_type:
+        vtype = await vtypes.get(session, ctx, spec.volume_type)
+    else:
+        vtype = await vtypes.default(session, runtime.settings.default_volume_type)
+    request = await scheduling_request(
+        session,
+        size=spec.size,
+        project_id=ctx.project_id,
+        volume_id=None,
+        multiattach=spec.multiattach,
+        vtype=vtype,
+        zone=spec.availability_zone,
+        hints=spec.scheduler_hints,
+        tried=set(),
+    )
+    explained = runtime.scheduler.explain(request)
+    for step in explained["filters"]:
+        step["summary"] = f"{step['name']} removed {step['removed']} of {step['before']} pools"
+    if not explained["candidates"]:
+        explained["reason"] = runtime.scheduler.no_valid_backend_reason(request)
+    explained["volume_type"] = {"id": vtype.id, "name": vtype.name}
+    return explained
 
 
 async def schedule(
