@@ -6,10 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from app.api import microversion as mv
 from app.api.common import UrlProject, iso, parse_bool, read_body, v3_route
-from app.api.deps import AdminDep, RuntimeDep, SessionDep
+from app.api.deps import AdminDep, RuntimeDep, SessionDep, VersionDep
 from app.api.volumes import parse_create
 from app.errors import BadRequest, NotFound
+from app.scheduler.filters.capabilities import CapabilitiesFilter
+from app.scheduler.request import VolumeRequest
+from app.volumes import types as vtypes
 from app.volumes import volumes as flows
 
 router = APIRouter(tags=["pools"])
@@ -17,12 +21,25 @@ router = APIRouter(tags=["pools"])
 
 @v3_route(router, "GET", "/scheduler-stats/get_pools")
 async def get_pools(
-    request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+    request: Request,
+    _p: UrlProject,
+    ctx: AdminDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    version: VersionDep,
 ) -> dict[str, Any]:
     params = request.query_params
     detail = parse_bool(params.get("detail", "false"), "detail")
+    wanted: VolumeRequest | None = None
+    if "volume_type" in params and version >= mv.POOL_TYPE_FILTER:
+        # Pools whose capabilities satisfy the type (Cinder, 3.35).
+        vtype = await vtypes.get(session, ctx, params["volume_type"])
+        wanted = VolumeRequest(size_gb=0, extra_specs=vtypes.specs_of(vtype))
+    capabilities_filter = CapabilitiesFilter()
     out = []
     for pool in runtime.cache.pools():
+        if wanted is not None and not capabilities_filter.passes(pool, wanted):
+            continue
         if "name" in params and pool.key != params["name"]:
             continue
         if (
