@@ -18,6 +18,7 @@ router = APIRouter(tags=["quotas"])
 def _own_or_admin(ctx: RequestContext, target: str) -> None:
     if target != ctx.project_id and not ctx.is_admin:
         raise Forbidden("Policy doesn't allow volume_extension:quotas:show to be performed.")
+    quotas.validate_name(target, "project id")
 
 
 @v3_route(router, "GET", "/os-quota-sets/{target}")
@@ -63,6 +64,7 @@ async def update_quota(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
+    quotas.validate_name(target, "project id")
     body = await read_body(request, "quota_set")
     body.pop("id", None)
     body.pop("tenant_id", None)
@@ -86,8 +88,12 @@ async def reset_quota(
 async def show_quota_class(
     class_name: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
+    quotas.validate_name(class_name, "quota class")
     return {
-        "quota_class_set": {"id": class_name, **await quotas.defaults(session, runtime.settings)}
+        "quota_class_set": {
+            "id": class_name,
+            **await quotas.class_limits(session, runtime.settings, class_name),
+        }
     }
 
 
@@ -100,9 +106,11 @@ async def update_quota_class(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
+    quotas.validate_name(class_name, "quota class")
     body = await read_body(request, "quota_class_set")
+    body.pop("id", None)
     values = quotas.validate_limits(body)
     async with session.begin():
-        await quotas.set_default_limits(session, values)
-        defaults = await quotas.defaults(session, runtime.settings)
-    return {"quota_class_set": defaults}
+        await quotas.set_class_limits(session, values, class_name)
+        limits = await quotas.class_limits(session, runtime.settings, class_name)
+    return {"quota_class_set": limits}

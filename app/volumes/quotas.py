@@ -75,15 +75,23 @@ class QuotaExceeded:
 
 
 async def consume(
-    session: AsyncSession, settings: Settings, project_id: str, deltas: dict[str, int]
+    session: AsyncSession,
+    settings: Settings,
+    project_id: str,
+    deltas: dict[str, int],
+    *,
+    volume_size: int | None = None,
 ) -> None:
     """Take `deltas` of the project's quota or raise OverQuota; the caller's transaction
-    makes it final together with the resource it counts."""
+    makes it final together with the resource it counts. `volume_size` is the size the
+    one volume concerned will have (an extend's new size), checked against
+    per_volume_gigabytes; it defaults to the gigabytes delta (a create)."""
     project_limits = await limits(session, settings, project_id)
     per_volume = project_limits["per_volume_gigabytes"]
-    if per_volume >= 0 and deltas.get("gigabytes", 0) > per_volume:
+    size = deltas.get("gigabytes", 0) if volume_size is None else volume_size
+    if per_volume >= 0 and size > per_volume:
         raise OverQuota(
-            f"VolumeSizeExceedsLimit: Requested volume size {deltas['gigabytes']}G is larger "
+            f"VolumeSizeExceedsLimit: Requested volume size {size}G is larger "
             f"than maximum allowed limit {per_volume}G."
         )
     for resource, delta in sorted(deltas.items()):
@@ -134,6 +142,10 @@ async def release(session: AsyncSession, project_id: str, deltas: dict[str, int]
             )
 
 
+MAX_LIMIT = 0x7FFFFFFF  # Cinder's db.MAX_INT
+MAX_NAME = 64  # the width of the project id column (class names are kept as narrow)
+
+
 def validate_limits(values: dict[str, object]) -> dict[str, int]:
     out: dict[str, int] = {}
     for key, raw in values.items():
@@ -145,8 +157,17 @@ def validate_limits(values: dict[str, object]) -> dict[str, int]:
             raise BadRequest(f"Quota limit {raw!r} for {key} must be an integer.") from exc
         if value < -1:
             raise BadRequest(f"Quota limit {value} for {key} must be -1 or greater.")
+        if value > MAX_LIMIT:
+            raise BadRequest(f"Quota limit {value} for {key} must be at most {MAX_LIMIT}.")
         out[key] = value
     return out
+
+
+def validate_name(name: str, what: str) -> str:
+    """A project id or quota class name that fits its column."""
+    if not name or len(name) > MAX_NAME:
+        raise BadRequest(f"Invalid {what} {name[:80]!r}: at most {MAX_NAME} characters.")
+    return name
 
 
 async def set_project_limits(
@@ -171,10 +192,30 @@ async def reset_project_limits(session: AsyncSession, project_id: str) -> None:
         await session.delete(row)
 
 
-async def set_default_limits(session: AsyncSession, values: dict[str, int]) -> None:
+async def class_limits(
+    session: AsyncSession, settings: Settings, class_name: str
+) -> dict[str, int]:
+    """A quota class's limits: its own values over the defaults. Projects use the
+    default class; others are kept (and shown) as Cinder keeps them."""
+    out = await defaults(session, settings)
+    if class_name != DEFAULT_CLASS:
+        rows = await session.execute(
+            select(QuotaClass.resource, QuotaClass.hard_limit).where(
+                QuotaClass.class_name == class_name
+            )
+        )
+        for resource, limit in rows:
+            if resource in out:
+                out[resource] = int(limit)
+    return out
+
+
+async def set_class_limits(
+    session: AsyncSession, values: dict[str, int], class_name: str = DEFAULT_CLASS
+) -> None:
     for resource, limit in values.items():
-        row = await session.get(QuotaClass, (DEFAULT_CLASS, resource))
+        row = await session.get(QuotaClass, (class_name, resource))
         if row is None:
-            session.add(QuotaClass(class_name=DEFAULT_CLASS, resource=resource, hard_limit=limit))
+            session.add(QuotaClass(class_name=class_name, resource=resource, hard_limit=limit))
         else:
             row.hard_limit = limit
