@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.api.common import UrlProject, v3_route
-from app.api.deps import ContextDep, RuntimeDep, SessionDep
+from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep
+from app.api.microversion import APIVersion
 from app.volumes import quotas
 
 router = APIRouter(tags=["limits"])
@@ -21,12 +22,25 @@ LIMIT_NAMES = {
 }
 
 
+# From 3.39 an admin may ask for another project's limits (`?project_id=`).
+LIMITS_ADMIN_FILTER = APIVersion(3, 39)
+
+
 @v3_route(router, "GET", "/limits")
 async def show_limits(
-    _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
+    request: Request,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
 ) -> dict[str, Any]:
-    limits = await quotas.limits(session, runtime.settings, ctx.project_id)
-    in_use = await quotas.usage(session, ctx.project_id)
+    project_id = ctx.project_id
+    if ctx.is_admin and version >= LIMITS_ADMIN_FILTER:
+        params = request.query_params
+        project_id = params.get("project_id", params.get("tenant_id", ctx.project_id))
+    limits = await quotas.limits(session, runtime.settings, project_id)
+    in_use = await quotas.usage(session, project_id)
     absolute: dict[str, int] = {}
     for resource, (max_name, used_name) in LIMIT_NAMES.items():
         absolute[max_name] = limits[resource]
