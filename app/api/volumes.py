@@ -422,6 +422,15 @@ async def volume_action(
         if action == "os-extend":
             new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
             outcome = await flows.extend(session, runtime, ctx, volume, new_size)
+        elif action == "os-retype":
+            await flows.retype(
+                session,
+                runtime,
+                ctx,
+                volume,
+                optional_str(args.get("new_type"), "new_type") or "",
+                optional_str(args.get("migration_policy"), "migration_policy") or "never",
+            )
         elif action == "os-set_bootable":
             volume.bootable = parse_bool(args.get("bootable"), "bootable")
         elif action == "os-update_readonly_flag":

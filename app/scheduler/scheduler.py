@@ -253,6 +253,31 @@ class Scheduler:
             "candidates": candidates,
         }
 
+    def pool_passes(
+        self,
+        key: str,
+        request: VolumeRequest,
+        now: datetime | None = None,
+        *,
+        skip: tuple[str, ...] = (),
+    ) -> str | None:
+        """Cinder's host_passes_filters for one named pool ('node@backend#pool'): None
+        when it may serve the request, else why not. Retype, migrate and manage ask
+        this of a pool they already have in mind."""
+        host, _, name = key.partition("#")
+        pool = self.cache.pool(host, name)
+        if pool is None:
+            return f"no pool {key} has been reported"
+        backend = self.cache.backend(host)
+        if backend is not None and backend.disabled:
+            return f"backend {host} is disabled"
+        if not self.cache.is_up(host, now):
+            return f"backend {host} is down"
+        for flt in self.filters:
+            if flt.name not in skip and not flt.passes(pool, request):
+                return f"{flt.name}: {flt.reason(pool, request)}"
+        return None
+
     def no_valid_backend_reason(self, request: VolumeRequest, now: datetime | None = None) -> str:
         """Cinder's 'No valid backend was found.' with what removed the pools."""
         head = "No valid backend was found."

@@ -474,3 +474,65 @@ async def extend(
 
 async def count(session: AsyncSession, query: Select[Any]) -> int:
     return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+# Filters that judge a new placement, not whether a pool can keep a volume it holds.
+PLACEMENT_ONLY_FILTERS = (
+    "CapacityFilter",
+    "IgnoreAttemptedHostsFilter",
+    "SameBackendFilter",
+    "DifferentBackendFilter",
+    "JsonFilter",
+)
+MIGRATION_POLICIES = ("never", "on-demand")
+
+
+async def retype(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    volume: Volume,
+    new_type: str,
+    policy: str,
+) -> None:
+    """Change the volume's type in place when its pool satisfies the new type (the
+    scheduler's find_retype_backend, in place); anything else needs a migration."""
+    if policy not in MIGRATION_POLICIES:
+        raise BadRequest(f"Invalid migration_policy {policy!r}; use 'never' or 'on-demand'.")
+    if not new_type:
+        raise BadRequest("Invalid input: os-retype needs a 'new_type'.")
+    vtype = await vtypes.get(session, ctx, new_type)
+    if vtype.id == volume.volume_type_id:
+        raise BadRequest(
+            "Invalid volume type: New volume type must be different from the original."
+        )
+    if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} status must be available or "
+            f"in-use to retype, but current status is: {volume.status}."
+        )
+    if volume.host is None:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} has no backend to retype on.")
+    request = await volume_request(
+        session, volume, vtype, zone=volume.availability_zone, hints={}, tried=set()
+    )
+    why = runtime.scheduler.pool_passes(volume.host, request, skip=PLACEMENT_ONLY_FILTERS)
+    if why is None:
+        volume.volume_type_id = vtype.id
+        volume.updated_at = utcnow()
+        return
+    if policy == "never":
+        raise BadRequest(
+            f"Retype to {vtype.name} needs a migration ({why}) and migration_policy is 'never'."
+        )
+    request.ignore_hosts = {split_host(volume.host)[0]}
+    targets = runtime.scheduler.select(request, limit=1)
+    if not targets:
+        raise BadRequest(
+            f"Retype to {vtype.name} needs a migration ({why}), and "
+            f"{runtime.scheduler.no_valid_backend_reason(request)}"
+        )
+    raise BadRequest(
+        f"Retype to {vtype.name} needs migrating the volume to {targets[0].key} "
+        f"({why}); migration between backends is not available in this release."
+    )

@@ -1,0 +1,77 @@
+"""os-retype: in place when the pool satisfies the new type, refused clearly otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.helpers import file_pool, report, run_jobs
+from tests.conftest import Caller, MakeCaller
+
+
+@pytest.fixture
+async def service(make_caller: MakeCaller) -> Caller:
+    caller: Caller = await make_caller("service", ("service",), user_name="agent")
+    return caller
+
+
+async def make_type(
+    client: httpx.AsyncClient, admin: Caller, name: str, specs: dict[str, str]
+) -> None:
+    r = await client.post(
+        f"/v3/{admin.project_id}/types",
+        headers=admin.headers(),
+        json={"volume_type": {"name": name, "extra_specs": specs}},
+    )
+    assert r.status_code == 200, r.text
+
+
+async def retype(
+    client: httpx.AsyncClient, caller: Caller, volume_id: str, **args: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
+        json={"os-retype": args},
+        headers=caller.headers(),
+    )
+
+
+async def test_retype(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await report(client, service, host="n1@ssd", pools=[file_pool(disk_type="ssd")])
+    await report(client, service, host="n2@hdd", pools=[file_pool(disk_type="hdd")])
+    await make_type(client, admin, "ssd", {"disk_type": "ssd"})
+    await make_type(client, admin, "fast-ssd", {"disk_type": "ssd", "tier": "<in> gold"})
+    await make_type(client, admin, "hdd", {"disk_type": "hdd"})
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        headers=member.headers(),
+        json={"volume": {"size": 1, "volume_type": "ssd"}},
+    )
+    volume_id = r.json()["volume"]["id"]
+    await run_jobs(client, service, ["n1@ssd", "n2@hdd"])
+
+    r = await retype(client, member, volume_id, new_type="ssd")
+    assert r.status_code == 400 and "different" in r.json()["badRequest"]["message"]
+    r = await retype(client, member, volume_id, new_type="nope")
+    assert r.status_code == 404
+    r = await retype(client, member, volume_id, new_type="hdd", migration_policy="never")
+    assert r.status_code == 400
+    assert "CapabilitiesFilter" in r.json()["badRequest"]["message"]
+    r = await retype(client, member, volume_id, new_type="hdd", migration_policy="on-demand")
+    assert r.status_code == 400 and "n2@hdd#pool" in r.json()["badRequest"]["message"]
+    r = await retype(client, member, volume_id, new_type="fast-ssd", migration_policy="x")
+    assert r.status_code == 400
+
+    # The pool reports no 'tier': the type's spec fails there.
+    r = await retype(client, member, volume_id, new_type="fast-ssd")
+    assert r.status_code == 400
+    await make_type(client, admin, "ssd2", {"disk_type": "<in> ss"})
+    r = await retype(client, member, volume_id, new_type="ssd2")
+    assert r.status_code == 202, r.text
+    r = await client.get(f"/v3/{member.project_id}/volumes/{volume_id}", headers=member.headers())
+    assert r.json()["volume"]["volume_type"] == "ssd2"
+    assert r.json()["volume"]["status"] == "available"
