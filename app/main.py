@@ -16,6 +16,7 @@ from app.api import (
     faults,
     identity,
     limits,
+    manageable,
     messages,
     pools,
     quotas,
@@ -119,6 +120,7 @@ def create_app(
         messages,
         pools,
         services,
+        manageable,
     ):
         app.include_router(module.router)
     return app

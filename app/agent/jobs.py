@@ -37,11 +37,11 @@ class JobKind:
     changes_capacity: bool
 
 
-def _volume(payload: dict[str, Any]) -> VolumeSpec:
+def _volume(payload: dict[str, Any], *, sized: bool = True) -> VolumeSpec:
     volume = payload.get("volume")
     if not isinstance(volume, dict):
         raise DriverError("invalid job payload: no volume")
-    return VolumeSpec.from_dict(volume)
+    return VolumeSpec.from_dict(volume, sized=sized)
 
 
 def _create_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +49,8 @@ def _create_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, A
 
 
 def _delete_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
-    driver.delete_volume(_volume(payload))
+    # A volume whose manage failed has no known size (0): it is deleted all the same.
+    driver.delete_volume(_volume(payload, sized=False))
     return {}
 
 
@@ -61,12 +62,24 @@ def _extend_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, A
     return {}
 
 
+def _manage_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    ref = payload.get("ref")
+    if not isinstance(ref, dict):
+        raise DriverError("invalid job payload: ref must be an object")
+    result = driver.manage_existing(_volume(payload, sized=False), ref)
+    size = result.get("size_gb")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise DriverError(f"the driver reported an invalid size for the managed volume: {size!r}")
+    return result
+
+
 JOB_KINDS: dict[tuple[str, int], JobKind] = {
     (kind.name, kind.payload_version): kind
     for kind in (
         JobKind("create_volume", 1, _create_volume, changes_capacity=True),
         JobKind("delete_volume", 1, _delete_volume, changes_capacity=True),
         JobKind("extend_volume", 1, _extend_volume, changes_capacity=True),
+        JobKind("manage_volume", 1, _manage_volume, changes_capacity=True),
     )
 }
 

@@ -40,6 +40,7 @@ class VolumeSpec:
     """What a driver needs to know about a volume (the contract's VOL object)."""
 
     id: str
+    # 0 while the size is not known: a volume being managed, or whose manage failed.
     size_gb: int
     name: str | None = None
     pool: str | None = None
@@ -51,13 +52,15 @@ class VolumeSpec:
             raise DriverError(f"invalid volume id {self.id!r}")
         if isinstance(self.size_gb, bool) or not isinstance(self.size_gb, int):
             raise DriverError(f"invalid volume size {self.size_gb!r}: an integer is required")
-        if self.size_gb < 1:
-            raise DriverError(f"invalid volume size {self.size_gb} GB: must be at least 1")
+        if self.size_gb < 0:
+            raise DriverError(f"invalid volume size {self.size_gb} GB: must not be negative")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VolumeSpec:
+    def from_dict(cls, data: Mapping[str, Any], *, sized: bool = True) -> VolumeSpec:
+        """The VOL of a job payload. `sized`: the operation needs the size, so it must
+        be at least 1 (delete and manage take a volume whose size is not known, 0)."""
         try:
-            return cls(
+            spec = cls(
                 id=str(data["id"]),
                 size_gb=data["size_gb"],
                 name=data.get("name"),
@@ -67,6 +70,9 @@ class VolumeSpec:
             )
         except KeyError as exc:
             raise DriverError(f"volume is missing {exc.args[0]!r}") from None
+        if sized and spec.size_gb < 1:
+            raise DriverError(f"invalid volume size {spec.size_gb} GB: must be at least 1")
+        return spec
 
 
 class BackendOptions(BaseModel):
@@ -132,6 +138,14 @@ class VolumeDriver(ABC):
     @abstractmethod
     def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
         """Grow the volume to new_size_gb; already that size is not an error."""
+
+    def manage_existing(self, volume: VolumeSpec, ref: Mapping[str, Any]) -> dict[str, Any]:
+        """Take over the storage `ref` names (Cinder's manage_existing with
+        manage_existing_get_size): give it the volume's name and return
+        {"size_gb": int, "provider_location": str}, the size in whole GiB rounded up.
+        Idempotent: storage already taken over for this volume is not an error.
+        A driver that cannot manage existing storage keeps this refusal."""
+        raise DriverError(f"the {self.driver_name} driver cannot manage existing volumes")
 
     def backend_stats(self, pools: list[dict[str, Any]]) -> dict[str, Any]:
         """The backend-level part of a report, shared by every driver."""

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,75 @@ class FileDriver(VolumeDriver):
             raise DriverError(f"cannot extend volume file {path.name}: {exc.strerror}") from None
         log.info("volume extended", volume_id=volume.id, new_size_gb=new_size_gb)
 
+    # -- manage existing ---------------------------------------------------------------
+
+    def manage_existing(self, volume: VolumeSpec, ref: Mapping[str, Any]) -> dict[str, Any]:
+        """Take over a plain file of the backend folder: `ref["source-name"]` is renamed
+        to `volume-<id>` (one rename, atomic) and grown to a whole number of GiB, as
+        Cinder rounds a managed volume's size up. A retry after the rename finds the
+        volume file in place and reports it again."""
+        source = self.folder / self._source_name(ref)
+        path = self.volume_path(volume)
+        if not _exists(path):
+            self._check_source(source)
+            try:
+                os.rename(source, path)
+            except FileNotFoundError:
+                # A concurrent retry of the same job may have renamed it first.
+                if not _exists(path):
+                    raise DriverError(f"no file named {source.name!r} to manage") from None
+            except OSError as exc:
+                raise DriverError(
+                    f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
+                ) from None
+            log.info("volume file taken over", volume_id=volume.id, source=source.name)
+        size_gb = self._round_up(path)
+        return {"size_gb": size_gb, "provider_location": str(path)}
+
+    def _source_name(self, ref: Mapping[str, Any]) -> str:
+        name = ref.get("source-name")
+        if not isinstance(name, str) or not name:
+            raise DriverError(
+                f"the file driver manages a file named by ref['source-name'] (got {dict(ref)!r})"
+            )
+        if "/" in name or "\0" in name or name in (".", ".."):
+            raise DriverError(f"invalid source-name {name!r}: a plain file name is required")
+        if name.startswith(VOLUME_PREFIX):
+            raise DriverError(f"{name!r} is already a volume of backend {self.backend_name}")
+        if name.startswith(_PARTIAL_PREFIX):
+            raise DriverError(f"{name!r} is a volume file being created")
+        return name
+
+    def _check_source(self, source: Path) -> None:
+        try:
+            st = source.lstat()
+        except FileNotFoundError:
+            raise DriverError(
+                f"no file named {source.name!r} in the folder of backend {self.backend_name}"
+            ) from None
+        except OSError as exc:
+            raise DriverError(f"cannot read {source.name!r}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise DriverError(f"{source.name!r} is not a regular file")
+        if st.st_nlink > 1:
+            # Another name would still reach the volume's data.
+            raise DriverError(f"{source.name!r} has other hard links")
+
+    def _round_up(self, path: Path) -> int:
+        """The volume's size in whole GiB (at least 1), the file grown to it."""
+        try:
+            st = path.lstat()
+            if not stat.S_ISREG(st.st_mode):
+                raise DriverError(f"volume file {path.name} is not a regular file")
+            current = st.st_size
+            size_gb = max(1, math.ceil(current / GiB))
+            if current < size_gb * GiB:
+                os.truncate(path, size_gb * GiB)
+            os.chmod(path, _FILE_MODE)
+        except OSError as exc:
+            raise DriverError(f"cannot size volume file {path.name}: {exc.strerror}") from None
+        return size_gb
+
     # -- capacity ----------------------------------------------------------------------
 
     def get_volume_stats(self) -> dict[str, Any]:
@@ -229,6 +300,10 @@ class FileDriver(VolumeDriver):
                 apparent += st.st_size
                 used += st.st_blocks * 512
         return _Usage(count=count, apparent_bytes=apparent, used_bytes=used)
+
+
+def _exists(path: Path) -> bool:
+    return os.path.lexists(path)
 
 
 def _round_gib(size_bytes: float) -> float:

@@ -18,6 +18,8 @@ class Action(Enum):
     EXTEND_VOLUME = ("007", "extend volume")
     CREATE_VOLUME_FROM_BACKEND = ("008", "create volume from backend storage")
     DELETE_VOLUME = ("020", "delete volume")
+    # Cinder records no message for a failed manage; Pumice's own actions start at 101.
+    MANAGE_EXISTING_VOLUME = ("101", "manage existing volume")
 
 
 class Detail(Enum):

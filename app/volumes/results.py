@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
 from app.scheduler import claims
-from app.volumes import messages, quotas
+from app.volumes import manage, messages, quotas
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
 from app.volumes.volumes import Outcome, finish_delete, schedule, split_host, volume_request
@@ -180,11 +180,13 @@ ON_SUCCESS: dict[str, Handler] = {
     "create_volume": _created,
     "delete_volume": _deleted,
     "extend_volume": _extended,
+    manage.JOB_KIND: manage.managed,
 }
 ON_FAILURE: dict[str, Handler] = {
     "create_volume": _create_failed,
     "delete_volume": _delete_failed,
     "extend_volume": _extend_failed,
+    manage.JOB_KIND: manage.manage_failed,
 }
 
 

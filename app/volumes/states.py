@@ -12,6 +12,10 @@ class VolumeStatus:
     EXTENDING = "extending"
     ERROR_EXTENDING = "error_extending"
     IN_USE = "in-use"
+    # Manage existing: the volume is 'creating' while the agent takes the storage over;
+    # a manage that fails (agent, quota or pool capacity) leaves it here, having
+    # consumed no quota and no pool capacity (its size stays 0).
+    ERROR_MANAGING = "error_managing"
 
     # Cinder's API lets a volume be deleted from these (not while transitioning).
     DELETABLE = (
@@ -20,7 +24,7 @@ class VolumeStatus:
         ERROR_DELETING,
         ERROR_EXTENDING,
         "error_restoring",
-        "error_managing",
+        ERROR_MANAGING,
     )
     # os-force_delete (admin) also takes stuck transitional states.
     FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE)
