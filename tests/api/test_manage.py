@@ -182,6 +182,14 @@ async def test_manageable_volumes_needs_3_8(
     # The older extension answers at any version.
     r = await manage(client, admin, path="os-volume-manage", version=None)
     assert r.status_code == 202, r.text
+    # And from 3.67 without the project in the URL.
+    r = await client.post(
+        "/v3/manageable_volumes",
+        json={"volume": {"host": HOST, "ref": {"source-name": "other.img"}}},
+        headers=admin.headers("3.67"),
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["volume"]["os-vol-tenant-attr:tenant_id"] == admin.project_id
 
 
 # --- validating the given host ---------------------------------------------------------------
