@@ -62,15 +62,45 @@ async def read_body(request: Request, key: str | None = None) -> Any:
         )
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadRequest("Malformed request body") from exc
     if not isinstance(body, dict):
         raise BadRequest("Malformed request body: it must be a JSON object.")
+    check_text(body)
     if key is None:
         return body
     if key not in body or not isinstance(body[key], dict):
         raise BadRequest(f"Missing required element '{key}' in request body.")
     return body[key]
+
+
+def storable(text: str) -> bool:
+    """Whether every database can hold this string: no NUL (PostgreSQL refuses it in
+    text) and no lone surrogate (not encodable as UTF-8; JSON can carry one)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(body: Any) -> None:
+    """400 for a body with a string (key or value, at any depth) no database can store."""
+    pending = [body]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not storable(item):
+                raise BadRequest(
+                    "Invalid input: strings must not contain NUL characters or lone surrogates."
+                )
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def parse_int(value: Any, field: str, minimum: int = 0, maximum: int = DB_MAX_INT) -> int:
@@ -80,7 +110,7 @@ def parse_int(value: Any, field: str, minimum: int = 0, maximum: int = DB_MAX_IN
         )
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     elif isinstance(value, float) and value.is_integer():
         number = int(value)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import PumiceError
+from app.identity import keystone
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +39,24 @@ def fault_response(code: int, message: str, headers: dict[str, str] | None = Non
     return JSONResponse(fault_body(code, message), status_code=code, headers=headers)
 
 
+def is_identity(path: str) -> bool:
+    return path == "/identity" or path.startswith("/identity/")
+
+
+def error_body_for(path: str, code: int, message: str) -> dict[str, Any]:
+    """Keystone's error body under /identity, Cinder's fault everywhere else."""
+    if is_identity(path):
+        return keystone.error_body(code, message)
+    return fault_body(code, message)
+
+
+def error_response(
+    request: Request, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = error_body_for(request.url.path, code, message)
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -51,28 +70,29 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(PumiceError)
-    async def _domain(_req: Request, exc: PumiceError) -> Response:
-        return fault_response(exc.code, exc.message)
+    async def _domain(req: Request, exc: PumiceError) -> Response:
+        return error_response(req, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> Response:
-        return fault_response(400, _describe_validation(exc))
+    async def _validation(req: Request, exc: RequestValidationError) -> Response:
+        return error_response(req, 400, _describe_validation(exc))
 
     @app.exception_handler(json.JSONDecodeError)
-    async def _json(_req: Request, _exc: json.JSONDecodeError) -> Response:
-        return fault_response(400, "Malformed request body")
+    async def _json(req: Request, _exc: json.JSONDecodeError) -> Response:
+        return error_response(req, 400, "Malformed request body")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(req: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "Error"
         if exc.status_code == 404 and message == "Not Found":
             message = "The resource could not be found."
-        return fault_response(exc.status_code, message, headers=dict(exc.headers or {}))
+        return error_response(req, exc.status_code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_req: Request, exc: Exception) -> Response:
+    async def _unexpected(req: Request, exc: Exception) -> Response:
         log.exception("unexpected error", error=str(exc))
-        return fault_response(
+        return error_response(
+            req,
             500,
             "The server has either erred or is incapable of performing the requested operation.",
         )

@@ -3,15 +3,17 @@ response carries, errors included."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import microversion
-from app.api.faults import fault_body
-from app.errors import PumiceError
+from app.api.faults import error_body_for, is_identity
+from app.errors import BadRequest, PumiceError
 
 log = structlog.get_logger(__name__)
 
@@ -36,31 +38,38 @@ class OpenStackHeadersMiddleware:
         state["request_id"] = request_id
         version = microversion.MIN_VERSION
         error: PumiceError | None = None
-        try:
-            version = microversion.negotiate(
-                _header(scope, b"openstack-api-version"),
-                _header(scope, b"x-openstack-volume-api-version"),
-            )
-        except PumiceError as exc:
-            error = exc
+        extra = [(b"x-openstack-request-id", request_id.encode())]
+        path: str = scope.get("path", "")
+        if "\x00" in path or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+            # No database stores a NUL: refuse it before anything looks it up.
+            error = BadRequest("Invalid input: the URL must not contain NUL characters.")
+        # The identity API is Keystone's: a volume microversion means nothing to it.
+        if not is_identity(path):
+            try:
+                version = microversion.negotiate(
+                    _header(scope, b"openstack-api-version"),
+                    _header(scope, b"x-openstack-volume-api-version"),
+                )
+            except PumiceError as exc:
+                error = error or exc
+            extra += [
+                (b"openstack-api-version", f"volume {version}".encode()),
+                (b"vary", b"OpenStack-API-Version"),
+            ]
         state["api_version"] = version
-        extra = [
-            (b"x-openstack-request-id", request_id.encode()),
-            (b"openstack-api-version", f"volume {version}".encode()),
-            (b"vary", b"OpenStack-API-Version"),
-        ]
         started = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = [h for h in message.get("headers", []) if h[0].lower() != b"vary"]
+                ours = {name for name, _ in extra}
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in ours]
                 message["headers"] = headers + extra
             await send(message)
 
         if error is not None:
-            await _send_fault(send_with_headers, error.code, error.message)
+            await _send_fault(send_with_headers, path, error.code, error.message)
             return
         try:
             await self.app(scope, receive, send_with_headers)
@@ -69,16 +78,15 @@ class OpenStackHeadersMiddleware:
             if not started:
                 await _send_fault(
                     send_with_headers,
+                    path,
                     500,
                     "The server has either erred or is incapable of performing the "
                     "requested operation.",
                 )
 
 
-async def _send_fault(send: Send, code: int, message: str) -> None:
-    import json
-
-    body = json.dumps(fault_body(code, message)).encode()
+async def _send_fault(send: Send, path: str, code: int, message: str) -> None:
+    body = json.dumps(error_body_for(path, code, message)).encode()
     await send(
         {
             "type": "http.response.start",
