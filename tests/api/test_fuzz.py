@@ -308,10 +308,8 @@ class Fuzzer:
         return {self.key(): self.value(depth + 1) for _ in range(self.rng.randint(0, 3))}
 
     def key(self) -> str:
-        return self.rng.choice(
-            ["size", "name", "volume", "metadata", "project", "extra_specs", "k", "", "\x00"]
-            + [self.string()]
-        )
+        keys = ["size", "name", "volume", "metadata", "project", "extra_specs", "k", "", "\x00"]
+        return self.rng.choice([*keys, self.string()])
 
     def mutate(self, body: Any, depth: int = 0) -> Any:
         """A copy of a well-formed body with some members wrong."""
@@ -483,3 +481,59 @@ async def test_no_input_makes_a_5xx_or_a_foreign_error_body(
             )
     assert not failures, "\n".join(failures + slow)
     assert not slow, "\n".join(slow)
+
+
+# --- what the fuzz found, pinned ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/types/default/extra_specs/k", b"[" * 5000 + b"]" * 5000),
+        ("POST", "/volumes", b'{"volume": ' * 3000 + b"1" + b"}" * 3000),
+        ("POST", "/types", b'{"volume_type": {"name": "\\ud800"}}'),
+        ("POST", "/types", b'{"volume_type": {"name": "a\\u0000b"}}'),
+        ("POST", "/types/default/extra_specs", b'{"extra_specs": {"k": "\\udfff"}}'),
+        ("POST", "/volumes", b'{"volume": {"size": 1, "metadata": {"\\u0000": "v"}}}'),
+        ("GET", "/volumes/%00", None),
+        ("GET", "/types/%00/extra_specs/a", None),
+        ("GET", "/volumes?name=%00", None),
+        ("GET", "/volumes?limit=%C2%B2", None),  # a superscript two: a digit, not an int
+        ("GET", "/volumes?offset=%D9%A3", None),
+    ],
+)
+async def test_odd_inputs_found_by_the_fuzz_are_400(
+    client: httpx.AsyncClient, admin: Caller, method: str, path: str, body: bytes | None
+) -> None:
+    r = await client.request(
+        method,
+        f"/v3/{admin.project_id}{path}",
+        content=body,
+        headers={**admin.headers(), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["badRequest"]["code"] == 400
+
+
+async def test_identity_errors_are_keystone_bodies(client: httpx.AsyncClient) -> None:
+    # A volume microversion means nothing to Keystone: no 406 for it.
+    r = await client.get(
+        "/identity/v3/auth/projects", headers={"OpenStack-API-Version": "volume 3.999"}
+    )
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == 401
+    assert "openstack-api-version" not in r.headers and "x-openstack-request-id" in r.headers
+    # A body FastAPI cannot parse, a NUL in the URL, an unknown path.
+    r = await client.post(
+        "/identity/v3/auth/tokens",
+        content=b"9" * 5000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == 400
+    r = await client.get("/identity/v3/users/%00")
+    assert r.status_code == 400 and r.json()["error"]["code"] == 400
+    r = await client.get("/identity/v3/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == 404
+    # Elsewhere the fault stays Cinder's.
+    r = await client.get("/v3/nothing-here/at-all")
+    assert r.status_code == 404 and r.json()["itemNotFound"]["code"] == 404

@@ -348,7 +348,7 @@ async def test_type_access(
     fault(r, 400, "badRequest")
     # Bad action bodies.
     action = types_url(admin, f"/{private['id']}/action")
-    for body in (
+    bodies: list[dict[str, Any]] = [
         {"addProjectAccess": {}},
         {"addProjectAccess": {"project": ""}},
         {"addProjectAccess": {"project": 5}},
@@ -356,7 +356,8 @@ async def test_type_access(
         {"addProjectAccess": "p"},
         {"grantEverything": {"project": "p"}},
         {},
-    ):
+    ]
+    for body in bodies:
         r = await client.post(action, json=body, headers=h)
         fault(r, 400, "badRequest")
     # Members may do none of it.
