@@ -411,7 +411,10 @@ async def finish_delete(
     """The volume is gone: its row, its quota and its claim go in this transaction.
     Rows are locked in one order everywhere (job, volume, quota usage, pool) so that
     concurrent flows on PostgreSQL queue behind each other instead of deadlocking."""
-    await quotas.release(session, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
+    if volume.size > 0:  # size 0: a manage that never succeeded consumed nothing
+        await quotas.release(
+            session, volume.project_id, {"volumes": 1, "gigabytes": volume.size}
+        )
     if volume.pool_id is not None and volume.host:
         allocated = await claims.release(session, volume.pool_id, volume.size)
         outcome.ledgers[split_host(volume.host)] = allocated
@@ -435,7 +438,9 @@ async def extend(
         previous_status=volume.status,
     )
     delta = new_size - volume.size
-    await quotas.consume(session, runtime.settings, volume.project_id, {"gigabytes": delta})
+    await quotas.consume(
+        session, runtime.settings, volume.project_id, {"gigabytes": delta}, volume_size=new_size
+    )
     outcome = Outcome()
     vtype = await session.get(VolumeType, volume.volume_type_id)
     thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"

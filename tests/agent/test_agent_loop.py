@@ -115,6 +115,7 @@ async def test_agent_serves_jobs_through_401_and_an_api_restart(
         "create_volume": [1],
         "delete_volume": [1],
         "extend_volume": [1],
+        "manage_volume": [1],
     }
     assert report["capabilities"]["volume_backend_name"] == "file1"
     assert report["capabilities"]["pools"][0]["total_capacity_gb"] == 100.0

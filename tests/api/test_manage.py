@@ -438,11 +438,6 @@ async def test_an_error_managing_volume_can_be_deleted(
     assert await ledger(app) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs app/volumes/volumes.py finish_delete to give back no quota for a volume "
-    "of size 0 (a manage that never succeeded consumed none); requested, not in this change",
-)
 async def test_deleting_an_error_managing_volume_gives_back_no_quota(
     client: httpx.AsyncClient, admin: Caller, service: Caller
 ) -> None:
