@@ -184,15 +184,8 @@ async def _error_managing(
     await session.refresh(volume)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return
-    await messages.record(
-        session,
-        project_id=volume.project_id,
-        resource_type="VOLUME",
-        resource_uuid=volume.id,
-        action=Action.MANAGE_EXISTING_VOLUME,
-        detail=detail,
-        reason=reason,
-        request_id=job.request_id,
+    await messages.about_volume(
+        session, volume, Action.MANAGE_EXISTING_VOLUME, detail, reason, job.request_id
     )
 
 

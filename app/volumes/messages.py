@@ -8,7 +8,7 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Message, utcnow
+from app.db.models import Message, Volume, utcnow
 
 MESSAGE_TTL = timedelta(days=30)
 
@@ -63,3 +63,24 @@ async def record(
     )
     session.add(message)
     return message
+
+
+async def about_volume(
+    session: AsyncSession,
+    volume: Volume,
+    action: Action,
+    detail: Detail,
+    reason: str | None,
+    request_id: str | None,
+) -> Message:
+    """A message about one volume, for its project."""
+    return await record(
+        session,
+        project_id=volume.project_id,
+        resource_type="VOLUME",
+        resource_uuid=volume.id,
+        action=action,
+        detail=detail,
+        reason=reason,
+        request_id=request_id,
+    )

@@ -114,15 +114,13 @@ async def _create_failed(
             return
     volume.status = VolumeStatus.ERROR
     volume.updated_at = utcnow()
-    await messages.record(
+    await messages.about_volume(
         session,
-        project_id=volume.project_id,
-        resource_type="VOLUME",
-        resource_uuid=volume.id,
-        action=Action.CREATE_VOLUME_FROM_BACKEND,
-        detail=Detail.DRIVER_FAILED,
-        reason="Attempts: " + "; ".join(f"{b}: {e}" for b, e in attempts),
-        request_id=job.request_id,
+        volume,
+        Action.CREATE_VOLUME_FROM_BACKEND,
+        Detail.DRIVER_FAILED,
+        "Attempts: " + "; ".join(f"{b}: {e}" for b, e in attempts),
+        job.request_id,
     )
 
 
@@ -141,15 +139,8 @@ async def _delete_failed(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
 ) -> None:
     if await _set_status(session, volume, VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING):
-        await messages.record(
-            session,
-            project_id=volume.project_id,
-            resource_type="VOLUME",
-            resource_uuid=volume.id,
-            action=Action.DELETE_VOLUME,
-            detail=Detail.DRIVER_FAILED,
-            reason=_why(job),
-            request_id=job.request_id,
+        await messages.about_volume(
+            session, volume, Action.DELETE_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
         )
 
 
@@ -164,15 +155,8 @@ async def _extend_failed(
         outcome.ledgers[split_host(volume.host)] = await claims.release(
             session, volume.pool_id, delta
         )
-    await messages.record(
-        session,
-        project_id=volume.project_id,
-        resource_type="VOLUME",
-        resource_uuid=volume.id,
-        action=Action.EXTEND_VOLUME,
-        detail=Detail.DRIVER_FAILED,
-        reason=_why(job),
-        request_id=job.request_id,
+    await messages.about_volume(
+        session, volume, Action.EXTEND_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
     )
 
 

@@ -276,15 +276,13 @@ async def schedule(
         reason = runtime.scheduler.no_valid_backend_reason(request)
         if previous:
             reason += " Earlier attempts: " + "; ".join(f"{b}: {e}" for b, e in previous)
-        await messages.record(
+        await messages.about_volume(
             session,
-            project_id=volume.project_id,
-            resource_type="VOLUME",
-            resource_uuid=volume.id,
-            action=Action.SCHEDULE_ALLOCATE_VOLUME,
-            detail=Detail.NO_BACKEND_AVAILABLE,
-            reason=reason,
-            request_id=request_id,
+            volume,
+            Action.SCHEDULE_ALLOCATE_VOLUME,
+            Detail.NO_BACKEND_AVAILABLE,
+            reason,
+            request_id,
         )
         return False
     key, pool_id, zone_of_pool = placed
@@ -412,9 +410,7 @@ async def finish_delete(
     Rows are locked in one order everywhere (job, volume, quota usage, pool) so that
     concurrent flows on PostgreSQL queue behind each other instead of deadlocking."""
     if volume.size > 0:  # size 0: a manage that never succeeded consumed nothing
-        await quotas.release(
-            session, volume.project_id, {"volumes": 1, "gigabytes": volume.size}
-        )
+        await quotas.release(session, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
     if volume.pool_id is not None and volume.host:
         allocated = await claims.release(session, volume.pool_id, volume.size)
         outcome.ledgers[split_host(volume.host)] = allocated
@@ -450,15 +446,13 @@ async def extend(
     if allocated is None:
         await quotas.release(session, volume.project_id, {"gigabytes": delta})
         volume.status = VolumeStatus.AVAILABLE
-        await messages.record(
+        await messages.about_volume(
             session,
-            project_id=volume.project_id,
-            resource_type="VOLUME",
-            resource_uuid=volume.id,
-            action=Action.EXTEND_VOLUME,
-            detail=Detail.NO_BACKEND_AVAILABLE,
-            reason=f"Pool {volume.host} has no room for {delta} GB more.",
-            request_id=ctx.request_id,
+            volume,
+            Action.EXTEND_VOLUME,
+            Detail.NO_BACKEND_AVAILABLE,
+            f"Pool {volume.host} has no room for {delta} GB more.",
+            ctx.request_id,
         )
         return outcome
     outcome.ledgers[split_host(volume.host or "")] = allocated

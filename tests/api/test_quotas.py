@@ -381,11 +381,6 @@ async def test_per_volume_gigabytes(
     assert (await create(client, member, 5)).status_code == 202  # per volume, not in total
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="extend checks per_volume_gigabytes against the growth, not the new size: "
-    "app/volumes/volumes.py extend() must pass volume_size=new_size to quotas.consume",
-)
 async def test_per_volume_gigabytes_on_extend(
     client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
