@@ -79,8 +79,10 @@ async def _check_migrated(settings: Settings) -> str | None:
 def _run_server(settings: Settings, *, run_migrations: bool, on_started: Any = None) -> None:
     import uvicorn
 
+    from app.logs import configure_logging
     from app.main import create_app
 
+    configure_logging()
     app = create_app(settings, run_migrations=run_migrations)
     config = uvicorn.Config(
         app,

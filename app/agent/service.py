@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import logging
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from app.agent.config import AgentConfig, AgentConfigError, load_config
 from app.agent.jobs import JobRunner, job_versions
 from app.agent.reporter import Reporter
 from app.drivers import DriverConfigError
+from app.logs import configure_logging
 
 log = structlog.get_logger(__name__)
 
@@ -192,20 +191,3 @@ def _state_lock(state_dir: Path | None) -> Iterator[None]:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
-
-
-def configure_logging(level: str) -> None:
-    """structlog to stderr: readable lines with a UTC timestamp and the level."""
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path
+from pydantic import AfterValidator, BaseModel, Field
 
 from app.api.deps import RuntimeDep, ServiceDep, SessionDep
 from app.errors import BadRequest, Conflict
@@ -18,31 +18,45 @@ router = APIRouter(prefix="/agent/v1", tags=["agents"])
 MAX_WAIT = 30.0
 
 
+def _printable(value: str) -> str:
+    # PostgreSQL cannot store NUL in text, and no name needs control characters.
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_printable)]
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 class CapabilityReport(BaseModel):
-    agent_id: str = Field(min_length=1, max_length=255)
-    host: str = Field(min_length=3, max_length=255, pattern=r"^[^@#\s]+@[^@#\s]+$")
-    availability_zone: str = Field(min_length=1, max_length=255)
+    agent_id: Name
+    host: Annotated[Name, Field(pattern=r"^[^@#\s]+@[^@#\s]+$")]
+    availability_zone: Name
     timestamp: datetime
     job_versions: dict[str, list[int]] = Field(default_factory=dict)
     capabilities: dict[str, Any]
 
 
 class ClaimRequest(BaseModel):
-    agent_id: str = Field(min_length=1, max_length=255)
-    backends: list[str] = Field(min_length=1, max_length=64)
+    agent_id: Name
+    backends: list[Name] = Field(min_length=1, max_length=64)
     wait: float = Field(default=20.0, ge=0)
 
 
 class Heartbeat(BaseModel):
-    agent_id: str = Field(min_length=1, max_length=255)
+    agent_id: Name
     progress: int | None = Field(default=None, ge=0, le=100)
 
 
 class JobResult(BaseModel):
-    agent_id: str = Field(min_length=1, max_length=255)
+    agent_id: Name
     ok: bool
     result: dict[str, Any] | None = None
-    error: str | None = Field(default=None, max_length=4096)
+    # Shown to users in a message; NUL cannot be stored in PostgreSQL text.
+    error: Annotated[str, AfterValidator(lambda text: text.replace("\x00", ""))] | None = Field(
+        default=None, max_length=4096
+    )
 
 
 @router.post("/capabilities")
@@ -85,7 +99,7 @@ async def claim_job(body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep) -
 
 @router.post("/jobs/{job_id}/heartbeat")
 async def heartbeat(
-    job_id: int, body: Heartbeat, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+    job_id: JobId, body: Heartbeat, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with session.begin():
         expires = await jobs.renew(
@@ -98,7 +112,7 @@ async def heartbeat(
 
 @router.post("/jobs/{job_id}/result")
 async def job_result(
-    job_id: int, body: JobResult, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+    job_id: JobId, body: JobResult, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     if not body.ok and not body.error:
         raise BadRequest("A failed job needs an 'error' saying why.")

@@ -378,8 +378,15 @@ class Fuzzer:
             "message_id": [w.message_id],
             "key": ["k", "a"],
             "class_name": ["default", "gold"],
-            # Not beyond int64: a known gap, see KNOWN_AGENT_GAPS.
-            "job_id": [str(w.job_id), "0", "-1", "9223372036854775807", "abc", "1.5"],
+            "job_id": [
+                str(w.job_id),
+                "0",
+                "-1",
+                "9223372036854775807",
+                "abc",
+                "1.5",
+                "99999999999999999999",
+            ],
             "host": ["node1@file", "node1@file#pool"],
             "user_id": ["nobody"],
         }
@@ -423,8 +430,6 @@ class Fuzzer:
         version = self.rng.choice(VERSIONS)
         if version is not None:
             headers["OpenStack-API-Version"] = f"volume {version}"
-        if route.path.startswith("/agent/") and body is not None:
-            body = body.replace(b"\\u0000", b"x")  # a known gap: see KNOWN_AGENT_GAPS
         return method, url, body, headers
 
 
@@ -593,10 +598,9 @@ async def test_identity_errors_are_keystone_bodies(client: httpx.AsyncClient) ->
     assert r.status_code == 404 and r.json()["itemNotFound"]["code"] == 404
 
 
-# Known gaps in app/api/agents.py, outside this suite's files: the fuzz steers clear of
-# them (a job id beyond int64; NUL in strings an agent sends) and these pin them. Drop
-# the xfail marks when agents.py bounds job_id (Path(ge=1, le=2**63 - 1)) and refuses NUL.
-KNOWN_AGENT_GAPS = [
+# Once gaps in app/api/agents.py (a job id beyond int64; NUL in strings an agent sends),
+# now 400s: these keep them closed.
+AGENT_EDGES = [
     ("/agent/v1/jobs/99999999999999999999/heartbeat", b'{"agent_id": "node1"}'),
     ("/agent/v1/jobs/99999999999999999999/result", b'{"agent_id": "node1", "ok": true}'),
     ("/agent/v1/jobs/1/heartbeat", b'{"agent_id": "a\\u0000"}'),
@@ -604,11 +608,8 @@ KNOWN_AGENT_GAPS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="app/api/agents.py: 500 (or NUL accepted on SQLite) instead of 400"
-)
-@pytest.mark.parametrize(("path", "body"), KNOWN_AGENT_GAPS)
-async def test_known_agent_gaps(
+@pytest.mark.parametrize(("path", "body"), AGENT_EDGES)
+async def test_agent_edges_are_400(
     client: httpx.AsyncClient, admin: Caller, path: str, body: bytes, quiet_500s: None
 ) -> None:
     r = await client.post(
