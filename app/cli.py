@@ -303,16 +303,33 @@ def up(
     agent_process: list[subprocess.Popen[bytes]] = []
     background: list[asyncio.Task[None]] = []
 
-    def start_agent(app: Any) -> None:
-        agent_process.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "agent", "--config", str(agent_config)],
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+    def spawn_agent() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "agent", "--config", str(agent_config)],
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        background.append(asyncio.get_running_loop().create_task(_announce_ready(app)))
+
+    def start_agent(app: Any) -> None:
+        agent_process.append(spawn_agent())
+        loop = asyncio.get_running_loop()
+        background.append(loop.create_task(_announce_ready(app)))
+        background.append(loop.create_task(_watch_agent()))
+
+    async def _watch_agent() -> None:
+        # The agent exits non-zero when it cannot go on; all in one means restarting it.
+        while True:
+            await asyncio.sleep(1.0)
+            code = agent_process[-1].poll()
+            if code is not None:
+                typer.secho(
+                    f"The local agent exited ({code}); restarting it.",
+                    fg=typer.colors.YELLOW,
+                    err=True,
+                )
+                await asyncio.sleep(2.0)
+                agent_process.append(spawn_agent())
 
     async def _announce_ready(app: Any) -> None:
         # Ready means a volume can be placed: the agent's first report has arrived.

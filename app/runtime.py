@@ -27,10 +27,15 @@ class JobSignal:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seconds: float) -> None:
-        event = self._event
+    def waiter(self) -> asyncio.Event:
+        """Take this before looking for work, wait on it after finding none: a job
+        queued in between has already set it, so no wake-up is lost."""
+        return self._event
+
+    @staticmethod
+    async def wait(waiter: asyncio.Event, seconds: float) -> None:
         try:
-            await asyncio.wait_for(event.wait(), seconds)
+            await asyncio.wait_for(waiter.wait(), seconds)
         except TimeoutError:
             pass
 

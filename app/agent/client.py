@@ -174,9 +174,13 @@ class AgentClient:
         job = body.get("job")
         return Job.from_dict(job) if job else None
 
-    async def heartbeat(self, job_id: int, progress: int | None = None) -> str | None:
-        """Renew a job's lease; raises LeaseLost when it is no longer this agent's."""
+    async def heartbeat(
+        self, job_id: int, progress: int | None = None, *, attempt: int | None = None
+    ) -> str | None:
+        """Renew a job's lease; raises LeaseLost when it is no longer this attempt's."""
         body: dict[str, Any] = {"agent_id": self.agent_id}
+        if attempt is not None:
+            body["attempt"] = attempt
         if progress is not None:
             body["progress"] = progress
         answer = await self._call(f"/jobs/{job_id}/heartbeat", body)
@@ -184,10 +188,17 @@ class AgentClient:
         return str(expires) if expires is not None else None
 
     async def post_result(
-        self, job_id: int, *, result: dict[str, Any] | None = None, error: str | None = None
+        self,
+        job_id: int,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        attempt: int | None = None,
     ) -> str:
         """Report a job's outcome (an error message means failure); returns its state."""
         body: dict[str, Any] = {"agent_id": self.agent_id}
+        if attempt is not None:
+            body["attempt"] = attempt
         if error is None:
             body.update(ok=True, result=result or {})
         else:

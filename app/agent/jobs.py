@@ -123,7 +123,9 @@ class JobRunner:
         if kind is not None and kind.changes_capacity and job.backend in self._backends:
             self._on_capacity_change(job.backend)
         try:
-            state = await self._client.post_result(job.id, result=result, error=error)
+            state = await self._client.post_result(
+                job.id, result=result, error=error, attempt=job.attempts
+            )
         except LeaseLost:
             bound.warning("job result refused: lease lost")
             return
@@ -176,7 +178,7 @@ class JobRunner:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._client.heartbeat(job.id)
+                await self._client.heartbeat(job.id, attempt=job.attempts)
             except LeaseLost:
                 raise
             except ApiError as exc:

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import AfterValidator, BaseModel, Field
 
 from app.api.deps import RuntimeDep, ServiceDep, SessionDep
@@ -46,11 +46,15 @@ class ClaimRequest(BaseModel):
 
 class Heartbeat(BaseModel):
     agent_id: Name
+    # The claim's `attempts`: a lease belongs to one attempt, not to the agent, so a
+    # stale run of a job the agent claimed again cannot renew or finish it.
+    attempt: int | None = Field(default=None, ge=1, le=1_000_000)
     progress: int | None = Field(default=None, ge=0, le=100)
 
 
 class JobResult(BaseModel):
     agent_id: Name
+    attempt: int | None = Field(default=None, ge=1, le=1_000_000)
     ok: bool
     result: dict[str, Any] | None = None
     # Shown to users in a message; NUL cannot be stored in PostgreSQL text.
@@ -81,10 +85,17 @@ async def report_capabilities(
 
 
 @router.post("/jobs/claim")
-async def claim_job(body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def claim_job(
+    request: Request, body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep
+) -> dict[str, Any]:
     lease = runtime.settings.job_lease_seconds
     deadline = _now() + min(body.wait, MAX_WAIT)
     while True:
+        if await request.is_disconnected():
+            # Leasing a job to an agent that has gone would park it until the lease
+            # expires and spend one of its attempts.
+            return {"job": None}
+        waiter = runtime.jobs.waiter()
         async with runtime.sessionmaker() as session, session.begin():
             job = await jobs.claim(session, body.agent_id, body.backends, lease)
         if job is not None:
@@ -94,7 +105,7 @@ async def claim_job(body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep) -
             return {"job": None}
         # Woken at once by a job queued in this replica; other replicas' jobs are found
         # by the next poll.
-        await runtime.jobs.wait(min(remaining, 1.0))
+        await runtime.jobs.wait(waiter, min(remaining, 1.0))
 
 
 @router.post("/jobs/{job_id}/heartbeat")
@@ -103,7 +114,12 @@ async def heartbeat(
 ) -> dict[str, Any]:
     async with session.begin():
         expires = await jobs.renew(
-            session, job_id, body.agent_id, runtime.settings.job_lease_seconds, body.progress
+            session,
+            job_id,
+            body.agent_id,
+            runtime.settings.job_lease_seconds,
+            body.progress,
+            attempt=body.attempt,
         )
     if expires is None:
         raise Conflict(f"Job {job_id} is not leased to agent {body.agent_id}.")
@@ -117,7 +133,9 @@ async def job_result(
     if not body.ok and not body.error:
         raise BadRequest("A failed job needs an 'error' saying why.")
     async with session.begin():
-        job = await jobs.finish(session, job_id, body.agent_id, body.ok, body.result, body.error)
+        job = await jobs.finish(
+            session, job_id, body.agent_id, body.ok, body.result, body.error, attempt=body.attempt
+        )
         if job is None:
             raise Conflict(f"Job {job_id} is not leased to agent {body.agent_id}.")
         outcome = await results.apply(session, runtime, job, ok=body.ok)

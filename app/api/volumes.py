@@ -31,7 +31,6 @@ from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden, NotFound
 from app.volumes import volumes as flows
-from app.volumes.states import VolumeStatus
 
 router = APIRouter(tags=["volumes"])
 
@@ -444,11 +443,7 @@ async def volume_action(
                     "Policy doesn't allow volume_extension:volume_admin_actions:"
                     "reset_status to be performed."
                 )
-            status = args.get("status")
-            allowed = (*VolumeStatus.DELETABLE, *VolumeStatus.TRANSITIONAL, VolumeStatus.IN_USE)
-            if status not in allowed:
-                raise BadRequest(f"Invalid status {status!r}; use one of {', '.join(allowed)}.")
-            volume.status = status
+            await flows.reset_status(session, volume, args.get("status"))
         elif action == "os-force_delete":
             if not ctx.is_admin:
                 raise Forbidden(

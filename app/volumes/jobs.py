@@ -78,8 +78,22 @@ async def claim(
     return None
 
 
+def _holds(job_id: int, agent_id: str, attempt: int | None) -> list[Any]:
+    """The lease is this agent's (and, when it says which, this attempt's)."""
+    guard: list[Any] = [Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id]
+    if attempt is not None:
+        guard.append(Job.attempts == attempt)
+    return guard
+
+
 async def renew(
-    session: AsyncSession, job_id: int, agent_id: str, lease_seconds: int, progress: int | None
+    session: AsyncSession,
+    job_id: int,
+    agent_id: str,
+    lease_seconds: int,
+    progress: int | None,
+    *,
+    attempt: int | None = None,
 ) -> datetime | None:
     """Extend the lease if this agent still holds it; None when it does not."""
     now = utcnow()
@@ -88,9 +102,7 @@ async def renew(
     if progress is not None:
         values["progress"] = max(0, min(100, progress))
     result = await session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id)
-        .values(**values)
+        update(Job).where(*_holds(job_id, agent_id, attempt)).values(**values)
     )
     return expires if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
@@ -102,12 +114,14 @@ async def finish(
     ok: bool,
     result: dict[str, Any] | None,
     error: str | None,
+    *,
+    attempt: int | None = None,
 ) -> Job | None:
     """Record the agent's result if it still holds the lease; None when it does not."""
     now = utcnow()
     done = await session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id)
+        .where(*_holds(job_id, agent_id, attempt))
         .values(
             state=SUCCEEDED if ok else FAILED,
             result=result,
@@ -128,43 +142,44 @@ class Expired:
     retried: bool
 
 
-async def expire_leases(
-    session: AsyncSession,
-    *,
-    backend: str | None = None,
-    now: datetime | None = None,
-    limit: int = 100,
-) -> list[Expired]:
-    """Jobs whose lease ran out (or every running job of `backend`, for a cleanup):
-    back to pending while attempts remain, else failed."""
-    now = now or utcnow()
-    query = select(Job).where(Job.state == RUNNING)
+async def expired(
+    session: AsyncSession, *, backend: str | None, now: datetime, limit: int = 100
+) -> list[int]:
+    """Running jobs whose lease ran out (or every running job of `backend`, for a
+    cleanup)."""
+    query = select(Job.id).where(Job.state == RUNNING)
     query = (
         query.where(Job.backend == backend) if backend else query.where(Job.lease_expires_at < now)
     )
-    out: list[Expired] = []
-    for job in (await session.scalars(query.order_by(Job.id).limit(limit))).all():
-        retry = job.attempts < job.max_attempts
-        moved = await session.execute(
-            update(Job)
-            .where(
-                Job.id == job.id,
-                Job.state == RUNNING,
-                Job.lease_owner == job.lease_owner,
-                Job.lease_expires_at == job.lease_expires_at,
-            )
-            .values(
-                state=PENDING if retry else FAILED,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-                error=None if retry else LEASE_EXPIRED_ERROR,
-            )
+    return list((await session.scalars(query.order_by(Job.id).limit(limit))).all())
+
+
+async def expire(session: AsyncSession, job_id: int, now: datetime) -> Expired | None:
+    """Back to pending while attempts remain, else failed; None if the job moved on."""
+    job = await session.get(Job, job_id, populate_existing=True)
+    if job is None or job.state != RUNNING:
+        return None
+    retry = job.attempts < job.max_attempts
+    moved = await session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.state == RUNNING,
+            Job.lease_owner == job.lease_owner,
+            Job.lease_expires_at == job.lease_expires_at,
         )
-        if moved.rowcount == 1:  # type: ignore[attr-defined]
-            await session.refresh(job)
-            out.append(Expired(job, retry))
-    return out
+        .values(
+            state=PENDING if retry else FAILED,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+            error=None if retry else LEASE_EXPIRED_ERROR,
+        )
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await session.refresh(job)
+    return Expired(job, retry)
 
 
 def describe(job: Job, lease_seconds: int) -> dict[str, Any]:
@@ -182,25 +197,61 @@ def describe(job: Job, lease_seconds: int) -> dict[str, Any]:
     }
 
 
-async def fail_stranded(
+async def stranded(
     session: AsyncSession, down_backends: list[str], older_than: datetime, limit: int = 100
-) -> list[Job]:
-    """Pending jobs of backends that are down, queued before `older_than`: fail them so
-    their resources leave their transitional status."""
+) -> list[int]:
+    """Pending jobs of backends that are down, queued before `older_than`."""
     if not down_backends:
         return []
     query = (
-        select(Job)
+        select(Job.id)
         .where(Job.state == PENDING, Job.backend.in_(down_backends), Job.created_at < older_than)
         .order_by(Job.id)
         .limit(limit)
     )
+    return list((await session.scalars(query)).all())
+
+
+async def strand(session: AsyncSession, job_id: int) -> Job | None:
+    """Fail a stranded job so its resource leaves its transitional status."""
+    moved = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == PENDING)
+        .values(state=FAILED, error=STRANDED_ERROR, updated_at=utcnow())
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def active(session: AsyncSession, resource_id: str) -> list[Job]:
+    return list(
+        (
+            await session.scalars(
+                select(Job)
+                .where(Job.resource_id == resource_id, Job.state.in_((PENDING, RUNNING)))
+                .order_by(Job.id)
+            )
+        ).all()
+    )
+
+
+async def cancel_active(session: AsyncSession, resource_id: str, why: str) -> list[Job]:
+    """Fail the resource's queued and running jobs (a force delete overrides them); an
+    agent still running one is refused its result (409). The cancelled jobs come back so
+    the caller can give back what they held."""
     out: list[Job] = []
-    for job in (await session.scalars(query)).all():
+    for job in await active(session, resource_id):
         moved = await session.execute(
             update(Job)
-            .where(Job.id == job.id, Job.state == PENDING)
-            .values(state=FAILED, error=STRANDED_ERROR, updated_at=utcnow())
+            .where(Job.id == job.id, Job.state.in_((PENDING, RUNNING)))
+            .values(
+                state=FAILED,
+                error=why,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=utcnow(),
+            )
         )
         if moved.rowcount == 1:  # type: ignore[attr-defined]
             await session.refresh(job)

@@ -1,48 +1,79 @@
 """The lease reaper: expired leases become retries, or failures with a user message, so
-no resource stays in a transitional status because an agent died."""
+no resource stays in a transitional status because an agent died. Each job is settled
+in a transaction of its own: one that cannot be settled does not hold up the rest."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import utcnow
+from app.db.models import Job, utcnow
 from app.runtime import Runtime
 from app.volumes import jobs, results
-from app.volumes.volumes import Outcome
 
 log = structlog.get_logger(__name__)
+
+# Moves one job; returns it when it failed for good (its resource must be settled),
+# the string "retried" when it went back to the queue, None when it had moved on.
+Step = Callable[[AsyncSession, int], Awaitable[Job | str | None]]
 
 
 async def reap_once(runtime: Runtime, *, backend: str | None = None) -> int:
     """One pass; with `backend`, every running job of it counts as expired (cleanup).
     Returns how many jobs it moved."""
     now = utcnow()
-    outcomes: list[Outcome] = []
-    retried = False
-    async with runtime.sessionmaker() as session, session.begin():
-        expired = await jobs.expire_leases(session, backend=backend, now=now)
-        for item in expired:
-            if item.retried:
-                retried = True
-            else:
-                outcomes.append(await results.apply(session, runtime, item.job, ok=False))
-        down = [b.host for b in runtime.cache.backends() if not runtime.cache.is_up(b.host, now)]
-        if backend is not None and backend not in down:
-            down.append(backend)
-        wait = timedelta(seconds=runtime.settings.service_down_time)
-        stranded = await jobs.fail_stranded(
-            session, down, now if backend is not None else now - wait
-        )
-        for job in stranded:
-            outcomes.append(await results.apply(session, runtime, job, ok=False))
-    for outcome in outcomes:
+    down = [b.host for b in runtime.cache.backends() if not runtime.cache.is_up(b.host, now)]
+    if backend is not None and backend not in down:
+        down.append(backend)
+    older_than = (
+        now if backend is not None else now - timedelta(seconds=runtime.settings.service_down_time)
+    )
+    async with runtime.sessionmaker() as session:
+        expired = await jobs.expired(session, backend=backend, now=now)
+        stranded = await jobs.stranded(session, down, older_than)
+    moved = 0
+    for job_id in expired:
+        moved += await _settle(runtime, job_id, _expire_step(now))
+    for job_id in stranded:
+        moved += await _settle(runtime, job_id, _strand)
+    return moved
+
+
+def _expire_step(now: datetime) -> Step:
+    async def step(session: AsyncSession, job_id: int) -> Job | str | None:
+        item = await jobs.expire(session, job_id, now)
+        if item is None:
+            return None
+        return "retried" if item.retried else item.job
+
+    return step
+
+
+async def _strand(session: AsyncSession, job_id: int) -> Job | str | None:
+    return await jobs.strand(session, job_id)
+
+
+async def _settle(runtime: Runtime, job_id: int, step: Step) -> int:
+    try:
+        async with runtime.sessionmaker() as session, session.begin():
+            moved = await step(session, job_id)
+            if moved is None:
+                return 0
+            outcome = None
+            if isinstance(moved, Job):
+                outcome = await results.apply(session, runtime, moved, ok=False)
+    except Exception as exc:  # rolled back: the next pass tries this job again
+        log.error("could not settle a job", job_id=job_id, error=str(exc))
+        return 0
+    if outcome is not None:
         outcome.after_commit(runtime)
-    if retried:
+    else:
         runtime.jobs.notify()
-    return len(expired) + len(stranded)
+    return 1
 
 
 async def run_forever(runtime: Runtime) -> None:

@@ -13,10 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
 from app.scheduler import claims
-from app.volumes import manage, messages, quotas
+from app.volumes import manage, messages
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, finish_delete, schedule, split_host, volume_request
+from app.volumes.volumes import (
+    Outcome,
+    finish_delete,
+    release_extension,
+    schedule,
+    split_host,
+    volume_request,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -24,7 +31,16 @@ Handler = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None
 
 
 async def _volume(session: AsyncSession, job: Job) -> Volume | None:
-    return await session.get(Volume, job.resource_id, populate_existing=True)
+    """The job's volume, locked: a result, the reaper and an API request on the same
+    volume then take turns (and the lock order stays job, volume, quota, pool)."""
+    return (
+        await session.scalars(
+            select(Volume)
+            .where(Volume.id == job.resource_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
 
 
 async def _set_status(
@@ -149,12 +165,7 @@ async def _extend_failed(
 ) -> None:
     if not await _set_status(session, volume, VolumeStatus.EXTENDING, VolumeStatus.ERROR_EXTENDING):
         return
-    delta = int(job.payload["new_size_gb"]) - volume.size
-    await quotas.release(session, volume.project_id, {"gigabytes": delta})
-    if volume.pool_id is not None and volume.host:
-        outcome.ledgers[split_host(volume.host)] = await claims.release(
-            session, volume.pool_id, delta
-        )
+    await release_extension(session, volume, job, outcome)
     await messages.about_volume(
         session, volume, Action.EXTEND_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
     )

@@ -14,7 +14,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Volume, VolumeMetadata, VolumeType, utcnow
+from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
 from app.scheduler import claims
@@ -384,6 +384,12 @@ async def delete_volume(
         session, volume, allowed, VolumeStatus.DELETING, "delete", previous_status=volume.status
     )
     outcome = Outcome()
+    if force:
+        # Whatever was in flight (a create, an extend, an earlier delete) is overridden;
+        # what it held goes back here, so the ledgers stay exact.
+        for job in await jobs.cancel_active(session, volume.id, "superseded by a force delete"):
+            if job.kind == "extend_volume":
+                await release_extension(session, volume, job, outcome)
     if volume.pool_id is None:
         # Never placed: nothing exists on any backend.
         await finish_delete(session, volume, outcome, runtime)
@@ -401,6 +407,37 @@ async def delete_volume(
     )
     outcome.job_queued = True
     return outcome
+
+
+async def reset_status(session: AsyncSession, volume: Volume, status: object) -> None:
+    """os-reset_status (admin): only to a resting status, and never under an operation in
+    flight: its job would later find a status it does not expect, and what it claimed
+    would never be given back. A stuck volume is force-deleted instead."""
+    if status not in VolumeStatus.RESETTABLE:
+        raise BadRequest(
+            f"Invalid status {status!r}; use one of {', '.join(VolumeStatus.RESETTABLE)}."
+        )
+    busy = await jobs.active(session, volume.id)
+    if busy:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} has a {busy[0].kind} in flight (job "
+            f"{busy[0].id}); wait for it to end, or force-delete the volume."
+        )
+    volume.previous_status = volume.status
+    volume.status = str(status)
+    volume.updated_at = utcnow()
+
+
+async def release_extension(
+    session: AsyncSession, volume: Volume, job: Job, outcome: Outcome
+) -> None:
+    """Give back what an extend that will not happen had claimed (quota, then pool)."""
+    delta = int(job.payload["new_size_gb"]) - volume.size
+    await quotas.release(session, volume.project_id, {"gigabytes": delta})
+    if volume.pool_id is not None and volume.host:
+        outcome.ledgers[split_host(volume.host)] = await claims.release(
+            session, volume.pool_id, delta
+        )
 
 
 async def finish_delete(

@@ -129,13 +129,14 @@ async def test_agent_serves_jobs_through_401_and_an_api_restart(
         "create_volume", {"volume": volume(vol_id, 2)}, backend=BACKEND, lease_seconds=0.3
     )
     await eventually(lambda: state.heartbeats_for(job_id) >= 3, "heartbeats")
-    assert state.heartbeats[0][1] == {"agent_id": "node1"}
+    assert state.heartbeats[0][1] == {"agent_id": "node1", "attempt": 1}
     assert job_id not in state.results
     gated_driver.gate.set()
     await eventually(lambda: job_id in state.results, "the create result")
     path = tmp_path / "file1" / f"volume-{vol_id}"
     assert state.results[job_id] == {
         "agent_id": "node1",
+        "attempt": 1,
         "ok": True,
         "result": {"provider_location": str(path)},
     }

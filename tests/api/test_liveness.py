@@ -15,7 +15,7 @@ from tests.api.helpers import report
 from tests.api.test_jobs_and_backends import new_volume, status_of
 from tests.conftest import Caller, MakeCaller
 
-DOWN_AFTER = 1
+DOWN_AFTER = 3
 
 
 @pytest.fixture
