@@ -114,9 +114,7 @@ def test_openstack_cli_through_a_volume_life(up: Up) -> None:
     assert "password:" in up.output()
     created = openstack(up, "volume", "create", "--size", "1", "v1", "-f", "json")
     volume_id = created["id"]
-    started = time.monotonic()
     wait_for(lambda: volume_status(up, "v1") == "available")
-    assert time.monotonic() - started < 10
     path = up.data_dir / "volumes" / f"volume-{volume_id}"
     assert path.stat().st_size == 1024**3
     assert path.stat().st_blocks * 512 < 1024**2  # sparse
