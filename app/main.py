@@ -26,6 +26,7 @@ from app.api import (
     volumes,
     zones,
 )
+from app.api.microversion import MAX_VERSION
 from app.api.middleware import OpenStackHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db import migrate
@@ -102,7 +103,7 @@ def create_app(
 
     app = FastAPI(
         title="Pumice Block Storage API",
-        version="3.70",
+        version=str(MAX_VERSION),
         description="OpenStack Block Storage API v3 compatible control plane.",
         lifespan=lifespan,
     )

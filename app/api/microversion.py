@@ -41,7 +41,8 @@ class APIVersion:
 
 
 MIN_VERSION = APIVersion(3, 0)
-MAX_VERSION = APIVersion(3, 70)
+MAX_VERSION = APIVersion(3, 71)
+EXTEND_VOLUME_COMPLETION = APIVersion(3, 71)
 # Feature gates, named as Cinder names them.
 MESSAGES = APIVersion(3, 3)
 VOLUME_LIST_GLANCE_METADATA = APIVersion(3, 4)

@@ -25,7 +25,14 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep
+from app.api.deps import (
+    ContextDep,
+    RuntimeDep,
+    SessionDep,
+    VersionDep,
+    WriterDep,
+    min_version,
+)
 from app.api.microversion import APIVersion
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
@@ -406,6 +413,7 @@ async def volume_action(
     ctx: WriterDep,
     session: SessionDep,
     runtime: RuntimeDep,
+    version: VersionDep,
 ) -> Response:
     body = await read_body(request)
     if len(body) != 1:
@@ -429,6 +437,19 @@ async def volume_action(
                 volume,
                 optional_str(args.get("new_type"), "new_type") or "",
                 optional_str(args.get("migration_policy"), "migration_policy") or "never",
+            )
+        elif action == "os-extend_volume_completion":
+            # Nova's word that it finished extending an attached volume (3.71). Only
+            # an attached volume in 'extending' waits for it, and none can be attached
+            # yet: say so rather than pretend.
+            min_version(mv.EXTEND_VOLUME_COMPLETION, version)
+            if not ctx.is_admin and not ctx.is_service:
+                raise Forbidden(
+                    "Policy doesn't allow volume:extend_volume_completion to be performed."
+                )
+            raise BadRequest(
+                f"Invalid volume: Volume {volume.id} is not waiting for an "
+                "extend of an attached volume to complete."
             )
         elif action == "os-set_bootable":
             volume.bootable = parse_bool(args.get("bootable"), "bootable")

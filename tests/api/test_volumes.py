@@ -195,7 +195,7 @@ async def test_microversions(client: httpx.AsyncClient, member: Caller) -> None:
     r = await client.get(f"/v3/{member.project_id}/volumes", headers=member.headers("abc"))
     assert r.status_code == 400
     r = await client.get(f"/v3/{member.project_id}/volumes", headers=member.headers("latest"))
-    assert r.headers["openstack-api-version"] == "volume 3.70"
+    assert r.headers["openstack-api-version"] == "volume 3.71"
     r = await client.get(f"/v3/{member.project_id}/messages", headers=member.headers("3.2"))
     assert r.status_code == 404
     r = await client.get("/v3/volumes", headers=member.headers("3.66"))
@@ -213,7 +213,7 @@ async def test_versions_documents(client: httpx.AsyncClient) -> None:
     r = await client.get("/")
     assert r.status_code == 300
     [v3] = r.json()["versions"]
-    assert v3["min_version"] == "3.0" and v3["version"] == "3.70"
+    assert v3["min_version"] == "3.0" and v3["version"] == "3.71"
     r = await client.get("/v3/")
     assert r.status_code == 200 and r.json()["versions"][0]["id"] == "v3.0"
 
@@ -312,3 +312,17 @@ async def test_extend(client: httpx.AsyncClient, member: Caller, service: Caller
     assert job is not None and job["payload"]["new_size_gb"] == 10
     await finish(client, service, job)
     assert (await show(client, member, volume["id"]))["size"] == 10
+
+
+async def test_extend_volume_completion_needs_an_attached_extend(
+    client: httpx.AsyncClient, admin: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    volume = (await create(client, admin)).json()["volume"]
+    await run_jobs(client, service, ["node1@file"])
+    action = f"/v3/{admin.project_id}/volumes/{volume['id']}/action"
+    body = {"os-extend_volume_completion": {"error": False}}
+    r = await client.post(action, json=body, headers=admin.headers("3.70"))
+    assert r.status_code == 404
+    r = await client.post(action, json=body, headers=admin.headers("3.71"))
+    assert r.status_code == 400 and "not waiting" in r.json()["badRequest"]["message"]
