@@ -14,6 +14,7 @@ import pytest
 from app.drivers import VolumeSpec, create_driver
 from app.drivers.file import FileDriver
 from app.drivers.reflink import ReflinkUnsupported, clone_file, detect_reflink
+from tests.conftest import need
 
 
 def _run(*argv: str) -> None:
@@ -22,8 +23,10 @@ def _run(*argv: str) -> None:
 
 @pytest.fixture
 def xfs_folder(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0 or not shutil.which("mkfs.xfs") or not shutil.which("losetup"):
-        pytest.skip("needs root, mkfs.xfs and losetup")
+    need(
+        os.geteuid() == 0 and bool(shutil.which("mkfs.xfs")) and bool(shutil.which("losetup")),
+        "root with mkfs.xfs (xfsprogs) and losetup",
+    )
     image = tmp_path / "xfs.img"
     mountpoint = tmp_path / "mnt"
     mountpoint.mkdir()
@@ -33,7 +36,7 @@ def xfs_folder(tmp_path: Path) -> Iterator[Path]:
         _run("mkfs.xfs", "-q", "-m", "reflink=1", str(image))
         _run("mount", "-o", "loop", str(image), str(mountpoint))
     except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot mount an XFS image here: {exc.stderr.decode().strip()}")
+        need(False, f"a loop-mounted XFS image ({exc.stderr.decode().strip()})")
     try:
         yield mountpoint
     finally:
