@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +94,31 @@ def job_versions() -> dict[str, list[int]]:
     return versions
 
 
+class ResourceLocks:
+    """One driver operation at a time per resource. An abandoned job's thread runs on
+    until its driver call returns; a later job on the same volume (a force delete, a
+    retry of the same job) waits for it here instead of racing it on the storage."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: dict[str, tuple[threading.Lock, int]] = {}
+
+    def run(self, key: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        with self._guard:
+            lock, users = self._held.get(key, (threading.Lock(), 0))
+            self._held[key] = (lock, users + 1)
+        try:
+            with lock:
+                return work()
+        finally:
+            with self._guard:
+                lock, users = self._held[key]
+                if users == 1:
+                    del self._held[key]
+                else:
+                    self._held[key] = (lock, users - 1)
+
+
 class JobRunner:
     def __init__(
         self,
@@ -103,6 +130,7 @@ class JobRunner:
         self._client = client
         self._backends = backends
         self._on_capacity_change = on_capacity_change
+        self._locks = ResourceLocks()
 
     async def run(self, job: Job) -> None:
         """Execute a job and post its result; never raises except on cancellation."""
@@ -151,7 +179,12 @@ class JobRunner:
         kind = JOB_KINDS.get((job.kind, job.payload_version))
         if kind is None:
             return None, f"unsupported job {job.kind} version {job.payload_version}"
-        work = asyncio.ensure_future(asyncio.to_thread(kind.handler, backend.driver, job.payload))
+        key = f"{job.backend}/{job.resource_type}/{job.resource_id}"
+        work = asyncio.ensure_future(
+            asyncio.to_thread(
+                self._locks.run, key, functools.partial(kind.handler, backend.driver, job.payload)
+            )
+        )
         lease = asyncio.create_task(self._keep_lease(job))
         try:
             await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)

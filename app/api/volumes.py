@@ -319,11 +319,10 @@ async def delete_volume(
         raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
     if cascade is not None:
         parse_bool(cascade, "cascade")  # no snapshots exist yet: nothing to cascade to
+    forced = force is not None and parse_bool(force, "force")
     async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True)
-        outcome = await flows.delete_volume(
-            session, runtime, ctx, volume, force=force is not None and parse_bool(force, "force")
-        )
+        volume = await flows.get(session, ctx, volume_id, for_update=True, with_jobs=forced)
+        outcome = await flows.delete_volume(session, runtime, ctx, volume, force=forced)
     outcome.after_commit(runtime)
     return Response(status_code=202)
 
@@ -425,7 +424,13 @@ async def volume_action(
         raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
     outcome = flows.Outcome()
     async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True)
+        volume = await flows.get(
+            session,
+            ctx,
+            volume_id,
+            for_update=True,
+            with_jobs=action == "os-force_delete" and ctx.is_admin,
+        )
         if action == "os-extend":
             new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
             outcome = await flows.extend(session, runtime, ctx, volume, new_size)

@@ -93,8 +93,11 @@ def max_over_subscription_ratio(pool: Mapping[str, Any], default: float = DEFAUL
     prov = _num(pool.get("provisioned_capacity_gb", pool.get("allocated_capacity_gb", 0)))
     ratio = pool.get("max_over_subscription_ratio") or default
     if ratio == "auto":
-        if prov != 0:
-            return 1 + prov / (_num(total) - _num(free) + 1)
+        used = _num(total) - _num(free) + 1
+        # A pool reporting more free than total has no meaningful usage to scale by:
+        # treat it as Cinder treats an empty one.
+        if prov != 0 and used > 0:
+            return 1 + prov / used
         return INITIAL_AUTO_MOSR
     return float(ratio)
 

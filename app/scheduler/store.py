@@ -7,6 +7,7 @@ next refresh, which also brings them the claim ledgers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from app.errors import BadRequest
 from app.scheduler import claims
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.capacity import claim_limits
+from app.scheduler.report import split_report
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -40,18 +42,13 @@ class PoolDirectory:
 
 
 def _pool_reports(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
-    """The pools of a report that CapabilityCache.check_report has accepted."""
-    pools = capabilities.get("pools")
-    if pools is None:
-        # A backend without pools reports its capacity at the top level: Cinder makes
-        # it one pool named after the backend (as the cache does).
-        single = dict(capabilities)
-        single.setdefault("pool_name", capabilities.get("volume_backend_name") or "_pool0")
-        return [single]
+    """The pools of a report that CapabilityCache.check_report has accepted, named by
+    the cache's own rule (one naming rule for the database and the cache)."""
+    _, pools = split_report(capabilities)
     names = [p.get("pool_name") for p in pools]
     if len(set(names)) != len(names):
         raise BadRequest("Pool names in a report must be unique.")
-    return list(pools)
+    return pools
 
 
 async def ingest(
@@ -179,8 +176,9 @@ async def refresh(
                 backend.reported_at,
                 heard_at=backend.heard_at,
             )
-        except BadRequest as exc:  # stored by an older release with other rules
-            log.warning("stored report rejected", host=backend.host, reason=exc.message)
+        except Exception as exc:  # stored by an older release with other rules: skip it,
+            # never let one row stop every other backend and ledger from refreshing
+            log.warning("stored report rejected", host=backend.host, reason=str(exc))
             continue
         cache.heard(backend.host, backend.heard_at)
         cache.set_disabled(backend.host, backend.disabled)
@@ -240,9 +238,9 @@ async def _follow_channel(runtime: Runtime) -> None:
             continue
         try:
             await conn.add_listener(claims.CHANNEL, _enqueue_to(messages))
-            backoff = 0.2
             # Whatever changed while no one listened.
             await refresh(runtime.sessionmaker, runtime.cache, runtime.pools)
+            backoff = 0.2
             while not conn.is_closed():
                 try:
                     first = await asyncio.wait_for(messages.get(), FULL_REFRESH_SECONDS)
@@ -256,8 +254,10 @@ async def _follow_channel(runtime: Runtime) -> None:
         except Exception as exc:  # reconnect; the full refresh above catches up
             log.warning("capacity channel lost", error=str(exc))
             await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
         finally:
-            await conn.close()
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 def _enqueue_to(queue: asyncio.Queue[str]) -> Any:

@@ -224,16 +224,15 @@ async def strand(session: AsyncSession, job_id: int) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
 
-async def active(session: AsyncSession, resource_id: str) -> list[Job]:
-    return list(
-        (
-            await session.scalars(
-                select(Job)
-                .where(Job.resource_id == resource_id, Job.state.in_((PENDING, RUNNING)))
-                .order_by(Job.id)
-            )
-        ).all()
+async def active(session: AsyncSession, resource_id: str, *, lock: bool = False) -> list[Job]:
+    query = (
+        select(Job)
+        .where(Job.resource_id == resource_id, Job.state.in_((PENDING, RUNNING)))
+        .order_by(Job.id)
     )
+    if lock:
+        query = query.with_for_update()
+    return list((await session.scalars(query)).all())
 
 
 async def cancel_active(session: AsyncSession, resource_id: str, why: str) -> list[Job]:

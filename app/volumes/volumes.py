@@ -97,8 +97,17 @@ def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) 
 
 
 async def get(
-    session: AsyncSession, ctx: RequestContext, volume_id: str, *, for_update: bool = False
+    session: AsyncSession,
+    ctx: RequestContext,
+    volume_id: str,
+    *,
+    for_update: bool = False,
+    with_jobs: bool = False,
 ) -> Volume:
+    """The caller's volume. `with_jobs` (a force delete, which cancels them) first locks
+    the volume's in-flight jobs: the lock order is job, then volume, as for a result."""
+    if with_jobs:
+        await jobs.active(session, volume_id, lock=True)
     query = select(Volume).where(Volume.id == volume_id)
     if not ctx.is_admin:
         # Another project's volume is simply not found: no 403 that confirms it exists.

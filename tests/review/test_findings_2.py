@@ -1,5 +1,5 @@
 """Second review: defects found in the review fixes, the store and the claim guard.
-Each test states the invariant and fails today (strict xfail)."""
+Each test states an invariant an earlier version broke."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Backend, Volume
+from app.context import RequestContext
+from app.db.models import Backend
 from app.scheduler import store
 from app.scheduler.cache import CapabilityCache
 from app.volumes import jobs, results
+from app.volumes import volumes as flows
 from tests.api.helpers import claim, file_pool, next_timestamp, report
 from tests.conftest import Caller, MakeCaller
 
@@ -29,11 +30,6 @@ async def service(make_caller: MakeCaller) -> Caller:
     return caller
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lock order: force delete locks volume then job rows; a result locks the job "
-    "then the volume -> PostgreSQL deadlock",
-)
 async def test_force_delete_and_result_do_not_deadlock(
     db_url: str,
     client: httpx.AsyncClient,
@@ -57,7 +53,7 @@ async def test_force_delete_and_result_do_not_deadlock(
 
     errors: list[BaseException] = []
     result_holds_job = asyncio.Event()
-    delete_holds_volume = asyncio.Event()
+    admin = RequestContext(user_id="admin", project_id="admin", is_admin=True)
 
     async def agent_result() -> None:  # what POST /jobs/{id}/result does
         try:
@@ -65,20 +61,17 @@ async def test_force_delete_and_result_do_not_deadlock(
                 done = await jobs.finish(session, job_id, "node1", True, {}, None)
                 assert done is not None
                 result_holds_job.set()
-                await delete_holds_volume.wait()
+                await asyncio.sleep(0.3)  # the force delete is now waiting on the job
                 await results._volume(session, done)  # job, then volume
         except Exception as exc:
             errors.append(exc)
 
-    async def force_delete() -> None:  # what os-force_delete does (flows.get, cancel_active)
+    async def force_delete() -> None:  # what os-force_delete does
         try:
+            await result_holds_job.wait()
             async with sessionmaker() as session, session.begin():
-                await session.scalars(
-                    select(Volume).where(Volume.id == volume_id).with_for_update()
-                )
-                delete_holds_volume.set()
-                await result_holds_job.wait()
-                await jobs.cancel_active(session, volume_id, "superseded")  # volume, then job
+                await flows.get(session, admin, volume_id, for_update=True, with_jobs=True)
+                await jobs.cancel_active(session, volume_id, "superseded")  # job, then volume
         except Exception as exc:
             errors.append(exc)
 
@@ -98,7 +91,6 @@ def _auto_mosr_pool(**extra: Any) -> dict[str, Any]:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="report with 'auto' ratio and free = total + 1 is a 500")
 async def test_report_with_auto_ratio_and_free_above_total_is_400_not_500(
     client: httpx.AsyncClient, service: Caller
 ) -> None:
@@ -117,11 +109,6 @@ async def test_report_with_auto_ratio_and_free_above_total_is_400_not_500(
     assert r.status_code in (200, 400), r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="refresh only survives BadRequest: any other error in one stored report aborts "
-    "the whole refresh (every later backend and every ledger), on every pass",
-)
 async def test_one_bad_stored_report_does_not_wedge_the_refresh(
     client: httpx.AsyncClient,
     service: Caller,
@@ -148,11 +135,6 @@ async def test_one_bad_stored_report_does_not_wedge_the_refresh(
     assert directory.id_of("node2@file#pool") is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="legacy single-pool report with a top-level pool_name: the store names the pool "
-    "pool_name, the cache names it volume_backend_name -> no pool id, never schedulable",
-)
 async def test_legacy_report_pool_is_known_to_both_store_and_cache(
     app: FastAPI,
     client: httpx.AsyncClient,
