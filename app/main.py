@@ -30,7 +30,7 @@ from app.api.microversion import MAX_VERSION
 from app.api.middleware import OpenStackHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db import migrate
-from app.db.session import make_engine, make_sessionmaker
+from app.db.session import is_sqlite, make_engine, make_sessionmaker
 from app.identity.keys import signing_key
 from app.identity.tokens import TokenIssuer
 from app.runtime import Runtime
@@ -56,6 +56,9 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
         await engine.dispose()
         raise
     sessionmaker = make_sessionmaker(engine)
+    # PostgreSQL reads and writes through one pool; SQLite reads through a second
+    # engine whose transactions do not take the write lock.
+    reader = make_engine(url, reader=True) if is_sqlite(url) else engine
     async with sessionmaker() as session, session.begin():
         key = await signing_key(session)
     cache = CapabilityCache(service_down_time=settings.service_down_time)
@@ -68,6 +71,8 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
+        read_engine=reader,
+        read_sessionmaker=make_sessionmaker(reader),
         tokens=TokenIssuer(key, settings.token_ttl_seconds),
         cache=cache,
         scheduler=scheduler,
@@ -100,6 +105,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await runtime.engine.dispose()
+            if runtime.read_engine is not runtime.engine:
+                await runtime.read_engine.dispose()
 
     app = FastAPI(
         title="Pumice Block Storage API",

@@ -63,6 +63,9 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # For requests that only read (GET/HEAD) and token checks.
+    read_engine: AsyncEngine
+    read_sessionmaker: async_sessionmaker[AsyncSession]
     tokens: TokenIssuer
     cache: CapabilityCache
     scheduler: Scheduler

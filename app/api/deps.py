@@ -23,8 +23,10 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.sessionmaker() as session:
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    reads_only = request.method in ("GET", "HEAD")
+    maker = runtime.read_sessionmaker if reads_only else runtime.sessionmaker
+    async with maker() as session:
         yield session
 
 
@@ -50,7 +52,7 @@ async def get_context(request: Request, runtime: RuntimeDep) -> RequestContext:
         # A signature proves the token was issued, not that its user, project and roles
         # still exist: check, in a session of its own (the endpoint's may open a write
         # transaction later), and remember a good answer briefly.
-        async with runtime.sessionmaker() as session:
+        async with runtime.read_sessionmaker() as session:
             valid = await identity_service.token_still_valid(session, claims)
         if not valid:
             raise Unauthorized("The request you have made requires authentication.")

@@ -17,12 +17,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, reader: bool = False, **kwargs: Any) -> AsyncEngine:
+    """`reader`: for transactions that only read (SQLite: a deferred BEGIN, so readers
+    run beside the one writer WAL allows instead of queueing for the write lock)."""
     if is_sqlite(url):
         kwargs.pop("pool_size", None)
         kwargs.pop("max_overflow", None)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, "BEGIN" if reader else "BEGIN IMMEDIATE")
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -30,7 +32,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
+def _sqlite_pragmas(engine: AsyncEngine, begin: str) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE: a deferred transaction that reads and
     then writes can fail with 'database is locked' when another writer got in between;
     taking the write lock up front makes writers queue on the busy timeout instead."""
@@ -47,7 +49,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
