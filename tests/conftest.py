@@ -193,3 +193,10 @@ async def admin(make_caller: MakeCaller) -> Caller:
 async def member(make_caller: MakeCaller) -> Caller:
     caller: Caller = await make_caller("demo", ("member",))
     return caller
+
+
+@pytest.fixture
+async def service(make_caller: MakeCaller) -> Caller:
+    """An agent's identity: the service role in the service project."""
+    caller: Caller = await make_caller("service", ("service",), user_name="agent")
+    return caller

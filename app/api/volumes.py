@@ -341,28 +341,30 @@ async def get_metadata(
     return {"metadata": _metadata(await flows.get(session, ctx, volume_id))}
 
 
-@v3_route(router, "POST", "/volumes/{volume_id}/metadata")
-async def merge_metadata(
-    request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+async def _write_metadata(
+    request: Request, volume_id: str, ctx: RequestContext, session: SessionDep, *, replace: bool
 ) -> dict[str, Any]:
     body = await read_body(request)
     metadata = flows.validate_metadata(body.get("metadata"))
     async with session.begin():
         volume = await flows.get(session, ctx, volume_id, for_update=True)
-        await flows.merge_metadata(session, volume, metadata)
+        write = flows.replace_metadata if replace else flows.merge_metadata
+        await write(session, volume, metadata)
     return {"metadata": _metadata(volume)}
+
+
+@v3_route(router, "POST", "/volumes/{volume_id}/metadata")
+async def merge_metadata(
+    request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> dict[str, Any]:
+    return await _write_metadata(request, volume_id, ctx, session, replace=False)
 
 
 @v3_route(router, "PUT", "/volumes/{volume_id}/metadata")
 async def replace_metadata(
     request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
 ) -> dict[str, Any]:
-    body = await read_body(request)
-    metadata = flows.validate_metadata(body.get("metadata"))
-    async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True)
-        await flows.replace_metadata(session, volume, metadata)
-    return {"metadata": _metadata(volume)}
+    return await _write_metadata(request, volume_id, ctx, session, replace=True)
 
 
 @v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}")

@@ -5,19 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Pool, QuotaUsage, Volume
 from tests.api.helpers import file_pool, report, run_jobs
-from tests.conftest import Caller, MakeCaller
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
+from tests.conftest import Caller
 
 
 async def test_fifty_creates_on_room_for_ten(

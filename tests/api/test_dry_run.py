@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.api.helpers import file_pool, report
-from tests.conftest import Caller, MakeCaller
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
+from tests.conftest import Caller
 
 
 async def setup_pools(client: httpx.AsyncClient, admin: Caller, service: Caller) -> None:

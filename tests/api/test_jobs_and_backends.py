@@ -6,20 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from app.db.models import Job, Pool, utcnow
 from app.volumes import reaper
 from tests.api.helpers import claim, file_pool, finish, next_timestamp, report
-from tests.conftest import Caller, MakeCaller
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
+from tests.conftest import Caller
 
 
 async def new_volume(client: httpx.AsyncClient, caller: Caller, size: int = 1) -> str:

@@ -13,7 +13,7 @@ from app.config import Settings
 from app.volumes import reaper
 from tests.api.helpers import report
 from tests.api.test_jobs_and_backends import new_volume, status_of
-from tests.conftest import Caller, MakeCaller
+from tests.conftest import Caller
 
 DOWN_AFTER = 3
 
@@ -26,12 +26,6 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         public_url="http://pumice.test",
         service_down_time=DOWN_AFTER,
     )
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
 
 
 async def test_a_dead_backends_queued_job_fails(

@@ -20,12 +20,6 @@ HOST = "node1@file#pool"
 BACKEND = "node1@file"
 
 
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
-
-
 async def manage(
     client: httpx.AsyncClient,
     caller: Caller,

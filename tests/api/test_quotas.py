@@ -23,12 +23,6 @@ DEFAULTS = {
 }
 
 
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
-
-
 def fault(r: httpx.Response, code: int, name: str) -> str:
     assert r.status_code == code, r.text
     body = r.json()

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.db.models import Pool
 from tests.api.helpers import claim, file_pool, finish, report
 from tests.api.test_jobs_and_backends import new_volume, status_of
-from tests.conftest import Caller, MakeCaller
+from tests.conftest import Caller
 
 HOSTS = ["n1@file", "n2@file", "n3@file", "n4@file"]
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
 
 
 async def ledgers(app: FastAPI) -> dict[int, float]:

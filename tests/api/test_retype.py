@@ -5,16 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.api.helpers import file_pool, report, run_jobs
-from tests.conftest import Caller, MakeCaller
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
+from tests.conftest import Caller
 
 
 async def make_type(

@@ -14,12 +14,6 @@ from tests.conftest import Caller, MakeCaller
 DEFAULT = "__DEFAULT__"
 
 
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
-
-
 def types_url(caller: Caller, rest: str = "") -> str:
     return f"/v3/{caller.project_id}/types{rest}"
 

@@ -11,12 +11,6 @@ from tests.api.helpers import claim, file_pool, finish, report, run_jobs
 from tests.conftest import Caller, MakeCaller
 
 
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
-
-
 async def create(
     client: httpx.AsyncClient,
     caller: Caller,

@@ -5,21 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Pool, QuotaUsage, Volume
 from tests.api.helpers import claim, file_pool, finish, report, run_jobs
-from tests.conftest import Caller, MakeCaller
+from tests.conftest import Caller
 
 HOST = "node1@file"
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
 
 
 async def ledgers(

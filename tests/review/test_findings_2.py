@@ -19,15 +19,9 @@ from app.scheduler.cache import CapabilityCache
 from app.volumes import jobs, results
 from app.volumes import volumes as flows
 from tests.api.helpers import claim, file_pool, next_timestamp, report
-from tests.conftest import Caller, MakeCaller
+from tests.conftest import Caller
 
 HOST = "node1@file"
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
 
 
 async def test_force_delete_and_result_do_not_deadlock(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.models import Backend, Pool, Volume, utcnow
 from app.scheduler import claims
 from tests.api.helpers import file_pool, report, run_jobs
-from tests.conftest import Caller, MakeCaller
+from tests.conftest import Caller
 
 # (ledger, reported allocated, thin limit, thick limit, size, thin request, new ledger|None)
 CLAIMS = [
@@ -109,12 +109,6 @@ STATUSES: dict[str, tuple[bool, bool, bool]] = {
     "extending": (False, True, False),
     "in-use": (False, True, False),
 }
-
-
-@pytest.fixture
-async def service(make_caller: MakeCaller) -> Caller:
-    caller: Caller = await make_caller("service", ("service",), user_name="agent")
-    return caller
 
 
 async def volume_in(
