@@ -31,12 +31,13 @@ FAULT_NAMES = {
 }
 
 
+INTERNAL_ERROR = (
+    "The server has either erred or is incapable of performing the requested operation."
+)
+
+
 def fault_body(code: int, message: str) -> dict[str, Any]:
     return {FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
-
-
-def fault_response(code: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(fault_body(code, message), status_code=code, headers=headers)
 
 
 def is_identity(path: str) -> bool:
@@ -91,8 +92,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> Response:
         log.exception("unexpected error", error=str(exc))
-        return error_response(
-            req,
-            500,
-            "The server has either erred or is incapable of performing the requested operation.",
-        )
+        return error_response(req, 500, INTERNAL_ERROR)

@@ -12,7 +12,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import microversion
-from app.api.faults import error_body_for, is_identity
+from app.api.faults import INTERNAL_ERROR, error_body_for, is_identity
 from app.errors import BadRequest, PumiceError
 
 log = structlog.get_logger(__name__)
@@ -76,13 +76,7 @@ class OpenStackHeadersMiddleware:
         except Exception as exc:  # the last line of defence: no bare 500 without a fault
             log.exception("unhandled error", request_id=request_id, error=str(exc))
             if not started:
-                await _send_fault(
-                    send_with_headers,
-                    path,
-                    500,
-                    "The server has either erred or is incapable of performing the "
-                    "requested operation.",
-                )
+                await _send_fault(send_with_headers, path, 500, INTERNAL_ERROR)
 
 
 async def _send_fault(send: Send, path: str, code: int, message: str) -> None:

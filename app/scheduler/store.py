@@ -100,28 +100,29 @@ async def ingest(
         p.name: p
         for p in (await session.scalars(select(Pool).where(Pool.backend_id == backend.id))).all()
     }
+    reported: list[Pool] = []
     for report in reports:
         name = report["pool_name"]
         thin_limit, thick_limit = limits[name]
         allocated = _float(report.get("allocated_capacity_gb"))
         pool = existing.pop(name, None)
         if pool is None:
-            session.add(
-                Pool(
-                    backend_id=backend.id,
-                    name=name,
-                    allocated_gb=0.0,
-                    reported_allocated_gb=allocated,
-                    limit_gb=thin_limit,
-                    limit_thick_gb=thick_limit,
-                    present=True,
-                )
+            pool = Pool(
+                backend_id=backend.id,
+                name=name,
+                allocated_gb=0.0,
+                reported_allocated_gb=allocated,
+                limit_gb=thin_limit,
+                limit_thick_gb=thick_limit,
+                present=True,
             )
+            session.add(pool)
         else:
             pool.reported_allocated_gb = allocated
             pool.limit_gb = thin_limit
             pool.limit_thick_gb = thick_limit
             pool.present = True
+        reported.append(pool)
     for gone in existing.values():
         # Keeps its claims (volumes still live there) but takes no new ones.
         gone.present = False
@@ -130,7 +131,7 @@ async def ingest(
     cache.ingest(host, availability_zone, capabilities, reported_at, heard_at=now)
     if backend.disabled:
         cache.set_disabled(host, True)
-    for pool in await session.scalars(select(Pool).where(Pool.backend_id == backend.id)):
+    for pool in [*reported, *existing.values()]:
         directory.ids[f"{host}#{pool.name}"] = pool.id
         directory.keys[pool.id] = (host, pool.name)
         cache.set_allocated(host, pool.name, pool.allocated_gb)

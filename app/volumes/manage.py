@@ -28,11 +28,11 @@ from app.errors import BadRequest, OverQuota
 from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import jobs, messages, quotas
+from app.volumes import messages, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, split_host, volume_payload
+from app.volumes.volumes import Outcome, queue_job, split_host
 
 JOB_KIND = "manage_volume"
 # The size is not known until the agent reports it: the claim decides capacity then.
@@ -141,18 +141,9 @@ async def manage_existing(
     )
     session.add(volume)
     await session.flush()
-    backend, _ = split_host(target.key)
-    jobs.enqueue(
-        session,
-        kind=JOB_KIND,
-        backend=backend,
-        resource_type="volume",
-        resource_id=volume.id,
-        payload={"volume": volume_payload(volume), "ref": spec.ref},
-        max_attempts=runtime.settings.job_max_attempts,
-        request_id=ctx.request_id,
-    )
-    return volume, vtype, Outcome(job_queued=True)
+    outcome = Outcome()
+    queue_job(session, runtime, volume, JOB_KIND, outcome, ctx.request_id, ref=spec.ref)
+    return volume, vtype, outcome
 
 
 # --- the agent's answer (app/volumes/results.py) ----------------------------------------------

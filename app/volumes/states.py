@@ -28,7 +28,6 @@ class VolumeStatus:
     )
     # os-force_delete (admin) also takes stuck transitional states.
     FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE)
-    TRANSITIONAL = (CREATING, DELETING, EXTENDING)
     # os-reset_status targets: resting statuses only (nothing would ever move a volume
     # out of a transitional one that no job stands behind).
     RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, IN_USE)

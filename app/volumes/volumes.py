@@ -73,6 +73,31 @@ def volume_payload(volume: Volume) -> dict[str, Any]:
     }
 
 
+def queue_job(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume: Volume,
+    kind: str,
+    outcome: Outcome,
+    request_id: str | None,
+    **payload: Any,
+) -> None:
+    """Ask the agent of the volume's backend to act on it, in the caller's transaction:
+    the payload is the volume as the agent sees it plus `payload`."""
+    backend, _ = split_host(volume.host or "")
+    jobs.enqueue(
+        session,
+        kind=kind,
+        backend=backend,
+        resource_type="volume",
+        resource_id=volume.id,
+        payload={"volume": volume_payload(volume), **payload},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=request_id,
+    )
+    outcome.job_queued = True
+
+
 def validate_metadata(metadata: object) -> dict[str, str]:
     if not isinstance(metadata, dict):
         raise BadRequest("Malformed metadata: it must be an object of strings.")
@@ -297,24 +322,18 @@ async def schedule(
     key, pool_id, zone_of_pool = placed
     volume.host, volume.pool_id = key, pool_id
     volume.availability_zone = zone_of_pool
-    backend, _ = split_host(key)
-    jobs.enqueue(
+    queue_job(
         session,
-        kind="create_volume",
-        backend=backend,
-        resource_type="volume",
-        resource_id=volume.id,
-        payload={
-            "volume": volume_payload(volume),
-            "request": {
-                "availability_zone": request.availability_zone,
-                "scheduler_hints": request.scheduler_hints,
-            },
+        runtime,
+        volume,
+        "create_volume",
+        outcome,
+        request_id,
+        request={
+            "availability_zone": request.availability_zone,
+            "scheduler_hints": request.scheduler_hints,
         },
-        max_attempts=runtime.settings.job_max_attempts,
-        request_id=request_id,
     )
-    outcome.job_queued = True
     return True
 
 
@@ -403,18 +422,7 @@ async def delete_volume(
         # Never placed: nothing exists on any backend.
         await finish_delete(session, volume, outcome, runtime)
         return outcome
-    backend, _ = split_host(volume.host or "")
-    jobs.enqueue(
-        session,
-        kind="delete_volume",
-        backend=backend,
-        resource_type="volume",
-        resource_id=volume.id,
-        payload={"volume": volume_payload(volume)},
-        max_attempts=runtime.settings.job_max_attempts,
-        request_id=ctx.request_id,
-    )
-    outcome.job_queued = True
+    queue_job(session, runtime, volume, "delete_volume", outcome, ctx.request_id)
     return outcome
 
 
@@ -502,18 +510,9 @@ async def extend(
         )
         return outcome
     outcome.ledgers[split_host(volume.host or "")] = allocated
-    backend, _ = split_host(volume.host or "")
-    jobs.enqueue(
-        session,
-        kind="extend_volume",
-        backend=backend,
-        resource_type="volume",
-        resource_id=volume.id,
-        payload={"volume": volume_payload(volume), "new_size_gb": new_size},
-        max_attempts=runtime.settings.job_max_attempts,
-        request_id=ctx.request_id,
+    queue_job(
+        session, runtime, volume, "extend_volume", outcome, ctx.request_id, new_size_gb=new_size
     )
-    outcome.job_queued = True
     return outcome
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.fake_api import PASSWORD, PROJECT, USERNAME, FakeApiServer, FakeApiState, free_port
+from tests.agent.fake_api import PASSWORD, PROJECT, USERNAME, FakeApiServer, FakeApiState
+from tests.conftest import free_port
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +26,6 @@ from starlette.routing import Route
 USERNAME = "pumice-agent"
 PASSWORD = "agent-secret"
 PROJECT = "service"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

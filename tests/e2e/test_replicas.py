@@ -19,7 +19,6 @@ import math
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.models import Backend, Job, Pool
-from tests.conftest import _pg_available, _pg_exec, _pg_url, need
+from tests.conftest import _pg_available, _pg_exec, _pg_url, free_port, need
 
 pytestmark = pytest.mark.e2e
 
@@ -81,12 +80,6 @@ POOLS = (
     PoolSpec(30, thin=False, reserved_percentage=10),  # thick, 3 GB reserved: 27
     PoolSpec(20, thin=True, max_over_subscription_ratio=2.0),  # thin, 20 x 2.0: 40
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def toml_str(value: str | Path) -> str:
