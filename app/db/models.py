@@ -199,6 +199,11 @@ class Volume(Base):
     multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
     source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    # Cinder's migration_status: None, or starting/migrating/completing/success/error.
+    migration_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -214,6 +219,152 @@ class VolumeMetadata(Base):
     )
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+# --- snapshots ---------------------------------------------------------------------
+
+
+class Snapshot(Base):
+    """A point-in-time copy of a volume, on the volume's pool. `pool_id` is set while the
+    snapshot holds a claim on that pool's ledger (its size), cleared when it gives it back."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_project_created", "project_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volumes.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    progress: Mapped[str] = mapped_column(String(8), default="0%")
+    pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pools.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    provider_location: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    snapshot_metadata: Mapped[list[SnapshotMetadata]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class SnapshotMetadata(Base):
+    __tablename__ = "snapshot_metadata"
+    snapshot_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+# --- backups -------------------------------------------------------------------------
+
+
+class BackupService(Base):
+    """A cinder-backup style service: an agent with a backup repository, and the volume
+    backends whose data it can read."""
+
+    __tablename__ = "backup_services"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255), unique=True)
+    agent_id: Mapped[str] = mapped_column(String(255))
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    # What the repository is ("posix:/srv/backups"); services that share one name it alike.
+    repository: Mapped[str] = mapped_column(String(1024))
+    reaches: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+    heard_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Backup(Base):
+    __tablename__ = "backups"
+    __table_args__ = (Index("ix_backups_project_created", "project_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    # No foreign key: a backup outlives its volume.
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    container: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    object_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The backup service (its host) that made it and can read it back.
+    service: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    backup_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data_timestamp: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+# --- groups --------------------------------------------------------------------------
+
+
+class GroupType(Base):
+    __tablename__ = "group_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    group_specs: Mapped[list[GroupTypeSpec]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class GroupTypeSpec(Base):
+    __tablename__ = "group_type_specs"
+    group_type_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("group_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Group(Base):
+    """A generic volume group: placed on one backend that satisfies every volume type of
+    the group; its volumes are created there."""
+
+    __tablename__ = "groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    group_type_id: Mapped[str] = mapped_column(ForeignKey("group_types.id"))
+    # 'host@backend#pool' the scheduler chose, as Cinder's group.host.
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    volume_types: Mapped[list[GroupVolumeType]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class GroupVolumeType(Base):
+    __tablename__ = "group_volume_types"
+    group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    volume_type_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volume_types.id"), primary_key=True
+    )
 
 
 # --- quotas ----------------------------------------------------------------------------
