@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -138,6 +139,12 @@ class VolumeDriver(ABC):
     @abstractmethod
     def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
         """Grow the volume to new_size_gb; already that size is not an error."""
+
+    def local_path(self, volume: VolumeSpec) -> Path:
+        """Where the agent reads and writes the volume's bytes on this host (a file or a
+        block device): what migration, backup and restore copy from and to. A driver
+        whose volumes are not reachable locally keeps this refusal."""
+        raise DriverError(f"the {self.driver_name} driver has no local path for volumes")
 
     def manage_existing(self, volume: VolumeSpec, ref: Mapping[str, Any]) -> dict[str, Any]:
         """Take over the storage `ref` names (Cinder's manage_existing with

@@ -115,6 +115,9 @@ class FileDriver(VolumeDriver):
         # plain name, so the file cannot escape the folder.
         return self.folder / f"{VOLUME_PREFIX}{volume.id}"
 
+    def local_path(self, volume: VolumeSpec) -> Path:
+        return self.volume_path(volume)
+
     def create_volume(self, volume: VolumeSpec) -> dict[str, Any]:
         path = self.volume_path(volume)
         size = volume.size_gb * GiB

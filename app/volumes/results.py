@@ -28,6 +28,10 @@ from app.volumes.volumes import (
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None]]
+# How the jobs of other resources (snapshots, backups, ...) end: each such module locks
+# its own resource and applies the result; keyed by Job.resource_type.
+ResourceResult = Callable[[AsyncSession, Runtime, Job, bool], Awaitable[Outcome]]
+OTHER_RESOURCES: dict[str, ResourceResult] = {}
 
 
 async def _volume(session: AsyncSession, job: Job) -> Volume | None:
@@ -186,6 +190,12 @@ ON_FAILURE: dict[str, Handler] = {
 
 
 async def apply(session: AsyncSession, runtime: Runtime, job: Job, *, ok: bool) -> Outcome:
+    if job.resource_type != "volume":
+        other = OTHER_RESOURCES.get(job.resource_type)
+        if other is None:
+            log.error("no handler for resource type", resource_type=job.resource_type)
+            return Outcome()
+        return await other(session, runtime, job, ok)
     outcome = Outcome()
     handler = (ON_SUCCESS if ok else ON_FAILURE).get(job.kind)
     if handler is None:
