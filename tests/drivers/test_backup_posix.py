@@ -1,0 +1,181 @@
+"""The POSIX backup repository on real files: layout, holes, compression, checksums and
+a byte-for-byte restore."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from app.drivers import DriverError
+from app.drivers.backup import MANIFEST_NAME, BackupCorrupt, PosixBackupRepository, restore
+from app.drivers.backup.posix import read_manifest
+
+MiB = 1024 * 1024
+CHUNK = MiB
+BACKUP_ID = "5a1f0c3e-0000-4000-8000-00000000b001"
+
+
+def _volume(path: Path) -> bytes:
+    """8 MiB: random, text, a zero chunk written out, a hole, text tail (partial chunk)."""
+    random_part = os.urandom(CHUNK)
+    text = (b"the quick brown fox jumps over the lazy dog\n" * 40000)[:CHUNK]
+    with open(path, "wb") as out:
+        out.write(random_part)  # chunk 0
+        out.write(text)  # chunk 1
+        out.write(bytes(CHUNK))  # chunk 2: zeros written as data
+        out.seek(6 * CHUNK)  # chunks 3-5: a hole
+        out.write(text)  # chunk 6
+        out.write(text[: CHUNK // 2])  # chunk 7: half a chunk
+    return path.read_bytes()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> PosixBackupRepository:
+    repository = PosixBackupRepository(tmp_path / "repo", compression="zstd", chunk_bytes=CHUNK)
+    repository.do_setup()
+    return repository
+
+
+def test_backup_writes_manifest_objects_and_skips_holes(
+    repo: PosixBackupRepository, tmp_path: Path
+) -> None:
+    source = tmp_path / "volume"
+    data = _volume(source)
+    seen: list[int] = []
+    result = repo.create_backup(BACKUP_ID, source, container="c1", progress=seen.append)
+
+    folder = tmp_path / "repo" / "c1" / BACKUP_ID
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    assert manifest["size_bytes"] == len(data) == 7 * CHUNK + CHUNK // 2
+    assert manifest["chunk_bytes"] == CHUNK and manifest["compression"] == "zstd"
+    holes = [c["index"] for c in manifest["chunks"] if c.get("hole")]
+    assert holes == [2, 3, 4, 5]
+    stored = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST_NAME)
+    assert stored == [f"chunk-{i:08d}.zst" for i in (0, 1, 6, 7)]
+    assert result["object_count"] == manifest["object_count"] == 4
+    assert seen[-1] == 100 and seen == sorted(seen)
+
+    by_index = {c["index"]: c for c in manifest["chunks"]}
+    text_object = (folder / by_index[1]["object"]).stat().st_size
+    random_object = (folder / by_index[0]["object"]).stat().st_size
+    assert text_object < CHUNK // 20  # text compresses well
+    assert random_object >= CHUNK  # random data does not (zstd stores it raw)
+    assert by_index[7]["length"] == CHUNK // 2
+
+
+def test_restore_round_trip_is_byte_exact_and_sparse(
+    repo: PosixBackupRepository, tmp_path: Path
+) -> None:
+    source = tmp_path / "volume"
+    data = _volume(source)
+    repo.create_backup(BACKUP_ID, source)
+    target = tmp_path / "restored"
+    target.write_bytes(b"\xff" * (10 * CHUNK))  # stale, longer content is replaced
+    restore(tmp_path / "repo" / "volumebackups" / BACKUP_ID, target)
+    assert target.read_bytes() == data
+    # The holes stayed holes: fewer blocks than the apparent size.
+    assert target.stat().st_blocks * 512 < len(data) - 3 * CHUNK
+
+
+def test_uncompressed_repository_round_trip(tmp_path: Path) -> None:
+    repository = PosixBackupRepository(tmp_path / "plain", compression="none", chunk_bytes=CHUNK)
+    repository.do_setup()
+    source = tmp_path / "volume"
+    data = _volume(source)
+    repository.create_backup(BACKUP_ID, source)
+    folder = repository.backup_dir(BACKUP_ID, None)
+    assert (folder / "chunk-00000001").stat().st_size == CHUNK
+    repository.restore(BACKUP_ID, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == data
+
+
+@pytest.mark.parametrize("damage", ["flip", "missing", "manifest-sha"])
+def test_restore_detects_corruption(
+    repo: PosixBackupRepository, tmp_path: Path, damage: str
+) -> None:
+    source = tmp_path / "volume"
+    _volume(source)
+    repo.create_backup(BACKUP_ID, source)
+    folder = repo.backup_dir(BACKUP_ID, None)
+    victim = folder / "chunk-00000006.zst"
+    if damage == "flip":
+        body = bytearray(victim.read_bytes())
+        body[len(body) // 2] ^= 0x01
+        victim.write_bytes(bytes(body))
+    elif damage == "missing":
+        victim.unlink()
+    else:
+        manifest = read_manifest(folder)
+        manifest["sha256"] = "0" * 64
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(BackupCorrupt):
+        restore(folder, tmp_path / "restored")
+
+
+def test_interrupted_backup_leaves_no_manifest_and_a_retry_starts_over(
+    repo: PosixBackupRepository, tmp_path: Path
+) -> None:
+    source = tmp_path / "volume"
+    data = _volume(source)
+
+    class Interrupted(Exception):
+        pass
+
+    def die_midway(percent: int) -> None:
+        if percent >= 50:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        repo.create_backup(BACKUP_ID, source, progress=die_midway)
+    folder = repo.backup_dir(BACKUP_ID, None)
+    assert not (folder / MANIFEST_NAME).exists()
+    with pytest.raises(BackupCorrupt, match="no manifest"):
+        restore(folder, tmp_path / "restored")
+
+    # What a killed agent leaves: objects and no manifest. The retry rewrites from scratch.
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "chunk-00000099.zst").write_bytes(b"partial")
+    repo.create_backup(BACKUP_ID, source)
+    assert not (folder / "chunk-00000099.zst").exists()
+    restore(folder, tmp_path / "restored")
+    assert (tmp_path / "restored").read_bytes() == data
+
+
+def test_delete_is_idempotent(repo: PosixBackupRepository, tmp_path: Path) -> None:
+    source = tmp_path / "volume"
+    _volume(source)
+    repo.create_backup(BACKUP_ID, source)
+    repo.delete_backup(BACKUP_ID)
+    assert not repo.backup_dir(BACKUP_ID, None).exists()
+    repo.delete_backup(BACKUP_ID)  # already gone: fine
+
+
+def test_names_cannot_escape_the_repository(repo: PosixBackupRepository, tmp_path: Path) -> None:
+    source = tmp_path / "volume"
+    _volume(source)
+    for container in ("../x", "a/b", ".hidden", ".."):
+        with pytest.raises(DriverError, match="invalid container"):
+            repo.create_backup(BACKUP_ID, source, container=container)
+    with pytest.raises(DriverError, match="does not exist"):
+        repo.create_backup(BACKUP_ID, tmp_path / "missing")
+    assert not repo.backup_dir(BACKUP_ID, None).exists()
+
+
+def test_empty_and_all_hole_volumes(repo: PosixBackupRepository, tmp_path: Path) -> None:
+    sparse = tmp_path / "sparse"
+    with open(sparse, "wb") as out:
+        out.truncate(4 * CHUNK)
+    result = repo.create_backup(BACKUP_ID, sparse)
+    assert result["object_count"] == 0
+    restore(repo.backup_dir(BACKUP_ID, None), tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == bytes(4 * CHUNK)
+
+
+def test_setup_refuses_an_unwritable_repository(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DriverError, match="not usable"):
+        PosixBackupRepository(blocker / "repo").do_setup()
