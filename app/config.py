@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     default_volume_type: str = "__DEFAULT__"
     default_availability_zone: str = "nova"
+    # Cinder's default_group_type: the group type GET /group_types/default names (none
+    # unless configured).
+    default_group_type: str | None = None
 
     quota_volumes: int = 10
     quota_gigabytes: int = 1000

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from app.api import (
     agents,
     faults,
+    group_types,
     identity,
     limits,
     manageable,
@@ -129,6 +130,7 @@ def create_app(
         pools,
         services,
         manageable,
+        group_types,
     ):
         app.include_router(module.router)
     return app
