@@ -1,0 +1,350 @@
+"""Migrate a volume to another pool, and retype by migration (Cinder's migrate_volume and
+retype with migration_policy 'on-demand').
+
+The scheduler checks the target the admin names (Cinder's backend_passes_filters), or
+picks one on another backend. In one transaction: the target pool's claim, the volume
+in 'maintenance' (or 'retyping') with migration_status 'migrating', and a
+`migrate_volume` job for the target's agent. That agent creates the volume on the
+target, copies the source's bytes into it (never through the API process) and verifies
+the copy by checksum. Its result swaps the volume onto the target and gives back the
+source's claim; the old copy is then removed by a `delete_volume_copy` job. A failure
+gives back the target's claim, removes whatever the target holds and leaves the source
+as it was: the volume keeps its id, data and status either way.
+
+The job's payload is the record of the target claim (pool id and size), so the result
+or the reaper can release exactly what was claimed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.context import RequestContext
+from app.db.models import Backend, Job, Snapshot, Volume, VolumeType, utcnow
+from app.errors import BadRequest
+from app.runtime import Runtime
+from app.scheduler import claims
+from app.scheduler.request import VolumeRequest
+from app.volumes import jobs, messages
+from app.volumes.manage import resolve_host
+from app.volumes.messages import Action, Detail
+from app.volumes.states import VolumeStatus
+from app.volumes.volumes import (
+    MAX_CLAIM_TRIES,
+    Outcome,
+    split_host,
+    volume_payload,
+    volume_request,
+)
+
+JOB_KIND = "migrate_volume"
+CLEANUP_KIND = "delete_volume_copy"
+
+
+class MigrationStatus:
+    MIGRATING = "migrating"
+    SUCCESS = "success"
+    ERROR = "error"
+    # A new migration may start from these (None: never migrated).
+    RESTING = (None, SUCCESS, ERROR)
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # 'node@backend#pool'
+    pool_id: int
+    allocated: float
+
+
+async def migrate(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    volume: Volume,
+    host: str | None,
+    *,
+    force_host_copy: bool = False,
+) -> Outcome:
+    """os-migrate_volume (admin): to `host` ('node@backend#pool', or a backend with one
+    pool), or, without one (3.16), wherever the scheduler ranks best off this backend.
+    Pumice always copies through the agents, so force_host_copy changes nothing."""
+    del force_host_copy
+    await _check_movable(session, volume, "migrate")
+    vtype = await session.get(VolumeType, volume.volume_type_id)
+    if vtype is None:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} has no volume type.")
+    request = await volume_request(
+        session, volume, vtype, zone=None, hints={}, tried={split_host(volume.host or "")[0]}
+    )
+    outcome = Outcome()
+    if host:
+        key = resolve_host(runtime, host)
+        if key == volume.host:
+            raise BadRequest(
+                f"Invalid host: Destination host {key} must be different from the current host."
+            )
+        if split_host(key)[0] not in await _reachable(session, volume):
+            raise _unreachable(volume, key)
+        target = await _claim_named(session, runtime, key, request, outcome)
+    else:
+        target = await _claim_best(session, runtime, request, outcome, volume)
+    await _start(
+        session, runtime, ctx, volume, target, request, outcome, VolumeStatus.MAINTENANCE, None
+    )
+    return outcome
+
+
+async def retype_by_migration(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    volume: Volume,
+    vtype: VolumeType,
+    why: str,
+) -> Outcome:
+    """Retype with migration_policy 'on-demand' when the volume's pool does not suit the
+    new type: move it to the best pool that does; the type changes when the copy is
+    done (Cinder's find_retype_backend, then migrate)."""
+    await _check_movable(session, volume, "retype")
+    request = await volume_request(
+        session, volume, vtype, zone=None, hints={}, tried={split_host(volume.host or "")[0]}
+    )
+    outcome = Outcome()
+    try:
+        target = await _claim_best(session, runtime, request, outcome, volume)
+    except BadRequest as exc:
+        raise BadRequest(f"Retype to {vtype.name} needs a migration ({why}); {exc}") from None
+    await _start(
+        session, runtime, ctx, volume, target, request, outcome, VolumeStatus.RETYPING, vtype.id
+    )
+    return outcome
+
+
+async def _reachable(session: AsyncSession, volume: Volume) -> set[str]:
+    """The other backends the volume's agent serves. No data path between agents exists
+    yet (it needs attach, a later issue), so the agent that copies must hold both ends
+    and read the source locally."""
+    source = split_host(volume.host or "")[0]
+    agent = await session.scalar(select(Backend.agent_id).where(Backend.host == source))
+    if agent is None:
+        return set()
+    hosts = await session.scalars(
+        select(Backend.host).where(Backend.agent_id == agent, Backend.host != source)
+    )
+    return set(hosts)
+
+
+def _unreachable(volume: Volume, key: str) -> BadRequest:
+    return BadRequest(
+        f"Invalid host: {key} is not served by the agent of {split_host(volume.host or '')[0]}; "
+        "migration copies data between the backends of one agent only in this release."
+    )
+
+
+async def _check_movable(session: AsyncSession, volume: Volume, action: str) -> None:
+    if volume.status != VolumeStatus.AVAILABLE:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} status must be available to {action} "
+            f"by migration, but current status is: {volume.status}."
+        )
+    if volume.migration_status not in MigrationStatus.RESTING:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} is already being migrated "
+            f"(migration status {volume.migration_status})."
+        )
+    if volume.host is None or volume.pool_id is None:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} is not on any backend.")
+    if volume.group_id is not None:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} is in group {volume.group_id}, which pins it "
+            "to the group's backend; remove it from the group first."
+        )
+    snapshot = await session.scalar(select(Snapshot.id).where(Snapshot.volume_id == volume.id))
+    if snapshot is not None:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} must not have snapshots.")
+
+
+async def _claim_named(
+    session: AsyncSession, runtime: Runtime, key: str, request: VolumeRequest, outcome: Outcome
+) -> Target:
+    """The named pool, if it passes every filter for this volume, claimed."""
+    why = runtime.scheduler.pool_passes(key, request, skip=("IgnoreAttemptedHostsFilter",))
+    pool_id = runtime.pools.id_of(key)
+    if why is None and pool_id is None:
+        why = f"no pool {key} has been reported"
+    if why is not None:
+        raise BadRequest(f"Invalid host: {key} cannot take volume {request.resource_id}: {why}.")
+    assert pool_id is not None
+    allocated = await claims.claim(session, pool_id, request.size_gb, thin=request.thin)
+    if allocated is None:
+        raise BadRequest(
+            f"Invalid host: pool {key} has no room for {request.size_gb} GB "
+            "(claimed by others meanwhile)."
+        )
+    outcome.ledgers[split_host(key)] = allocated
+    return Target(key, pool_id, allocated)
+
+
+async def _claim_best(
+    session: AsyncSession,
+    runtime: Runtime,
+    request: VolumeRequest,
+    outcome: Outcome,
+    volume: Volume,
+) -> Target:
+    """The best-ranked pool the volume's agent can copy to that the database accepts."""
+    reachable = await _reachable(session, volume)
+    ranked = runtime.scheduler.select(request)
+    for pool in [p for p in ranked if p.host in reachable][:MAX_CLAIM_TRIES]:
+        pool_id = runtime.pools.id_of(pool.key)
+        if pool_id is None:
+            continue
+        allocated = await claims.claim(session, pool_id, request.size_gb, thin=request.thin)
+        if allocated is not None:
+            outcome.ledgers[(pool.host, pool.name)] = allocated
+            return Target(pool.key, pool_id, allocated)
+    if ranked and not any(p.host in reachable for p in ranked):
+        raise _unreachable(volume, ranked[0].key)
+    raise BadRequest(runtime.scheduler.no_valid_backend_reason(request))
+
+
+async def _start(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    volume: Volume,
+    target: Target,
+    request: VolumeRequest,
+    outcome: Outcome,
+    status: str,
+    new_type_id: str | None,
+) -> None:
+    target_backend = split_host(target.key)[0]
+    volume.previous_status = volume.status
+    volume.status = status
+    volume.migration_status = MigrationStatus.MIGRATING
+    volume.updated_at = utcnow()
+    jobs.enqueue(
+        session,
+        kind=JOB_KIND,
+        backend=target_backend,
+        resource_type="volume",
+        resource_id=volume.id,
+        payload={
+            "volume": volume_payload(volume),
+            "target": _copy_payload(volume, target.key),
+            "target_pool_id": target.pool_id,
+            "thin": request.thin,
+            "new_type_id": new_type_id,
+        },
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=ctx.request_id,
+    )
+    outcome.job_queued = True
+
+
+def _copy_payload(volume: Volume, key: str) -> dict[str, Any]:
+    """The volume as it is (to be) on pool `key`: same id and size, another place."""
+    payload = volume_payload(volume)
+    payload.update(host=key, pool=split_host(key)[1], provider_location=None)
+    return payload
+
+
+def _queue_cleanup(
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    remove: dict[str, Any],
+    keep: dict[str, Any],
+    outcome: Outcome,
+) -> None:
+    """Ask the agent of `remove`'s backend to delete that copy (never `keep`)."""
+    jobs.enqueue(
+        session,
+        kind=CLEANUP_KIND,
+        backend=split_host(remove["host"])[0],
+        resource_type="volume",
+        resource_id=job.resource_id,
+        payload={"volume": remove, "keep": keep},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=job.request_id,
+    )
+    outcome.job_queued = True
+
+
+# --- how the migrate job ends (app/volumes/results.py calls these) -------------------------
+
+
+async def migrated(
+    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+) -> None:
+    """The copy is on the target and verified: the volume moves there, the source's claim
+    goes back and the old copy is removed."""
+    if volume.migration_status != MigrationStatus.MIGRATING:
+        return
+    source = dict(job.payload["volume"])
+    target = dict(job.payload["target"])
+    location = (job.result or {}).get("provider_location")
+    outcome.ledgers[split_host(source["host"])] = await claims.release(
+        session, int(_pool_id_of(volume)), volume.size
+    )
+    volume.host = target["host"]
+    volume.pool_id = int(job.payload["target_pool_id"])
+    volume.provider_location = location if isinstance(location, str) else None
+    volume.availability_zone = _zone_of(runtime, target["host"], volume.availability_zone)
+    if job.payload.get("new_type_id"):
+        volume.volume_type_id = str(job.payload["new_type_id"])
+    volume.status = volume.previous_status or VolumeStatus.AVAILABLE
+    volume.migration_status = MigrationStatus.SUCCESS
+    volume.updated_at = utcnow()
+    target["provider_location"] = volume.provider_location
+    _queue_cleanup(session, runtime, job, remove=source, keep=target, outcome=outcome)
+
+
+async def migrate_failed(
+    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+) -> None:
+    """The source is untouched: the target's claim goes back, its copy is removed, and
+    the volume returns to its status with migration_status 'error' and a message."""
+    if volume.migration_status != MigrationStatus.MIGRATING:
+        return
+    target = dict(job.payload["target"])
+    outcome.ledgers[split_host(target["host"])] = await claims.release(
+        session, int(job.payload["target_pool_id"]), volume.size
+    )
+    volume.status = volume.previous_status or VolumeStatus.AVAILABLE
+    volume.migration_status = MigrationStatus.ERROR
+    volume.updated_at = utcnow()
+    _queue_cleanup(
+        session, runtime, job, remove=target, keep=dict(job.payload["volume"]), outcome=outcome
+    )
+    action = Action.RETYPE_VOLUME if job.payload.get("new_type_id") else Action.MIGRATE_VOLUME
+    await messages.about_volume(
+        session,
+        volume,
+        action,
+        Detail.DRIVER_FAILED,
+        f"Copy to {target['host']} failed: {job.error or 'the storage agent reported a failure'}",
+        job.request_id,
+    )
+
+
+async def cleaned(
+    _session: AsyncSession, _rt: Runtime, _job: Job, _volume: Volume, _o: Outcome
+) -> None:
+    """An old copy is gone; the volume itself is not affected."""
+
+
+def _pool_id_of(volume: Volume) -> int:
+    if volume.pool_id is None:
+        raise RuntimeError(f"volume {volume.id} migrated without a source pool")
+    return volume.pool_id
+
+
+def _zone_of(runtime: Runtime, key: str, default: str) -> str:
+    host, _, name = key.partition("#")
+    pool = runtime.cache.pool(host, name)
+    return pool.availability_zone if pool is not None else default
