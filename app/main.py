@@ -13,8 +13,10 @@ from fastapi import FastAPI
 
 from app.api import (
     agents,
+    backups,
     faults,
     group_types,
+    groups,
     identity,
     limits,
     manageable,
@@ -22,6 +24,7 @@ from app.api import (
     pools,
     quotas,
     services,
+    snapshots,
     types,
     versions,
     volumes,
@@ -131,6 +134,9 @@ def create_app(
         services,
         manageable,
         group_types,
+        groups,
+        snapshots,
+        backups,
     ):
         app.include_router(module.router)
     return app

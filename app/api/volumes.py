@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -37,6 +38,7 @@ from app.api.microversion import APIVersion
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden, NotFound
+from app.volumes import migrate as migration
 from app.volumes import volumes as flows
 
 router = APIRouter(tags=["volumes"])
@@ -89,13 +91,14 @@ def view(
         "replication_status": None,
         "consistencygroup_id": None,
         "os-vol-tenant-attr:tenant_id": volume.project_id,
-        "os-vol-mig-status-attr:migstat": None,
-        "os-vol-mig-status-attr:name_id": None,
     }
     if ctx.is_admin:
         body["os-vol-host-attr:host"] = volume.host
+        # The volume keeps its id (and file name) on every backend: no name_id.
+        body["os-vol-mig-status-attr:migstat"] = volume.migration_status
+        body["os-vol-mig-status-attr:name_id"] = None
     if version >= mv.GROUP_VOLUME:
-        body["group_id"] = None
+        body["group_id"] = volume.group_id
     if version >= mv.VOLUME_DETAIL_PROVIDER_ID and ctx.is_admin:
         body["provider_id"] = None
     if version >= mv.VOLUME_SHARED_TARGETS:
@@ -161,6 +164,9 @@ async def create_volume(
     if not isinstance(body.get("volume"), dict):
         raise BadRequest("Missing required element 'volume' in request body.")
     spec = parse_create(body["volume"], body.get("OS-SCH-HNT:scheduler_hints"))
+    if version >= mv.GROUP_VOLUME and body["volume"].get("group_id") is not None:
+        group_id = optional_str(body["volume"]["group_id"], "group_id")
+        spec = dataclasses.replace(spec, group_id=group_id)
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are created in the caller's own project.")
     async with session.begin():
@@ -317,12 +323,13 @@ async def delete_volume(
     force = request.query_params.get("force")
     if force is not None and parse_bool(force, "force") and not ctx.is_admin:
         raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
-    if cascade is not None:
-        parse_bool(cascade, "cascade")  # no snapshots exist yet: nothing to cascade to
+    cascaded = cascade is not None and parse_bool(cascade, "cascade")
     forced = force is not None and parse_bool(force, "force")
     async with session.begin():
         volume = await flows.get(session, ctx, volume_id, for_update=True, with_jobs=forced)
-        outcome = await flows.delete_volume(session, runtime, ctx, volume, force=forced)
+        outcome = await flows.delete_volume(
+            session, runtime, ctx, volume, force=forced, cascade=cascaded
+        )
     outcome.after_commit(runtime)
     return Response(status_code=202)
 
@@ -437,13 +444,34 @@ async def volume_action(
             new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
             outcome = await flows.extend(session, runtime, ctx, volume, new_size)
         elif action == "os-retype":
-            await flows.retype(
+            needs_migration = await flows.retype(
                 session,
                 runtime,
                 ctx,
                 volume,
                 optional_str(args.get("new_type"), "new_type") or "",
                 optional_str(args.get("migration_policy"), "migration_policy") or "never",
+            )
+            if needs_migration is not None:
+                outcome = await migration.retype_by_migration(
+                    session, runtime, ctx, volume, *needs_migration
+                )
+        elif action == "os-migrate_volume":
+            if not ctx.is_admin:
+                raise Forbidden(
+                    "Policy doesn't allow volume_extension:volume_admin_actions:"
+                    "migrate_volume to be performed."
+                )
+            host = optional_str(args.get("host"), "host")
+            if host is None and version < mv.MIGRATE_WITHOUT_HOST:
+                raise BadRequest("Invalid input: os-migrate_volume needs a 'host'.")
+            outcome = await migration.migrate(
+                session,
+                runtime,
+                ctx,
+                volume,
+                host,
+                force_host_copy=parse_bool(args.get("force_host_copy", False), "force_host_copy"),
             )
         elif action == "os-extend_volume_completion":
             # Nova's word that it finished extending an attached volume (3.71). Only

@@ -17,9 +17,18 @@ class Action(Enum):
     SCHEDULE_ALLOCATE_VOLUME = ("001", "schedule allocate volume")
     EXTEND_VOLUME = ("007", "extend volume")
     CREATE_VOLUME_FROM_BACKEND = ("008", "create volume from backend storage")
+    SNAPSHOT_CREATE = ("009", "create snapshot")
+    SNAPSHOT_DELETE = ("010", "delete snapshot")
+    BACKUP_CREATE = ("013", "create backup")
+    BACKUP_DELETE = ("014", "delete backup")
     DELETE_VOLUME = ("020", "delete volume")
     # Cinder records no message for a failed manage; Pumice's own actions start at 101.
     MANAGE_EXISTING_VOLUME = ("101", "manage existing volume")
+    MANAGE_EXISTING_SNAPSHOT = ("120", "manage existing snapshot")
+    MIGRATE_VOLUME = ("102", "migrate volume")
+    RETYPE_VOLUME = ("103", "retype volume")
+    CREATE_GROUP = ("130", "create group")
+    CLONE_VOLUME = ("131", "clone volume")
 
 
 class Detail(Enum):
@@ -28,6 +37,12 @@ class Detail(Enum):
     NO_BACKEND_AVAILABLE = ("003", "Could not find any available weighted backend.")
     QUOTA_EXCEED = ("007", "Quota exceeded.")
     DRIVER_FAILED = ("009", "Backend storage failed to complete the operation.")
+    BACKUP_CREATE_DRIVER_ERROR = ("020", "Backup driver failed to create backup.")
+    BACKUP_SCHEDULE_ERROR = (
+        "024",
+        "Backup failed to schedule. Service not found for creating backup.",
+    )
+    BACKUP_DELETE_DRIVER_ERROR = ("025", "Backup driver failed to delete backup.")
     LEASE_EXPIRED = ("051", "The storage agent stopped responding while doing the operation.")
 
 

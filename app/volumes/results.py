@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
 from app.scheduler import claims
-from app.volumes import manage, messages
+from app.volumes import backups, clones, group_members, manage, messages, migrate, snapshots
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
 from app.volumes.volumes import (
@@ -32,6 +32,8 @@ Handler = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None
 # its own resource and applies the result; keyed by Job.resource_type.
 ResourceResult = Callable[[AsyncSession, Runtime, Job, bool], Awaitable[Outcome]]
 OTHER_RESOURCES: dict[str, ResourceResult] = {}
+OTHER_RESOURCES[snapshots.RESOURCE_TYPE] = snapshots.apply_result
+OTHER_RESOURCES[backups.RESOURCE_TYPE] = backups.apply_result
 
 
 async def _volume(session: AsyncSession, job: Job) -> Volume | None:
@@ -159,6 +161,7 @@ async def _delete_failed(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
 ) -> None:
     if await _set_status(session, volume, VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING):
+        await group_members.member_delete_failed(session, volume)
         await messages.about_volume(
             session, volume, Action.DELETE_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
         )
@@ -175,17 +178,36 @@ async def _extend_failed(
     )
 
 
+async def _cleanup_failed(
+    _session: AsyncSession, _rt: Runtime, job: Job, _volume: Volume, _o: Outcome
+) -> None:
+    # Not the user's to fix and not their volume's state: the operator's log says it.
+    log.error(
+        "an old copy of a volume could not be removed",
+        job_id=job.id,
+        backend=job.backend,
+        volume_id=job.resource_id,
+        error=job.error,
+    )
+
+
 ON_SUCCESS: dict[str, Handler] = {
     "create_volume": _created,
     "delete_volume": _deleted,
     "extend_volume": _extended,
     manage.JOB_KIND: manage.managed,
+    migrate.JOB_KIND: migrate.migrated,
+    migrate.CLEANUP_KIND: migrate.cleaned,
+    clones.JOB_KIND: _created,
 }
 ON_FAILURE: dict[str, Handler] = {
     "create_volume": _create_failed,
     "delete_volume": _delete_failed,
     "extend_volume": _extend_failed,
     manage.JOB_KIND: manage.manage_failed,
+    migrate.JOB_KIND: migrate.migrate_failed,
+    migrate.CLEANUP_KIND: _cleanup_failed,
+    clones.JOB_KIND: clones.clone_failed,
 }
 
 

@@ -19,7 +19,7 @@ from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import jobs, messages, quotas
+from app.volumes import group_members, jobs, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
@@ -54,6 +54,7 @@ class CreateVolume:
     metadata: dict[str, str] = field(default_factory=dict)
     multiattach: bool = False
     scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    group_id: str | None = None
 
 
 def split_host(host: str) -> tuple[str, str]:
@@ -181,6 +182,8 @@ async def create(
     zone = spec.availability_zone
     if zone is not None and zone not in known_zones(runtime):
         raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
+    if spec.group_id is not None:
+        await group_members.check_new_member(session, ctx, spec.group_id, vtype.id)
     await quotas.consume(session, settings, ctx.project_id, {"volumes": 1, "gigabytes": spec.size})
     volume = Volume(
         project_id=ctx.project_id,
@@ -193,6 +196,7 @@ async def create(
         volume_type_id=vtype.id,
         multiattach=spec.multiattach,
         volume_metadata=[VolumeMetadata(key=k, value=v) for k, v in spec.metadata.items()],
+        group_id=spec.group_id,
     )
     session.add(volume)
     await session.flush()
@@ -213,7 +217,7 @@ async def volume_request(
     hints: dict[str, Any],
     tried: set[str],
 ) -> VolumeRequest:
-    return await scheduling_request(
+    request = await scheduling_request(
         session,
         size=volume.size,
         project_id=volume.project_id,
@@ -224,6 +228,10 @@ async def volume_request(
         hints=hints,
         tried=tried,
     )
+    if volume.group_id is not None:
+        # A group's volumes live on the group's pool, first placement and retries alike.
+        request.only_pool = await group_members.pool_of(session, volume.group_id)
+    return request
 
 
 async def scheduling_request(
@@ -404,6 +412,7 @@ async def delete_volume(
     volume: Volume,
     *,
     force: bool = False,
+    cascade: bool = False,
 ) -> Outcome:
     if volume.attach_status != "detached" and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
@@ -418,6 +427,12 @@ async def delete_volume(
         for job in await jobs.cancel_active(session, volume.id, "superseded by a force delete"):
             if job.kind == "extend_volume":
                 await release_extension(session, volume, job, outcome)
+    from app.volumes import snapshots  # here: snapshots builds on this module
+
+    if await snapshots.before_volume_delete(
+        session, runtime, volume, ctx.request_id, outcome, cascade=cascade
+    ):
+        return outcome  # the last snapshot's delete goes on with the volume's
     if volume.pool_id is None:
         # Never placed: nothing exists on any backend.
         await finish_delete(session, volume, outcome, runtime)
@@ -463,12 +478,21 @@ async def finish_delete(
     """The volume is gone: its row, its quota and its claim go in this transaction.
     Rows are locked in one order everywhere (job, volume, quota usage, pool) so that
     concurrent flows on PostgreSQL queue behind each other instead of deadlocking."""
+    # The last member of a group being deleted takes the group with it (locked first:
+    # the group row comes before quota usage and pool in the lock order).
+    emptied = await group_members.leaving(session, volume)
+    # A group holds its quota while it has a pool (one that failed placement gave it back).
+    released = {"groups": 1} if emptied is not None and emptied.host else {}
     if volume.size > 0:  # size 0: a manage that never succeeded consumed nothing
-        await quotas.release(session, volume.project_id, {"volumes": 1, "gigabytes": volume.size})
+        released.update({"volumes": 1, "gigabytes": volume.size})
+    await quotas.release(session, volume.project_id, released)
     if volume.pool_id is not None and volume.host:
         allocated = await claims.release(session, volume.pool_id, volume.size)
         outcome.ledgers[split_host(volume.host)] = allocated
     await session.delete(volume)
+    if emptied is not None:
+        await session.flush()  # the volume row first: it refers to the group
+        await session.delete(emptied)
 
 
 async def extend(
@@ -538,9 +562,10 @@ async def retype(
     volume: Volume,
     new_type: str,
     policy: str,
-) -> None:
+) -> tuple[VolumeType, str] | None:
     """Change the volume's type in place when its pool satisfies the new type (the
-    scheduler's find_retype_backend, in place); anything else needs a migration."""
+    scheduler's find_retype_backend, in place). Otherwise, under 'on-demand', the new
+    type and why the pool does not suit it: the caller migrates (app/volumes/migrate.py)."""
     if policy not in MIGRATION_POLICIES:
         raise BadRequest(f"Invalid migration_policy {policy!r}; use 'never' or 'on-demand'.")
     if not new_type:
@@ -564,19 +589,9 @@ async def retype(
     if why is None:
         volume.volume_type_id = vtype.id
         volume.updated_at = utcnow()
-        return
+        return None
     if policy == "never":
         raise BadRequest(
             f"Retype to {vtype.name} needs a migration ({why}) and migration_policy is 'never'."
         )
-    request.ignore_hosts = {split_host(volume.host)[0]}
-    targets = runtime.scheduler.select(request, limit=1)
-    if not targets:
-        raise BadRequest(
-            f"Retype to {vtype.name} needs a migration ({why}), and "
-            f"{runtime.scheduler.no_valid_backend_reason(request)}"
-        )
-    raise BadRequest(
-        f"Retype to {vtype.name} needs migrating the volume to {targets[0].key} "
-        f"({why}); migration between backends is not available in this release."
-    )
+    return vtype, why

@@ -1,0 +1,414 @@
+"""/v3/{project_id}/snapshots: create, list, show, update, delete, metadata, actions; and
+manage existing snapshot (admin): /manageable_snapshots (3.8+) and /os-snapshot-manage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from app.api import microversion as mv
+from app.api.common import (
+    UrlProject,
+    all_tenants,
+    iso,
+    json_filter,
+    next_links,
+    optional_str,
+    page,
+    parse_bool,
+    parse_limit,
+    parse_sort,
+    read_body,
+    v3_route,
+)
+from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep, min_version
+from app.api.manageable import MANAGE_EXISTING_LIST, MAX_REF_NAME
+from app.api.microversion import APIVersion
+from app.context import RequestContext
+from app.db.models import Snapshot, SnapshotMetadata
+from app.errors import BadRequest, Forbidden, NotFound
+from app.volumes import snapshots as flows
+from app.volumes import volumes as vflows
+
+router = APIRouter(tags=["snapshots"])
+
+# Cinder's microversion names for what snapshot views and lists gain.
+GROUP_SNAPSHOTS = APIVersion(3, 14)
+SNAPSHOT_LIST_METADATA_FILTER = APIVersion(3, 22)
+SNAPSHOT_LIST_USER_ID = APIVersion(3, 41)
+
+SORT_KEYS = {
+    "created_at": Snapshot.created_at,
+    "updated_at": Snapshot.updated_at,
+    "id": Snapshot.id,
+    "name": Snapshot.name,
+    "display_name": Snapshot.name,
+    "size": Snapshot.size,
+    "status": Snapshot.status,
+    "volume_id": Snapshot.volume_id,
+}
+
+
+def view(snapshot: Snapshot, version: APIVersion) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": snapshot.id,
+        "name": snapshot.name,
+        "description": snapshot.description,
+        "volume_id": snapshot.volume_id,
+        "size": snapshot.size,
+        "status": snapshot.status,
+        "created_at": iso(snapshot.created_at),
+        "updated_at": iso(snapshot.updated_at),
+        "metadata": {m.key: m.value for m in snapshot.snapshot_metadata},
+        "os-extended-snapshot-attributes:progress": snapshot.progress,
+        "os-extended-snapshot-attributes:project_id": snapshot.project_id,
+    }
+    if version >= GROUP_SNAPSHOTS:
+        body["group_snapshot_id"] = None
+    if version >= SNAPSHOT_LIST_USER_ID:
+        body["user_id"] = snapshot.user_id
+    if version >= mv.USE_QUOTA:
+        body["consumes_quota"] = True
+    return body
+
+
+def _texts(body: dict[str, Any]) -> dict[str, str | None]:
+    """name and description (or Cinder's older display_* names) present in `body`."""
+    out: dict[str, str | None] = {}
+    for key, alias, maximum in (
+        ("name", "display_name", 255),
+        ("description", "display_description", 65535),
+    ):
+        if key in body or alias in body:
+            out[key] = optional_str(body.get(key, body.get(alias)), key, maximum)
+    return out
+
+
+def _metadata_of(body: dict[str, Any]) -> dict[str, str]:
+    metadata = body.get("metadata")
+    return vflows.validate_metadata(metadata) if metadata is not None else {}
+
+
+def _volume_id(body: dict[str, Any]) -> str:
+    volume_id = body.get("volume_id")
+    if not isinstance(volume_id, str) or not volume_id:
+        raise BadRequest(
+            "Invalid input for field/attribute snapshot. 'volume_id' is a required property"
+        )
+    return volume_id
+
+
+@v3_route(router, "POST", "/snapshots", status_code=202)
+async def create_snapshot(
+    request: Request,
+    project_id: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> JSONResponse:
+    body = await read_body(request, "snapshot")
+    texts = _texts(body)
+    spec = flows.CreateSnapshot(
+        volume_id=_volume_id(body),
+        name=texts.get("name"),
+        description=texts.get("description"),
+        force=parse_bool(body.get("force") or False, "force"),
+        metadata=_metadata_of(body),
+    )
+    if project_id != ctx.project_id:
+        raise Forbidden("Snapshots are created in the caller's own project.")
+    async with session.begin():
+        snapshot, outcome = await flows.create(session, runtime, ctx, spec)
+    outcome.after_commit(runtime)
+    return JSONResponse({"snapshot": view(snapshot, version)}, status_code=202)
+
+
+async def _list(
+    request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
+) -> dict[str, Any]:
+    tenants = all_tenants(request, ctx)
+    query = flows.visible(select(Snapshot), ctx, tenants)
+    params = request.query_params
+    for key in ("name", "display_name"):
+        if key in params:
+            query = query.where(Snapshot.name == params[key])
+    if "status" in params:
+        query = query.where(Snapshot.status == params["status"])
+    if "volume_id" in params:
+        query = query.where(Snapshot.volume_id == params["volume_id"])
+    if "project_id" in params and ctx.is_admin and tenants:
+        query = query.where(Snapshot.project_id == params["project_id"])
+    if "metadata" in params and version >= SNAPSHOT_LIST_METADATA_FILTER:
+        for key, value in json_filter(params["metadata"], "metadata").items():
+            query = query.where(
+                Snapshot.id.in_(
+                    select(SnapshotMetadata.snapshot_id).where(
+                        SnapshotMetadata.key == key, SnapshotMetadata.value == value
+                    )
+                )
+            )
+    sort = parse_sort(request, SORT_KEYS)
+    limit = parse_limit(request)
+    marker_query = flows.visible(select(Snapshot), ctx, tenants)
+    items = await page(session, query, Snapshot, request, sort, limit, marker_query)
+    rendered = [view(s, version) for s in items]
+    if not detail:
+        # Cinder's summary view: no extended attributes.
+        for item in rendered:
+            item.pop("os-extended-snapshot-attributes:progress")
+            item.pop("os-extended-snapshot-attributes:project_id")
+    out: dict[str, Any] = {"snapshots": rendered, **next_links(request, items, limit, "snapshots")}
+    if (
+        version >= mv.SUPPORT_COUNT_INFO
+        and "with_count" in params
+        and parse_bool(params["with_count"], "with_count")
+    ):
+        out["count"] = await vflows.count(session, query)
+    return out
+
+
+@v3_route(router, "GET", "/snapshots")
+async def list_snapshots(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=False)
+
+
+@v3_route(router, "GET", "/snapshots/detail")
+async def list_snapshots_detail(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=True)
+
+
+@v3_route(router, "GET", "/snapshots/{snapshot_id}")
+async def show_snapshot(
+    snapshot_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
+    return {"snapshot": view(await flows.get(session, ctx, snapshot_id), version)}
+
+
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}")
+async def update_snapshot(
+    request: Request,
+    snapshot_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> dict[str, Any]:
+    body = await read_body(request, "snapshot")
+    changes = _texts(body)
+    if not changes:
+        raise BadRequest(
+            "Invalid input for field/attribute snapshot: nothing to update (name or description)."
+        )
+    async with session.begin():
+        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
+        await flows.update_snapshot(session, snapshot, changes)
+    return {"snapshot": view(snapshot, version)}
+
+
+@v3_route(router, "DELETE", "/snapshots/{snapshot_id}", status_code=202)
+async def delete_snapshot(
+    snapshot_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    outcome = vflows.Outcome()
+    async with session.begin():
+        snapshot, volume = await flows.get_locked(session, ctx, snapshot_id)
+        await flows.delete_snapshot(session, runtime, snapshot, volume, ctx.request_id, outcome)
+    outcome.after_commit(runtime)
+    return Response(status_code=202)
+
+
+# --- metadata -----------------------------------------------------------------------------
+
+
+def _metadata(snapshot: Snapshot) -> dict[str, str]:
+    return {m.key: m.value for m in snapshot.snapshot_metadata}
+
+
+@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata")
+async def get_metadata(
+    snapshot_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+) -> dict[str, Any]:
+    return {"metadata": _metadata(await flows.get(session, ctx, snapshot_id))}
+
+
+async def _write_metadata(
+    request: Request, snapshot_id: str, ctx: RequestContext, session: SessionDep, *, replace: bool
+) -> dict[str, Any]:
+    body = await read_body(request)
+    metadata = vflows.validate_metadata(body.get("metadata"))
+    async with session.begin():
+        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
+        write = flows.replace_metadata if replace else flows.merge_metadata
+        await write(session, snapshot, metadata)
+    return {"metadata": _metadata(snapshot)}
+
+
+@v3_route(router, "POST", "/snapshots/{snapshot_id}/metadata")
+async def merge_metadata(
+    request: Request, snapshot_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> dict[str, Any]:
+    return await _write_metadata(request, snapshot_id, ctx, session, replace=False)
+
+
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata")
+async def replace_metadata(
+    request: Request, snapshot_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> dict[str, Any]:
+    return await _write_metadata(request, snapshot_id, ctx, session, replace=True)
+
+
+@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata/{key}")
+async def get_metadata_item(
+    snapshot_id: str, key: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+) -> dict[str, Any]:
+    metadata = _metadata(await flows.get(session, ctx, snapshot_id))
+    if key not in metadata:
+        raise NotFound(f"Metadata key {key} could not be found for snapshot {snapshot_id}.")
+    return {"meta": {key: metadata[key]}}
+
+
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata/{key}")
+async def set_metadata_item(
+    request: Request,
+    snapshot_id: str,
+    key: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    body = await read_body(request)
+    meta = vflows.validate_metadata(body.get("meta"))
+    if len(meta) != 1 or key not in meta:
+        raise BadRequest(
+            "Request body and URI mismatch: 'meta' must hold exactly the key of the URI."
+        )
+    async with session.begin():
+        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
+        await flows.merge_metadata(session, snapshot, meta)
+    return {"meta": meta}
+
+
+@v3_route(router, "DELETE", "/snapshots/{snapshot_id}/metadata/{key}")
+async def delete_metadata_item(
+    snapshot_id: str, key: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+) -> Response:
+    async with session.begin():
+        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
+        await flows.delete_metadata_key(session, snapshot, key)
+    return Response(status_code=200)
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+@v3_route(router, "POST", "/snapshots/{snapshot_id}/action", status_code=202)
+async def snapshot_action(
+    request: Request,
+    snapshot_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
+    body = await read_body(request)
+    if len(body) != 1:
+        raise BadRequest("Exactly one action per request.")
+    action, args = next(iter(body.items()))
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
+    if action not in ("os-reset_status", "os-force_delete"):
+        raise BadRequest(f"There is no such action: {action}")
+    if not ctx.is_admin:
+        # Not found first for another project's snapshot, as every other request.
+        await flows.get(session, ctx, snapshot_id)
+        raise Forbidden(
+            "Policy doesn't allow volume_extension:snapshot_admin_actions:"
+            f"{action.removeprefix('os-')} to be performed."
+        )
+    outcome = vflows.Outcome()
+    async with session.begin():
+        forced = action == "os-force_delete"
+        snapshot, volume = await flows.get_locked(session, ctx, snapshot_id, with_jobs=forced)
+        if forced:
+            await flows.delete_snapshot(
+                session, runtime, snapshot, volume, ctx.request_id, outcome, force=True
+            )
+        else:
+            await flows.reset_status(session, snapshot, args.get("status"))
+    outcome.after_commit(runtime)
+    return Response(status_code=202)
+
+
+# --- manage existing ----------------------------------------------------------------------
+
+
+def parse_manage(body: dict[str, Any]) -> flows.ManageSnapshot:
+    ref = body.get("ref")
+    if not isinstance(ref, dict):
+        raise BadRequest("Missing required element 'ref' in request body.")
+    source = ref.get("source-name")
+    if not isinstance(source, str) or not source.strip() or len(source) > MAX_REF_NAME:
+        raise BadRequest(
+            "Manage existing snapshot failed due to invalid backend reference "
+            f"{ref}: ref must name the storage as 'source-name', a string of 1 to "
+            f"{MAX_REF_NAME} characters."
+        )
+    texts = _texts(body)
+    return flows.ManageSnapshot(
+        volume_id=_volume_id(body),
+        ref=ref,
+        name=texts.get("name"),
+        description=texts.get("description"),
+        metadata=_metadata_of(body),
+    )
+
+
+async def _manage(
+    request: Request,
+    ctx: RequestContext,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: APIVersion,
+) -> JSONResponse:
+    if not ctx.is_admin:
+        raise Forbidden("Policy doesn't allow snapshot_extension:snapshot_manage to be performed.")
+    spec = parse_manage(await read_body(request, "snapshot"))
+    async with session.begin():
+        snapshot, outcome = await flows.manage_existing(session, runtime, ctx, spec)
+    outcome.after_commit(runtime)
+    return JSONResponse({"snapshot": view(snapshot, version)}, status_code=202)
+
+
+@v3_route(router, "POST", "/manageable_snapshots", status_code=202)
+async def manage_snapshot(
+    request: Request,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> JSONResponse:
+    min_version(MANAGE_EXISTING_LIST, version)
+    return await _manage(request, ctx, session, runtime, version)
+
+
+@v3_route(router, "POST", "/os-snapshot-manage", status_code=202)
+async def os_snapshot_manage(
+    request: Request,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> JSONResponse:
+    return await _manage(request, ctx, session, runtime, version)

@@ -1,0 +1,767 @@
+"""Snapshot flows: create (quota, the scheduler's check of the volume's pool, claim, job),
+update, metadata, delete, reset, and what an agent's result means for a snapshot.
+
+A snapshot lives on its volume's pool and holds its size on that pool's claim ledger
+while `pool_id` is set (Cinder's SchedulerManager.create_snapshot: backend_passes_filters
+on the volume's backend with the snapshot's size, then consume it). Quota counts
+`snapshots` and `gigabytes`, as Cinder does, from the create until the row goes.
+
+Lock order, as every flow: job, volume, snapshot, quota usage, pool. A snapshot's volume
+never changes, so a flow may read the snapshot unlocked to learn its volume, lock the
+volume, then lock the snapshot.
+
+A volume deleted with cascade waits in 'deleting' without a job of its own until its
+last snapshot is gone (the snapshots' rows reference it); that snapshot's delete then
+queues the volume's, or a failed one puts the volume in 'error_deleting' so nothing
+waits forever."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.context import RequestContext
+from app.db.models import Backend, Job, Pool, Snapshot, SnapshotMetadata, Volume, VolumeType, utcnow
+from app.errors import BadRequest, NotFound, OverQuota
+from app.runtime import Runtime
+from app.scheduler import claims
+from app.volumes import jobs, messages, quotas
+from app.volumes import types as vtypes
+from app.volumes import volumes as vflows
+from app.volumes.messages import Action, Detail
+from app.volumes.states import VolumeStatus
+from app.volumes.volumes import MAX_METADATA_ITEMS, Outcome
+
+RESOURCE_TYPE = "snapshot"
+CREATE_JOB, DELETE_JOB, MANAGE_JOB = "create_snapshot", "delete_snapshot", "manage_snapshot"
+# Filters that judge a new placement's hints; the snapshot's pool is its volume's,
+# and capacity is exactly what is being asked.
+SKIPPED_FILTERS = tuple(f for f in vflows.PLACEMENT_ONLY_FILTERS if f != "CapacityFilter")
+
+
+class SnapshotStatus:
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    ERROR_DELETING = "error_deleting"
+
+    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING)
+    # Resting statuses only: no job stands behind a transitional one set by hand.
+    RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+
+
+@dataclass(frozen=True)
+class CreateSnapshot:
+    volume_id: str
+    name: str | None = None
+    description: str | None = None
+    force: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ManageSnapshot:
+    volume_id: str
+    ref: dict[str, Any]
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def snapshot_payload(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "id": snapshot.id,
+        "size_gb": snapshot.size,
+        "name": snapshot.name,
+        "volume_id": snapshot.volume_id,
+        "provider_location": snapshot.provider_location,
+    }
+
+
+def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) -> Select[Any]:
+    if ctx.is_admin and all_tenants:
+        return query
+    return query.where(Snapshot.project_id == ctx.project_id)
+
+
+async def get(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, *, for_update: bool = False
+) -> Snapshot:
+    """The caller's snapshot (another project's is simply not found)."""
+    query = select(Snapshot).where(Snapshot.id == snapshot_id)
+    if not ctx.is_admin:
+        query = query.where(Snapshot.project_id == ctx.project_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    snapshot = (await session.scalars(query)).first()
+    if snapshot is None:
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    return snapshot
+
+
+async def lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:
+    return (
+        await session.scalars(
+            select(Volume)
+            .where(Volume.id == volume_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+async def get_locked(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, *, with_jobs: bool = False
+) -> tuple[Snapshot, Volume]:
+    """The caller's snapshot and its volume, locked in the one order (job, volume,
+    snapshot). `with_jobs` (a force delete, which cancels them) locks its jobs first."""
+    snapshot = await get(session, ctx, snapshot_id)
+    if with_jobs:
+        await jobs.active(session, snapshot.id, lock=True)
+    volume = await lock_volume(session, snapshot.volume_id)
+    snapshot = await get(session, ctx, snapshot_id, for_update=True)
+    if volume is None:  # the foreign key forbids it; say so rather than crash
+        raise NotFound(f"Volume {snapshot.volume_id} could not be found.")
+    return snapshot, volume
+
+
+async def _thin(session: AsyncSession, volume: Volume) -> tuple[VolumeType | None, bool]:
+    vtype = await session.get(VolumeType, volume.volume_type_id)
+    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
+    return vtype, thin
+
+
+async def pool_key(session: AsyncSession, pool_id: int) -> tuple[str, str]:
+    """('node@backend', 'pool') of a pool row: the cache's key for its ledger."""
+    row = (
+        await session.execute(
+            select(Backend.host, Pool.name)
+            .join(Backend, Backend.id == Pool.backend_id)
+            .where(Pool.id == pool_id)
+        )
+    ).one()
+    return str(row[0]), str(row[1])
+
+
+def _queue(
+    session: AsyncSession,
+    runtime: Runtime,
+    snapshot: Snapshot,
+    volume: Volume,
+    kind: str,
+    outcome: Outcome,
+    request_id: str | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Ask the agent of the volume's backend to act on the snapshot, in this transaction:
+    the payload is the snapshot as the agent sees it plus `extra`."""
+    backend, _ = vflows.split_host(volume.host or "")
+    jobs.enqueue(
+        session,
+        kind=kind,
+        backend=backend,
+        resource_type=RESOURCE_TYPE,
+        resource_id=snapshot.id,
+        payload={"snapshot": snapshot_payload(snapshot), **(extra or {})},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=request_id,
+    )
+    outcome.job_queued = True
+
+
+async def about(
+    session: AsyncSession,
+    snapshot: Snapshot,
+    action: Action,
+    detail: Detail,
+    reason: str | None,
+    request_id: str | None,
+) -> None:
+    await messages.record(
+        session,
+        project_id=snapshot.project_id,
+        resource_type="VOLUME_SNAPSHOT",
+        resource_uuid=snapshot.id,
+        action=action,
+        detail=detail,
+        reason=reason,
+        request_id=request_id,
+    )
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+async def create(
+    session: AsyncSession, runtime: Runtime, ctx: RequestContext, spec: CreateSnapshot
+) -> tuple[Snapshot, Outcome]:
+    """The snapshot in 'creating' with its claim and job, or in 'error' with a message
+    when the volume's pool cannot take it (it then holds no claim; its quota, like a
+    volume's that found no backend, is given back when it is deleted)."""
+    volume = await vflows.get(session, ctx, spec.volume_id, for_update=True)
+    allowed = (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE) if spec.force else ("available",)
+    if volume.status not in allowed:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} status must be "
+            f"{' or '.join(allowed)} to create a snapshot, but current status is: "
+            f"{volume.status}."
+        )
+    await quotas.consume(
+        session,
+        runtime.settings,
+        volume.project_id,
+        {"snapshots": 1, "gigabytes": volume.size},
+        # per_volume_gigabytes limits volumes, not their snapshots.
+        volume_size=0,
+    )
+    snapshot = Snapshot(
+        project_id=volume.project_id,
+        user_id=ctx.user_id,
+        volume_id=volume.id,
+        name=spec.name,
+        description=spec.description,
+        size=volume.size,
+        status=SnapshotStatus.CREATING,
+        progress="0%",
+        snapshot_metadata=[SnapshotMetadata(key=k, value=v) for k, v in spec.metadata.items()],
+    )
+    session.add(snapshot)
+    await session.flush()
+    outcome = Outcome()
+    why = await _claim_on_volume_pool(session, runtime, volume, snapshot.size, outcome)
+    if why is not None:
+        snapshot.status = SnapshotStatus.ERROR
+        snapshot.updated_at = utcnow()
+        await about(
+            session,
+            snapshot,
+            Action.SNAPSHOT_CREATE,
+            Detail.NO_BACKEND_AVAILABLE,
+            why,
+            ctx.request_id,
+        )
+        return snapshot, outcome
+    snapshot.pool_id = volume.pool_id
+    _queue(
+        session,
+        runtime,
+        snapshot,
+        volume,
+        CREATE_JOB,
+        outcome,
+        ctx.request_id,
+        {"volume": vflows.volume_payload(volume)},
+    )
+    return snapshot, outcome
+
+
+async def _claim_on_volume_pool(
+    session: AsyncSession, runtime: Runtime, volume: Volume, size: int, outcome: Outcome
+) -> str | None:
+    """The scheduler's filters on the volume's pool for `size` GB of the volume's type,
+    then the claim; None when claimed, else why not."""
+    if volume.host is None or volume.pool_id is None:
+        return f"Volume {volume.id} is on no pool."
+    vtype, thin = await _thin(session, volume)
+    if vtype is not None:
+        request = await vflows.scheduling_request(
+            session,
+            size=size,
+            project_id=volume.project_id,
+            volume_id=volume.id,
+            multiattach=volume.multiattach,
+            vtype=vtype,
+            zone=volume.availability_zone,
+            hints={},
+            tried=set(),
+        )
+        why = runtime.scheduler.pool_passes(volume.host, request, skip=SKIPPED_FILTERS)
+        if why is not None:
+            return f"Pool {volume.host} cannot take the snapshot: {why}."
+    allocated = await claims.claim(session, volume.pool_id, size, thin=thin)
+    if allocated is None:
+        kind = "thin" if thin else "thick"
+        return f"Pool {volume.host} has no room for {size} GB ({kind}) more."
+    outcome.ledgers[vflows.split_host(volume.host)] = allocated
+    return None
+
+
+# --- update and metadata ------------------------------------------------------------------
+
+
+async def update_snapshot(
+    session: AsyncSession, snapshot: Snapshot, changes: dict[str, Any]
+) -> None:
+    for key in ("name", "description"):
+        if key in changes:
+            setattr(snapshot, key, changes[key])
+    snapshot.updated_at = utcnow()
+    await session.flush()
+
+
+async def replace_metadata(
+    session: AsyncSession, snapshot: Snapshot, metadata: dict[str, str]
+) -> None:
+    await session.execute(
+        delete(SnapshotMetadata).where(SnapshotMetadata.snapshot_id == snapshot.id)
+    )
+    session.add_all(
+        SnapshotMetadata(snapshot_id=snapshot.id, key=k, value=v) for k, v in metadata.items()
+    )
+    await session.flush()
+    await session.refresh(snapshot, ["snapshot_metadata"])
+
+
+async def merge_metadata(
+    session: AsyncSession, snapshot: Snapshot, metadata: dict[str, str]
+) -> None:
+    current = {m.key: m.value for m in snapshot.snapshot_metadata}
+    current.update(metadata)
+    if len(current) > MAX_METADATA_ITEMS:
+        raise BadRequest(f"Too many metadata items (at most {MAX_METADATA_ITEMS}).")
+    await replace_metadata(session, snapshot, current)
+
+
+async def delete_metadata_key(session: AsyncSession, snapshot: Snapshot, key: str) -> None:
+    result = await session.execute(
+        delete(SnapshotMetadata).where(
+            SnapshotMetadata.snapshot_id == snapshot.id, SnapshotMetadata.key == key
+        )
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"Metadata key {key} could not be found for snapshot {snapshot.id}.")
+    await session.refresh(snapshot, ["snapshot_metadata"])
+
+
+# --- delete -------------------------------------------------------------------------------
+
+
+async def _transition(
+    session: AsyncSession, snapshot: Snapshot, allowed: tuple[str, ...], to: str, action: str
+) -> None:
+    result = await session.execute(
+        update(Snapshot)
+        .where(Snapshot.id == snapshot.id, Snapshot.status.in_(allowed))
+        .values(status=to, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(snapshot)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise BadRequest(
+            f"Invalid snapshot: Snapshot {snapshot.id} status must be "
+            f"{' or '.join(allowed)} to {action}, but current status is: {snapshot.status}."
+        )
+
+
+async def delete_snapshot(
+    session: AsyncSession,
+    runtime: Runtime,
+    snapshot: Snapshot,
+    volume: Volume,
+    request_id: str | None,
+    outcome: Outcome,
+    *,
+    force: bool = False,
+    finish_volume: bool = True,
+) -> None:
+    """'deleting' and a delete job; or gone at once when no job ever ran for it (then
+    nothing of it can exist on the backend). Both rows must be locked by the caller."""
+    allowed = SnapshotStatus.FORCE_DELETABLE if force else SnapshotStatus.DELETABLE
+    await _transition(session, snapshot, allowed, SnapshotStatus.DELETING, "delete")
+    if force:
+        # Whatever was in flight is overridden; the agent runs one job per snapshot at
+        # a time, so the delete queued below follows a create still running.
+        await jobs.cancel_active(session, snapshot.id, "superseded by a force delete")
+    ever_ran = await session.scalar(select(exists().where(Job.resource_id == snapshot.id)))
+    if not ever_ran:
+        await finish_delete(session, runtime, snapshot, volume, outcome, request_id, finish_volume)
+        return
+    _queue(session, runtime, snapshot, volume, DELETE_JOB, outcome, request_id)
+
+
+async def finish_delete(
+    session: AsyncSession,
+    runtime: Runtime,
+    snapshot: Snapshot,
+    volume: Volume,
+    outcome: Outcome,
+    request_id: str | None,
+    finish_volume: bool = True,
+) -> None:
+    """The snapshot is gone: its row, its quota and its claim go in this transaction;
+    then a volume that waited for its snapshots goes on with its own delete."""
+    if snapshot.size > 0:  # 0: a manage that never succeeded consumed nothing
+        await quotas.release(
+            session, snapshot.project_id, {"snapshots": 1, "gigabytes": snapshot.size}
+        )
+    if snapshot.pool_id is not None:
+        key = await pool_key(session, snapshot.pool_id)
+        outcome.ledgers[key] = await claims.release(session, snapshot.pool_id, snapshot.size)
+    await session.delete(snapshot)
+    await session.flush()
+    if finish_volume:
+        await _continue_volume_delete(session, runtime, volume, outcome, request_id)
+
+
+async def has_snapshots(session: AsyncSession, volume_id: str) -> bool:
+    return bool(await session.scalar(select(exists().where(Snapshot.volume_id == volume_id))))
+
+
+async def _waiting_volume(session: AsyncSession, volume: Volume) -> bool:
+    """Whether the volume is in 'deleting' only because of its snapshots (no job)."""
+    return volume.status == VolumeStatus.DELETING and not await jobs.active(session, volume.id)
+
+
+async def _continue_volume_delete(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume: Volume,
+    outcome: Outcome,
+    request_id: str | None,
+) -> None:
+    if not await _waiting_volume(session, volume) or await has_snapshots(session, volume.id):
+        return
+    if volume.pool_id is None:
+        await vflows.finish_delete(session, volume, outcome, runtime)
+        return
+    vflows.queue_job(session, runtime, volume, "delete_volume", outcome, request_id)
+
+
+async def before_volume_delete(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume: Volume,
+    request_id: str | None,
+    outcome: Outcome,
+    *,
+    cascade: bool,
+) -> bool:
+    """Cinder's rule for a volume delete: no snapshots, or `cascade` and none being
+    created; with cascade each snapshot goes to 'deleting' with its job (those already
+    'deleting' are on their way). True when snapshots remain: the volume's own delete
+    then waits for the last of them. The volume is locked by the caller."""
+    rows = (
+        await session.scalars(
+            select(Snapshot)
+            .where(Snapshot.volume_id == volume.id)
+            .order_by(Snapshot.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if not rows:
+        return False
+    if not cascade:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} has dependent snapshots; delete them "
+            "first or delete the volume with cascade."
+        )
+    busy = [s.id for s in rows if s.status == SnapshotStatus.CREATING]
+    if busy:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} has snapshots being created "
+            f"({', '.join(busy)}); wait for them before a cascade delete."
+        )
+    for snapshot in rows:
+        if snapshot.status != SnapshotStatus.DELETING:
+            await delete_snapshot(
+                session, runtime, snapshot, volume, request_id, outcome, finish_volume=False
+            )
+    return await has_snapshots(session, volume.id)
+
+
+async def reset_status(session: AsyncSession, snapshot: Snapshot, status: object) -> None:
+    """os-reset_status (admin): only to a resting status, and never under a job."""
+    if status not in SnapshotStatus.RESETTABLE:
+        raise BadRequest(
+            f"Invalid status {status!r}; use one of {', '.join(SnapshotStatus.RESETTABLE)}."
+        )
+    busy = await jobs.active(session, snapshot.id)
+    if busy:
+        raise BadRequest(
+            f"Invalid snapshot: Snapshot {snapshot.id} has a {busy[0].kind} in flight (job "
+            f"{busy[0].id}); wait for it to end, or force-delete the snapshot."
+        )
+    snapshot.status = str(status)
+    snapshot.updated_at = utcnow()
+    await session.flush()
+
+
+# --- manage existing ----------------------------------------------------------------------
+
+
+async def manage_existing(
+    session: AsyncSession, runtime: Runtime, ctx: RequestContext, spec: ManageSnapshot
+) -> tuple[Snapshot, Outcome]:
+    """The snapshot in 'creating', size 0 and no claim, with its manage job; the size,
+    quota and capacity come with the agent's answer (as for a managed volume)."""
+    volume = await vflows.get(session, ctx, spec.volume_id, for_update=True)
+    if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} status must be available or in-use to "
+            f"manage a snapshot of it, but current status is: {volume.status}."
+        )
+    if volume.host is None or volume.pool_id is None:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} is on no backend.")
+    vtype, _ = await _thin(session, volume)
+    if vtype is not None:
+        request = await vflows.scheduling_request(
+            session,
+            size=0,
+            project_id=volume.project_id,
+            volume_id=volume.id,
+            multiattach=volume.multiattach,
+            vtype=vtype,
+            zone=volume.availability_zone,
+            hints={},
+            tried=set(),
+        )
+        # The size is not known until the agent has looked: the claim decides capacity.
+        why = runtime.scheduler.pool_passes(
+            volume.host, request, skip=vflows.PLACEMENT_ONLY_FILTERS
+        )
+        if why is not None:
+            raise BadRequest(f"Host {volume.host} is not valid: {why}.")
+    snapshot = Snapshot(
+        # The snapshot belongs with its volume: the volume's project sees and pays for it.
+        project_id=volume.project_id,
+        user_id=ctx.user_id,
+        volume_id=volume.id,
+        name=spec.name,
+        description=spec.description,
+        size=0,
+        status=SnapshotStatus.CREATING,
+        progress="0%",
+        snapshot_metadata=[SnapshotMetadata(key=k, value=v) for k, v in spec.metadata.items()],
+    )
+    session.add(snapshot)
+    await session.flush()
+    outcome = Outcome()
+    _queue(
+        session,
+        runtime,
+        snapshot,
+        volume,
+        MANAGE_JOB,
+        outcome,
+        ctx.request_id,
+        {"volume": vflows.volume_payload(volume), "ref": spec.ref},
+    )
+    return snapshot, outcome
+
+
+# --- the agent's answer (registered in app/volumes/results.py) ----------------------------
+
+
+async def apply_result(session: AsyncSession, runtime: Runtime, job: Job, ok: bool) -> Outcome:
+    outcome = Outcome()
+    found = await session.get(Snapshot, job.resource_id)
+    if found is None:
+        return outcome
+    volume = await lock_volume(session, found.volume_id)
+    snapshot = (
+        await session.scalars(
+            select(Snapshot)
+            .where(Snapshot.id == job.resource_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if snapshot is None or volume is None:
+        return outcome
+    if job.kind == CREATE_JOB:
+        await (_created if ok else _create_failed)(session, job, snapshot, outcome)
+    elif job.kind == DELETE_JOB:
+        if ok:
+            if snapshot.status == SnapshotStatus.DELETING:
+                await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
+        else:
+            await _delete_failed(session, job, snapshot, volume)
+    elif job.kind == MANAGE_JOB:
+        if ok:
+            await _managed(session, runtime, job, snapshot, volume, outcome)
+        else:
+            await _manage_failed(session, job, snapshot, _why(job))
+    return outcome
+
+
+def _why(job: Job) -> str:
+    return job.error or "the storage agent reported a failure"
+
+
+async def _set_status(
+    session: AsyncSession, snapshot: Snapshot, expected: str, to: str, **values: Any
+) -> bool:
+    result = await session.execute(
+        update(Snapshot)
+        .where(Snapshot.id == snapshot.id, Snapshot.status == expected)
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(snapshot)
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _location(job: Job) -> str | None:
+    location = (job.result or {}).get("provider_location")
+    return location if isinstance(location, str) else None
+
+
+async def _created(session: AsyncSession, job: Job, snapshot: Snapshot, _o: Outcome) -> None:
+    await _set_status(
+        session,
+        snapshot,
+        SnapshotStatus.CREATING,
+        SnapshotStatus.AVAILABLE,
+        progress="100%",
+        provider_location=_location(job),
+    )
+
+
+async def _create_failed(
+    session: AsyncSession, job: Job, snapshot: Snapshot, outcome: Outcome
+) -> None:
+    """The claim goes back at once; the quota with the snapshot's delete (as a volume
+    whose create failed). Its delete still asks the agent: a create that outlived its
+    lease may have finished the file after all."""
+    if snapshot.status != SnapshotStatus.CREATING:
+        return
+    if snapshot.pool_id is not None:
+        key = await pool_key(session, snapshot.pool_id)
+        outcome.ledgers[key] = await claims.release(session, snapshot.pool_id, snapshot.size)
+    await _set_status(
+        session, snapshot, SnapshotStatus.CREATING, SnapshotStatus.ERROR, pool_id=None
+    )
+    await about(
+        session, snapshot, Action.SNAPSHOT_CREATE, Detail.DRIVER_FAILED, _why(job), job.request_id
+    )
+
+
+async def _delete_failed(
+    session: AsyncSession, job: Job, snapshot: Snapshot, volume: Volume
+) -> None:
+    if not await _set_status(
+        session, snapshot, SnapshotStatus.DELETING, SnapshotStatus.ERROR_DELETING
+    ):
+        return
+    await about(
+        session, snapshot, Action.SNAPSHOT_DELETE, Detail.DRIVER_FAILED, _why(job), job.request_id
+    )
+    if await _waiting_volume(session, volume):
+        # Its cascade cannot finish: the volume leaves 'deleting' and may be deleted again.
+        await session.execute(
+            update(Volume)
+            .where(Volume.id == volume.id, Volume.status == VolumeStatus.DELETING)
+            .values(status=VolumeStatus.ERROR_DELETING, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(volume)
+        await messages.about_volume(
+            session,
+            volume,
+            Action.DELETE_VOLUME,
+            Detail.DRIVER_FAILED,
+            f"Snapshot {snapshot.id} could not be deleted: {_why(job)}",
+            job.request_id,
+        )
+
+
+async def _managed(
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    snapshot: Snapshot,
+    volume: Volume,
+    outcome: Outcome,
+) -> None:
+    """The agent took the storage over: claim quota, then capacity, at its size."""
+    if snapshot.status != SnapshotStatus.CREATING:
+        return
+    size = (job.result or {}).get("size_gb")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        await _manage_failed(
+            session, job, snapshot, f"The storage agent reported no valid size ({size!r})."
+        )
+        return
+    why = await _claim_managed(session, runtime, snapshot, volume, size, outcome)
+    if why is not None:
+        detail, reason = why
+        # The storage stays renamed, as in Cinder: delete the snapshot to remove it.
+        await _manage_failed(
+            session, job, snapshot, reason, detail=detail, provider_location=_location(job)
+        )
+        return
+    await _set_status(
+        session,
+        snapshot,
+        SnapshotStatus.CREATING,
+        SnapshotStatus.AVAILABLE,
+        size=size,
+        pool_id=volume.pool_id,
+        progress="100%",
+        provider_location=_location(job),
+    )
+
+
+async def _claim_managed(
+    session: AsyncSession,
+    runtime: Runtime,
+    snapshot: Snapshot,
+    volume: Volume,
+    size: int,
+    outcome: Outcome,
+) -> tuple[Detail, str] | None:
+    """Quota (gigabytes +size, snapshots +1), then the volume pool's capacity; all or
+    nothing. None when all are taken, else why not."""
+    project = snapshot.project_id
+    settings = runtime.settings
+    # One resource at a time, so a refusal of the second gives back exactly the first
+    # (this transaction also records the job's end: it cannot be rolled back).
+    try:
+        await quotas.consume(session, settings, project, {"gigabytes": size}, volume_size=0)
+    except OverQuota as exc:
+        return Detail.QUOTA_EXCEED, exc.message
+    try:
+        await quotas.consume(session, settings, project, {"snapshots": 1}, volume_size=0)
+    except OverQuota as exc:
+        await quotas.release(session, project, {"gigabytes": size})
+        return Detail.QUOTA_EXCEED, exc.message
+    _, thin = await _thin(session, volume)
+    allocated = None
+    if volume.pool_id is not None and volume.host is not None:
+        allocated = await claims.claim(session, volume.pool_id, size, thin=thin)
+    if allocated is None or volume.host is None:
+        await quotas.release(session, project, {"snapshots": 1, "gigabytes": size})
+        return (
+            Detail.NO_BACKEND_AVAILABLE,
+            f"Pool {volume.host} has no room for the {size} GB of the managed snapshot.",
+        )
+    outcome.ledgers[vflows.split_host(volume.host)] = allocated
+    return None
+
+
+async def _manage_failed(
+    session: AsyncSession,
+    job: Job,
+    snapshot: Snapshot,
+    reason: str,
+    *,
+    detail: Detail = Detail.DRIVER_FAILED,
+    **values: Any,
+) -> None:
+    if await _set_status(
+        session, snapshot, SnapshotStatus.CREATING, SnapshotStatus.ERROR, **values
+    ):
+        await about(
+            session,
+            snapshot,
+            Action.MANAGE_EXISTING_SNAPSHOT,
+            detail,
+            reason,
+            job.request_id,
+        )
