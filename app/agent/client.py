@@ -165,6 +165,12 @@ class AgentClient:
         body = await self._call("/capabilities", report)
         return bool(body.get("accepted", False))
 
+    async def report_backup_service(self, report: dict[str, Any]) -> bool:
+        """Register (and heartbeat) the agent's backup service; False when the API
+        already holds a newer report."""
+        body = await self._call("/backup-services", report)
+        return bool(body.get("accepted", False))
+
     async def claim_job(self, backends: list[str], wait: float) -> Job | None:
         body = await self._call(
             "/jobs/claim",

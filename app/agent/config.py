@@ -10,9 +10,16 @@ from __future__ import annotations
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from app.drivers import DriverConfigError, parse_options
 from app.drivers.base import BackendOptions
@@ -91,10 +98,51 @@ class BackendConfig(_Section):
         return value
 
 
+class BackupSection(_Section):
+    """The agent's backup repository: with it, the agent is also a cinder-backup style
+    service that backs up the volumes of its own backends."""
+
+    repository: Path
+    # The backup service's host name; default "<agent host>@backup".
+    host: str | None = None
+    # Default: the agent's zone.
+    availability_zone: str | None = None
+    compression: Literal["zstd", "none"] = "zstd"
+    chunk_mib: int = Field(default=32, ge=1, le=1024)
+
+    @field_validator("repository")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("must be an absolute path")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _backup_host(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "#" in value or value.count("@") > 1):
+            raise ValueError("must be non-empty, without '#', with at most one '@'")
+        return value
+
+
 class AgentConfig(_Section):
     agent: AgentSection
     auth: AuthSection
     backends: list[BackendConfig] = Field(min_length=1)
+    backup: BackupSection | None = None
+
+    @model_validator(mode="after")
+    def _backup_host_is_its_own(self) -> AgentConfig:
+        # Jobs are routed by host: the backup service must not share a backend's.
+        if self.backup_host in {self.backend_host(b) for b in self.backends}:
+            raise ValueError(f"backup.host {self.backup_host} is also a backend's host")
+        return self
+
+    @property
+    def backup_host(self) -> str | None:
+        if self.backup is None:
+            return None
+        return self.backup.host or f"{self.agent.host}@backup"
 
     @property
     def agent_id(self) -> str:

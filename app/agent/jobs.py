@@ -14,13 +14,14 @@ import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
 from app.agent.backends import Backend
+from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError, Job, LeaseLost
-from app.drivers import DriverError, VolumeDriver, VolumeSpec
+from app.drivers import DriverError, VolumeDriver, VolumeSpec, migration
 
 log = structlog.get_logger(__name__)
 
@@ -28,15 +29,28 @@ log = structlog.get_logger(__name__)
 MAX_ERROR_CHARS = 255
 
 Handler = Callable[[VolumeDriver, dict[str, Any]], dict[str, Any]]
+# The agent's volume drivers by backend host: what a job that spans two backends of this
+# agent (a migration) reaches for.
+Peers = Mapping[str, VolumeDriver]
+PeerHandler = Callable[[VolumeDriver, dict[str, Any], Peers], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class JobKind:
     name: str
     payload_version: int
-    handler: Handler
+    handler: Handler | PeerHandler
     # Whether a fresh capability report should follow, so the scheduler sees the change.
     changes_capacity: bool
+    # The handler also takes the agent's other backends (a PeerHandler).
+    needs_peers: bool = False
+
+    def bind(
+        self, driver: VolumeDriver, payload: dict[str, Any], peers: Peers
+    ) -> Callable[[], dict[str, Any]]:
+        if self.needs_peers:
+            return functools.partial(cast(PeerHandler, self.handler), driver, payload, peers)
+        return functools.partial(cast(Handler, self.handler), driver, payload)
 
 
 def _volume(payload: dict[str, Any], *, sized: bool = True) -> VolumeSpec:
@@ -75,6 +89,30 @@ def _manage_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, A
     return result
 
 
+def _clone_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    # The source is a volume of the same pool (a group copied from its source group).
+    source = _volume({"volume": payload.get("source")})
+    return driver.create_cloned_volume(_volume(payload), source)
+
+
+def _migrate_volume(driver: VolumeDriver, payload: dict[str, Any], peers: Peers) -> dict[str, Any]:
+    source = _volume(payload)
+    target = _volume({"volume": payload.get("target")})
+    source_driver = migration.driver_of(peers, source.host)
+    if source_driver is None:
+        raise DriverError(f"this agent does not serve {source.host}, the volume's source")
+    return migration.migrate_volume(source_driver, source, driver, target)
+
+
+def _delete_volume_copy(
+    driver: VolumeDriver, payload: dict[str, Any], peers: Peers
+) -> dict[str, Any]:
+    copy = _volume(payload, sized=False)
+    keep = _volume({"volume": payload.get("keep")}, sized=False)
+    migration.delete_copy(driver, copy, migration.driver_of(peers, keep.host), keep)
+    return {}
+
+
 JOB_KINDS: dict[tuple[str, int], JobKind] = {
     (kind.name, kind.payload_version): kind
     for kind in (
@@ -82,6 +120,11 @@ JOB_KINDS: dict[tuple[str, int], JobKind] = {
         JobKind("delete_volume", 1, _delete_volume, changes_capacity=True),
         JobKind("extend_volume", 1, _extend_volume, changes_capacity=True),
         JobKind("manage_volume", 1, _manage_volume, changes_capacity=True),
+        JobKind("clone_volume", 1, _clone_volume, changes_capacity=True),
+        JobKind("migrate_volume", 1, _migrate_volume, changes_capacity=True, needs_peers=True),
+        JobKind(
+            "delete_volume_copy", 1, _delete_volume_copy, changes_capacity=True, needs_peers=True
+        ),
     )
 }
 
@@ -126,11 +169,15 @@ class JobRunner:
         backends: Mapping[str, Backend],
         *,
         on_capacity_change: Callable[[str], None],
+        backup: BackupService | None = None,
     ) -> None:
         self._client = client
         self._backends = backends
         self._on_capacity_change = on_capacity_change
         self._locks = ResourceLocks()
+        self._backup = backup
+        # Progress (percent) jobs report from their worker thread, sent with heartbeats.
+        self._progress: dict[int, int] = {}
 
     async def run(self, job: Job) -> None:
         """Execute a job and post its result; never raises except on cancellation."""
@@ -171,20 +218,11 @@ class JobRunner:
 
     async def _execute(self, job: Job) -> tuple[dict[str, Any] | None, str | None]:
         """(result, None) or (None, reason); raises LeaseLost to abandon the job."""
-        backend = self._backends.get(job.backend)
-        if backend is None:
-            return None, f"backend {job.backend} is not served by agent {self._client.agent_id}"
-        if not backend.ready:
-            return None, f"backend {job.backend} is not ready: {backend.setup_error}"
-        kind = JOB_KINDS.get((job.kind, job.payload_version))
-        if kind is None:
-            return None, f"unsupported job {job.kind} version {job.payload_version}"
+        call = self._prepare(job)
+        if isinstance(call, str):
+            return None, call
         key = f"{job.backend}/{job.resource_type}/{job.resource_id}"
-        work = asyncio.ensure_future(
-            asyncio.to_thread(
-                self._locks.run, key, functools.partial(kind.handler, backend.driver, job.payload)
-            )
-        )
+        work = asyncio.ensure_future(asyncio.to_thread(self._locks.run, key, call))
         lease = asyncio.create_task(self._keep_lease(job))
         try:
             await asyncio.wait({work, lease}, return_when=asyncio.FIRST_COMPLETED)
@@ -204,6 +242,27 @@ class JobRunner:
                 work.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await lease
+            self._progress.pop(job.id, None)
+
+    def _prepare(self, job: Job) -> Callable[[], dict[str, Any]] | str:
+        """The driver call a job asks for, or why it cannot run here. Jobs queued on the
+        backup service's host run with the backup driver, the rest on a volume backend."""
+        if self._backup is not None and job.backend == self._backup.host:
+            return self._backup.prepare(
+                job, self._backends, functools.partial(self._progress.__setitem__, job.id)
+            )
+        backend = self._backends.get(job.backend)
+        if backend is None:
+            return f"backend {job.backend} is not served by agent {self._client.agent_id}"
+        if not backend.ready:
+            return f"backend {job.backend} is not ready: {backend.setup_error}"
+        kind = JOB_KINDS.get((job.kind, job.payload_version))
+        if kind is None:
+            return f"unsupported job {job.kind} version {job.payload_version}"
+        return kind.bind(backend.driver, job.payload, self._peers())
+
+    def _peers(self) -> Peers:
+        return {host: b.driver for host, b in self._backends.items() if b.ready}
 
     async def _keep_lease(self, job: Job) -> None:
         """Heartbeat every lease_seconds/3 until cancelled; raises LeaseLost."""
@@ -211,7 +270,9 @@ class JobRunner:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._client.heartbeat(job.id, attempt=job.attempts)
+                await self._client.heartbeat(
+                    job.id, self._progress.get(job.id), attempt=job.attempts
+                )
             except LeaseLost:
                 raise
             except ApiError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from app.agent.backends import Backend
+from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError
 from app.drivers import DriverError
 
@@ -26,9 +27,11 @@ class Reporter:
         *,
         interval: float,
         job_versions: Mapping[str, list[int]],
+        backup: BackupService | None = None,
     ) -> None:
         self._client = client
         self._backends = backends
+        self._backup = backup
         self._interval = interval
         self._job_versions = {kind: list(v) for kind, v in job_versions.items()}
         self._requested: set[str] = set()
@@ -63,6 +66,16 @@ class Reporter:
             # A backend that failed setup is retried here, and reported once it works.
             if backend.ready or await backend.setup():
                 await self.report(backend)
+        if self._backup is not None and (self._backup.ready or await self._backup.setup()):
+            await self.report_backup_service(self._backup)
+
+    async def report_backup_service(self, backup: BackupService) -> None:
+        """Register the backup service (its heartbeat); failures wait for the next interval."""
+        report = backup.report(self._client.agent_id, self._backends, _utc_timestamp())
+        try:
+            await self._client.report_backup_service(report)
+        except ApiError as exc:
+            log.error("backup service report refused", host=backup.host, error=str(exc))
 
     async def report(self, backend: Backend) -> None:
         """Post one backend's report; failures are logged, the next interval retries."""

@@ -20,6 +20,7 @@ import structlog
 import typer
 
 from app.agent.backends import Backend, build_backends
+from app.agent.backup import BackupService, build_backup_service
 from app.agent.client import AgentClient, ApiError, Job
 from app.agent.config import AgentConfig, AgentConfigError, load_config
 from app.agent.jobs import JobRunner, job_versions
@@ -35,14 +36,19 @@ class Agent:
         self.config = config
         self.backends: dict[str, Backend] = build_backends(config)
         self.client = client or AgentClient.from_config(config)
+        self.backup: BackupService | None = build_backup_service(config)
         self.reporter = Reporter(
             self.client,
             self.backends,
             interval=config.agent.report_interval,
             job_versions=job_versions(),
+            backup=self.backup,
         )
         self.jobs = JobRunner(
-            self.client, self.backends, on_capacity_change=self.reporter.request_report
+            self.client,
+            self.backends,
+            on_capacity_change=self.reporter.request_report,
+            backup=self.backup,
         )
         self._stopping = asyncio.Event()
         self._abandon = asyncio.Event()
@@ -60,7 +66,10 @@ class Agent:
         log.info("agent starting", agent_id=self.config.agent_id, backends=sorted(self.backends))
         background: list[asyncio.Task[None]] = []
         try:
-            await asyncio.gather(*(b.setup() for b in self.backends.values()))
+            await asyncio.gather(
+                *(b.setup() for b in self.backends.values()),
+                *([self.backup.setup()] if self.backup is not None else []),
+            )
             background.append(asyncio.create_task(self.reporter.run(), name="reporter"))
             background.append(asyncio.create_task(self._claim_loop(), name="claims"))
             stopping = asyncio.create_task(self._stopping.wait())
@@ -97,6 +106,8 @@ class Agent:
 
     async def _claim_one(self) -> Job | None:
         hosts = sorted(host for host, b in self.backends.items() if b.ready)
+        if self.backup is not None and self.backup.ready:
+            hosts.append(self.backup.host)
         if not hosts:
             # Nothing to serve until a backend's setup succeeds (the reporter retries it).
             await asyncio.sleep(self.config.agent.report_interval)

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from app.api.deps import RuntimeDep, ServiceDep, SessionDep
 from app.errors import BadRequest, Conflict
 from app.scheduler import store
-from app.volumes import jobs, results
+from app.volumes import backup_services, jobs, results
 
 router = APIRouter(prefix="/agent/v1", tags=["agents"])
 MAX_WAIT = 30.0
@@ -80,6 +80,35 @@ async def report_capabilities(
             reported_at=reported_at,
             agent_id=report.agent_id,
             job_versions=report.job_versions,
+        )
+    return {"accepted": accepted}
+
+
+class BackupServiceReport(BaseModel):
+    agent_id: Name
+    host: Annotated[Name, Field(pattern=r"^[^@#\s]+(@[^@#\s]+)?$")]
+    availability_zone: Name
+    repository: Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_printable)]
+    reaches: list[Name] = Field(default_factory=list, max_length=256)
+    timestamp: datetime
+
+
+@router.post("/backup-services")
+async def report_backup_service(
+    report: BackupServiceReport, _ctx: ServiceDep, session: SessionDep
+) -> dict[str, Any]:
+    ts = report.timestamp
+    async with session.begin():
+        accepted = await backup_services.register(
+            session,
+            backup_services.Registration(
+                agent_id=report.agent_id,
+                host=report.host,
+                availability_zone=report.availability_zone,
+                repository=report.repository,
+                reaches=sorted(set(report.reaches)),
+                reported_at=ts if ts.tzinfo is None else ts.astimezone(UTC).replace(tzinfo=None),
+            ),
         )
     return {"accepted": accepted}
 

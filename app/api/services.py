@@ -7,14 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.api.common import UrlProject, iso, v3_route
-from app.api.deps import AdminDep, RuntimeDep
+from app.api.deps import AdminDep, RuntimeDep, SessionDep
+from app.volumes import backup_services
 
 router = APIRouter(tags=["services"])
 
 
 @v3_route(router, "GET", "/os-services")
 async def list_services(
-    request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+    request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     params = request.query_params
     out = []
@@ -38,4 +39,27 @@ async def list_services(
         if "binary" in params and params["binary"] != "cinder-volume":
             continue
         out.append(entry)
+    down_time = runtime.settings.service_down_time
+    for service in await backup_services.all_services(session):
+        if "host" in params and params["host"] not in (service.host, service.host.split("@")[0]):
+            continue
+        if "binary" in params and params["binary"] != "cinder-backup":
+            continue
+        up = backup_services.is_up(service, down_time)
+        out.append(
+            {
+                "binary": "cinder-backup",
+                "host": service.host,
+                "zone": service.availability_zone,
+                "status": "disabled" if service.disabled else "enabled",
+                "state": "up" if up else "down",
+                "updated_at": iso(service.heard_at),
+                "disabled_reason": service.disabled_reason,
+                "frozen": False,
+                "cluster": None,
+                "replication_status": "disabled",
+                "active_backend_id": None,
+                "backend_state": "up" if up else "down",
+            }
+        )
     return {"services": out}

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, utcnow
 from app.runtime import Runtime
-from app.volumes import jobs, results
+from app.volumes import backup_services, jobs, results
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +34,8 @@ async def reap_once(runtime: Runtime, *, backend: str | None = None) -> int:
     )
     async with runtime.sessionmaker() as session:
         expired = await jobs.expired(session, backend=backend, now=now)
+        # Backup services are hosts too: a down one's queued backups must not wait forever.
+        down += await backup_services.down_hosts(session, runtime.settings.service_down_time, now)
         stranded = await jobs.stranded(session, down, older_than)
     moved = 0
     for job_id in expired:

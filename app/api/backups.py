@@ -1,0 +1,268 @@
+"""/v3/{project_id}/backups: create, list, show, delete, and the admin actions
+os-reset_status and os-force_delete."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from app.api import microversion as mv
+from app.api.common import (
+    UrlProject,
+    all_tenants,
+    iso,
+    next_links,
+    optional_str,
+    page,
+    parse_bool,
+    parse_limit,
+    parse_sort,
+    read_body,
+    self_links,
+    v3_route,
+)
+from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep
+from app.api.microversion import APIVersion
+from app.context import RequestContext
+from app.db.models import Backup
+from app.errors import BadRequest, Forbidden
+from app.volumes import backups as flows
+from app.volumes import volumes as vflows
+
+router = APIRouter(tags=["backups"])
+
+# Microversions that change backups, as Cinder names them.
+BACKUP_PROJECT = APIVersion(3, 18)
+BACKUP_METADATA = APIVersion(3, 43)
+BACKUP_AZ = APIVersion(3, 51)
+BACKUP_PROJECT_USER_ID = APIVersion(3, 56)
+
+SORT_KEYS = {
+    "created_at": Backup.created_at,
+    "updated_at": Backup.updated_at,
+    "id": Backup.id,
+    "name": Backup.name,
+    "display_name": Backup.name,
+    "status": Backup.status,
+    "size": Backup.size,
+    "volume_id": Backup.volume_id,
+    "availability_zone": Backup.availability_zone,
+    "container": Backup.container,
+}
+# The repository keeps a container as a folder name.
+_CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+def summary(request: Request, backup: Backup) -> dict[str, Any]:
+    return {
+        "id": backup.id,
+        "name": backup.name,
+        "links": self_links(request, backup.project_id, "backups", backup.id),
+    }
+
+
+def view(
+    request: Request, backup: Backup, ctx: RequestContext, version: APIVersion
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": backup.id,
+        "name": backup.name,
+        "description": backup.description,
+        "status": backup.status,
+        "availability_zone": backup.availability_zone,
+        "volume_id": backup.volume_id,
+        "snapshot_id": backup.snapshot_id,
+        "container": backup.container,
+        "size": backup.size,
+        "object_count": backup.object_count,
+        "fail_reason": backup.fail_reason,
+        "created_at": iso(backup.created_at),
+        "updated_at": iso(backup.updated_at),
+        "data_timestamp": iso(backup.data_timestamp),
+        "is_incremental": backup.is_incremental,
+        # Incremental backups do not exist yet, so nothing depends on a backup.
+        "has_dependent_backups": False,
+        "links": self_links(request, backup.project_id, "backups", backup.id),
+        "encryption_key_id": None,
+    }
+    if version >= BACKUP_PROJECT and ctx.is_admin:
+        body["os-backup-project-attr:project_id"] = backup.project_id
+    if version >= BACKUP_METADATA:
+        body["metadata"] = dict(backup.backup_metadata or {})
+    if version >= BACKUP_PROJECT_USER_ID:
+        body["user_id"] = backup.user_id
+    return body
+
+
+def parse_create(body: dict[str, Any], version: APIVersion) -> flows.CreateBackup:
+    allowed = {
+        "volume_id",
+        "container",
+        "name",
+        "description",
+        "display_name",
+        "display_description",
+        "incremental",
+        "force",
+        "snapshot_id",
+    }
+    if version >= BACKUP_METADATA:
+        allowed.add("metadata")
+    if version >= BACKUP_AZ:
+        allowed.add("availability_zone")
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise BadRequest(
+            f"Invalid input for field/attribute backup. Additional properties are not "
+            f"allowed ({', '.join(repr(k) for k in extra)} were unexpected)"
+        )
+    volume_id = optional_str(body.get("volume_id"), "volume_id")
+    if not volume_id:
+        raise BadRequest(
+            "Invalid input for field/attribute backup. 'volume_id' is a required property"
+        )
+    container = optional_str(body.get("container"), "container")
+    if container is not None and (not _CONTAINER.match(container) or ".." in container):
+        raise BadRequest(
+            f"Invalid input for field/attribute container. Value: {container}. A container "
+            "is a folder of the backup repository: letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit."
+        )
+    metadata = body.get("metadata")
+    return flows.CreateBackup(
+        volume_id=volume_id,
+        name=optional_str(body.get("name", body.get("display_name")), "name"),
+        description=optional_str(
+            body.get("description", body.get("display_description")), "description"
+        ),
+        container=container,
+        incremental=parse_bool(body.get("incremental") or False, "incremental"),
+        force=parse_bool(body.get("force") or False, "force"),
+        snapshot_id=optional_str(body.get("snapshot_id"), "snapshot_id"),
+        metadata=vflows.validate_metadata(metadata) if metadata is not None else {},
+        availability_zone=optional_str(body.get("availability_zone"), "availability_zone"),
+    )
+
+
+@v3_route(router, "POST", "/backups", status_code=202)
+async def create_backup(
+    request: Request,
+    project_id: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> JSONResponse:
+    spec = parse_create(await read_body(request, "backup"), version)
+    if project_id != ctx.project_id:
+        raise Forbidden("Backups are created in the caller's own project.")
+    async with session.begin():
+        backup, outcome = await flows.create(session, runtime, ctx, spec)
+    outcome.after_commit(runtime)
+    return JSONResponse({"backup": summary(request, backup)}, status_code=202)
+
+
+async def _list(
+    request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
+) -> dict[str, Any]:
+    tenants = all_tenants(request, ctx)
+    query = flows.visible(select(Backup), ctx, tenants)
+    params = request.query_params
+    for key in ("name", "display_name"):
+        if key in params:
+            query = query.where(Backup.name == params[key])
+    if "status" in params:
+        query = query.where(Backup.status == params["status"])
+    if "volume_id" in params:
+        query = query.where(Backup.volume_id == params["volume_id"])
+    if "project_id" in params and ctx.is_admin:
+        query = query.where(Backup.project_id == params["project_id"])
+    sort = parse_sort(request, SORT_KEYS)
+    limit = parse_limit(request)
+    items = await page(
+        session, query, Backup, request, sort, limit, flows.visible(select(Backup), ctx, tenants)
+    )
+    rendered = [view(request, b, ctx, version) if detail else summary(request, b) for b in items]
+    out: dict[str, Any] = {"backups": rendered, **next_links(request, items, limit, "backups")}
+    if (
+        version >= mv.SUPPORT_COUNT_INFO
+        and "with_count" in params
+        and parse_bool(params["with_count"], "with_count")
+    ):
+        out["count"] = await vflows.count(session, query)
+    return out
+
+
+@v3_route(router, "GET", "/backups")
+async def list_backups(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=False)
+
+
+@v3_route(router, "GET", "/backups/detail")
+async def list_backups_detail(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=True)
+
+
+@v3_route(router, "GET", "/backups/{backup_id}")
+async def show_backup(
+    request: Request,
+    backup_id: str,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> dict[str, Any]:
+    return {"backup": view(request, await flows.get(session, ctx, backup_id), ctx, version)}
+
+
+@v3_route(router, "DELETE", "/backups/{backup_id}", status_code=202)
+async def delete_backup(
+    backup_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    async with session.begin():
+        backup = await flows.get(session, ctx, backup_id, for_update=True)
+        outcome = await flows.delete(session, runtime, ctx, backup)
+    outcome.after_commit(runtime)
+    return Response(status_code=202)
+
+
+@v3_route(router, "POST", "/backups/{backup_id}/action", status_code=202)
+async def backup_action(
+    request: Request,
+    backup_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
+    body = await read_body(request)
+    if len(body) != 1:
+        raise BadRequest("Exactly one action per request.")
+    action, args = next(iter(body.items()))
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
+    if action not in ("os-reset_status", "os-force_delete"):
+        raise BadRequest(f"There is no such action: {action}")
+    if not ctx.is_admin:
+        name = "reset_status" if action == "os-reset_status" else "force_delete"
+        raise Forbidden(f"Policy doesn't allow backup:backup-{name} to be performed.")
+    outcome = flows.Outcome()
+    async with session.begin():
+        if action == "os-reset_status":
+            backup = await flows.get(session, ctx, backup_id, for_update=True)
+            await flows.reset_status(session, runtime, backup, args.get("status"))
+        else:
+            backup = await flows.lock_for_force(session, ctx, backup_id)
+            outcome = await flows.delete(session, runtime, ctx, backup, force=True)
+    outcome.after_commit(runtime)
+    return Response(status_code=202)

@@ -1,0 +1,444 @@
+"""Backup flows: create (Cinder's SchedulerManager.create_backup: choose a backup service
+that can read the volume), delete, reset-status, force-delete, and what a finished backup
+job means for the backup and its volume.
+
+Quota: a backup holds `backups` 1 and `backup_gigabytes` its size in every status but
+`error`. A backup that could not be scheduled, or whose create failed, gives its quota
+back in that transaction; a reset to or from `error` takes or gives it accordingly. So
+the usage counters always equal what the live backups hold.
+
+Lock order (as everywhere): job, volume, backup, quota usage, (no pool: a backup claims
+no pool capacity)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.context import RequestContext
+from app.db.models import Backup, BackupService, Job, Volume, utcnow
+from app.errors import BadRequest, NotFound
+from app.runtime import Runtime
+from app.volumes import backup_services, jobs, messages, quotas
+from app.volumes import volumes as vflows
+from app.volumes.messages import Action, Detail
+from app.volumes.states import VolumeStatus
+from app.volumes.volumes import Outcome, split_host
+
+RESOURCE_TYPE = "backup"
+MESSAGE_RESOURCE = "VOLUME_BACKUP"
+CREATE_JOB = "create_backup"
+DELETE_JOB = "delete_backup"
+DEFAULT_CONTAINER = "volumebackups"
+# The volume's status while an agent reads it for a backup (Cinder's name).
+BACKING_UP = "backing-up"
+
+
+class BackupStatus:
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    ERROR_DELETING = "error_deleting"
+    RESTORING = "restoring"
+
+    DELETABLE = (AVAILABLE, ERROR)
+    # Cinder's os-reset_status for backups accepts only these.
+    RESETTABLE = (AVAILABLE, ERROR)
+
+
+def holds_quota(status: str) -> bool:
+    return status != BackupStatus.ERROR
+
+
+@dataclass(frozen=True)
+class CreateBackup:
+    volume_id: str
+    name: str | None = None
+    description: str | None = None
+    container: str | None = None
+    incremental: bool = False
+    force: bool = False
+    snapshot_id: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    availability_zone: str | None = None
+
+
+def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) -> Select[Any]:
+    if ctx.is_admin and all_tenants:
+        return query
+    return query.where(Backup.project_id == ctx.project_id)
+
+
+async def get(
+    session: AsyncSession, ctx: RequestContext, backup_id: str, *, for_update: bool = False
+) -> Backup:
+    query = select(Backup).where(Backup.id == backup_id)
+    if not ctx.is_admin:
+        # Another project's backup is simply not found.
+        query = query.where(Backup.project_id == ctx.project_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    backup = (await session.scalars(query)).first()
+    if backup is None:
+        raise NotFound(f"Backup {backup_id} could not be found.")
+    return backup
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+async def create(
+    session: AsyncSession, runtime: Runtime, ctx: RequestContext, spec: CreateBackup
+) -> tuple[Backup, Outcome]:
+    if spec.incremental:
+        # Incremental backups (against a parent's manifest) come with restore; a full
+        # backup in their place would silently cost what the caller meant to save.
+        raise BadRequest("Invalid backup: incremental backups are not supported yet.")
+    if spec.snapshot_id is not None:
+        raise BadRequest("Invalid backup: backups of snapshots are not supported yet.")
+    volume = await vflows.get(session, ctx, spec.volume_id, for_update=True)
+    if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
+        raise BadRequest(
+            "Invalid volume: Volume to be backed up must be available or in-use, but the "
+            f'current status is "{volume.status}".'
+        )
+    if volume.status == VolumeStatus.IN_USE and not spec.force:
+        raise BadRequest("Invalid volume: Backing up an in-use volume must use the force flag.")
+    outcome = Outcome()
+    deltas = {"backups": 1, "backup_gigabytes": volume.size}
+    await quotas.consume(session, runtime.settings, ctx.project_id, deltas)
+    service = await choose_service(session, runtime, volume, spec.availability_zone)
+    backup = Backup(
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        volume_id=volume.id,
+        name=spec.name,
+        description=spec.description,
+        container=spec.container or DEFAULT_CONTAINER,
+        size=volume.size,
+        status=BackupStatus.CREATING,
+        availability_zone=(
+            service.availability_zone
+            if service
+            else spec.availability_zone or volume.availability_zone
+        ),
+        service=service.host if service else None,
+        backup_metadata=dict(spec.metadata),
+        is_incremental=False,
+    )
+    session.add(backup)
+    await session.flush()
+    if service is None:
+        # Cinder: the backup goes to error, the volume keeps its status, the user is told.
+        await quotas.release(session, ctx.project_id, deltas)
+        backup.status = BackupStatus.ERROR
+        backup.fail_reason = (
+            f"No backup service that is enabled, up and can read volume {volume.id} "
+            f"(backend {split_host(volume.host or '')[0] or 'none'})"
+            + (f" in zone {spec.availability_zone}" if spec.availability_zone else "")
+            + "."
+        )
+        await _message(
+            session, backup, Action.BACKUP_CREATE, Detail.BACKUP_SCHEDULE_ERROR, ctx.request_id
+        )
+        return backup, outcome
+    await vflows.transition(
+        session,
+        volume,
+        (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE),
+        BACKING_UP,
+        "back up",
+        previous_status=volume.status,
+    )
+    jobs.enqueue(
+        session,
+        kind=CREATE_JOB,
+        backend=service.host,
+        resource_type=RESOURCE_TYPE,
+        resource_id=backup.id,
+        payload={"backup": _backup_payload(backup), "volume": vflows.volume_payload(volume)},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=ctx.request_id,
+    )
+    outcome.job_queued = True
+    return backup, outcome
+
+
+async def choose_service(
+    session: AsyncSession, runtime: Runtime, volume: Volume, zone: str | None
+) -> BackupService | None:
+    """Cinder's get_backup_host: a backup service that is enabled, up and reaches the
+    volume's backend (an agent reads volumes of its own backends, the 'same host' Cinder
+    prefers); in the requested zone if one is given, else preferring the volume's zone;
+    then the least busy (fewest queued and running backup jobs), ties at random."""
+    backend = split_host(volume.host or "")[0]
+    down_time = runtime.settings.service_down_time
+    now = utcnow()
+    candidates = [
+        s
+        for s in await backup_services.all_services(session)
+        if not s.disabled
+        and backup_services.is_up(s, down_time, now)
+        and backend in (s.reaches or [])
+        and (zone is None or s.availability_zone == zone)
+    ]
+    if not candidates:
+        return None
+    rows = await session.execute(
+        select(Job.backend, func.count())
+        .where(
+            Job.backend.in_([s.host for s in candidates]),
+            Job.state.in_((jobs.PENDING, jobs.RUNNING)),
+        )
+        .group_by(Job.backend)
+    )
+    load = {host: int(n) for host, n in rows}
+    return min(
+        candidates,
+        key=lambda s: (
+            s.availability_zone != volume.availability_zone,
+            load.get(s.host, 0),
+            random.random(),
+        ),
+    )
+
+
+def _backup_payload(backup: Backup) -> dict[str, Any]:
+    return {"id": backup.id, "container": backup.container, "volume_id": backup.volume_id}
+
+
+async def _message(
+    session: AsyncSession,
+    backup: Backup,
+    action: Action,
+    detail: Detail,
+    request_id: str | None,
+) -> None:
+    await messages.record(
+        session,
+        project_id=backup.project_id,
+        resource_type=MESSAGE_RESOURCE,
+        resource_uuid=backup.id,
+        action=action,
+        detail=detail,
+        reason=backup.fail_reason,
+        request_id=request_id,
+    )
+
+
+# --- delete, reset, force delete ----------------------------------------------------------
+
+
+async def lock_for_force(session: AsyncSession, ctx: RequestContext, backup_id: str) -> Backup:
+    """The backup, locked after its in-flight jobs and its volume (the lock order of a
+    result), for a force delete that cancels those jobs."""
+    backup = await get(session, ctx, backup_id)
+    await jobs.active(session, backup.id, lock=True)
+    await _lock_volume(session, backup.volume_id)
+    return await get(session, ctx, backup_id, for_update=True)
+
+
+async def delete(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    backup: Backup,
+    *,
+    force: bool = False,
+) -> Outcome:
+    """Deleting (a job on the backup's service removes its objects), or gone at once
+    when it never reached a service."""
+    if not force and backup.status not in BackupStatus.DELETABLE:
+        raise BadRequest(
+            f"Invalid backup: Backup status must be available or error, but current "
+            f"status is: {backup.status}."
+        )
+    outcome = Outcome()
+    if force:
+        for job in await jobs.cancel_active(session, backup.id, "superseded by a force delete"):
+            if job.kind == CREATE_JOB:
+                await _give_volume_back(session, backup.volume_id)
+    held = holds_quota(backup.status)
+    previous = backup.status
+    moved = await session.execute(
+        update(Backup)
+        .where(Backup.id == backup.id, Backup.status == previous)
+        .values(status=BackupStatus.DELETING, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise BadRequest(f"Invalid backup: Backup {backup.id} changed status; try again.")
+    await session.refresh(backup)
+    if backup.service is None:
+        # Never scheduled: nothing was stored anywhere.
+        await _finish_delete(session, backup, held)
+        return outcome
+    jobs.enqueue(
+        session,
+        kind=DELETE_JOB,
+        backend=backup.service,
+        resource_type=RESOURCE_TYPE,
+        resource_id=backup.id,
+        payload={"backup": _backup_payload(backup), "quota_held": held},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=ctx.request_id,
+    )
+    outcome.job_queued = True
+    return outcome
+
+
+async def reset_status(
+    session: AsyncSession, runtime: Runtime, backup: Backup, status: object
+) -> None:
+    """os-reset_status (admin): to available or error, never under a job in flight;
+    the quota follows (an error backup holds none)."""
+    if status not in BackupStatus.RESETTABLE:
+        raise BadRequest(
+            f"Invalid status {status!r}; use one of {', '.join(BackupStatus.RESETTABLE)}."
+        )
+    busy = await jobs.active(session, backup.id)
+    if busy:
+        raise BadRequest(
+            f"Invalid backup: Backup {backup.id} has a {busy[0].kind} in flight (job "
+            f"{busy[0].id}); wait for it to end, or force-delete the backup."
+        )
+    before, after = holds_quota(backup.status), holds_quota(str(status))
+    deltas = {"backups": 1, "backup_gigabytes": backup.size}
+    if after and not before:
+        await quotas.consume(session, runtime.settings, backup.project_id, deltas)
+    elif before and not after:
+        await quotas.release(session, backup.project_id, deltas)
+    backup.status = str(status)
+    backup.updated_at = utcnow()
+
+
+async def _finish_delete(session: AsyncSession, backup: Backup, held: bool) -> None:
+    if held:
+        await quotas.release(
+            session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
+        )
+    await session.delete(backup)
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+async def _lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:
+    return (
+        await session.scalars(
+            select(Volume)
+            .where(Volume.id == volume_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+async def _give_volume_back(session: AsyncSession, volume_id: str) -> None:
+    """The volume leaves backing-up for the status it had (the backup ended either way)."""
+    volume = await session.get(Volume, volume_id)
+    if volume is None:
+        return
+    await session.execute(
+        update(Volume)
+        .where(Volume.id == volume_id, Volume.status == BACKING_UP)
+        .values(
+            status=func.coalesce(Volume.previous_status, VolumeStatus.AVAILABLE),
+            previous_status=BACKING_UP,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(volume)
+
+
+async def _set_status(session: AsyncSession, backup: Backup, expected: str, **values: Any) -> bool:
+    result = await session.execute(
+        update(Backup)
+        .where(Backup.id == backup.id, Backup.status == expected)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(backup)
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _why(job: Job) -> str:
+    return job.error or "the backup agent reported a failure"
+
+
+async def apply_result(session: AsyncSession, runtime: Runtime, job: Job, ok: bool) -> Outcome:
+    """A backup job ended (the agent's result, or the reaper's verdict)."""
+    outcome = Outcome()
+    found = await session.get(Backup, job.resource_id)
+    if found is None:
+        return outcome
+    if job.kind == CREATE_JOB:
+        await _lock_volume(session, found.volume_id)
+    backup = (
+        await session.scalars(
+            select(Backup)
+            .where(Backup.id == job.resource_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if backup is None:
+        return outcome
+    if job.kind == CREATE_JOB:
+        await _create_ended(session, job, backup, ok)
+    elif job.kind == DELETE_JOB:
+        await _delete_ended(session, job, backup, ok)
+    return outcome
+
+
+async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: bool) -> None:
+    await _give_volume_back(session, backup.volume_id)
+    if ok:
+        result = job.result or {}
+        count = result.get("object_count")
+        await _set_status(
+            session,
+            backup,
+            BackupStatus.CREATING,
+            status=BackupStatus.AVAILABLE,
+            object_count=count if isinstance(count, int) and not isinstance(count, bool) else 0,
+            # A backup of the volume itself holds the data as of when it was asked for.
+            data_timestamp=backup.created_at,
+            fail_reason=None,
+        )
+        return
+    if await _set_status(
+        session,
+        backup,
+        BackupStatus.CREATING,
+        status=BackupStatus.ERROR,
+        fail_reason=_why(job),
+    ):
+        await quotas.release(
+            session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
+        )
+        await _message(
+            session, backup, Action.BACKUP_CREATE, Detail.BACKUP_CREATE_DRIVER_ERROR, job.request_id
+        )
+
+
+async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: bool) -> None:
+    if backup.status != BackupStatus.DELETING:
+        return
+    held = bool(job.payload.get("quota_held", True))
+    if ok:
+        await _finish_delete(session, backup, held)
+        return
+    # A backup that held quota stays counted in error_deleting; one that did not (it
+    # was in error) goes back to error, so "error holds no quota" stays true.
+    to = BackupStatus.ERROR_DELETING if held else BackupStatus.ERROR
+    if await _set_status(session, backup, BackupStatus.DELETING, status=to, fail_reason=_why(job)):
+        await _message(
+            session, backup, Action.BACKUP_DELETE, Detail.BACKUP_DELETE_DRIVER_ERROR, job.request_id
+        )
