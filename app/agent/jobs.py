@@ -21,7 +21,7 @@ import structlog
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError, Job, LeaseLost
-from app.drivers import DriverError, VolumeDriver, VolumeSpec, migration
+from app.drivers import DriverError, SnapshotSpec, VolumeDriver, VolumeSpec, migration
 
 log = structlog.get_logger(__name__)
 
@@ -113,6 +113,34 @@ def _delete_volume_copy(
     return {}
 
 
+def _snapshot(payload: dict[str, Any], *, sized: bool = True) -> SnapshotSpec:
+    snapshot = payload.get("snapshot")
+    if not isinstance(snapshot, dict):
+        raise DriverError("invalid job payload: no snapshot")
+    return SnapshotSpec.from_dict(snapshot, sized=sized)
+
+
+def _create_snapshot(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    return driver.create_snapshot(_snapshot(payload), _volume(payload))
+
+
+def _delete_snapshot(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    # A snapshot whose manage failed has no known size (0): it is deleted all the same.
+    driver.delete_snapshot(_snapshot(payload, sized=False))
+    return {}
+
+
+def _manage_snapshot(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+    ref = payload.get("ref")
+    if not isinstance(ref, dict):
+        raise DriverError("invalid job payload: ref must be an object")
+    result = driver.manage_existing_snapshot(_snapshot(payload, sized=False), _volume(payload), ref)
+    size = result.get("size_gb")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise DriverError(f"the driver reported an invalid size for the managed snapshot: {size!r}")
+    return result
+
+
 JOB_KINDS: dict[tuple[str, int], JobKind] = {
     (kind.name, kind.payload_version): kind
     for kind in (
@@ -120,6 +148,9 @@ JOB_KINDS: dict[tuple[str, int], JobKind] = {
         JobKind("delete_volume", 1, _delete_volume, changes_capacity=True),
         JobKind("extend_volume", 1, _extend_volume, changes_capacity=True),
         JobKind("manage_volume", 1, _manage_volume, changes_capacity=True),
+        JobKind("create_snapshot", 1, _create_snapshot, changes_capacity=True),
+        JobKind("delete_snapshot", 1, _delete_snapshot, changes_capacity=True),
+        JobKind("manage_snapshot", 1, _manage_snapshot, changes_capacity=True),
         JobKind("clone_volume", 1, _clone_volume, changes_capacity=True),
         JobKind("migrate_volume", 1, _migrate_volume, changes_capacity=True, needs_peers=True),
         JobKind(

@@ -76,6 +76,43 @@ class VolumeSpec:
         return spec
 
 
+@dataclass(frozen=True)
+class SnapshotSpec:
+    """What a driver needs to know about a snapshot (the contract's SNAP object)."""
+
+    id: str
+    # 0 while the size is not known: a snapshot being managed, or whose manage failed.
+    size_gb: int
+    volume_id: str
+    name: str | None = None
+    provider_location: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _SAFE_ID.match(self.id):
+            raise DriverError(f"invalid snapshot id {self.id!r}")
+        if isinstance(self.size_gb, bool) or not isinstance(self.size_gb, int):
+            raise DriverError(f"invalid snapshot size {self.size_gb!r}: an integer is required")
+        if self.size_gb < 0:
+            raise DriverError(f"invalid snapshot size {self.size_gb} GB: must not be negative")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, sized: bool = True) -> SnapshotSpec:
+        """The SNAP of a job payload; `sized` as for VolumeSpec.from_dict."""
+        try:
+            spec = cls(
+                id=str(data["id"]),
+                size_gb=data["size_gb"],
+                volume_id=str(data["volume_id"]),
+                name=data.get("name"),
+                provider_location=data.get("provider_location"),
+            )
+        except KeyError as exc:
+            raise DriverError(f"snapshot is missing {exc.args[0]!r}") from None
+        if sized and spec.size_gb < 1:
+            raise DriverError(f"invalid snapshot size {spec.size_gb} GB: must be at least 1")
+        return spec
+
+
 class BackendOptions(BaseModel):
     """Options every backend understands (Cinder's generic driver options).
 
@@ -146,6 +183,13 @@ class VolumeDriver(ABC):
         whose volumes are not reachable locally keeps this refusal."""
         raise DriverError(f"the {self.driver_name} driver has no local path for volumes")
 
+    def create_cloned_volume(self, volume: VolumeSpec, source: VolumeSpec) -> dict[str, Any]:
+        """Create `volume` as a copy of `source`'s data, on the same pool (Cinder's
+        create_cloned_volume); return model updates such as provider_location.
+        Idempotent: a finished clone of the same size is not an error. A driver that
+        cannot clone keeps this refusal."""
+        raise DriverError(f"the {self.driver_name} driver cannot clone volumes")
+
     def manage_existing(self, volume: VolumeSpec, ref: Mapping[str, Any]) -> dict[str, Any]:
         """Take over the storage `ref` names (Cinder's manage_existing with
         manage_existing_get_size): give it the volume's name and return
@@ -153,6 +197,24 @@ class VolumeDriver(ABC):
         Idempotent: storage already taken over for this volume is not an error.
         A driver that cannot manage existing storage keeps this refusal."""
         raise DriverError(f"the {self.driver_name} driver cannot manage existing volumes")
+
+    def create_snapshot(self, snapshot: SnapshotSpec, volume: VolumeSpec) -> dict[str, Any]:
+        """A point-in-time copy of `volume` (Cinder's create_snapshot); return model
+        updates such as provider_location. Idempotent: a finished snapshot of the same
+        size is not an error. A driver without snapshots keeps this refusal."""
+        raise DriverError(f"the {self.driver_name} driver cannot create snapshots")
+
+    def delete_snapshot(self, snapshot: SnapshotSpec) -> None:
+        """Delete the snapshot; one that is already gone is not an error."""
+        raise DriverError(f"the {self.driver_name} driver cannot delete snapshots")
+
+    def manage_existing_snapshot(
+        self, snapshot: SnapshotSpec, volume: VolumeSpec, ref: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Take over the storage `ref` names as a snapshot of `volume` (Cinder's
+        manage_existing_snapshot with its get_size): return {"size_gb": int,
+        "provider_location": str}, the size in whole GiB rounded up. Idempotent."""
+        raise DriverError(f"the {self.driver_name} driver cannot manage existing snapshots")
 
     def backend_stats(self, pools: list[dict[str, Any]]) -> dict[str, Any]:
         """The backend-level part of a report, shared by every driver."""

@@ -29,9 +29,11 @@ from app.drivers.base import (
     BackendOptions,
     DriverConfigError,
     DriverError,
+    SnapshotSpec,
     VolumeDriver,
     VolumeSpec,
 )
+from app.drivers.copy import copy_file
 from app.drivers.reflink import detect_reflink
 from app.drivers.runner import CommandRunner
 
@@ -39,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 GiB = 1024**3
 VOLUME_PREFIX = "volume-"
+SNAPSHOT_PREFIX = "snapshot-"
 # Files being created are written under a hidden name and linked into place, so a
 # crash never leaves a half-made `volume-*` that a retry would take for a finished one.
 _PARTIAL_PREFIX = ".partial-"
@@ -57,7 +60,9 @@ class FileDriverOptions(BackendOptions):
 
 @dataclass(frozen=True)
 class _Usage:
-    """What the volume files in the folder take: apparent size and real blocks."""
+    """What the volume and snapshot files in the folder take: apparent size and real
+    blocks (a reflinked snapshot's shared blocks count twice: free space is understated,
+    never overstated). `count` is the volumes only."""
 
     count: int
     apparent_bytes: int
@@ -143,6 +148,47 @@ class FileDriver(VolumeDriver):
         log.info("volume created", volume_id=volume.id, size_gb=volume.size_gb, path=str(path))
         return {"provider_location": str(path)}
 
+    def create_cloned_volume(self, volume: VolumeSpec, source: VolumeSpec) -> dict[str, Any]:
+        """A reflink clone of the source's file where the folder shares extents, else a
+        sparse copy, made under a partial name and linked into place like a create: a
+        retry finds the finished clone, never a half-copied one."""
+        path = self.volume_path(volume)
+        if _exists(path):
+            self._check_existing_size(path, volume.size_gb)
+            log.info("clone already exists", volume_id=volume.id, path=str(path))
+            return {"provider_location": str(path)}
+        source_path = self.volume_path(source)
+        if not source_path.is_file():
+            raise DriverError(f"source volume file {source_path.name} does not exist")
+        if source_path.stat().st_size > volume.size_gb * GiB:
+            raise DriverError(
+                f"source volume {source.id} is larger than the {volume.size_gb} GiB clone"
+            )
+        partial = self.folder / f"{_PARTIAL_PREFIX}{path.name}-{uuid.uuid4().hex}"
+        try:
+            copied = copy_file(source_path, partial, reflink=self.reflink)
+            # A clone may be larger than its source: the rest reads as zeros.
+            os.truncate(partial, volume.size_gb * GiB)
+            os.chmod(partial, _FILE_MODE)
+            os.link(partial, path)
+        except FileExistsError:
+            self._check_existing_size(path, volume.size_gb)
+            return {"provider_location": str(path)}
+        except OSError as exc:
+            raise DriverError(
+                f"cannot clone into volume file {path.name}: {exc.strerror}"
+            ) from None
+        finally:
+            partial.unlink(missing_ok=True)
+        log.info(
+            "volume cloned",
+            volume_id=volume.id,
+            source_id=source.id,
+            reflinked=copied.reflinked,
+            path=str(path),
+        )
+        return {"provider_location": str(path)}
+
     def _check_existing_size(self, path: Path, size_gb: int) -> None:
         existing = path.stat().st_size
         if existing != size_gb * GiB:
@@ -216,6 +262,8 @@ class FileDriver(VolumeDriver):
             raise DriverError(f"invalid source-name {name!r}: a plain file name is required")
         if name.startswith(VOLUME_PREFIX):
             raise DriverError(f"{name!r} is already a volume of backend {self.backend_name}")
+        if name.startswith(SNAPSHOT_PREFIX):
+            raise DriverError(f"{name!r} is already a snapshot of backend {self.backend_name}")
         if name.startswith(_PARTIAL_PREFIX):
             raise DriverError(f"{name!r} is a volume file being created")
         return name
@@ -249,6 +297,94 @@ class FileDriver(VolumeDriver):
         except OSError as exc:
             raise DriverError(f"cannot size volume file {path.name}: {exc.strerror}") from None
         return size_gb
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def snapshot_path(self, snapshot: SnapshotSpec) -> Path:
+        # From the validated id only, like volume_path: never outside the folder.
+        return self.folder / f"{SNAPSHOT_PREFIX}{snapshot.id}"
+
+    def create_snapshot(self, snapshot: SnapshotSpec, volume: VolumeSpec) -> dict[str, Any]:
+        """`snapshot-<id>`: a reflink clone of the volume file where the folder shares
+        extents, else a sparse copy; made under a partial name and linked into place, so
+        a retry finds the finished snapshot, never a half-copied one."""
+        path = self.snapshot_path(snapshot)
+        size = snapshot.size_gb * GiB
+        if _exists(path):
+            self._check_snapshot_size(path, snapshot)
+            log.info("snapshot already exists", snapshot_id=snapshot.id, path=str(path))
+            return {"provider_location": str(path)}
+        source = self.volume_path(volume)
+        try:
+            source_size = source.stat().st_size
+        except FileNotFoundError:
+            raise DriverError(f"volume file {source.name} does not exist") from None
+        if source_size < size:
+            raise DriverError(
+                f"volume file {source.name} is smaller than the {snapshot.size_gb} GiB snapshot"
+            )
+        partial = self.folder / f"{_PARTIAL_PREFIX}{path.name}-{uuid.uuid4().hex}"
+        try:
+            copied = copy_file(source, partial, reflink=self.reflink)
+            # An extend that ran meanwhile only appended zeros: cut back to the snapshot.
+            os.truncate(partial, size)
+            os.chmod(partial, _FILE_MODE)
+            os.link(partial, path)
+        except FileExistsError:
+            self._check_snapshot_size(path, snapshot)
+            return {"provider_location": str(path)}
+        except OSError as exc:
+            raise DriverError(f"cannot create snapshot file {path.name}: {exc.strerror}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+        log.info(
+            "snapshot created",
+            snapshot_id=snapshot.id,
+            volume_id=volume.id,
+            reflinked=copied.reflinked,
+            path=str(path),
+        )
+        return {"provider_location": str(path)}
+
+    def _check_snapshot_size(self, path: Path, snapshot: SnapshotSpec) -> None:
+        existing = path.stat().st_size
+        if existing != snapshot.size_gb * GiB:
+            raise DriverError(
+                f"snapshot file {path.name} already exists with size "
+                f"{_format_gib(existing)} GiB, not {snapshot.size_gb} GiB"
+            )
+
+    def delete_snapshot(self, snapshot: SnapshotSpec) -> None:
+        path = self.snapshot_path(snapshot)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            log.info("snapshot already gone", snapshot_id=snapshot.id)
+            return
+        except OSError as exc:
+            raise DriverError(f"cannot delete snapshot file {path.name}: {exc.strerror}") from None
+        log.info("snapshot deleted", snapshot_id=snapshot.id)
+
+    def manage_existing_snapshot(
+        self, snapshot: SnapshotSpec, volume: VolumeSpec, ref: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Take over a plain file of the folder as `snapshot-<id>` (one rename), grown to
+        whole GiB; a retry after the rename finds it in place and reports it again."""
+        source = self.folder / self._source_name(ref)
+        path = self.snapshot_path(snapshot)
+        if not _exists(path):
+            self._check_source(source)
+            try:
+                os.rename(source, path)
+            except FileNotFoundError:
+                if not _exists(path):
+                    raise DriverError(f"no file named {source.name!r} to manage") from None
+            except OSError as exc:
+                raise DriverError(
+                    f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
+                ) from None
+            log.info("snapshot file taken over", snapshot_id=snapshot.id, source=source.name)
+        return {"size_gb": self._round_up(path), "provider_location": str(path)}
 
     # -- capacity ----------------------------------------------------------------------
 
@@ -291,7 +427,8 @@ class FileDriver(VolumeDriver):
         count = apparent = used = 0
         with os.scandir(self.folder) as entries:
             for entry in entries:
-                if not entry.name.startswith(VOLUME_PREFIX):
+                is_volume = entry.name.startswith(VOLUME_PREFIX)
+                if not is_volume and not entry.name.startswith(SNAPSHOT_PREFIX):
                     continue
                 try:
                     if not entry.is_file(follow_symlinks=False):
@@ -299,7 +436,7 @@ class FileDriver(VolumeDriver):
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:  # deleted by a concurrent job
                     continue
-                count += 1
+                count += is_volume
                 apparent += st.st_size
                 used += st.st_blocks * 512
         return _Usage(count=count, apparent_bytes=apparent, used_bytes=used)

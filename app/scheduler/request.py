@@ -27,6 +27,9 @@ class VolumeRequest:
     resolved_hints: dict[str, str] | None = None
     # The type's QoS specs, visible to filter/goodness functions as qos.x.
     qos_specs: dict[str, Any] = field(default_factory=dict)
+    # 'node@backend#pool': the only pool that may take the volume (a volume of a group
+    # lives on the group's pool); the filters still judge it.
+    only_pool: str | None = None
 
     @property
     def thin(self) -> bool:

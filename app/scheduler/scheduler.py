@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -141,6 +141,8 @@ class Scheduler:
     ) -> Context:
         ctx = Context(self.cache, self._resolve(request), self.cache.considered(now))
         mask = ctx.mask
+        if request.only_pool is not None:
+            mask &= self._only(request.only_pool)
         for flt in self.filters:
             before = mask.copy() if steps is not None else None
             verdict = flt.filter_mask(ctx)
@@ -153,6 +155,15 @@ class Scheduler:
             elif not mask.any():
                 break
         return ctx
+
+    def _only(self, key: str) -> np.ndarray:
+        """The table mask of one named pool (all False when it is not known)."""
+        out = np.zeros(self.cache.table.size, dtype=bool)
+        host, _, name = key.partition("#")
+        pool = self.cache.pool(host, name)
+        if pool is not None:
+            out[pool.slot] = True
+        return out
 
     def _pool_by_pool(self, flt: BaseFilter, ctx: Context) -> np.ndarray:
         table = ctx.table
@@ -276,6 +287,108 @@ class Scheduler:
         for flt in self.filters:
             if flt.name not in skip and not flt.passes(pool, request):
                 return f"{flt.name}: {flt.reason(pool, request)}"
+        return None
+
+    # -- groups -----------------------------------------------------------------
+    def select_for_group(
+        self,
+        requests: Sequence[VolumeRequest],
+        group_specs: Mapping[str, str],
+        now: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[PoolState]:
+        """Cinder's schedule_create_group: the pools that pass the filters for every
+        volume type of the group (one request each) and whose capabilities match the
+        group type's specs, best first."""
+        ctx = self._group_filter(requests, group_specs, now)
+        # The group has no size or type of its own to weigh by: the candidates are
+        # ranked for its first volume type, as Cinder weighs them with the first
+        # request spec of the group (every type's filters already agreed on them).
+        weighed = self._weigh(ctx, limit)
+        chosen: list[PoolState] = self.cache.table.pools[self._choose(weighed)].tolist()
+        return chosen
+
+    def _group_filter(
+        self,
+        requests: Sequence[VolumeRequest],
+        group_specs: Mapping[str, str],
+        now: datetime | None,
+    ) -> Context:
+        if not requests:
+            raise BadRequest("a group needs at least one volume type")
+        first = self._filter(requests[0], now, None)
+        for request in requests[1:]:
+            np.logical_and(first.mask, self._filter(request, now, None).mask, out=first.mask)
+        capabilities = self._group_specs_filter()
+        if group_specs and capabilities is not None and first.mask.any():
+            specs = Context(self.cache, self._group_specs_request(group_specs), first.mask)
+            verdict = capabilities.filter_mask(specs)
+            if verdict is None:
+                verdict = self._pool_by_pool(capabilities, specs)
+            if verdict is not True:
+                np.logical_and(first.mask, verdict, out=first.mask)
+        return first
+
+    def _group_specs_filter(self) -> BaseFilter | None:
+        # Group specs are matched as the CapabilitiesFilter matches a type's extra specs,
+        # and only when that filter is configured, as in Cinder.
+        return next((f for f in self.filters if f.name == "CapabilitiesFilter"), None)
+
+    @staticmethod
+    def _group_specs_request(group_specs: Mapping[str, str]) -> VolumeRequest:
+        return VolumeRequest(size_gb=0, extra_specs=dict(group_specs), volume_type_name="group")
+
+    def group_no_valid_backend_reason(
+        self,
+        requests: Sequence[VolumeRequest],
+        group_specs: Mapping[str, str],
+        now: datetime | None = None,
+    ) -> str:
+        """Why no pool can hold the group: the first volume type no pool takes, else how
+        many pools each type (and the group specs) leave, none of them common."""
+        said = []
+        for request in requests:
+            name = request.volume_type_name or request.volume_type_id
+            left = int(np.count_nonzero(self._filter(request, now, None).mask))
+            if not left:
+                return f"{self.no_valid_backend_reason(request, now)} (volume type {name})"
+            said.append(f"volume type {name}: {left}")
+        capabilities = self._group_specs_filter()
+        if group_specs and capabilities is not None:
+            specs = self._group_specs_request(group_specs)
+            left = sum(1 for pool in self.cache.iter_pools() if capabilities.passes(pool, specs))
+            said.append(f"group specs: {left}")
+        return (
+            "No valid backend was found. No pool passes the filters for every volume type "
+            f"of the group (pools that pass: {', '.join(said)})."
+        )
+
+    def validate_host_capacity(
+        self,
+        key: str,
+        requests: Sequence[VolumeRequest],
+        total_gb: int,
+        now: datetime | None = None,
+    ) -> str | None:
+        """Cinder's validate_host_capacity for a group's pool ('node@backend#pool'): None
+        when the pool passes the filters for each new member (its type and size) and can
+        take their total size at once, else why not. Only the database's claim of the
+        total makes it final."""
+        for request in requests:
+            why = self.pool_passes(key, request, now)
+            if why is not None:
+                name = request.volume_type_name or request.volume_type_id
+                return f"{why} (volume type {name}, {request.size_gb} GB)"
+        host, _, name = key.partition("#")
+        pool = self.cache.pool(host, name)
+        if pool is None:
+            return f"no pool {key} has been reported"
+        thin = all(r.thin for r in requests)
+        if not pool.passes_capacity(total_gb, thin):
+            return (
+                f"CapacityFilter: {pool.virtual_free(thin):.2f} GB virtual free, "
+                f"{total_gb} GB requested for the group"
+            )
         return None
 
     def no_valid_backend_reason(self, request: VolumeRequest, now: datetime | None = None) -> str:

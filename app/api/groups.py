@@ -1,0 +1,307 @@
+"""/v3/{project_id}/groups: generic volume groups (3.13), create from a source group
+(3.14), reset status (3.20, admin), member volumes in the view (3.25)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from app.api.common import (
+    UrlProject,
+    all_tenants,
+    iso,
+    next_links,
+    optional_str,
+    page,
+    parse_bool,
+    parse_limit,
+    parse_sort,
+    read_body,
+    v3_route,
+)
+from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep, min_version
+from app.api.microversion import APIVersion
+from app.context import RequestContext
+from app.db.models import Group, Volume
+from app.errors import BadRequest, Forbidden
+from app.volumes import groups as flows
+
+router = APIRouter(tags=["groups"])
+
+GROUPS = APIVersion(3, 13)
+GROUP_FROM_SOURCE = APIVersion(3, 14)
+GROUP_RESET_STATUS = APIVersion(3, 20)
+GROUP_VOLUME_LIST = APIVersion(3, 25)
+GROUP_REPLICATION = APIVersion(3, 38)
+GROUP_PROJECT_ID = APIVersion(3, 58)
+
+SORT_KEYS = {
+    "created_at": Group.created_at,
+    "updated_at": Group.updated_at,
+    "id": Group.id,
+    "name": Group.name,
+    "status": Group.status,
+    "availability_zone": Group.availability_zone,
+}
+
+
+def summary(group: Group) -> dict[str, Any]:
+    return {"id": group.id, "name": group.name}
+
+
+def view(group: Group, version: APIVersion, volume_ids: list[str] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": group.id,
+        "status": group.status,
+        "availability_zone": group.availability_zone,
+        "created_at": iso(group.created_at),
+        "name": group.name,
+        "description": group.description,
+        "group_type": group.group_type_id,
+        "volume_types": flows.type_ids(group),
+    }
+    if version >= GROUP_FROM_SOURCE:
+        # Group snapshots do not exist, and the source of a copied group is not kept.
+        body["group_snapshot_id"] = None
+        body["source_group_id"] = None
+    if volume_ids is not None:
+        body["volumes"] = volume_ids
+    if version >= GROUP_REPLICATION:
+        body["replication_status"] = "disabled"
+    if version >= GROUP_PROJECT_ID:
+        body["project_id"] = group.project_id
+    return body
+
+
+def _list_volume(request: Request, version: APIVersion) -> bool:
+    raw = request.query_params.get("list_volume")
+    return version >= GROUP_VOLUME_LIST and raw is not None and parse_bool(raw, "list_volume")
+
+
+async def _volume_ids(session: SessionDep, groups: list[Group]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {g.id: [] for g in groups}
+    if groups:
+        rows = await session.execute(
+            select(Volume.group_id, Volume.id)
+            .where(Volume.group_id.in_(list(out)))
+            .order_by(Volume.created_at, Volume.id)
+        )
+        for group_id, volume_id in rows:
+            out[str(group_id)].append(volume_id)
+    return out
+
+
+async def _list(
+    request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
+) -> dict[str, Any]:
+    min_version(GROUPS, version)
+    every = all_tenants(request, ctx)
+    query = flows.visible(select(Group), ctx, every)
+    params = request.query_params
+    if "name" in params:
+        query = query.where(Group.name == params["name"])
+    if "status" in params:
+        query = query.where(Group.status == params["status"])
+    if "project_id" in params and ctx.is_admin:
+        query = query.where(Group.project_id == params["project_id"])
+    limit = parse_limit(request)
+    items = await page(
+        session,
+        query,
+        Group,
+        request,
+        parse_sort(request, SORT_KEYS),
+        limit,
+        flows.visible(select(Group), ctx, every),
+    )
+    if detail:
+        ids = await _volume_ids(session, items) if _list_volume(request, version) else None
+        rendered = [view(g, version, ids[g.id] if ids is not None else None) for g in items]
+    else:
+        rendered = [summary(g) for g in items]
+    return {"groups": rendered, **next_links(request, items, limit, "groups")}
+
+
+@v3_route(router, "GET", "/groups")
+async def list_groups(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=False)
+
+
+@v3_route(router, "GET", "/groups/detail")
+async def list_groups_detail(
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+) -> dict[str, Any]:
+    return await _list(request, ctx, session, version, detail=True)
+
+
+@v3_route(router, "GET", "/groups/{group_id}")
+async def show_group(
+    request: Request,
+    group_id: str,
+    _p: UrlProject,
+    ctx: ContextDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> dict[str, Any]:
+    min_version(GROUPS, version)
+    group = await flows.get(session, ctx, group_id)
+    ids = (
+        (await _volume_ids(session, [group]))[group.id] if _list_volume(request, version) else None
+    )
+    return {"group": view(group, version, ids)}
+
+
+def _volume_types(value: Any) -> list[str]:
+    """Cinder takes a list of type ids or names (or one comma-separated string)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise BadRequest(
+            "Invalid input: volume_types must be a non-empty list of volume type ids or names."
+        )
+    return value
+
+
+@v3_route(router, "POST", "/groups", status_code=202)
+async def create_group(
+    request: Request,
+    project_id: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> JSONResponse:
+    min_version(GROUPS, version)
+    body = await read_body(request, "group")
+    group_type = optional_str(body.get("group_type"), "group_type")
+    if not group_type:
+        raise BadRequest("Invalid input: a group needs a group_type.")
+    zone = optional_str(body.get("availability_zone"), "availability_zone")
+    spec = flows.CreateGroup(
+        group_type=group_type,
+        volume_types=_volume_types(body.get("volume_types")),
+        name=optional_str(body.get("name"), "name"),
+        description=optional_str(body.get("description"), "description", maximum=65535),
+        availability_zone=zone or None,
+    )
+    if project_id != ctx.project_id:
+        raise Forbidden("Groups are created in the caller's own project.")
+    async with session.begin():
+        group, outcome = await flows.create(session, runtime, ctx, spec)
+    outcome.after_commit(runtime)
+    return JSONResponse({"group": summary(group)}, status_code=202)
+
+
+def _id_list(value: Any, field: str) -> list[str]:
+    """Cinder's add_volumes/remove_volumes: volume ids, comma-separated."""
+    if value is None:
+        return []
+    text = optional_str(value, field, maximum=65535) or ""
+    return list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+
+
+@v3_route(router, "PUT", "/groups/{group_id}", status_code=202)
+async def update_group(
+    request: Request,
+    group_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> Response:
+    min_version(GROUPS, version)
+    body = await read_body(request, "group")
+    changes: dict[str, str | None] = {}
+    if "name" in body:
+        changes["name"] = optional_str(body["name"], "name")
+    if "description" in body:
+        changes["description"] = optional_str(body["description"], "description", 65535)
+    spec = flows.UpdateGroup(
+        changes=changes,
+        add_volumes=_id_list(body.get("add_volumes"), "add_volumes"),
+        remove_volumes=_id_list(body.get("remove_volumes"), "remove_volumes"),
+    )
+    if not (spec.changes or spec.add_volumes or spec.remove_volumes):
+        raise BadRequest(
+            "Name, description, add_volumes, and remove_volumes can not be all empty in "
+            "the request body."
+        )
+    async with session.begin():
+        await flows.update(session, ctx, group_id, spec)
+    return Response(status_code=202)
+
+
+@v3_route(router, "POST", "/groups/{group_id}/action", status_code=202)
+async def group_action(
+    request: Request,
+    group_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> Response:
+    min_version(GROUPS, version)
+    body = await read_body(request)
+    if len(body) != 1:
+        raise BadRequest("Exactly one action per request.")
+    action, args = next(iter(body.items()))
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
+    outcome = None
+    if action == "delete":
+        delete_volumes = parse_bool(args.get("delete-volumes", False), "delete-volumes")
+        async with session.begin():
+            outcome = await flows.delete(
+                session, runtime, ctx, group_id, delete_volumes=delete_volumes
+            )
+    elif action == "reset_status":
+        min_version(GROUP_RESET_STATUS, version)
+        if not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow group:reset_status to be performed.")
+        async with session.begin():
+            group = await flows.get(session, ctx, group_id, for_update=True)
+            await flows.reset_status(group, args.get("status"))
+    else:
+        raise BadRequest(f"There is no such action: {action}")
+    if outcome is not None:
+        outcome.after_commit(runtime)
+    return Response(status_code=202)
+
+
+@v3_route(router, "POST", "/groups/action", status_code=202)
+async def create_from_source(
+    request: Request,
+    project_id: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> JSONResponse:
+    min_version(GROUP_FROM_SOURCE, version)
+    body = await read_body(request)
+    args = body.get("create-from-src")
+    if len(body) != 1 or not isinstance(args, dict):
+        raise BadRequest("There is no such action: the body must be {'create-from-src': {...}}.")
+    if args.get("group_snapshot_id") is not None:
+        raise BadRequest("Creating a group from a group snapshot is not supported.")
+    source = optional_str(args.get("source_group_id"), "source_group_id")
+    if not source:
+        raise BadRequest("Invalid input: create-from-src needs a source_group_id.")
+    name = optional_str(args.get("name"), "name")
+    description = optional_str(args.get("description"), "description", maximum=65535)
+    if project_id != ctx.project_id:
+        raise Forbidden("Groups are created in the caller's own project.")
+    async with session.begin():
+        group, outcome = await flows.create_from_source(
+            session, runtime, ctx, source, name, description
+        )
+    outcome.after_commit(runtime)
+    return JSONResponse({"group": summary(group)}, status_code=202)

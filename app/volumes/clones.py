@@ -1,0 +1,45 @@
+"""How a `clone_volume` job ends for its volume (a member of a group created from a
+source group). Success is a create's success; a failure puts the volume in error and
+gives back its share of the group's claim. There is no reschedule: the group pins the
+pool, and the quota stays with the volume in error until it is deleted, as for a
+create that failed."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Job, Volume, utcnow
+from app.runtime import Runtime
+from app.scheduler import claims
+from app.volumes import messages
+from app.volumes.messages import Action, Detail
+from app.volumes.states import VolumeStatus
+from app.volumes.volumes import Outcome, split_host
+
+JOB_KIND = "clone_volume"
+
+
+async def clone_failed(
+    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, outcome: Outcome
+) -> None:
+    host, pool_id = volume.host, volume.pool_id
+    result = await session.execute(
+        update(Volume)
+        .where(Volume.id == volume.id, Volume.status == VolumeStatus.CREATING)
+        .values(status=VolumeStatus.ERROR, updated_at=utcnow(), host=None, pool_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(volume)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return  # no longer being created (force-deleted meanwhile): nothing is held
+    if pool_id is not None and host:
+        outcome.ledgers[split_host(host)] = await claims.release(session, pool_id, volume.size)
+    await messages.about_volume(
+        session,
+        volume,
+        Action.CLONE_VOLUME,
+        Detail.DRIVER_FAILED,
+        job.error or "the storage agent reported a failure",
+        job.request_id,
+    )

@@ -1,0 +1,96 @@
+"""What the volume flows need to know about groups: whether a new volume may join one,
+which pool it must land on, and what a member's deletion means for a group being
+deleted. Kept apart from groups.py (which builds on the volume flows) so the volume
+flows can use it without an import cycle."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.context import RequestContext
+from app.db.models import Group, Volume, utcnow
+from app.errors import BadRequest, NotFound
+
+
+class GroupStatus:
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    ERROR_DELETING = "error_deleting"
+
+    # os-reset_status targets: resting statuses only (nothing would move a group out of
+    # a transitional one that no operation stands behind).
+    RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+
+
+async def lock(session: AsyncSession, group_id: str) -> Group | None:
+    return (
+        await session.scalars(
+            select(Group)
+            .where(Group.id == group_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+async def check_new_member(
+    session: AsyncSession, ctx: RequestContext, group_id: str, volume_type_id: str
+) -> Group:
+    """The group a new volume joins: the caller's, available, with the volume's type
+    among its own (Cinder's checks when creating a volume in a group)."""
+    group = await lock(session, group_id)
+    # Even an admin's volume joins only a group of its own project: the group's quota
+    # goes back with its last volume, to that volume's project.
+    if group is None or group.project_id != ctx.project_id:
+        raise NotFound(f"Group {group_id} could not be found.")
+    if group.status != GroupStatus.AVAILABLE or group.host is None:
+        raise BadRequest(
+            f"Invalid group: Group {group_id} status must be available, "
+            f"but current status is: {group.status}."
+        )
+    if volume_type_id not in {t.volume_type_id for t in group.volume_types}:
+        raise BadRequest(
+            f"Invalid volume type: Volume type {volume_type_id} is not one of "
+            f"the volume types of group {group_id}."
+        )
+    return group
+
+
+async def pool_of(session: AsyncSession, group_id: str) -> str:
+    """The pool ('node@backend#pool') a member of the group must be placed on; '' (no
+    pool at all) for a group that has none."""
+    host = await session.scalar(select(Group.host).where(Group.id == group_id))
+    return host or ""
+
+
+async def leaving(session: AsyncSession, volume: Volume) -> Group | None:
+    """A member is about to be deleted: lock its group (the lock order is volume, group,
+    quota, pool) and return it when it is being deleted and this was its last volume, so
+    the caller removes it in the same transaction."""
+    if volume.group_id is None:
+        return None
+    group = await lock(session, volume.group_id)
+    if group is None or group.status != GroupStatus.DELETING:
+        return None
+    others = await session.scalar(
+        select(func.count())
+        .select_from(Volume)
+        .where(Volume.group_id == group.id, Volume.id != volume.id)
+    )
+    return group if not others else None
+
+
+async def member_delete_failed(session: AsyncSession, volume: Volume) -> None:
+    """A member of a group being deleted could not be deleted: the group stops in
+    error_deleting (deleting it again retries the rest) instead of waiting forever."""
+    if volume.group_id is not None:
+        await session.execute(
+            update(Group)
+            .where(Group.id == volume.group_id, Group.status == GroupStatus.DELETING)
+            .values(status=GroupStatus.ERROR_DELETING, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
