@@ -221,7 +221,12 @@ def write_clouds_yaml(path: Path, auth_url: str, region: str, password: str | No
 
 
 def write_agent_config(
-    path: Path, api_url: str, volumes_dir: Path, zone: str, password: str | None
+    path: Path,
+    api_url: str,
+    volumes_dir: Path,
+    zone: str,
+    password: str | None,
+    backups_dir: Path | None = None,
 ) -> None:
     if password is None:
         if not path.exists():
@@ -251,7 +256,16 @@ project_name = "service"
 name = "file"
 driver = "file"
 path = {_toml_str(str(volumes_dir))}
-""",
+"""
+        + (
+            ""
+            if backups_dir is None
+            else f"""
+# The agent is also the backup service: backups of its volumes go to this folder.
+[backup]
+repository = {_toml_str(str(backups_dir))}
+"""
+        ),
     )
 
 
@@ -288,7 +302,12 @@ def up(
     )
     agent_config = data_dir / "agent.toml"
     write_agent_config(
-        agent_config, endpoint, volumes_dir, settings.default_availability_zone, agent_password
+        agent_config,
+        endpoint,
+        volumes_dir,
+        settings.default_availability_zone,
+        agent_password,
+        backups_dir=data_dir / "backups",
     )
 
     typer.echo(f"Pumice is starting on {endpoint}  (data in {data_dir})")
