@@ -4,6 +4,7 @@ from app.drivers.base import (
     BackendOptions,
     DriverConfigError,
     DriverError,
+    SnapshotSpec,
     VolumeDriver,
     VolumeSpec,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "BackendOptions",
     "DriverConfigError",
     "DriverError",
+    "SnapshotSpec",
     "VolumeDriver",
     "VolumeSpec",
     "available_drivers",
