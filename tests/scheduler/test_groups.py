@@ -46,8 +46,9 @@ def cache() -> CapabilityCache:
     return out
 
 
-def req(size: int = 1, **specs: str) -> VolumeRequest:
-    return VolumeRequest(size_gb=size, extra_specs=dict(specs), volume_type_name="t")
+def req(*specs: dict[str, str], size: int = 1) -> VolumeRequest:
+    merged = {k: v for spec in specs for k, v in spec.items()}
+    return VolumeRequest(size_gb=size, extra_specs=merged, volume_type_name="t")
 
 
 SSD = {"disk": "ssd"}
@@ -71,28 +72,28 @@ def test_select_for_group(
     requests: list[dict[str, str]], group_specs: dict[str, str], expected: list[str]
 ) -> None:
     scheduler = Scheduler(cache())
-    chosen = scheduler.select_for_group([req(**s) for s in requests], group_specs, NOW)
+    chosen = scheduler.select_for_group([req(s) for s in requests], group_specs, NOW)
     assert [p.key for p in chosen] == expected
 
 
 def test_each_type_is_filtered_with_its_own_size_and_provisioning() -> None:
     scheduler = Scheduler(cache())
     # 'c' is thick with 10 GB free: a 20 GB request of either type rules it out.
-    chosen = scheduler.select_for_group([req(**SSD), req(20, **REPL)], {}, NOW)
+    chosen = scheduler.select_for_group([req(SSD), req(REPL, size=20)], {}, NOW)
     assert chosen == []
-    chosen = scheduler.select_for_group([req(**SSD), req(10, **REPL, **THICK)], {}, NOW)
+    chosen = scheduler.select_for_group([req(SSD), req(REPL, THICK, size=10)], {}, NOW)
     assert [p.key for p in chosen] == ["n1@c#c"]
 
 
 def test_group_reason_names_what_failed() -> None:
     scheduler = Scheduler(cache())
-    why = scheduler.group_no_valid_backend_reason([req(**SSD), req(disk="hdd")], {}, NOW)
+    why = scheduler.group_no_valid_backend_reason([req(SSD), req({"disk": "hdd"})], {}, NOW)
     assert why.startswith("No valid backend was found. No pool passes the filters for every")
     assert "volume type t: 2" in why and "volume type t: 1" in why
-    why = scheduler.group_no_valid_backend_reason([req(**SSD), req(disk="nvme")], {}, NOW)
+    why = scheduler.group_no_valid_backend_reason([req(SSD), req({"disk": "nvme"})], {}, NOW)
     assert "CapabilitiesFilter removed 3 of 3 pools" in why
     specs = {"consistent_group_snapshot_enabled": "<is> True"}
-    why = scheduler.group_no_valid_backend_reason([req(**SSD)], specs, NOW)
+    why = scheduler.group_no_valid_backend_reason([req(SSD)], specs, NOW)
     assert "group specs: 0" in why
     with pytest.raises(BadRequest):
         scheduler.select_for_group([], {}, NOW)
@@ -100,7 +101,7 @@ def test_group_reason_names_what_failed() -> None:
 
 def test_only_pool_restricts_the_candidates_before_any_filter() -> None:
     scheduler = Scheduler(cache())
-    request = req(**SSD)
+    request = req(SSD)
     request.only_pool = "n1@c#c"
     assert [p.key for p in scheduler.select(request, NOW)] == ["n1@c#c"]
     request.only_pool = "n1@b#b"  # known, but not ssd
@@ -125,7 +126,7 @@ def test_only_pool_restricts_the_candidates_before_any_filter() -> None:
 )
 def test_validate_host_capacity(sizes: list[int], total: int, why: str | None) -> None:
     scheduler = Scheduler(cache())
-    requests = [req(size, **SSD) for size in sizes]
+    requests = [req(SSD, size=size) for size in sizes]
     answer = scheduler.validate_host_capacity("n1@c#c", requests, total, NOW)
     if why is None:
         assert answer is None
@@ -135,7 +136,7 @@ def test_validate_host_capacity(sizes: list[int], total: int, why: str | None) -
 
 def test_validate_host_capacity_checks_each_members_type() -> None:
     scheduler = Scheduler(cache())
-    why: Any = scheduler.validate_host_capacity("n1@a#a", [req(**REPL)], 1, NOW)
+    why: Any = scheduler.validate_host_capacity("n1@a#a", [req(REPL)], 1, NOW)
     assert why is not None and why.startswith("CapabilitiesFilter")
     why = scheduler.validate_host_capacity("n1@x#x", [], 0, NOW)
     assert why == "no pool n1@x#x has been reported"
