@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.db.models import Job, Pool, Snapshot
+from app.db.models import Job, Pool, Snapshot, Volume
 from app.volumes import reaper
 from tests.api.helpers import claim, file_pool, finish, report, run_jobs
 from tests.conftest import Caller, MakeCaller
@@ -620,10 +620,14 @@ async def test_parallel_creates_never_oversubscribe_the_volume_pool(
     for r in results:
         if r.json()["snapshot"]["status"] == "error":
             assert await messages_of(client, member, r.json()["snapshot"]["id"])
-    assert await ledger(app) == 30
     async with app.state.runtime.sessionmaker() as session:
-        live = (await session.scalars(select(Snapshot).where(Snapshot.pool_id.is_not(None)))).all()
-    assert len(live) == 10
+        held = (await session.scalars(select(Snapshot).where(Snapshot.pool_id.is_not(None)))).all()
+        sizes = (
+            await session.scalars(select(Volume.size).where(Volume.pool_id.is_not(None)))
+        ).all()
+    assert len(held) == 10
+    # The ledger is exactly what the live volumes and snapshots on the pool hold.
+    assert await ledger(app) == sum(sizes) + sum(s.size for s in held) == 30
 
 
 # --- manage existing ----------------------------------------------------------------------------
