@@ -8,7 +8,14 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Volume, VolumeType, VolumeTypeExtraSpec, VolumeTypeProject, utcnow
+from app.db.models import (
+    GroupVolumeType,
+    Volume,
+    VolumeType,
+    VolumeTypeExtraSpec,
+    VolumeTypeProject,
+    utcnow,
+)
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound
 
@@ -111,10 +118,16 @@ async def create(
 
 
 async def in_use(session: AsyncSession, type_id: str) -> bool:
+    """Used by a volume, or listed by a group (Cinder's volume_type_destroy checks both)."""
     count = await session.scalar(
         select(func.count()).select_from(Volume).where(Volume.volume_type_id == type_id)
     )
-    return bool(count)
+    listed = await session.scalar(
+        select(func.count())
+        .select_from(GroupVolumeType)
+        .where(GroupVolumeType.volume_type_id == type_id)
+    )
+    return bool(count or listed)
 
 
 async def remove(session: AsyncSession, vtype: VolumeType, default_name: str) -> None:

@@ -537,3 +537,16 @@ async def test_create_from_source_needs_available_members(
     fault(await from_source(client, member, group["id"]), 400, "badRequest")
     fault(await from_source(client, member, "no-such-group"), 404, "itemNotFound")
     assert await volume_count(app) == 2
+
+
+async def test_a_volume_type_listed_by_a_group_cannot_be_deleted(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member, ["replicated"])
+    [type_id] = group["volume_types"]
+    r = await client.delete(f"/v3/{admin.project_id}/types/{type_id}", headers=admin.headers())
+    assert "still in use" in fault(r, 400, "badRequest")
+    assert (await action(client, member, group["id"], {"delete": {}})).status_code == 202
+    r = await client.delete(f"/v3/{admin.project_id}/types/{type_id}", headers=admin.headers())
+    assert r.status_code == 202, r.text
