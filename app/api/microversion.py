@@ -47,6 +47,8 @@ EXTEND_VOLUME_COMPLETION = APIVersion(3, 71)
 MESSAGES = APIVersion(3, 3)
 VOLUME_LIST_GLANCE_METADATA = APIVersion(3, 4)
 GROUP_VOLUME = APIVersion(3, 13)
+# os-migrate_volume may leave the host to the scheduler (and name a cluster).
+MIGRATE_WITHOUT_HOST = APIVersion(3, 16)
 VOLUME_DETAIL_PROVIDER_ID = APIVersion(3, 21)
 POOL_TYPE_FILTER = APIVersion(3, 35)
 SUPPORT_COUNT_INFO = APIVersion(3, 45)

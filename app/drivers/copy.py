@@ -43,11 +43,38 @@ def sparse_copy(source: Path, target: Path) -> Copied:
     return Copied(size, digest.hexdigest(), reflinked=False)
 
 
-def checksum(path: Path) -> str:
+def copy_into(source: Path, target: Path) -> Copied:
+    """Write `source`'s non-zero chunks into `target` in place. `target` must be freshly
+    created (all zeros) and at least as large: its own allocation (sparse or not) stays
+    as its driver made it."""
     digest = hashlib.sha256()
-    with open(path, "rb") as src:
+    size = 0
+    with open(source, "rb") as src, open(target, "r+b") as dst:
+        if os.fstat(dst.fileno()).st_size < os.fstat(src.fileno()).st_size:
+            raise ValueError(f"{target} is smaller than {source}")
         while chunk := src.read(CHUNK_BYTES):
             digest.update(chunk)
+            if chunk != _ZEROS[: len(chunk)]:
+                dst.seek(size)
+                dst.write(chunk)
+            size += len(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    return Copied(size, digest.hexdigest(), reflinked=False)
+
+
+def checksum(path: Path, length: int | None = None) -> str:
+    """sha256 of the file's bytes (its first `length` bytes, when given)."""
+    digest = hashlib.sha256()
+    left = length
+    with open(path, "rb") as src:
+        while left is None or left > 0:
+            chunk = src.read(CHUNK_BYTES if left is None else min(CHUNK_BYTES, left))
+            if not chunk:
+                break
+            digest.update(chunk)
+            if left is not None:
+                left -= len(chunk)
     return digest.hexdigest()
 
 

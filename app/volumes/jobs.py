@@ -224,10 +224,19 @@ async def strand(session: AsyncSession, job_id: int) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
 
+# Jobs on a copy the volume no longer uses (a migration's leftover): operations on the
+# volume neither wait for them nor cancel them, or the copy would be left behind.
+DETACHED_KINDS = ("delete_volume_copy",)
+
+
 async def active(session: AsyncSession, resource_id: str, *, lock: bool = False) -> list[Job]:
     query = (
         select(Job)
-        .where(Job.resource_id == resource_id, Job.state.in_((PENDING, RUNNING)))
+        .where(
+            Job.resource_id == resource_id,
+            Job.state.in_((PENDING, RUNNING)),
+            Job.kind.not_in(DETACHED_KINDS),
+        )
         .order_by(Job.id)
     )
     if lock:

@@ -16,6 +16,9 @@ class VolumeStatus:
     # a manage that fails (agent, quota or pool capacity) leaves it here, having
     # consumed no quota and no pool capacity (its size stays 0).
     ERROR_MANAGING = "error_managing"
+    # Migration (and retype by migration): the volume is locked while the agents copy it.
+    MAINTENANCE = "maintenance"
+    RETYPING = "retyping"
 
     # Cinder's API lets a volume be deleted from these (not while transitioning).
     DELETABLE = (
