@@ -25,10 +25,17 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep
+from app.api.deps import (
+    ContextDep,
+    RuntimeDep,
+    SessionDep,
+    VersionDep,
+    WriterDep,
+    min_version,
+)
 from app.api.microversion import APIVersion
 from app.context import RequestContext
-from app.db.models import Backup
+from app.db.models import Backup, utcnow
 from app.errors import BadRequest, Forbidden
 from app.volumes import backups as flows
 from app.volumes import volumes as vflows
@@ -36,6 +43,7 @@ from app.volumes import volumes as vflows
 router = APIRouter(tags=["backups"])
 
 # Microversions that change backups, as Cinder names them.
+BACKUP_UPDATE = APIVersion(3, 9)
 BACKUP_PROJECT = APIVersion(3, 18)
 BACKUP_METADATA = APIVersion(3, 43)
 BACKUP_AZ = APIVersion(3, 51)
@@ -221,6 +229,38 @@ async def show_backup(
     version: VersionDep,
 ) -> dict[str, Any]:
     return {"backup": view(request, await flows.get(session, ctx, backup_id), ctx, version)}
+
+
+@v3_route(router, "PUT", "/backups/{backup_id}")
+async def update_backup(
+    request: Request,
+    backup_id: str,
+    _p: UrlProject,
+    ctx: WriterDep,
+    session: SessionDep,
+    version: VersionDep,
+) -> dict[str, Any]:
+    min_version(BACKUP_UPDATE, version)
+    body = await read_body(request, "backup")
+    allowed = {"name", "description"} | ({"metadata"} if version >= BACKUP_METADATA else set())
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise BadRequest(
+            f"Invalid input for field/attribute backup. Additional properties are not "
+            f"allowed ({', '.join(repr(k) for k in extra)} were unexpected)"
+        )
+    if not body:
+        raise BadRequest("Invalid input for field/attribute backup: nothing to update.")
+    async with session.begin():
+        backup = await flows.get(session, ctx, backup_id, for_update=True)
+        for key in ("name", "description"):
+            if key in body:
+                setattr(backup, key, optional_str(body[key], key))
+        if "metadata" in body:
+            backup.backup_metadata = vflows.validate_metadata(body["metadata"])
+        backup.updated_at = utcnow()
+    # Cinder answers an update with the summary view.
+    return {"backup": summary(request, backup)}
 
 
 @v3_route(router, "DELETE", "/backups/{backup_id}", status_code=202)

@@ -554,3 +554,39 @@ async def test_the_reaper_ends_backups_whose_agent_died_or_whose_service_is_down
     backup = await show(client, member, backup_id)
     assert backup["status"] == "error" and "down" in backup["fail_reason"]
     assert await status_of(client, member, volume_id) == "available"
+
+
+async def test_update_name_description_and_metadata(
+    client: httpx.AsyncClient, member: Caller, service: Caller, make_caller: MakeCaller
+) -> None:
+    await register(client, service)
+    volume_id = await available_volume(client, member, service)
+    backup_id = (await create_backup(client, member, volume_id, name="old")).json()["backup"]["id"]
+    url = f"/v3/{member.project_id}/backups/{backup_id}"
+    body = {"backup": {"name": "new", "description": "d"}}
+    r = await client.put(url, json=body, headers=member.headers())
+    assert r.status_code == 404  # before 3.9 there is no update
+    r = await client.put(url, json=body, headers=member.headers("3.9"))
+    assert r.status_code == 200, r.text
+    assert r.json()["backup"]["name"] == "new" and set(r.json()["backup"]) == {
+        "id",
+        "name",
+        "links",
+    }
+    r = await client.put(
+        url, json={"backup": {"metadata": {"a": "b"}}}, headers=member.headers("3.9")
+    )
+    assert "metadata" in fault(r, 400, "badRequest")
+    r = await client.put(
+        url, json={"backup": {"metadata": {"a": "b"}}}, headers=member.headers("3.43")
+    )
+    assert r.status_code == 200
+    shown = await show(client, member, backup_id, "3.43")
+    assert (shown["name"], shown["description"], shown["metadata"]) == ("new", "d", {"a": "b"})
+    r = await client.put(url, json={"backup": {}}, headers=member.headers("3.9"))
+    assert r.status_code == 400
+    other = await make_caller("other-project")
+    r = await client.put(
+        f"/v3/{other.project_id}/backups/{backup_id}", json=body, headers=other.headers("3.9")
+    )
+    assert r.status_code == 404
