@@ -752,3 +752,35 @@ async def test_unknown_snapshot_is_404(
     r = await client.get(path.format(p=member.project_id, s="nope"), headers=member.headers())
     assert r.status_code == 404
     assert "Snapshot nope could not be found" in r.json()["itemNotFound"]["message"]
+
+
+async def test_cascade_racing_the_last_snapshot_deletes_queues_the_volume_delete_once(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
+) -> None:
+    await report(client, service)
+    vid = await make_volume(client, service, member, size=2)
+    sids = [(await create_snapshot(client, member, vid))["id"] for _ in range(4)]
+    await run_jobs(client, service, [BACKEND])
+    for sid in sids:
+        r = await client.delete(
+            f"/v3/{member.project_id}/snapshots/{sid}", headers=member.headers()
+        )
+        assert r.status_code == 202
+    delete_jobs = [await job_of(client, service, "delete_snapshot") for _ in sids]
+    url = f"/v3/{member.project_id}/volumes/{vid}?cascade=true"
+    answers = await asyncio.gather(
+        client.delete(url, headers=member.headers()),
+        *(finish(client, service, job) for job in delete_jobs),
+    )
+    assert [r.status_code for r in answers] == [202] + [200] * len(sids), [r.text for r in answers]
+    volume_job = await job_of(client, service, "delete_volume")
+    assert await claim(client, service, [BACKEND]) is None  # exactly one
+    assert (await finish(client, service, volume_job)).status_code == 200
+    r = await client.get(f"/v3/{member.project_id}/volumes/{vid}", headers=member.headers())
+    assert r.status_code == 404
+    assert await ledger(app) == 0
+    assert await usage(client, admin, member.project_id) == {
+        "volumes": 0,
+        "snapshots": 0,
+        "gigabytes": 0,
+    }
