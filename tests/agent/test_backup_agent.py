@@ -14,14 +14,15 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.agent.client import AgentClient
-from app.agent.config import AgentConfig, AgentConfigError, parse_config
+from app.agent.config import AgentConfig, AgentConfigError, load_config, parse_config
 from app.agent.service import Agent
 from app.db.models import Job
 from app.drivers import VolumeSpec
 from app.drivers.backup import MANIFEST_NAME, restore
 from app.drivers.copy import checksum
 from app.identity.service import ensure_service_user
-from tests.agent.conftest import eventually
+from tests.agent.conftest import agent_toml, eventually
+from tests.agent.fake_api import FakeApiServer
 from tests.conftest import Caller
 
 MiB = 1024 * 1024
@@ -198,3 +199,58 @@ async def _backup_round_trip(
 
     await _poll(backup_gone, "the backup to be deleted")
     assert not folder.exists()
+
+
+async def test_backup_jobs_heartbeat_their_progress(api: FakeApiServer, tmp_path: Path) -> None:
+    """A backup job on the backup host runs with the backup driver, reading the volume of
+    the agent's own backend, and its heartbeats carry how far it got."""
+    repo = tmp_path / "repo"
+    text = agent_toml(api.url, tmp_path / "file1")
+    config = tmp_path / "agent.toml"
+    config.write_text(f'{text}\n[backup]\nrepository = "{repo}"\nchunk_mib = 1\n')
+    volume_id = "0b0e0000-0000-4000-8000-000000000001"
+    (tmp_path / "file1").mkdir()
+    volume_file = tmp_path / "file1" / f"volume-{volume_id}"
+    await asyncio.to_thread(volume_file.write_bytes, os.urandom(96 * MiB))
+    volume = {
+        "id": volume_id,
+        "size_gb": 1,
+        "name": None,
+        "pool": "file1",
+        "host": "node1@file1#file1",
+        "provider_location": None,
+    }
+    backup_id = "b0000000-0000-4000-8000-000000000001"
+    backup: dict[str, Any] = {"id": backup_id, "container": None}
+    job_id = api.state.add_job(
+        "create_backup",
+        {"backup": backup, "volume": volume},
+        backend="node1@backup",
+        lease_seconds=0.15,
+    )
+    missing = api.state.add_job(
+        "create_backup",
+        {
+            "backup": {**backup, "id": "b0000000-0000-4000-8000-000000000002"},
+            "volume": {**volume, "host": "elsewhere@file#p"},
+        },
+        backend="node1@backup",
+    )
+    agent = Agent(load_config(config))
+    task = asyncio.create_task(agent.run())
+    try:
+        await eventually(lambda: {job_id, missing} <= set(api.state.results), "both results", 60)
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 30)
+    done = api.state.results[job_id]
+    assert done["ok"] is True and done["result"]["object_count"] == 96
+    progress = [
+        b["progress"] for jid, b in api.state.heartbeats if jid == job_id and "progress" in b
+    ]
+    assert progress and all(0 <= p <= 100 for p in progress) and progress == sorted(progress)
+    assert (repo / "volumebackups" / backup_id / MANIFEST_NAME).exists()
+    failed = api.state.results[missing]
+    assert failed["ok"] is False and "elsewhere@file is not served here" in failed["error"]
+    claimed_for = {tuple(c["backends"]) for c in api.state.claims}
+    assert ("node1@backup", "node1@file1") in {tuple(sorted(c)) for c in claimed_for}
