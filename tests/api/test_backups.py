@@ -3,6 +3,7 @@ scheduling, views, quotas, policies, delete, the admin actions and the reaper.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -590,3 +591,26 @@ async def test_update_name_description_and_metadata(
         f"/v3/{other.project_id}/backups/{backup_id}", json=body, headers=other.headers("3.9")
     )
     assert r.status_code == 404
+
+
+async def test_parallel_backups_are_exact(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    """Ten parallel backups of one volume: one wins the volume. Then one each of six
+    volumes against a quota of three: exactly three are taken."""
+    await register(client, service)
+    volume_id = await available_volume(client, member, service, size=1)
+    answers = await asyncio.gather(*(create_backup(client, member, volume_id) for _ in range(10)))
+    assert sorted(r.status_code for r in answers) == [202] + [400] * 9
+    assert await backup_usage(client, member) == (1, 1)
+    assert await run_jobs(client, service, [BACKUP_HOST]) == 1
+
+    await set_quota(client, admin, member.project_id, backups=4)
+    volumes = [await available_volume(client, member, service, size=1) for _ in range(6)]
+    answers = await asyncio.gather(*(create_backup(client, member, v) for v in volumes))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [202] * 3 + [413] * 3, [r.text for r in answers]
+    assert await backup_usage(client, member) == (4, 4)
+    assert await run_jobs(client, service, [BACKUP_HOST]) == 3
+    statuses = [await status_of(client, member, v) for v in volumes]
+    assert statuses == ["available"] * 6
