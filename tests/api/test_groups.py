@@ -5,6 +5,7 @@ create from a source group with its all-or-nothing claim of the total size."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -550,3 +551,53 @@ async def test_a_volume_type_listed_by_a_group_cannot_be_deleted(
     assert (await action(client, member, group["id"], {"delete": {}})).status_code == 202
     r = await client.delete(f"/v3/{admin.project_id}/types/{type_id}", headers=admin.headers())
     assert r.status_code == 202, r.text
+
+
+async def test_create_from_source_the_database_claim_decides_over_a_stale_cache(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    group, _ = await source_group(app, client, admin, member, service, both_total=20)
+    # Another replica claimed 8 GB on the pool a moment ago: this replica's cache has not
+    # heard of it, so validate_host_capacity passes (13 GB free as far as it knows) ...
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        pool = (await session.scalars(select(Pool).join(Backend).where(Backend.host == BOTH))).one()
+        pool.allocated_gb = 15.0
+    before = await usage(app, member)
+    # ... but the one guarded claim of the 7 GB total does not fit: nothing at all is made.
+    message = fault(await from_source(client, member, group["id"]), 400, "badRequest")
+    assert "cannot take 7 GB" in message
+    assert await ledger(app, BOTH) == 15
+    assert await volume_count(app) == 2
+    assert await usage(app, member) == before
+    r = await client.get(url(member), headers=member.headers(V))
+    assert len(r.json()["groups"]) == 1
+
+
+async def test_concurrent_copies_never_oversubscribe_the_pool(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # 7 GB used of 20: room for one 7 GB copy, not two; also new volumes into the group.
+    group, _ = await source_group(app, client, admin, member, service, both_total=20)
+
+    async def member_volume() -> httpx.Response:
+        return await create_volume(client, member, 3, "fast", group["id"])
+
+    responses = await asyncio.gather(
+        *(from_source(client, member, group["id"]) for _ in range(4)),
+        *(member_volume() for _ in range(4)),
+    )
+    copies, volumes = responses[:4], responses[4:]
+    assert {r.status_code for r in copies} <= {202, 400}
+    assert all(r.status_code == 202 for r in volumes)
+    made = sum(r.status_code == 202 for r in copies)
+    await run_jobs(client, service, BACKENDS)
+    placed = [
+        v
+        for r in volumes
+        if (v := await volume(client, member, r.json()["volume"]["id"]))
+        if v["status"] == "available"
+    ]
+    assert await ledger(app, BOTH) == 7 + 7 * made + 3 * len(placed) <= 20
+    used = await usage(app, member)
+    assert used["groups"] == 1 + made
+    assert used["gigabytes"] == 7 + 7 * made + 3 * len(volumes)  # errored creates keep quota
