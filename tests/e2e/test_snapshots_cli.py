@@ -54,8 +54,15 @@ def test_openstack_cli_through_a_snapshot_life(up: Up) -> None:  # noqa: F811
     openstack(up, "volume", "snapshot", "delete", "s1")
     wait_for(lambda: openstack(up, "volume", "snapshot", "list", "-f", "json") == [])
     assert not path.exists()
-    openstack(up, "volume", "delete", "v1")
+
+    # With --cascade the volume takes its snapshots along.
+    second = openstack(up, "volume", "snapshot", "create", "--volume", "v1", "s2", "-f", "json")
+    wait_for(lambda: snapshot_status(up, "s2") == "available")
+    assert (up.data_dir / "volumes" / f"snapshot-{second['id']}").exists()
+    openstack(up, "volume", "delete", "--cascade", "v1")
     wait_for(lambda: openstack(up, "volume", "list", "-f", "json") == [])
+    assert openstack(up, "volume", "snapshot", "list", "-f", "json") == []
+    assert sorted(p.name for p in (up.data_dir / "volumes").iterdir()) == []
 
 
 def openstack_fails(up: Up, *args: str) -> str:  # noqa: F811
