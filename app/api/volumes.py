@@ -42,6 +42,8 @@ from app.volumes import migrate as migration
 from app.volumes import volumes as flows
 
 router = APIRouter(tags=["volumes"])
+# Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
+GROUP_VOLUME_LIST = APIVersion(3, 10)
 
 SORT_KEYS = {
     "created_at": Volume.created_at,
@@ -191,6 +193,8 @@ async def _list(
         query = query.where(Volume.status == params["status"])
     if "availability_zone" in params:
         query = query.where(Volume.availability_zone == params["availability_zone"])
+    if "group_id" in params and version >= GROUP_VOLUME_LIST:
+        query = query.where(Volume.group_id == params["group_id"])
     if "bootable" in params:
         query = query.where(Volume.bootable.is_(parse_bool(params["bootable"], "bootable")))
     if "metadata" in params:

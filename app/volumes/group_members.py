@@ -94,3 +94,25 @@ async def member_delete_failed(session: AsyncSession, volume: Volume) -> None:
             .values(status=GroupStatus.ERROR_DELETING, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+
+
+async def check_not_cloning(session: AsyncSession, volume: Volume) -> None:
+    """A volume whose data is being copied into a clone (a group copied from its group)
+    is not deleted before the copy ends, as Cinder's volume lock holds a delete back
+    while a clone reads the source. Clones live on their source's pool (indexed)."""
+    if volume.pool_id is None:
+        return
+    cloning = await session.scalar(
+        select(Volume.id)
+        .where(
+            Volume.pool_id == volume.pool_id,
+            Volume.source_volid == volume.id,
+            Volume.status == "creating",
+        )
+        .limit(1)
+    )
+    if cloning is not None:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} is being cloned into volume {cloning}; "
+            "delete it once the clone is created."
+        )

@@ -416,6 +416,8 @@ async def delete_volume(
 ) -> Outcome:
     if volume.attach_status != "detached" and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
+    if not force:
+        await group_members.check_not_cloning(session, volume)
     allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
     await transition(
         session, volume, allowed, VolumeStatus.DELETING, "delete", previous_status=volume.status

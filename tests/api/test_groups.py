@@ -181,6 +181,10 @@ async def test_volumes_created_in_a_group_land_on_its_pool(
     assert (await volume(client, member, in_group["id"]))["status"] == "available"
     assert (await volume(client, admin, outside["id"]))["os-vol-host-attr:host"] == f"{FAST}#fast"
     assert (await show(client, member, group["id"]))["volumes"] == [in_group["id"]]
+    r = await client.get(
+        f"/v3/{member.project_id}/volumes?group_id={group['id']}", headers=member.headers("3.10")
+    )
+    assert [v["id"] for v in r.json()["volumes"]] == [in_group["id"]]
     assert await ledger(app, BOTH) == 2
     # The group's pool cannot take 4 GB more: the volume errs, nothing goes elsewhere.
     r = await create_volume(client, member, 4, "fast", group["id"])
@@ -496,6 +500,9 @@ async def test_create_from_source_claims_exactly_the_total_and_clones_each_membe
     by_source = {j["payload"]["source"]["id"]: j for j in jobs}
     assert set(by_source) == set(ids)
     assert {j["payload"]["volume"]["host"] for j in jobs} == {f"{BOTH}#both"}
+    # A source is not deleted while its clone is being made.
+    r = await client.delete(f"/v3/{member.project_id}/volumes/{ids[0]}", headers=member.headers())
+    assert "being cloned" in fault(r, 400, "badRequest")
     # One clone succeeds; the other fails and gives back its share of the claim.
     ok_job, bad_job = by_source[ids[0]], by_source[ids[1]]
     assert (
