@@ -55,6 +55,27 @@ def test_openstack_cli_through_a_snapshot_life(up: Up) -> None:  # noqa: F811
     wait_for(lambda: openstack(up, "volume", "snapshot", "list", "-f", "json") == [])
     assert not path.exists()
 
+    # Manage existing: a file in the backend folder becomes a snapshot of v1.
+    legacy = up.data_dir / "volumes" / "legacy.snap"
+    legacy.write_bytes(b"\x42" * 4096)
+    managed = openstack(
+        up,
+        "volume",
+        "snapshot",
+        "create",
+        "--volume",
+        "v1",
+        "--remote-source",
+        "source-name=legacy.snap",
+        "m1",
+        "-f",
+        "json",
+    )
+    wait_for(lambda: snapshot_status(up, "m1") == "available")
+    assert not legacy.exists()
+    assert (up.data_dir / "volumes" / f"snapshot-{managed['id']}").stat().st_size == 1024**3
+    assert openstack(up, "volume", "snapshot", "show", "m1", "-f", "json")["size"] == 1
+
     # With --cascade the volume takes its snapshots along.
     second = openstack(up, "volume", "snapshot", "create", "--volume", "v1", "s2", "-f", "json")
     wait_for(lambda: snapshot_status(up, "s2") == "available")
