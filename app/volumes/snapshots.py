@@ -204,7 +204,9 @@ async def create(
     when the volume's pool cannot take it (it then holds no claim; its quota, like a
     volume's that found no backend, is given back when it is deleted)."""
     volume = await vflows.get(session, ctx, spec.volume_id, for_update=True)
-    allowed = (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE) if spec.force else ("available",)
+    allowed = (
+        (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE) if spec.force else (VolumeStatus.AVAILABLE,)
+    )
     if volume.status not in allowed:
         raise BadRequest(
             f"Invalid volume: Volume {volume.id} status must be "
