@@ -784,3 +784,30 @@ async def test_cascade_racing_the_last_snapshot_deletes_queues_the_volume_delete
         "snapshots": 0,
         "gigabytes": 0,
     }
+
+
+async def test_the_volume_type_decides_thin_or_thick_for_the_snapshot_claim(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
+) -> None:
+    # Thin over-subscription lets claims reach 20 GB; thick ones stop at the 10 GB total.
+    pool = file_pool(total=10, thin=True, mosr="2.0", thick_provisioning_support=True)
+    await report(client, service, pools=[pool])
+    r = await client.post(
+        f"/v3/{admin.project_id}/types",
+        json={"volume_type": {"name": "thick", "extra_specs": {"provisioning:type": "thick"}}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 200, r.text
+    thin = await make_volume(client, service, member, size=3)
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        json={"volume": {"size": 6, "volume_type": "thick"}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    thick = r.json()["volume"]["id"]
+    assert await run_jobs(client, service, [BACKEND]) == 1
+    assert await ledger(app) == 9
+    assert (await create_snapshot(client, member, thick))["status"] == "error"
+    assert (await create_snapshot(client, member, thin))["status"] == "creating"
+    assert await ledger(app) == 12
