@@ -20,6 +20,7 @@ from app.agent.client import Job
 from app.agent.config import AgentConfig
 from app.drivers import DriverError, VolumeDriver, VolumeSpec
 from app.drivers.backup import PosixBackupRepository
+from app.drivers.base import SnapshotSpec
 
 log = structlog.get_logger(__name__)
 
@@ -127,14 +128,18 @@ def _create_backup(
     backend = backends.get(backend_host)
     if backend is None or not backend.ready:
         raise DriverError(f"backend {backend_host} is not served here: cannot read the volume")
-    result = service.repository.create_backup(
-        backup_id,
-        backend.driver.local_path(volume),
-        container=container,
-        volume_id=volume.id,
-        progress=progress,
+    snapshot = payload.get("snapshot")
+    if snapshot is not None and not isinstance(snapshot, dict):
+        raise DriverError("invalid job payload: snapshot must be an object")
+    # A backup of a snapshot reads the snapshot's bytes (the volume as it was then).
+    source = (
+        backend.driver.snapshot_local_path(SnapshotSpec.from_dict(snapshot))
+        if snapshot is not None
+        else backend.driver.local_path(volume)
     )
-    return result
+    return service.repository.create_backup(
+        backup_id, source, container=container, volume_id=volume.id, progress=progress
+    )
 
 
 def _delete_backup(

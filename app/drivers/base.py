@@ -183,6 +183,12 @@ class VolumeDriver(ABC):
         whose volumes are not reachable locally keeps this refusal."""
         raise DriverError(f"the {self.driver_name} driver has no local path for volumes")
 
+    def snapshot_local_path(self, snapshot: SnapshotSpec) -> Path:
+        """Where the agent reads a snapshot's bytes on this host (a backup of the
+        snapshot reads them). A driver whose snapshots are not reachable locally keeps
+        this refusal."""
+        raise DriverError(f"the {self.driver_name} driver has no local path for snapshots")
+
     def create_cloned_volume(self, volume: VolumeSpec, source: VolumeSpec) -> dict[str, Any]:
         """Create `volume` as a copy of `source`'s data, on the same pool (Cinder's
         create_cloned_volume); return model updates such as provider_location.

@@ -304,6 +304,9 @@ class FileDriver(VolumeDriver):
         # From the validated id only, like volume_path: never outside the folder.
         return self.folder / f"{SNAPSHOT_PREFIX}{snapshot.id}"
 
+    def snapshot_local_path(self, snapshot: SnapshotSpec) -> Path:
+        return self.snapshot_path(snapshot)
+
     def create_snapshot(self, snapshot: SnapshotSpec, volume: VolumeSpec) -> dict[str, Any]:
         """`snapshot-<id>`: a reflink clone of the volume file where the folder shares
         extents, else a sparse copy; made under a partial name and linked into place, so

@@ -20,12 +20,13 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Backup, BackupService, Job, Volume, utcnow
+from app.db.models import Backup, BackupService, Job, Snapshot, Volume, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
 from app.volumes import backup_services, jobs, messages, quotas
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
+from app.volumes.snapshots import SnapshotStatus, snapshot_payload
 from app.volumes.states import VolumeStatus
 from app.volumes.volumes import Outcome, split_host
 
@@ -99,24 +100,30 @@ async def create(
         # Incremental backups (against a parent's manifest) come with restore; a full
         # backup in their place would silently cost what the caller meant to save.
         raise BadRequest("Invalid backup: incremental backups are not supported yet.")
-    if spec.snapshot_id is not None:
-        raise BadRequest("Invalid backup: backups of snapshots are not supported yet.")
     volume = await vflows.get(session, ctx, spec.volume_id, for_update=True)
+    snapshot = None
+    if spec.snapshot_id is not None:
+        snapshot = await _snapshot_to_back_up(session, ctx, spec.snapshot_id, volume)
     if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
         raise BadRequest(
             "Invalid volume: Volume to be backed up must be available or in-use, but the "
             f'current status is "{volume.status}".'
         )
-    if volume.status == VolumeStatus.IN_USE and not spec.force:
+    if volume.status == VolumeStatus.IN_USE and not spec.force and snapshot is None:
         raise BadRequest("Invalid volume: Backing up an in-use volume must use the force flag.")
     outcome = Outcome()
     deltas = {"backups": 1, "backup_gigabytes": volume.size}
     await quotas.consume(session, runtime.settings, ctx.project_id, deltas)
     service = await choose_service(session, runtime, volume, spec.availability_zone)
+    now = utcnow()
     backup = Backup(
         project_id=ctx.project_id,
         user_id=ctx.user_id,
         volume_id=volume.id,
+        snapshot_id=snapshot.id if snapshot else None,
+        # What point in time the backup holds: the snapshot's, or the request's.
+        data_timestamp=snapshot.created_at if snapshot else now,
+        created_at=now,
         name=spec.name,
         description=spec.description,
         container=spec.container or DEFAULT_CONTAINER,
@@ -147,21 +154,27 @@ async def create(
             session, backup, Action.BACKUP_CREATE, Detail.BACKUP_SCHEDULE_ERROR, ctx.request_id
         )
         return backup, outcome
-    await vflows.transition(
-        session,
-        volume,
-        (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE),
-        BACKING_UP,
-        "back up",
-        previous_status=volume.status,
-    )
+    payload = {"backup": _backup_payload(backup), "volume": vflows.volume_payload(volume)}
+    if snapshot is not None:
+        # The snapshot is read, not the volume: the volume stays usable meanwhile.
+        await _set_snapshot(session, snapshot.id, SnapshotStatus.AVAILABLE, BACKING_UP)
+        payload["snapshot"] = snapshot_payload(snapshot)
+    else:
+        await vflows.transition(
+            session,
+            volume,
+            (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE),
+            BACKING_UP,
+            "back up",
+            previous_status=volume.status,
+        )
     jobs.enqueue(
         session,
         kind=CREATE_JOB,
         backend=service.host,
         resource_type=RESOURCE_TYPE,
         resource_id=backup.id,
-        payload={"backup": _backup_payload(backup), "volume": vflows.volume_payload(volume)},
+        payload=payload,
         max_attempts=runtime.settings.job_max_attempts,
         request_id=ctx.request_id,
     )
@@ -208,6 +221,39 @@ async def choose_service(
     )
 
 
+async def _snapshot_to_back_up(
+    session: AsyncSession, ctx: RequestContext, snapshot_id: str, volume: Volume
+) -> Snapshot:
+    """The caller's snapshot of `volume`, locked (after the volume), and available."""
+    query = select(Snapshot).where(Snapshot.id == snapshot_id).with_for_update()
+    if not ctx.is_admin:
+        query = query.where(Snapshot.project_id == ctx.project_id)
+    snapshot = (await session.scalars(query.execution_options(populate_existing=True))).first()
+    if snapshot is None:
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    if snapshot.volume_id != volume.id:
+        raise BadRequest(
+            f"Invalid input received: Snapshot {snapshot_id} is not a snapshot of volume "
+            f"{volume.id}."
+        )
+    if snapshot.status != SnapshotStatus.AVAILABLE:
+        raise BadRequest(
+            "Invalid snapshot: Snapshot to be backed up must be available, but the current "
+            f'status is "{snapshot.status}".'
+        )
+    return snapshot
+
+
+async def _set_snapshot(session: AsyncSession, snapshot_id: str, expected: str, to: str) -> bool:
+    result = await session.execute(
+        update(Snapshot)
+        .where(Snapshot.id == snapshot_id, Snapshot.status == expected)
+        .values(status=to, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def _backup_payload(backup: Backup) -> dict[str, Any]:
     return {"id": backup.id, "container": backup.container, "volume_id": backup.volume_id}
 
@@ -239,7 +285,7 @@ async def lock_for_force(session: AsyncSession, ctx: RequestContext, backup_id: 
     result), for a force delete that cancels those jobs."""
     backup = await get(session, ctx, backup_id)
     await jobs.active(session, backup.id, lock=True)
-    await _lock_volume(session, backup.volume_id)
+    await _lock_source(session, backup)
     return await get(session, ctx, backup_id, for_update=True)
 
 
@@ -262,7 +308,7 @@ async def delete(
     if force:
         for job in await jobs.cancel_active(session, backup.id, "superseded by a force delete"):
             if job.kind == CREATE_JOB:
-                await _give_volume_back(session, backup.volume_id)
+                await _give_source_back(session, backup)
     held = holds_quota(backup.status)
     previous = backup.status
     moved = await session.execute(
@@ -339,6 +385,23 @@ async def _lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:
     ).first()
 
 
+async def _lock_source(session: AsyncSession, backup: Backup) -> None:
+    """Lock what a create reads (volume, then its snapshot), in the flows' lock order."""
+    await _lock_volume(session, backup.volume_id)
+    if backup.snapshot_id is not None:
+        await session.execute(
+            select(Snapshot.id).where(Snapshot.id == backup.snapshot_id).with_for_update()
+        )
+
+
+async def _give_source_back(session: AsyncSession, backup: Backup) -> None:
+    """The create ended either way: its snapshot, or its volume, leaves backing-up."""
+    if backup.snapshot_id is not None:
+        await _set_snapshot(session, backup.snapshot_id, BACKING_UP, SnapshotStatus.AVAILABLE)
+    else:
+        await _give_volume_back(session, backup.volume_id)
+
+
 async def _give_volume_back(session: AsyncSession, volume_id: str) -> None:
     """The volume leaves backing-up for the status it had (the backup ended either way)."""
     volume = await session.get(Volume, volume_id)
@@ -379,7 +442,7 @@ async def apply_result(session: AsyncSession, runtime: Runtime, job: Job, ok: bo
     if found is None:
         return outcome
     if job.kind == CREATE_JOB:
-        await _lock_volume(session, found.volume_id)
+        await _lock_source(session, found)
     backup = (
         await session.scalars(
             select(Backup)
@@ -398,7 +461,7 @@ async def apply_result(session: AsyncSession, runtime: Runtime, job: Job, ok: bo
 
 
 async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: bool) -> None:
-    await _give_volume_back(session, backup.volume_id)
+    await _give_source_back(session, backup)
     if ok:
         result = job.result or {}
         count = result.get("object_count")
@@ -408,8 +471,6 @@ async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
             BackupStatus.CREATING,
             status=BackupStatus.AVAILABLE,
             object_count=count if isinstance(count, int) and not isinstance(count, bool) else 0,
-            # A backup of the volume itself holds the data as of when it was asked for.
-            data_timestamp=backup.created_at,
             fail_reason=None,
         )
         return

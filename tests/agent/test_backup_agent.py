@@ -19,6 +19,7 @@ from app.agent.service import Agent
 from app.db.models import Job
 from app.drivers import VolumeSpec
 from app.drivers.backup import MANIFEST_NAME, restore
+from app.drivers.base import SnapshotSpec
 from app.drivers.copy import checksum
 from app.identity.service import ensure_service_user
 from tests.agent.conftest import agent_toml, eventually
@@ -189,6 +190,8 @@ async def _backup_round_trip(
         ).one()
     assert job.state == "succeeded" and job.progress == 100
 
+    await _snapshot_backup(client, member, agent, volume_id, volume_file, tmp_path)
+
     r = await client.delete(
         f"/v3/{member.project_id}/backups/{backup_id}", headers=member.headers()
     )
@@ -254,3 +257,47 @@ async def test_backup_jobs_heartbeat_their_progress(api: FakeApiServer, tmp_path
     assert failed["ok"] is False and "elsewhere@file is not served here" in failed["error"]
     claimed_for = {tuple(c["backends"]) for c in api.state.claims}
     assert ("node1@backup", "node1@file1") in {tuple(sorted(c)) for c in claimed_for}
+
+
+async def _snapshot_backup(
+    client: httpx.AsyncClient,
+    member: Caller,
+    agent: Agent,
+    volume_id: str,
+    volume_file: Path,
+    tmp_path: Path,
+) -> None:
+    """A backup of a snapshot holds the snapshot's bytes, not the volume's newer ones."""
+    r = await client.post(
+        f"/v3/{member.project_id}/snapshots",
+        json={"snapshot": {"volume_id": volume_id}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    snapshot_id = r.json()["snapshot"]["id"]
+
+    async def snapshot_available() -> bool:
+        body = await _json(client, member, f"/snapshots/{snapshot_id}")
+        return bool(body and body["snapshot"]["status"] == "available")
+
+    await _poll(snapshot_available, "the snapshot")
+    await asyncio.to_thread(_fill, volume_file, b"written after the snapshot\n" * 1000, b"")
+    r = await client.post(
+        f"/v3/{member.project_id}/backups",
+        json={"backup": {"volume_id": volume_id, "snapshot_id": snapshot_id}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    backup_id = r.json()["backup"]["id"]
+
+    async def backup_available() -> bool:
+        body = await _json(client, member, f"/backups/{backup_id}")
+        return bool(body["backup"]["status"] == "available")
+
+    await _poll(backup_available, "the snapshot's backup")
+    driver = agent.backends["node1@file1"].driver
+    snapshot_file = driver.snapshot_local_path(SnapshotSpec(snapshot_id, 1, volume_id))
+    result = restore(tmp_path / "repo" / "volumebackups" / backup_id, tmp_path / "from-snapshot")
+    assert result["sha256"] == checksum(snapshot_file) != checksum(volume_file)
+    snapshot = (await _json(client, member, f"/snapshots/{snapshot_id}"))["snapshot"]
+    assert snapshot["status"] == "available"

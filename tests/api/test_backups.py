@@ -16,6 +16,8 @@ from app.volumes import reaper
 from tests.api.helpers import claim, finish, next_timestamp, report, run_jobs
 from tests.api.test_jobs_and_backends import expire_all_leases, status_of
 from tests.api.test_quotas import fault, set_quota
+from tests.api.test_snapshots import create_snapshot
+from tests.api.test_snapshots import status_of as snapshot_status
 from tests.conftest import Caller, MakeCaller
 
 BACKUP_HOST = "node1@backup"
@@ -301,7 +303,7 @@ async def test_create_is_validated(
     r = await create_backup(client, member, volume_id, incremental=True)
     assert "incremental backups are not supported yet" in fault(r, 400, "badRequest")
     r = await create_backup(client, member, volume_id, snapshot_id="x")
-    assert "snapshots are not supported yet" in fault(r, 400, "badRequest")
+    assert "Snapshot x could not be found" in fault(r, 404, "itemNotFound")
     r = await client.post(base, json={"backup": {"name": "x"}}, headers=member.headers())
     assert "'volume_id' is a required property" in fault(r, 400, "badRequest")
     r = await client.post(base, json={"nope": {}}, headers=member.headers())
@@ -614,3 +616,50 @@ async def test_parallel_backups_are_exact(
     assert await run_jobs(client, service, [BACKUP_HOST]) == 3
     statuses = [await status_of(client, member, v) for v in volumes]
     assert statuses == ["available"] * 6
+
+
+async def test_backup_of_a_snapshot_reads_the_snapshot_and_leaves_the_volume_alone(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await register(client, service)
+    volume_id = await available_volume(client, member, service, size=1)
+    other_volume = await available_volume(client, member, service, size=1)
+    snapshot = await create_snapshot(client, member, volume_id)
+    r = await create_backup(client, member, volume_id, snapshot_id=snapshot["id"])
+    assert "must be available" in fault(r, 400, "badRequest")  # still creating
+    await run_jobs(client, service, ["node1@file"])
+    r = await create_backup(client, member, other_volume, snapshot_id=snapshot["id"])
+    assert "is not a snapshot of volume" in fault(r, 400, "badRequest")
+
+    r = await create_backup(client, member, volume_id, snapshot_id=snapshot["id"])
+    assert r.status_code == 202, r.text
+    backup_id = r.json()["backup"]["id"]
+    assert await snapshot_status(client, member, snapshot["id"]) == "backing-up"
+    assert await status_of(client, member, volume_id) == "available"
+    backup = await show(client, member, backup_id)
+    assert backup["snapshot_id"] == snapshot["id"]
+    assert backup["data_timestamp"] == snapshot["created_at"]
+    # The snapshot is busy: it cannot be deleted, nor backed up twice at once.
+    r = await client.delete(
+        f"/v3/{member.project_id}/snapshots/{snapshot['id']}", headers=member.headers()
+    )
+    assert r.status_code == 400
+    r = await create_backup(client, member, volume_id, snapshot_id=snapshot["id"])
+    assert r.status_code == 400
+
+    job = await claim(client, service, [BACKUP_HOST])
+    assert job is not None and job["payload"]["snapshot"]["id"] == snapshot["id"]
+    assert job["payload"]["volume"]["id"] == volume_id
+    assert (await finish(client, service, job, result={"object_count": 1})).status_code == 200
+    assert await snapshot_status(client, member, snapshot["id"]) == "available"
+    assert (await show(client, member, backup_id))["status"] == "available"
+
+    # A force delete of a running snapshot backup gives the snapshot back.
+    r = await create_backup(client, member, volume_id, snapshot_id=snapshot["id"])
+    backup_id = r.json()["backup"]["id"]
+    assert await claim(client, service, [BACKUP_HOST]) is not None
+    r = await action(client, admin, backup_id, {"os-force_delete": {}})
+    assert r.status_code == 202
+    assert await snapshot_status(client, member, snapshot["id"]) == "available"
+    assert await run_jobs(client, service, [BACKUP_HOST]) == 1
+    assert await backup_usage(client, member) == (1, 1)
