@@ -305,11 +305,14 @@ async def delete(
             f"status is: {backup.status}."
         )
     outcome = Outcome()
+    held = holds_quota(backup.status)
     if force:
         for job in await jobs.cancel_active(session, backup.id, "superseded by a force delete"):
             if job.kind == CREATE_JOB:
                 await _give_source_back(session, backup)
-    held = holds_quota(backup.status)
+            elif job.kind == DELETE_JOB:
+                # 'deleting' does not say whether it came from error: the job knows.
+                held = bool(job.payload.get("quota_held", True))
     previous = backup.status
     moved = await session.execute(
         update(Backup)

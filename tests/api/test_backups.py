@@ -487,7 +487,7 @@ async def test_reset_status_and_force_delete(
 
 
 async def test_failed_create_and_delete_results(
-    client: httpx.AsyncClient, member: Caller, service: Caller
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
     await register(client, service)
     volume_id = await available_volume(client, member, service, size=2)
@@ -514,6 +514,26 @@ async def test_failed_create_and_delete_results(
     assert job is not None and job["payload"]["quota_held"] is False
     await finish(client, service, job, ok=False, error="permission denied")
     assert (await show(client, member, backup_id))["status"] == "error"
+    # Deleting again, then forcing it while the delete is queued: the new delete job
+    # still knows this backup holds no quota, so its success gives none back.
+    r = await client.delete(
+        f"/v3/{member.project_id}/backups/{backup_id}", headers=member.headers()
+    )
+    assert r.status_code == 202
+    r = await action(client, admin, backup_id, {"os-force_delete": {}})
+    assert r.status_code == 202
+    job = await claim(client, service, [BACKUP_HOST])
+    assert job is not None and job["payload"]["quota_held"] is False
+    assert await claim(client, service, [BACKUP_HOST]) is None  # the first was cancelled
+    held_by_other = (await create_backup(client, member, volume_id)).json()["backup"]["id"]
+    await finish(client, service, job)
+    assert await backup_usage(client, member) == (1, 2)  # only the new backup's
+    await run_jobs(client, service, [BACKUP_HOST])
+    assert (await show(client, member, held_by_other))["status"] == "available"
+    await client.delete(
+        f"/v3/{member.project_id}/backups/{held_by_other}", headers=member.headers()
+    )
+    await run_jobs(client, service, [BACKUP_HOST])
 
     # A failed delete of an available backup: error_deleting, still counted.
     backup_id = (await create_backup(client, member, volume_id)).json()["backup"]["id"]
