@@ -80,11 +80,12 @@ class BackupService:
 
 
 def reaches(backends: Mapping[str, Backend]) -> list[str]:
-    """The volume backends whose volumes this agent can read locally."""
+    """The volume backends whose volumes this agent can read locally now (set up, and
+    with a driver that has local paths): the scheduler sends it backups of those only."""
     return sorted(
         host
         for host, backend in backends.items()
-        if type(backend.driver).local_path is not VolumeDriver.local_path
+        if backend.ready and type(backend.driver).local_path is not VolumeDriver.local_path
     )
 
 

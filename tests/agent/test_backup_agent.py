@@ -13,6 +13,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app.agent.backends import build_backends
+from app.agent.backup import build_backup_service
 from app.agent.client import AgentClient
 from app.agent.config import AgentConfig, AgentConfigError, load_config, parse_config
 from app.agent.service import Agent
@@ -301,3 +303,22 @@ async def _snapshot_backup(
     assert result["sha256"] == checksum(snapshot_file) != checksum(volume_file)
     snapshot = (await _json(client, member, f"/snapshots/{snapshot_id}"))["snapshot"]
     assert snapshot["status"] == "available"
+
+
+async def test_the_backup_service_reaches_the_backends_that_are_set_up(tmp_path: Path) -> None:
+    config = parse_config(raw_config(tmp_path))
+    backends = build_backends(config)
+    service = build_backup_service(config)
+    assert service is not None and service.host == "node1@backup"
+    assert service.report("node1", backends, "t")["reaches"] == []  # not set up yet
+    assert await backends["node1@file1"].setup() and await service.setup()
+    report = service.report("node1", backends, "2026-11-25T18:00:00")
+    assert report == {
+        "agent_id": "node1",
+        "host": "node1@backup",
+        "availability_zone": "nova",
+        "repository": f"posix:{tmp_path / 'repo'}",
+        "reaches": ["node1@file1"],
+        "timestamp": "2026-11-25T18:00:00",
+    }
+    assert (tmp_path / "repo").is_dir()
