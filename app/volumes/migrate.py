@@ -35,6 +35,7 @@ from app.volumes.states import VolumeStatus
 from app.volumes.volumes import (
     MAX_CLAIM_TRIES,
     Outcome,
+    claim_first,
     split_host,
     volume_payload,
     volume_request,
@@ -56,7 +57,6 @@ class MigrationStatus:
 class Target:
     key: str  # 'node@backend#pool'
     pool_id: int
-    allocated: float
 
 
 async def migrate(
@@ -185,7 +185,7 @@ async def _claim_named(
             "(claimed by others meanwhile)."
         )
     outcome.ledgers[split_host(key)] = allocated
-    return Target(key, pool_id, allocated)
+    return Target(key, pool_id)
 
 
 async def _claim_best(
@@ -198,14 +198,11 @@ async def _claim_best(
     """The best-ranked pool the volume's agent can copy to that the database accepts."""
     reachable = await _reachable(session, volume)
     ranked = runtime.scheduler.select(request)
-    for pool in [p for p in ranked if p.host in reachable][:MAX_CLAIM_TRIES]:
-        pool_id = runtime.pools.id_of(pool.key)
-        if pool_id is None:
-            continue
-        allocated = await claims.claim(session, pool_id, request.size_gb, thin=request.thin)
-        if allocated is not None:
-            outcome.ledgers[(pool.host, pool.name)] = allocated
-            return Target(pool.key, pool_id, allocated)
+    candidates = [p for p in ranked if p.host in reachable][:MAX_CLAIM_TRIES]
+    claimed = await claim_first(session, runtime, candidates, request, outcome)
+    if claimed is not None:
+        pool, pool_id = claimed
+        return Target(pool.key, pool_id)
     if ranked and not any(p.host in reachable for p in ranked):
         raise _unreachable(volume, ranked[0].key)
     raise BadRequest(runtime.scheduler.no_valid_backend_reason(request))

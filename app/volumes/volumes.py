@@ -6,7 +6,7 @@ that asks an agent to act commit together or not at all. The caller commits, the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
+from app.scheduler.state import PoolState
 from app.volumes import group_members, jobs, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
@@ -349,16 +350,36 @@ async def place(
     session: AsyncSession, runtime: Runtime, request: VolumeRequest, outcome: Outcome
 ) -> tuple[str, int, str] | None:
     """Claim the best candidate the database accepts: (pool key, pool id, zone)."""
-    for pool in runtime.scheduler.select(request, limit=MAX_CLAIM_TRIES):
-        if pool.host in request.ignore_hosts or pool.key in request.ignore_hosts:
-            continue  # a retry never goes back to a backend that failed it
+    candidates = [
+        pool
+        for pool in runtime.scheduler.select(request, limit=MAX_CLAIM_TRIES)
+        # A retry never goes back to a backend that failed it.
+        if pool.host not in request.ignore_hosts and pool.key not in request.ignore_hosts
+    ]
+    claimed = await claim_first(session, runtime, candidates, request, outcome)
+    if claimed is None:
+        return None
+    pool, pool_id = claimed
+    return pool.key, pool_id, pool.availability_zone
+
+
+async def claim_first(
+    session: AsyncSession,
+    runtime: Runtime,
+    candidates: Iterable[PoolState],
+    request: VolumeRequest,
+    outcome: Outcome,
+) -> tuple[PoolState, int] | None:
+    """Claim the request's size on the first candidate the database accepts (the cache
+    may be behind the ledgers: a refused claim moves on to the next)."""
+    for pool in candidates:
         pool_id = runtime.pools.id_of(pool.key)
         if pool_id is None:
             continue
         allocated = await claims.claim(session, pool_id, request.size_gb, thin=request.thin)
         if allocated is not None:
             outcome.ledgers[(pool.host, pool.name)] = allocated
-            return pool.key, pool_id, pool.availability_zone
+            return pool, pool_id
     return None
 
 
@@ -584,6 +605,7 @@ async def retype(
         )
     if volume.host is None:
         raise BadRequest(f"Invalid volume: Volume {volume.id} has no backend to retype on.")
+    await group_members.check_retype(session, volume, vtype.id)
     request = await volume_request(
         session, volume, vtype, zone=volume.availability_zone, hints={}, tried=set()
     )
@@ -595,5 +617,10 @@ async def retype(
     if policy == "never":
         raise BadRequest(
             f"Retype to {vtype.name} needs a migration ({why}) and migration_policy is 'never'."
+        )
+    if volume.group_id is not None:
+        raise BadRequest(
+            f"Retype to {vtype.name} needs a migration ({why}), and volume {volume.id} is "
+            f"in group {volume.group_id}, which keeps its volumes on its pool."
         )
     return vtype, why
