@@ -116,3 +116,16 @@ async def check_not_cloning(session: AsyncSession, volume: Volume) -> None:
             f"Invalid volume: Volume {volume.id} is being cloned into volume {cloning}; "
             "delete it once the clone is created."
         )
+
+
+async def check_retype(session: AsyncSession, volume: Volume, volume_type_id: str) -> None:
+    """A member keeps a type of its group's (the group's types are what its pool was
+    chosen for)."""
+    if volume.group_id is None:
+        return
+    group = await session.get(Group, volume.group_id)
+    if group is not None and volume_type_id not in {t.volume_type_id for t in group.volume_types}:
+        raise BadRequest(
+            f"Invalid volume type: Volume {volume.id} is in group {group.id}, and volume "
+            f"type {volume_type_id} is not one of the group's volume types."
+        )

@@ -608,3 +608,28 @@ async def test_concurrent_copies_never_oversubscribe_the_pool(
     used = await usage(app, member)
     assert used["groups"] == 1 + made
     assert used["gigabytes"] == 7 + 7 * made + 3 * len(volumes)  # errored creates keep quota
+
+
+async def test_a_member_is_retyped_only_to_a_type_of_its_group_and_never_migrated(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member)
+    r = await create_volume(client, member, 1, "fast", group["id"])
+    volume_id = r.json()["volume"]["id"]
+    await run_jobs(client, service, BACKENDS)
+
+    async def retype(new_type: str) -> httpx.Response:
+        return await client.post(
+            f"/v3/{member.project_id}/volumes/{volume_id}/action",
+            json={"os-retype": {"new_type": new_type, "migration_policy": "on-demand"}},
+            headers=member.headers(V),
+        )
+
+    assert "not one of the group's" in fault(await retype("__DEFAULT__"), 400, "badRequest")
+    assert (await retype("replicated")).status_code == 202
+    assert (await volume(client, member, volume_id))["volume_type"] == "replicated"
+    # The pool no longer suits 'fast': a migration would be needed, and the group pins it.
+    await report(client, service, BOTH, [file_pool("both", 20, tier="slow", replication=True)])
+    assert "keeps its volumes on its pool" in fault(await retype("fast"), 400, "badRequest")
+    assert (await volume(client, admin, volume_id))["os-vol-host-attr:host"] == f"{BOTH}#both"
