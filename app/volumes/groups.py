@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -295,9 +296,15 @@ async def delete(
                 f"{' or '.join(VolumeStatus.DELETABLE)} to delete it, but current status "
                 f"is: {volume.status}."
             )
-    group.status = GroupStatus.DELETING
-    group.updated_at = utcnow()
-    await session.flush()
+    moved = await session.execute(
+        sql_update(Group)
+        .where(Group.id == group.id, Group.status.in_(GroupStatus.DELETABLE))
+        .values(status=GroupStatus.DELETING, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise BadRequest(f"Invalid group: Group {group.id} changed status; try again.")
+    await session.refresh(group)
     for volume in volumes:
         if volume.status != VolumeStatus.DELETING:  # already on its way: its job goes on
             _merge(outcome, await flows.delete_volume(session, runtime, ctx, volume))
@@ -348,9 +355,8 @@ async def create_from_source(
     total = sum(v.size for v in sources)
     why = runtime.scheduler.validate_host_capacity(source.host, requests, total)
     pool_id = runtime.pools.id_of(source.host)
-    if why is None and pool_id is None:
-        why = f"pool {source.host} is not known"
-    if why is not None:
+    if why is not None or pool_id is None:
+        why = why or f"pool {source.host} is not known"
         raise BadRequest(f"No valid backend for the group on {source.host}: {why}")
     await quotas.consume(
         session,
@@ -360,7 +366,6 @@ async def create_from_source(
         volume_size=max((v.size for v in sources), default=0),
     )
     outcome = flows.Outcome()
-    assert pool_id is not None
     if total:
         thin = all(r.thin for r in requests)
         allocated = await claims.claim(session, pool_id, total, thin=thin)
