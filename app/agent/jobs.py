@@ -52,6 +52,12 @@ class JobKind:
             return functools.partial(cast(PeerHandler, self.handler), driver, payload, peers)
         return functools.partial(cast(Handler, self.handler), driver, payload)
 
+    def run(
+        self, driver: VolumeDriver, payload: dict[str, Any], peers: Peers | None = None
+    ) -> dict[str, Any]:
+        """Run the handler here and now (the runner binds it for a worker thread)."""
+        return self.bind(driver, payload, peers or {})()
+
 
 def _volume(payload: dict[str, Any], *, sized: bool = True) -> VolumeSpec:
     volume = payload.get("volume")

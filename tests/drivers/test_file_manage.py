@@ -149,12 +149,12 @@ def test_the_agent_runs_manage_volume_jobs(driver: FileDriver) -> None:
         "volume": {"id": VOLUME_ID, "size_gb": 0, "name": None, "pool": "file1"},
         "ref": {"source-name": "disk"},
     }
-    assert kind.handler(driver, payload)["size_gb"] == 1
+    assert kind.run(driver, payload)["size_gb"] == 1
     assert kind.changes_capacity
     with pytest.raises(DriverError, match="ref must be an object"):
-        kind.handler(driver, {"volume": payload["volume"], "ref": "disk"})
+        kind.run(driver, {"volume": payload["volume"], "ref": "disk"})
     # Deleting a volume whose manage failed (size 0) works through the agent too.
-    JOB_KINDS[("delete_volume", 1)].handler(driver, payload)
+    JOB_KINDS[("delete_volume", 1)].run(driver, payload)
     assert list(driver.folder.iterdir()) == []
 
 

@@ -143,7 +143,7 @@ def test_agent_job_kinds_run_the_driver(tmp_path: Path) -> None:
     vol = {"id": "v1", "size_gb": 1, "name": None, "pool": "file1", "host": "n@file1#file1"}
     snap = {"id": "s1", "size_gb": 1, "volume_id": "v1", "name": "x", "provider_location": None}
     create = JOB_KINDS[("create_snapshot", 1)]
-    result = create.handler(driver, {"snapshot": snap, "volume": vol})  # type: ignore[call-arg]
+    result = create.run(driver, {"snapshot": snap, "volume": vol})
     assert result == {"provider_location": str(driver.snapshot_path(SNAP))}
     (driver.folder / "legacy").write_bytes(b"x")
     manage = JOB_KINDS[("manage_snapshot", 1)]
@@ -152,11 +152,11 @@ def test_agent_job_kinds_run_the_driver(tmp_path: Path) -> None:
         "volume": vol,
         "ref": {"source-name": "legacy"},
     }
-    assert manage.handler(driver, payload)["size_gb"] == 1  # type: ignore[call-arg]
+    assert manage.run(driver, payload)["size_gb"] == 1
     delete = JOB_KINDS[("delete_snapshot", 1)]
     for sid in ("s1", "s2"):
         payload = {"snapshot": {**snap, "id": sid, "size_gb": 0}}
-        assert delete.handler(driver, payload) == {}  # type: ignore[call-arg]
+        assert delete.run(driver, payload) == {}
     assert sorted(os.listdir(driver.folder)) == ["volume-v1"]
     with pytest.raises(DriverError, match="no snapshot"):
-        create.handler(driver, {"volume": vol})  # type: ignore[call-arg]
+        create.run(driver, {"volume": vol})
