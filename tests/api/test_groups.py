@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.db.models import Backend, Group, Pool, Volume
-from app.volumes import quotas
+from app.volumes import quotas, reaper
 from tests.api.helpers import claim, file_pool, finish, report, run_jobs
 from tests.api.test_group_types import make_group_type
+from tests.api.test_jobs_and_backends import expire_all_leases
 from tests.api.test_types import fault, make_type
 from tests.conftest import Caller, MakeCaller
 
@@ -633,3 +634,30 @@ async def test_a_member_is_retyped_only_to_a_type_of_its_group_and_never_migrate
     await report(client, service, BOTH, [file_pool("both", 20, tier="slow", replication=True)])
     assert "keeps its volumes on its pool" in fault(await retype("fast"), 400, "badRequest")
     assert (await volume(client, admin, volume_id))["os-vol-host-attr:host"] == f"{BOTH}#both"
+
+
+async def test_a_clone_whose_agent_stops_responding_errs_and_gives_back_its_claim(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    group, _ = await source_group(app, client, admin, member, service, both_total=20)
+    r = await from_source(client, member, group["id"])
+    assert r.status_code == 202, r.text
+    assert await ledger(app, BOTH) == 14
+    runtime = app.state.runtime
+    for attempt in range(1, runtime.settings.job_max_attempts + 1):
+        jobs = [await claim(client, service, BACKENDS, agent=f"a{attempt}") for _ in range(2)]
+        assert all(j is not None and j["kind"] == "clone_volume" for j in jobs)
+        await expire_all_leases(app)
+        assert await reaper.reap_once(runtime) == 2
+    assert await claim(client, service, BACKENDS) is None
+    copy = await show(client, member, r.json()["group"]["id"])
+    statuses = [(await volume(client, member, v))["status"] for v in copy["volumes"]]
+    assert statuses == ["error", "error"]
+    assert await ledger(app, BOTH) == 7  # both shares of the copy's claim went back
+    used = await usage(app, member)
+    assert (used["volumes"], used["gigabytes"]) == (4, 14)  # until the volumes are deleted
+    r = await action(client, member, copy["id"], {"delete": {"delete-volumes": True}})
+    assert r.status_code == 202, r.text
+    assert await group_row(app, copy["id"]) is None  # nothing placed: gone at once
+    used = await usage(app, member)
+    assert (used["groups"], used["volumes"], used["gigabytes"]) == (1, 2, 7)
