@@ -1,13 +1,16 @@
 """Copying volume data between files: a reflink clone where the filesystem shares
 extents, else a sparse copy that writes only the non-zero chunks (so a thin volume stays
-thin) and checksums every byte it read, for callers that verify the copy."""
+thin) and, for callers that verify the copy, checksums every byte (holes as zeros)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from app.drivers.reflink import ReflinkUnsupported, clone_file
 
@@ -24,43 +27,81 @@ class Copied:
     reflinked: bool
 
 
-def sparse_copy(source: Path, target: Path) -> Copied:
-    """Copy `source` into `target` (created or truncated), skipping zero chunks."""
-    digest = hashlib.sha256()
-    size = 0
+def sparse_copy(source: Path, target: Path, *, digest: bool = True) -> Copied:
+    """Copy `source` into `target` (created or truncated), skipping holes and zero
+    chunks. `digest`: also hash every byte (holes as zeros), for a caller that verifies."""
     with open(source, "rb") as src, open(target, "wb") as dst:
-        while chunk := src.read(CHUNK_BYTES):
-            digest.update(chunk)
-            if chunk == _ZEROS[: len(chunk)]:
-                dst.seek(len(chunk), os.SEEK_CUR)
-            else:
-                dst.write(chunk)
-            size += len(chunk)
-        # A trailing hole is only a seek: truncate sets the length it stands for.
+        size = os.fstat(src.fileno()).st_size
+        # Holes are never written: truncate gives the target its full length first.
         dst.truncate(size)
+        sha = _copy_data(src, dst, size, hashlib.sha256() if digest else None)
         dst.flush()
         os.fsync(dst.fileno())
-    return Copied(size, digest.hexdigest(), reflinked=False)
+    return Copied(size, sha, reflinked=False)
 
 
 def copy_into(source: Path, target: Path) -> Copied:
-    """Write `source`'s non-zero chunks into `target` in place. `target` must be freshly
-    created (all zeros) and at least as large: its own allocation (sparse or not) stays
-    as its driver made it."""
-    digest = hashlib.sha256()
-    size = 0
+    """Write `source`'s data into `target` in place, hashing every byte. `target` must be
+    freshly created (all zeros) and at least as large: its own allocation (sparse or not)
+    stays as its driver made it."""
     with open(source, "rb") as src, open(target, "r+b") as dst:
-        if os.fstat(dst.fileno()).st_size < os.fstat(src.fileno()).st_size:
+        size = os.fstat(src.fileno()).st_size
+        if os.fstat(dst.fileno()).st_size < size:
             raise ValueError(f"{target} is smaller than {source}")
-        while chunk := src.read(CHUNK_BYTES):
-            digest.update(chunk)
-            if chunk != _ZEROS[: len(chunk)]:
-                dst.seek(size)
-                dst.write(chunk)
-            size += len(chunk)
+        sha = _copy_data(src, dst, size, hashlib.sha256())
         dst.flush()
         os.fsync(dst.fileno())
-    return Copied(size, digest.hexdigest(), reflinked=False)
+    return Copied(size, sha, reflinked=False)
+
+
+def _copy_data(src: BinaryIO, dst: BinaryIO, size: int, digest: Any | None) -> str | None:
+    """Copy the non-zero chunks of the data regions; feed the digest every byte."""
+    done = 0
+    for offset, length in _data_regions(src.fileno(), size):
+        if digest is not None:
+            _hash_zeros(digest, offset - done)
+        src.seek(offset)
+        left = length
+        while left > 0 and (chunk := src.read(min(CHUNK_BYTES, left))):
+            if digest is not None:
+                digest.update(chunk)
+            if chunk != _ZEROS[: len(chunk)]:
+                dst.seek(offset + length - left)
+                dst.write(chunk)
+            left -= len(chunk)
+        done = offset + length
+    if digest is None:
+        return None
+    _hash_zeros(digest, size - done)
+    return str(digest.hexdigest())
+
+
+def _data_regions(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of the parts of the file that may hold data, holes left out
+    (SEEK_DATA/SEEK_HOLE); the whole file where the filesystem cannot tell."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but a hole from here on
+                return
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                yield offset, size - offset
+                return
+            raise
+        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        if end <= start:
+            return
+        yield start, end - start
+        offset = end
+
+
+def _hash_zeros(digest: Any, count: int) -> None:
+    while count > 0:
+        step = min(CHUNK_BYTES, count)
+        digest.update(_ZEROS[:step])
+        count -= step
 
 
 def checksum(path: Path, length: int | None = None) -> str:
@@ -87,4 +128,4 @@ def copy_file(source: Path, target: Path, *, reflink: bool) -> Copied:
             return Copied(source.stat().st_size, None, reflinked=True)
         except ReflinkUnsupported:
             pass
-    return sparse_copy(source, target)
+    return sparse_copy(source, target, digest=False)

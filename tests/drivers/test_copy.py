@@ -35,3 +35,21 @@ def test_copy_file_without_reflink_support_falls_back(tmp_path: Path) -> None:
     copied = copy_file(tmp_path / "src", tmp_path / "dst", reflink=False)
     assert not copied.reflinked
     assert (tmp_path / "dst").read_bytes() == data
+
+
+def test_copies_without_a_digest_skip_holes_and_match(tmp_path: Path) -> None:
+    data = _volume(tmp_path / "src")
+    copied = sparse_copy(tmp_path / "src", tmp_path / "dst", digest=False)
+    assert copied.sha256 is None and copied.size_bytes == len(data)
+    assert (tmp_path / "dst").read_bytes() == data
+
+
+def test_an_empty_or_all_hole_file_copies(tmp_path: Path) -> None:
+    (tmp_path / "empty").write_bytes(b"")
+    assert sparse_copy(tmp_path / "empty", tmp_path / "e2").sha256 == hashlib.sha256().hexdigest()
+    with open(tmp_path / "holes", "wb") as f:
+        f.truncate(5 * CHUNK_BYTES + 7)
+    copied = sparse_copy(tmp_path / "holes", tmp_path / "h2")
+    assert copied.sha256 == hashlib.sha256(bytes(5 * CHUNK_BYTES + 7)).hexdigest()
+    assert (tmp_path / "h2").stat().st_size == 5 * CHUNK_BYTES + 7
+    assert (tmp_path / "h2").stat().st_blocks == 0
