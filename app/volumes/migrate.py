@@ -165,6 +165,23 @@ async def _check_movable(session: AsyncSession, volume: Volume, action: str) -> 
     snapshot = await session.scalar(select(Snapshot.id).where(Snapshot.volume_id == volume.id))
     if snapshot is not None:
         raise BadRequest(f"Invalid volume: Volume {volume.id} must not have snapshots.")
+    # A removal of an old copy names only that copy's file: were the volume moved back
+    # there meanwhile (the agent runs jobs side by side, and retries them), it would
+    # delete the volume's live data.
+    removing = await session.scalar(
+        select(Job.id)
+        .where(
+            Job.resource_id == volume.id,
+            Job.kind == CLEANUP_KIND,
+            Job.state.in_((jobs.PENDING, jobs.RUNNING)),
+        )
+        .limit(1)
+    )
+    if removing is not None:
+        raise BadRequest(
+            f"Invalid volume: an old copy of volume {volume.id} is still being removed "
+            f"(job {removing}); {action} it once that is done."
+        )
 
 
 async def _claim_named(
