@@ -270,6 +270,13 @@ async def delete(
     await get(session, ctx, group_id)
     volumes = await members(session, group_id, lock=True)
     group = await get(session, ctx, group_id, for_update=True)
+    # A volume that joined while this waited for the group's lock was not locked above
+    # (volumes come before the group in the lock order): refuse rather than leave it
+    # behind, where the group would wait in 'deleting' for it forever.
+    if {v.id for v in await members(session, group_id)} != {v.id for v in volumes}:
+        raise BadRequest(
+            f"Invalid group: Group {group.id} changed its volumes meanwhile; try again."
+        )
     if group.status not in GroupStatus.DELETABLE:
         raise BadRequest(
             f"Invalid group: Group {group.id} status must be "

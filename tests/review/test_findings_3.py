@@ -3,10 +3,26 @@ invariant an earlier version broke."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.api.helpers import claim, finish
+from app.context import RequestContext
+from app.errors import BadRequest
+from app.volumes import groups
+from app.volumes import volumes as vflows
+from tests.api.helpers import claim, finish, run_jobs
+from tests.api.test_groups import (
+    BACKENDS,
+    create_volume,
+    new_group,
+    setup_backends,
+    volume,
+)
+from tests.api.test_groups import show as show_group
 from tests.api.test_migration import A, B, ledgers, migrate, show, two_backends, volume_on
 from tests.api.test_retype import make_type
 from tests.conftest import Caller
@@ -45,3 +61,52 @@ async def test_no_migration_while_an_old_copy_is_still_being_removed(
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 202, r.text
     assert await ledgers(sessionmaker) == {A: 2, B: 2}
+
+
+async def test_a_group_delete_sees_a_member_that_joined_while_it_waited(
+    db_url: str,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite locks the whole database")
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member)
+    r = await create_volume(client, member, 1, "fast", group["id"])
+    first = r.json()["volume"]["id"]
+    await run_jobs(client, service, BACKENDS)
+    runtime = app.state.runtime
+    ctx = RequestContext(user_id=member.user_id, project_id=member.project_id)
+    joined = asyncio.Event()
+    late: list[str] = []
+    refused: list[BaseException] = []
+
+    async def join() -> None:  # a volume created in the group, committed late
+        async with runtime.sessionmaker() as session, session.begin():
+            spec = vflows.CreateVolume(size=1, volume_type="fast", group_id=group["id"])
+            volume, _ = await vflows.create(session, runtime, ctx, spec)
+            late.append(volume.id)
+            joined.set()
+            await asyncio.sleep(0.5)  # the delete has read the members and waits on the group
+
+    async def delete() -> None:
+        await joined.wait()
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                await groups.delete(session, runtime, ctx, group["id"], delete_volumes=True)
+        except BadRequest as exc:  # refused is fine: nothing half done
+            refused.append(exc)
+
+    await asyncio.wait_for(asyncio.gather(join(), delete()), 30)
+    statuses = {i: (await volume(client, member, i))["status"] for i in (first, *late)}
+    shown = await show_group(client, member, group["id"])
+    if refused:
+        assert shown["status"] == "available"
+        assert statuses[first] == "available", statuses
+    else:
+        # Every member is on its way, or the last delete would never take the group along.
+        assert shown["status"] == "deleting"
+        assert all(s in ("deleting", "error") for s in statuses.values()), statuses
