@@ -28,7 +28,7 @@ from app.db.models import Backend, Job, Pool, Snapshot, SnapshotMetadata, Volume
 from app.errors import BadRequest, NotFound, OverQuota
 from app.runtime import Runtime
 from app.scheduler import claims
-from app.volumes import jobs, messages, quotas
+from app.volumes import group_members, jobs, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
@@ -663,6 +663,8 @@ async def _delete_failed(
             .execution_options(synchronize_session=False)
         )
         await session.refresh(volume)
+        # A group being deleted with it stops too, or it would wait for it forever.
+        await group_members.member_delete_failed(session, volume)
         await messages.about_volume(
             session,
             volume,

@@ -110,3 +110,41 @@ async def test_a_group_delete_sees_a_member_that_joined_while_it_waited(
         # Every member is on its way, or the last delete would never take the group along.
         assert shown["status"] == "deleting"
         assert all(s in ("deleting", "error") for s in statuses.values()), statuses
+
+
+async def test_a_cascade_that_fails_in_a_deleting_group_stops_the_group_too(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # A member waits in 'deleting' for its snapshots (a cascade) while its group is being
+    # deleted; the snapshot's delete fails. The member stops in error_deleting, and so
+    # must the group, or it waits in 'deleting' forever (a delete of a group in
+    # 'deleting' is refused).
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member)
+    r = await create_volume(client, member, 1, "fast", group["id"])
+    volume_id = r.json()["volume"]["id"]
+    await run_jobs(client, service, BACKENDS)
+    r = await client.post(
+        f"/v3/{member.project_id}/snapshots",
+        json={"snapshot": {"volume_id": volume_id}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, BACKENDS)
+    r = await client.delete(
+        f"/v3/{member.project_id}/volumes/{volume_id}?cascade=true", headers=member.headers()
+    )
+    assert r.status_code == 202, r.text
+    r = await client.post(
+        f"/v3/{member.project_id}/groups/{group['id']}/action",
+        json={"delete": {"delete-volumes": True}},
+        headers=member.headers("3.14"),
+    )
+    assert r.status_code == 202, r.text
+    assert (await show_group(client, member, group["id"]))["status"] == "deleting"
+
+    job = await claim(client, service, BACKENDS)
+    assert job is not None and job["kind"] == "delete_snapshot"
+    assert (await finish(client, service, job, ok=False)).status_code == 200
+    assert (await volume(client, member, volume_id))["status"] == "error_deleting"
+    assert (await show_group(client, member, group["id"]))["status"] == "error_deleting"
