@@ -96,7 +96,7 @@ async def member_delete_failed(session: AsyncSession, volume: Volume) -> None:
         )
 
 
-async def check_not_cloning(session: AsyncSession, volume: Volume) -> None:
+async def check_not_cloning(session: AsyncSession, volume: Volume, action: str = "delete") -> None:
     """A volume whose data is being copied into a clone (a group copied from its group)
     is not deleted before the copy ends, as Cinder's volume lock holds a delete back
     while a clone reads the source. Clones live on their source's pool (indexed)."""
@@ -114,7 +114,7 @@ async def check_not_cloning(session: AsyncSession, volume: Volume) -> None:
     if cloning is not None:
         raise BadRequest(
             f"Invalid volume: Volume {volume.id} is being cloned into volume {cloning}; "
-            "delete it once the clone is created."
+            f"{action} it once the clone is created."
         )
 
 

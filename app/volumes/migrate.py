@@ -28,7 +28,7 @@ from app.errors import BadRequest
 from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import jobs, messages
+from app.volumes import group_members, jobs, messages
 from app.volumes.manage import resolve_host
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
@@ -165,6 +165,8 @@ async def _check_movable(session: AsyncSession, volume: Volume, action: str) -> 
     snapshot = await session.scalar(select(Snapshot.id).where(Snapshot.volume_id == volume.id))
     if snapshot is not None:
         raise BadRequest(f"Invalid volume: Volume {volume.id} must not have snapshots.")
+    # A clone reads the source's file where it is now: moving it would remove that file.
+    await group_members.check_not_cloning(session, volume, action)
     # A removal of an old copy names only that copy's file: were the volume moved back
     # there meanwhile (the agent runs jobs side by side, and retries them), it would
     # delete the volume's live data.

@@ -17,9 +17,13 @@ from app.volumes import volumes as vflows
 from tests.api.helpers import claim, finish, run_jobs
 from tests.api.test_groups import (
     BACKENDS,
+    FAST,
     create_volume,
+    from_source,
+    ledger,
     new_group,
     setup_backends,
+    source_group,
     volume,
 )
 from tests.api.test_groups import show as show_group
@@ -148,3 +152,22 @@ async def test_a_cascade_that_fails_in_a_deleting_group_stops_the_group_too(
     assert (await finish(client, service, job, ok=False)).status_code == 200
     assert (await volume(client, member, volume_id))["status"] == "error_deleting"
     assert (await show_group(client, member, group["id"]))["status"] == "error_deleting"
+
+
+async def test_a_volume_being_cloned_is_not_migrated(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # A source taken out of its group while its clone is queued could be migrated, and
+    # the old copy's removal then deleted the file the clone job was about to read.
+    group, ids = await source_group(app, client, admin, member, service, both_total=20)
+    assert (await from_source(client, member, group["id"])).status_code == 202
+    r = await client.put(
+        f"/v3/{member.project_id}/groups/{group['id']}",
+        json={"group": {"remove_volumes": ids[0]}},
+        headers=member.headers("3.14"),
+    )
+    assert r.status_code == 202, r.text
+    r = await migrate(client, admin, ids[0], host=f"{FAST}#fast")
+    assert r.status_code == 400, r.text
+    assert "being cloned" in r.text
+    assert await ledger(app, FAST) == 0
