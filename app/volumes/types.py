@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.context import RequestContext
 from app.db.models import (
     GroupVolumeType,
+    Job,
     Volume,
     VolumeType,
     VolumeTypeExtraSpec,
@@ -18,6 +19,7 @@ from app.db.models import (
 )
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound
+from app.volumes import jobs
 
 DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
 
@@ -127,7 +129,22 @@ async def in_use(session: AsyncSession, type_id: str) -> bool:
         .select_from(GroupVolumeType)
         .where(GroupVolumeType.volume_type_id == type_id)
     )
-    return bool(count or listed)
+    return bool(count or listed) or await _migration_target(session, type_id)
+
+
+# app/volumes/migrate.py's job kind (that module builds on this one).
+_MIGRATE_JOB = "migrate_volume"
+
+
+async def _migration_target(session: AsyncSession, type_id: str) -> bool:
+    """Whether a retype by migration in flight moves a volume to this type: the volume
+    takes it when the copy is done, so it must still exist then."""
+    payloads = await session.scalars(
+        select(Job.payload).where(
+            Job.kind == _MIGRATE_JOB, Job.state.in_((jobs.PENDING, jobs.RUNNING))
+        )
+    )
+    return any((p or {}).get("new_type_id") == type_id for p in payloads)
 
 
 async def remove(session: AsyncSession, vtype: VolumeType, default_name: str) -> None:

@@ -171,3 +171,37 @@ async def test_a_volume_being_cloned_is_not_migrated(
     assert r.status_code == 400, r.text
     assert "being cloned" in r.text
     assert await ledger(app, FAST) == 0
+
+
+async def test_a_type_a_volume_is_being_retyped_to_is_in_use(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # The new type is only in the migrate job until the copy is done: deleting it then
+    # made the job's result fail on the volume's foreign key (500 to the agent, the copy
+    # redone until the attempts ran out), instead of a clear 400 up front.
+    await two_backends(client, service)
+    await make_type(client, admin, "ssd", {"disk_type": "ssd"})
+    await make_type(client, admin, "hdd", {"disk_type": "hdd"})
+    volume_id = await volume_on(client, admin, member, service, "ssd", 2)
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes/{volume_id}/action",
+        json={"os-retype": {"new_type": "hdd", "migration_policy": "on-demand"}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    types = await client.get(f"/v3/{admin.project_id}/types", headers=admin.headers())
+    hdd = next(t["id"] for t in types.json()["volume_types"] if t["name"] == "hdd")
+    r = await client.delete(f"/v3/{admin.project_id}/types/{hdd}", headers=admin.headers())
+    assert r.status_code == 400, r.text
+
+    job = await claim(client, service, [A, B], agent="n1")
+    assert job is not None and job["kind"] == "migrate_volume"
+    r = await finish(client, service, job, agent="n1", result={"provider_location": "/b/v"})
+    assert r.status_code == 200, r.text
+    shown = await show(client, admin, volume_id)
+    assert shown["volume_type"] == "hdd" and shown["status"] == "available"
+    assert await ledgers(sessionmaker) == {A: 0, B: 2}
