@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Job, utcnow
+from app.db.models import Backup, Job, utcnow
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 PAYLOAD_VERSION = 1
@@ -242,6 +242,28 @@ async def active(session: AsyncSession, resource_id: str, *, lock: bool = False)
     if lock:
         query = query.with_for_update()
     return list((await session.scalars(query)).all())
+
+
+# app/volumes/backups.py's create job (that module builds on the volume flows).
+_CREATE_BACKUP = "create_backup"
+
+
+async def backup_reading(
+    session: AsyncSession, *, volume_id: str | None = None, snapshot_id: str | None = None
+) -> str | None:
+    """The backup whose create job in flight reads this volume (a backup of the volume
+    itself) or this snapshot, if any: that job is the backup's, not the source's, so
+    `active` does not see it."""
+    query = (
+        select(Backup.id)
+        .join(Job, Job.resource_id == Backup.id)
+        .where(Job.kind == _CREATE_BACKUP, Job.state.in_((PENDING, RUNNING)))
+    )
+    if snapshot_id is not None:
+        query = query.where(Backup.snapshot_id == snapshot_id)
+    else:
+        query = query.where(Backup.volume_id == volume_id, Backup.snapshot_id.is_(None))
+    return (await session.scalars(query.limit(1))).first()
 
 
 async def cancel_active(session: AsyncSession, resource_id: str, why: str) -> list[Job]:

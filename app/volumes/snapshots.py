@@ -489,6 +489,12 @@ async def reset_status(session: AsyncSession, snapshot: Snapshot, status: object
             f"Invalid snapshot: Snapshot {snapshot.id} has a {busy[0].kind} in flight (job "
             f"{busy[0].id}); wait for it to end, or force-delete the snapshot."
         )
+    reading = await jobs.backup_reading(session, snapshot_id=snapshot.id)
+    if reading is not None:
+        raise BadRequest(
+            f"Invalid snapshot: Snapshot {snapshot.id} is being read by backup {reading}; "
+            "wait for it to end, or force-delete the backup."
+        )
     snapshot.status = str(status)
     snapshot.updated_at = utcnow()
     await session.flush()

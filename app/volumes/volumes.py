@@ -478,6 +478,12 @@ async def reset_status(session: AsyncSession, volume: Volume, status: object) ->
             f"Invalid volume: Volume {volume.id} has a {busy[0].kind} in flight (job "
             f"{busy[0].id}); wait for it to end, or force-delete the volume."
         )
+    reading = await jobs.backup_reading(session, volume_id=volume.id)
+    if reading is not None:
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} is being read by backup {reading}; wait "
+            "for it to end, or force-delete the backup."
+        )
     volume.previous_status = volume.status
     volume.status = str(status)
     volume.updated_at = utcnow()

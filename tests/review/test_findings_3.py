@@ -15,6 +15,7 @@ from app.errors import BadRequest
 from app.volumes import groups
 from app.volumes import volumes as vflows
 from tests.api.helpers import claim, finish, run_jobs
+from tests.api.test_backups import BACKUP_HOST, available_volume, create_backup, register
 from tests.api.test_groups import (
     BACKENDS,
     FAST,
@@ -205,3 +206,46 @@ async def test_a_type_a_volume_is_being_retyped_to_is_in_use(
     shown = await show(client, admin, volume_id)
     assert shown["volume_type"] == "hdd" and shown["status"] == "available"
     assert await ledgers(sessionmaker) == {A: 0, B: 2}
+
+
+async def test_no_reset_of_a_volume_or_snapshot_a_backup_is_reading(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # The backup's job is the backup's, not the volume's: a reset found no job in flight
+    # and let the volume (or snapshot) be deleted, extended or backed up again while the
+    # first backup still read it, whose end then put a second backup's source back.
+    volume_id = await available_volume(client, member, service)
+    assert (await register(client, service)).status_code == 200
+    assert (await create_backup(client, member, volume_id)).status_code == 202
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400, r.text
+    assert "backup" in r.text
+    assert (await run_jobs(client, service, [BACKUP_HOST])) == 1
+
+    r = await client.post(
+        f"/v3/{member.project_id}/snapshots",
+        json={"snapshot": {"volume_id": volume_id}},
+        headers=member.headers(),
+    )
+    snapshot_id = r.json()["snapshot"]["id"]
+    await run_jobs(client, service, ["node1@file"])
+    r = await create_backup(client, member, volume_id, snapshot_id=snapshot_id)
+    assert r.status_code == 202, r.text
+    r = await client.post(
+        f"/v3/{admin.project_id}/snapshots/{snapshot_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400, r.text
+    assert "backup" in r.text
+    # The volume itself is not read by that backup: it may be reset.
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 200, r.text
