@@ -114,6 +114,9 @@ def _delete_volume_copy(
     driver: VolumeDriver, payload: dict[str, Any], peers: Peers
 ) -> dict[str, Any]:
     copy = _volume(payload, sized=False)
+    if payload.get("keep") is None:  # the volume lives nowhere: nothing to protect
+        driver.delete_volume(copy)
+        return {}
     keep = _volume({"volume": payload.get("keep")}, sized=False)
     migration.delete_copy(driver, copy, migration.driver_of(peers, keep.host), keep)
     return {}

@@ -15,13 +15,13 @@ from app.scheduler import claims
 from app.volumes import messages
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, split_host
+from app.volumes.volumes import Outcome, queue_copy_removal, split_host, volume_payload
 
 JOB_KIND = "clone_volume"
 
 
 async def clone_failed(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, outcome: Outcome
+    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
 ) -> None:
     host, pool_id = volume.host, volume.pool_id
     result = await session.execute(
@@ -35,6 +35,10 @@ async def clone_failed(
         return  # no longer being created (force-deleted meanwhile): nothing is held
     if pool_id is not None and host:
         outcome.ledgers[split_host(host)] = await claims.release(session, pool_id, volume.size)
+        # A clone whose lease ran out may still be finished by its agent: remove whatever
+        # it leaves, so no file outlives the claim just given back.
+        copy = {**volume_payload(volume), "host": host, "pool": split_host(host)[1]}
+        queue_copy_removal(session, runtime, volume.id, copy, None, outcome, job.request_id)
     await messages.about_volume(
         session,
         volume,

@@ -226,7 +226,8 @@ async def strand(session: AsyncSession, job_id: int) -> Job | None:
 
 # Jobs on a copy the volume no longer uses (a migration's leftover): operations on the
 # volume neither wait for them nor cancel them, or the copy would be left behind.
-DETACHED_KINDS = ("delete_volume_copy",)
+COPY_REMOVAL_KIND = "delete_volume_copy"
+DETACHED_KINDS = (COPY_REMOVAL_KIND,)
 
 
 async def active(session: AsyncSession, resource_id: str, *, lock: bool = False) -> list[Job]:

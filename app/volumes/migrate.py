@@ -36,13 +36,14 @@ from app.volumes.volumes import (
     MAX_CLAIM_TRIES,
     Outcome,
     claim_first,
+    queue_copy_removal,
     split_host,
     volume_payload,
     volume_request,
 )
 
 JOB_KIND = "migrate_volume"
-CLEANUP_KIND = "delete_volume_copy"
+CLEANUP_KIND = jobs.COPY_REMOVAL_KIND
 
 
 class MigrationStatus:
@@ -277,18 +278,7 @@ def _queue_cleanup(
     keep: dict[str, Any],
     outcome: Outcome,
 ) -> None:
-    """Ask the agent of `remove`'s backend to delete that copy (never `keep`)."""
-    jobs.enqueue(
-        session,
-        kind=CLEANUP_KIND,
-        backend=split_host(remove["host"])[0],
-        resource_type="volume",
-        resource_id=job.resource_id,
-        payload={"volume": remove, "keep": keep},
-        max_attempts=runtime.settings.job_max_attempts,
-        request_id=job.request_id,
-    )
-    outcome.job_queued = True
+    queue_copy_removal(session, runtime, job.resource_id, remove, keep, outcome, job.request_id)
 
 
 # --- how the migrate job ends (app/volumes/results.py calls these) -------------------------

@@ -19,9 +19,11 @@ from app.volumes.states import VolumeStatus
 from app.volumes.volumes import (
     Outcome,
     finish_delete,
+    queue_copy_removal,
     release_extension,
     schedule,
     split_host,
+    volume_payload,
     volume_request,
 )
 
@@ -113,11 +115,28 @@ async def _create_failed(
     if volume.status != VolumeStatus.CREATING:
         return
     attempts = await _failed_creates(session, volume.id)
+    failed_copy = volume_payload(volume) if volume.host else None
     if volume.pool_id is not None and volume.host:
         outcome.ledgers[split_host(volume.host)] = await claims.release(
             session, volume.pool_id, volume.size
         )
         volume.pool_id, volume.host = None, None
+    await _place_again(session, runtime, job, volume, outcome, attempts)
+    if failed_copy is not None:
+        # An agent whose lease ran out may still finish the create after all: whatever
+        # it leaves on that backend goes, so no file outlives the ledger's claim.
+        keep = volume_payload(volume) if volume.host else None
+        queue_copy_removal(session, runtime, volume.id, failed_copy, keep, outcome, job.request_id)
+
+
+async def _place_again(
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    volume: Volume,
+    outcome: Outcome,
+    attempts: list[tuple[str, str]],
+) -> None:
     if len(attempts) < runtime.settings.scheduler_max_attempts:
         vtype = await session.get(VolumeType, volume.volume_type_id)
         asked = job.payload.get("request") or {}

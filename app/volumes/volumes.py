@@ -100,6 +100,32 @@ def queue_job(
     outcome.job_queued = True
 
 
+def queue_copy_removal(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume_id: str,
+    remove: dict[str, Any],
+    keep: dict[str, Any] | None,
+    outcome: Outcome,
+    request_id: str | None,
+) -> None:
+    """Ask the agent of `remove`'s backend to delete that copy of the volume (what a
+    failed create or clone may have left, a migration's old or partial copy), never the
+    storage of `keep`, the copy the volume lives on (None: it lives nowhere). The agent
+    runs it after any operation of the same volume still running on that backend."""
+    jobs.enqueue(
+        session,
+        kind=jobs.COPY_REMOVAL_KIND,
+        backend=split_host(remove["host"])[0],
+        resource_type="volume",
+        resource_id=volume_id,
+        payload={"volume": remove, "keep": keep},
+        max_attempts=runtime.settings.job_max_attempts,
+        request_id=request_id,
+    )
+    outcome.job_queued = True
+
+
 def validate_metadata(metadata: object) -> dict[str, str]:
     if not isinstance(metadata, dict):
         raise BadRequest("Malformed metadata: it must be an object of strings.")

@@ -81,15 +81,23 @@ async def claim(
     backends: list[str],
     agent: str = "node1",
     wait: float = 0,
+    *,
+    removals: bool = False,
 ) -> dict[str, Any] | None:
-    r = await client.post(
-        "/agent/v1/jobs/claim",
-        headers=service.headers(),
-        json={"agent_id": agent, "backends": backends, "wait": wait},
-    )
-    assert r.status_code == 200, r.text
-    job: dict[str, Any] | None = r.json()["job"]
-    return job
+    """The next job, as an agent claims it. Removals of leftover copies (queued when a
+    create fails, or by a migration) are done on the way unless `removals` asks for them."""
+    while True:
+        r = await client.post(
+            "/agent/v1/jobs/claim",
+            headers=service.headers(),
+            json={"agent_id": agent, "backends": backends, "wait": wait},
+        )
+        assert r.status_code == 200, r.text
+        job: dict[str, Any] | None = r.json()["job"]
+        if job is None or removals or job["kind"] != "delete_volume_copy":
+            return job
+        done = await finish(client, service, job, agent=agent)
+        assert done.status_code == 200, done.text
 
 
 async def finish(

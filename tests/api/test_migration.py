@@ -122,7 +122,7 @@ async def test_migrate_moves_the_volume_and_its_claim(
     assert volume["id"] == volume_id
     assert await ledgers(sessionmaker) == {A: 0, B: 3}
     # The old copy is removed by the source's agent.
-    cleanup = await claim(client, service, [A, B], agent="n1")
+    cleanup = await claim(client, service, [A, B], agent="n1", removals=True)
     assert cleanup is not None and cleanup["kind"] == "delete_volume_copy"
     assert cleanup["backend"] == A and cleanup["payload"]["volume"]["host"] == f"{A}#pool"
     assert cleanup["payload"]["keep"]["host"] == f"{B}#pool"
@@ -172,7 +172,7 @@ async def test_a_failed_copy_leaves_the_volume_where_it_was(
     assert volume["os-vol-host-attr:host"] == f"{A}#pool"
     assert volume["os-vol-mig-status-attr:migstat"] == "error"
     assert await ledgers(sessionmaker) == {A: 2, B: 0}
-    cleanup = await claim(client, service, [A, B], agent="n1")
+    cleanup = await claim(client, service, [A, B], agent="n1", removals=True)
     assert cleanup is not None and cleanup["kind"] == "delete_volume_copy"
     assert cleanup["backend"] == B and cleanup["payload"]["keep"]["host"] == f"{A}#pool"
     r = await client.get(f"/v3/{admin.project_id}/messages", headers=admin.headers("3.3"))

@@ -74,3 +74,38 @@ async def test_different_host_hint(
     assert r.status_code == 202
     jobs = [await claim(client, service, ["n1@file", "n2@file"]) for _ in range(2)]
     assert sorted(j["backend"] for j in jobs if j) == ["n1@file", "n2@file"]
+
+
+async def test_every_failed_placement_has_its_leftovers_removed(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    """An agent whose lease ran out may still finish a create: each failed placement
+    queues the removal of whatever it left, never of the copy the volume moved to."""
+    hosts = HOSTS[:2]
+    for host in hosts:
+        await report(client, service, host=host, pools=[file_pool(total=100)])
+    volume_id = await new_volume(client, member, 1)
+    first = await claim(client, service, hosts)
+    assert first is not None
+    await finish(client, service, first, ok=False, error="lost the disk")
+    second = await claim(client, service, hosts)
+    assert second is not None and second["kind"] == "create_volume"
+    removal = await claim(client, service, hosts, removals=True)
+    assert removal is not None and removal["kind"] == "delete_volume_copy"
+    assert removal["backend"] == first["backend"]
+    assert removal["payload"]["volume"]["host"] == first["payload"]["volume"]["host"]
+    assert removal["payload"]["keep"]["host"] == second["payload"]["volume"]["host"]
+    await finish(client, service, removal)
+
+    await finish(client, service, second, ok=False, error="lost that one too")
+    assert await status_of(client, member, volume_id) == "error"
+    last = await claim(client, service, hosts, removals=True)
+    assert last is not None and last["kind"] == "delete_volume_copy"
+    assert last["backend"] == second["backend"] and last["payload"]["keep"] is None
+    # The removal neither blocks nor is cancelled by the volume's own delete.
+    r = await client.delete(
+        f"/v3/{member.project_id}/volumes/{volume_id}", headers=member.headers()
+    )
+    assert r.status_code == 202
+    assert (await finish(client, service, last)).status_code == 200
+    assert await claim(client, service, hosts, removals=True) is None

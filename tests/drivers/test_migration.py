@@ -80,3 +80,16 @@ def test_backends_sharing_a_folder_never_delete_the_source(tmp_path: Path) -> No
     with pytest.raises(DriverError, match="same place"):
         delete_copy(b, target, a, source)
     assert checksum(a.local_path(source)) == digest
+
+
+def test_the_agent_removes_a_failed_placements_leftover(tmp_path: Path) -> None:
+    from app.agent.jobs import JOB_KINDS
+
+    a = make(tmp_path / "a", "a")
+    leftover = spec("n1@a")
+    a.create_volume(leftover)
+    removal = JOB_KINDS[("delete_volume_copy", 1)]
+    volume = {"id": VOLUME_ID, "size_gb": 1, "host": "n1@a#pool", "pool": "pool"}
+    assert removal.run(a, {"volume": volume, "keep": None}, {"n1@a": a}) == {}
+    assert not a.local_path(leftover).exists()
+    assert removal.run(a, {"volume": volume, "keep": None}, {"n1@a": a}) == {}  # idempotent

@@ -57,7 +57,7 @@ async def test_no_migration_while_an_old_copy_is_still_being_removed(
     assert "copy" in r.text
     assert await ledgers(sessionmaker) == {A: 2, B: 0}
 
-    cleanup = await claim(client, service, [A, B], agent="n1")
+    cleanup = await claim(client, service, [A, B], agent="n1", removals=True)
     assert cleanup is not None and cleanup["kind"] == "delete_volume_copy"
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 400, r.text  # still running: it may yet be retried
