@@ -558,6 +558,8 @@ async def extend(
             f"Invalid input received: New size for extend must be greater than "
             f"current size. (current: {volume.size}, extended: {new_size})."
         )
+    # A clone being copied from this volume would find its source larger than itself.
+    await group_members.check_not_cloning(session, volume, "extend")
     await transition(
         session,
         volume,

@@ -501,8 +501,15 @@ async def test_create_from_source_claims_exactly_the_total_and_clones_each_membe
     by_source = {j["payload"]["source"]["id"]: j for j in jobs}
     assert set(by_source) == set(ids)
     assert {j["payload"]["volume"]["host"] for j in jobs} == {f"{BOTH}#both"}
-    # A source is not deleted while its clone is being made.
+    # A member is not deleted on its own (Cinder), nor a source extended while its
+    # clone is being made.
     r = await client.delete(f"/v3/{member.project_id}/volumes/{ids[0]}", headers=member.headers())
+    assert "belongs to group" in fault(r, 400, "badRequest")
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes/{ids[0]}/action",
+        json={"os-extend": {"new_size": 9}},
+        headers=member.headers(),
+    )
     assert "being cloned" in fault(r, 400, "badRequest")
     # One clone succeeds; the other fails and gives back its share of the claim.
     ok_job, bad_job = by_source[ids[0]], by_source[ids[1]]
