@@ -270,13 +270,9 @@ async def delete(
     await get(session, ctx, group_id)
     volumes = await members(session, group_id, lock=True)
     group = await get(session, ctx, group_id, for_update=True)
-    # A volume that joined while this waited for the group's lock was not locked above
-    # (volumes come before the group in the lock order): refuse rather than leave it
-    # behind, where the group would wait in 'deleting' for it forever.
-    if {v.id for v in await members(session, group_id)} != {v.id for v in volumes}:
-        raise BadRequest(
-            f"Invalid group: Group {group.id} changed its volumes meanwhile; try again."
-        )
+    # A volume that joined meanwhile would be left behind, where the group would wait
+    # in 'deleting' for it forever.
+    await _same_members(session, group, volumes)
     if group.status not in GroupStatus.DELETABLE:
         raise BadRequest(
             f"Invalid group: Group {group.id} status must be "
@@ -330,6 +326,16 @@ async def reset_status(group: Group, status: object) -> None:
 # --- create from a source group -------------------------------------------------------------
 
 
+async def _same_members(session: AsyncSession, group: Group, locked: list[Volume]) -> None:
+    """The members locked before the group's lock are still all of them: volumes come
+    before the group in the lock order, so one that joined while this waited for the
+    group was not locked. Refuse rather than act on a stale list."""
+    if {v.id for v in await members(session, group.id)} != {v.id for v in locked}:
+        raise BadRequest(
+            f"Invalid group: Group {group.id} changed its volumes meanwhile; try again."
+        )
+
+
 async def create_from_source(
     session: AsyncSession,
     runtime: Runtime,
@@ -345,6 +351,8 @@ async def create_from_source(
     await get(session, ctx, source_group_id)
     sources = await members(session, source_group_id, lock=True)
     source = await get(session, ctx, source_group_id, for_update=True)
+    # A volume that joined meanwhile would be neither copied nor checked.
+    await _same_members(session, source, sources)
     if source.project_id != ctx.project_id:
         raise NotFound(f"Group {source_group_id} could not be found.")
     if source.status != GroupStatus.AVAILABLE or not source.host:

@@ -251,3 +251,47 @@ async def test_no_reset_of_a_volume_or_snapshot_a_backup_is_reading(
         headers=admin.headers(),
     )
     assert r.status_code == 200, r.text
+
+
+async def test_a_group_copy_sees_a_member_that_joined_while_it_waited(
+    db_url: str,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+) -> None:
+    # The copy locks the members, then the group; a volume that joined in between was
+    # neither copied nor checked (it is still 'creating'): the copy must refuse.
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite locks the whole database")
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member)
+    await create_volume(client, member, 1, "fast", group["id"])
+    await run_jobs(client, service, BACKENDS)
+    runtime = app.state.runtime
+    ctx = RequestContext(user_id=member.user_id, project_id=member.project_id)
+    joined = asyncio.Event()
+    outcome: list[object] = []
+
+    async def join() -> None:
+        async with runtime.sessionmaker() as session, session.begin():
+            spec = vflows.CreateVolume(size=1, volume_type="fast", group_id=group["id"])
+            await vflows.create(session, runtime, ctx, spec)
+            joined.set()
+            await asyncio.sleep(0.5)  # the copy has read the members and waits on the group
+
+    async def copy() -> None:
+        await joined.wait()
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                outcome.append(
+                    await groups.create_from_source(session, runtime, ctx, group["id"], "c", None)
+                )
+        except BadRequest as exc:
+            outcome.append(exc)
+
+    await asyncio.wait_for(asyncio.gather(join(), copy()), 30)
+    [result] = outcome
+    assert isinstance(result, BadRequest), result
+    assert "changed its volumes" in result.message
