@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.context import RequestContext
 from app.db.models import Group, Volume, utcnow
 from app.errors import BadRequest, NotFound
+from app.volumes.states import VolumeStatus
 
 
 class GroupStatus:
@@ -74,6 +75,9 @@ async def leaving(session: AsyncSession, volume: Volume) -> Group | None:
     if volume.group_id is None:
         return None
     group = await lock(session, volume.group_id)
+    if group is not None and group.status == GroupStatus.CREATING:
+        await _settle_copy(session, group, volume, None)
+        return None
     if group is None or group.status != GroupStatus.DELETING:
         return None
     others = await session.scalar(
@@ -82,6 +86,35 @@ async def leaving(session: AsyncSession, volume: Volume) -> Group | None:
         .where(Volume.group_id == group.id, Volume.id != volume.id)
     )
     return group if not others else None
+
+
+async def copy_member_done(session: AsyncSession, volume: Volume, becomes: str) -> None:
+    """A clone of a group being copied (create-from-src) ends up `becomes`: once no
+    member is still being created, the group is available, or in error if a copy
+    failed (Cinder's group status after create_group_from_src). Called before the
+    clone's own claim changes: the lock order is volume, group, quota, pool."""
+    if volume.group_id is None:
+        return
+    group = await lock(session, volume.group_id)
+    if group is not None and group.status == GroupStatus.CREATING:
+        await _settle_copy(session, group, volume, becomes)
+
+
+async def _settle_copy(
+    session: AsyncSession, group: Group, volume: Volume, becomes: str | None
+) -> None:
+    """`becomes` None: the volume is leaving the group (deleted)."""
+    others = (
+        await session.scalars(
+            select(Volume.status).where(Volume.group_id == group.id, Volume.id != volume.id)
+        )
+    ).all()
+    statuses = [*others, *([becomes] if becomes is not None else [])]
+    if VolumeStatus.CREATING in statuses:
+        return
+    failed = any(s != VolumeStatus.AVAILABLE for s in statuses) or becomes is None
+    group.status = GroupStatus.ERROR if failed else GroupStatus.AVAILABLE
+    group.updated_at = utcnow()
 
 
 async def member_delete_failed(session: AsyncSession, volume: Volume) -> None:

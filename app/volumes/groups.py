@@ -395,7 +395,8 @@ async def create_from_source(
         user_id=ctx.user_id,
         name=name,
         description=description,
-        status=GroupStatus.AVAILABLE,
+        # Available once every clone is made (group_members.copy_member_done).
+        status=GroupStatus.CREATING if sources else GroupStatus.AVAILABLE,
         availability_zone=source.availability_zone,
         group_type_id=source.group_type_id,
         host=source.host,

@@ -210,6 +210,22 @@ async def _cleanup_failed(
     )
 
 
+async def _cloned(
+    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+) -> None:
+    if volume.status == VolumeStatus.CREATING:
+        await group_members.copy_member_done(session, volume, VolumeStatus.AVAILABLE)
+    await _created(session, runtime, job, volume, outcome)
+
+
+async def _clone_failed(
+    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+) -> None:
+    if volume.status == VolumeStatus.CREATING:
+        await group_members.copy_member_done(session, volume, VolumeStatus.ERROR)
+    await clones.clone_failed(session, runtime, job, volume, outcome)
+
+
 ON_SUCCESS: dict[str, Handler] = {
     "create_volume": _created,
     "delete_volume": _deleted,
@@ -217,7 +233,7 @@ ON_SUCCESS: dict[str, Handler] = {
     manage.JOB_KIND: manage.managed,
     migrate.JOB_KIND: migrate.migrated,
     migrate.CLEANUP_KIND: migrate.cleaned,
-    clones.JOB_KIND: _created,
+    clones.JOB_KIND: _cloned,
 }
 ON_FAILURE: dict[str, Handler] = {
     "create_volume": _create_failed,
@@ -226,7 +242,7 @@ ON_FAILURE: dict[str, Handler] = {
     manage.JOB_KIND: manage.manage_failed,
     migrate.JOB_KIND: migrate.migrate_failed,
     migrate.CLEANUP_KIND: _cleanup_failed,
-    clones.JOB_KIND: clones.clone_failed,
+    clones.JOB_KIND: _clone_failed,
 }
 
 

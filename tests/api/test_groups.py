@@ -490,7 +490,8 @@ async def test_create_from_source_claims_exactly_the_total_and_clones_each_membe
     used = await usage(app, member)
     assert (used["groups"], used["volumes"], used["gigabytes"]) == (2, 4, 14)
     shown = await show(client, member, copy["id"])
-    assert shown["status"] == "available" and len(shown["volumes"]) == 2
+    # 'creating' until every clone is made, as Cinder shows a group created from a source.
+    assert shown["status"] == "creating" and len(shown["volumes"]) == 2
     assert sorted(shown["volume_types"]) == sorted(group["volume_types"])
     row = await group_row(app, copy["id"])
     assert row is not None and row.host == f"{BOTH}#both"
@@ -516,9 +517,12 @@ async def test_create_from_source_claims_exactly_the_total_and_clones_each_membe
     assert (
         await finish(client, service, ok_job, result={"provider_location": "/c"})
     ).status_code == 200
+    assert (await show(client, member, copy["id"]))["status"] == "creating"
     assert (
         await finish(client, service, bad_job, ok=False, error="copy failed")
     ).status_code == 200
+    # A copy that failed leaves the group in error (still deletable with its volumes).
+    assert (await show(client, member, copy["id"]))["status"] == "error"
     good = await volume(client, member, ok_job["resource_id"])
     bad = await volume(client, member, bad_job["resource_id"])
     assert good["status"] == "available" and good["source_volid"] == ids[0]

@@ -295,3 +295,35 @@ async def test_a_group_copy_sees_a_member_that_joined_while_it_waited(
     [result] = outcome
     assert isinstance(result, BadRequest), result
     assert "changed its volumes" in result.message
+
+
+async def test_a_group_copy_is_creating_until_its_clones_end(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # Cinder shows a group created from a source as 'creating' until its volumes are made;
+    # a clone force-deleted meanwhile (its job cancelled) must not leave it there forever.
+    group, _ids = await source_group(app, client, admin, member, service, both_total=40)
+    r = await from_source(client, member, group["id"])
+    assert r.status_code == 202, r.text
+    copy_id = r.json()["group"]["id"]
+    assert (await show_group(client, member, copy_id))["status"] == "creating"
+    first = await claim(client, service, BACKENDS)
+    assert first is not None and first["kind"] == "clone_volume"
+    await finish(client, service, first, result={"provider_location": "/c"})
+    assert (await show_group(client, member, copy_id))["status"] == "creating"
+    second = await claim(client, service, BACKENDS)
+    assert second is not None and second["kind"] == "clone_volume"
+    r = await client.delete(
+        f"/v3/{admin.project_id}/volumes/{second['resource_id']}?force=true",
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, BACKENDS)
+    assert (await show_group(client, member, copy_id))["status"] == "error"
+
+    # Every clone made: available.
+    r = await from_source(client, member, group["id"])
+    assert r.status_code == 202, r.text
+    again = r.json()["group"]["id"]
+    await run_jobs(client, service, BACKENDS)
+    assert (await show_group(client, member, again))["status"] == "available"
