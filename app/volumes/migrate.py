@@ -270,17 +270,6 @@ def _copy_payload(volume: Volume, key: str) -> dict[str, Any]:
     return payload
 
 
-def _queue_cleanup(
-    session: AsyncSession,
-    runtime: Runtime,
-    job: Job,
-    remove: dict[str, Any],
-    keep: dict[str, Any],
-    outcome: Outcome,
-) -> None:
-    queue_copy_removal(session, runtime, job.resource_id, remove, keep, outcome, job.request_id)
-
-
 # --- how the migrate job ends (app/volumes/results.py calls these) -------------------------
 
 
@@ -307,7 +296,7 @@ async def migrated(
     volume.migration_status = MigrationStatus.SUCCESS
     volume.updated_at = utcnow()
     target["provider_location"] = volume.provider_location
-    _queue_cleanup(session, runtime, job, remove=source, keep=target, outcome=outcome)
+    queue_copy_removal(session, runtime, volume.id, source, target, outcome, job.request_id)
 
 
 async def migrate_failed(
@@ -324,8 +313,8 @@ async def migrate_failed(
     volume.status = volume.previous_status or VolumeStatus.AVAILABLE
     volume.migration_status = MigrationStatus.ERROR
     volume.updated_at = utcnow()
-    _queue_cleanup(
-        session, runtime, job, remove=target, keep=dict(job.payload["volume"]), outcome=outcome
+    queue_copy_removal(
+        session, runtime, volume.id, target, dict(job.payload["volume"]), outcome, job.request_id
     )
     action = Action.RETYPE_VOLUME if job.payload.get("new_type_id") else Action.MIGRATE_VOLUME
     await messages.about_volume(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -32,8 +32,9 @@ from app.volumes import group_members, jobs, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
+from app.volumes.metadata import MetadataStore
 from app.volumes.states import VolumeStatus
-from app.volumes.volumes import MAX_METADATA_ITEMS, Outcome
+from app.volumes.volumes import Outcome
 
 RESOURCE_TYPE = "snapshot"
 CREATE_JOB, DELETE_JOB, MANAGE_JOB = "create_snapshot", "delete_snapshot", "manage_snapshot"
@@ -306,38 +307,10 @@ async def update_snapshot(
     await session.flush()
 
 
-async def replace_metadata(
-    session: AsyncSession, snapshot: Snapshot, metadata: dict[str, str]
-) -> None:
-    await session.execute(
-        delete(SnapshotMetadata).where(SnapshotMetadata.snapshot_id == snapshot.id)
-    )
-    session.add_all(
-        SnapshotMetadata(snapshot_id=snapshot.id, key=k, value=v) for k, v in metadata.items()
-    )
-    await session.flush()
-    await session.refresh(snapshot, ["snapshot_metadata"])
-
-
-async def merge_metadata(
-    session: AsyncSession, snapshot: Snapshot, metadata: dict[str, str]
-) -> None:
-    current = {m.key: m.value for m in snapshot.snapshot_metadata}
-    current.update(metadata)
-    if len(current) > MAX_METADATA_ITEMS:
-        raise BadRequest(f"Too many metadata items (at most {MAX_METADATA_ITEMS}).")
-    await replace_metadata(session, snapshot, current)
-
-
-async def delete_metadata_key(session: AsyncSession, snapshot: Snapshot, key: str) -> None:
-    result = await session.execute(
-        delete(SnapshotMetadata).where(
-            SnapshotMetadata.snapshot_id == snapshot.id, SnapshotMetadata.key == key
-        )
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"Metadata key {key} could not be found for snapshot {snapshot.id}.")
-    await session.refresh(snapshot, ["snapshot_metadata"])
+SNAPSHOT_METADATA = MetadataStore(SnapshotMetadata, "snapshot_id", "snapshot_metadata", "snapshot")
+replace_metadata = SNAPSHOT_METADATA.replace
+merge_metadata = SNAPSHOT_METADATA.merge
+delete_metadata_key = SNAPSHOT_METADATA.delete_key
 
 
 # --- delete -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -23,12 +23,12 @@ from app.scheduler.state import PoolState
 from app.volumes import group_members, jobs, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
+from app.volumes.metadata import MAX_METADATA_ITEMS, MetadataStore
 from app.volumes.states import VolumeStatus
 
 # How many ranked candidates one request tries in the database before giving up: the
 # cache may be a moment behind the ledger, never by more than a few claims per pool.
 MAX_CLAIM_TRIES = 8
-MAX_METADATA_ITEMS = 128
 
 
 @dataclass
@@ -424,32 +424,10 @@ async def update_volume(session: AsyncSession, volume: Volume, changes: dict[str
     volume.updated_at = utcnow()
 
 
-async def replace_metadata(session: AsyncSession, volume: Volume, metadata: dict[str, str]) -> None:
-    await session.execute(delete(VolumeMetadata).where(VolumeMetadata.volume_id == volume.id))
-    session.add_all(
-        VolumeMetadata(volume_id=volume.id, key=k, value=v) for k, v in metadata.items()
-    )
-    await session.flush()
-    await session.refresh(volume, ["volume_metadata"])
-
-
-async def merge_metadata(session: AsyncSession, volume: Volume, metadata: dict[str, str]) -> None:
-    current = {m.key: m.value for m in volume.volume_metadata}
-    current.update(metadata)
-    if len(current) > MAX_METADATA_ITEMS:
-        raise BadRequest(f"Too many metadata items (at most {MAX_METADATA_ITEMS}).")
-    await replace_metadata(session, volume, current)
-
-
-async def delete_metadata_key(session: AsyncSession, volume: Volume, key: str) -> None:
-    result = await session.execute(
-        delete(VolumeMetadata).where(
-            VolumeMetadata.volume_id == volume.id, VolumeMetadata.key == key
-        )
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"Metadata key {key} could not be found for volume {volume.id}.")
-    await session.refresh(volume, ["volume_metadata"])
+VOLUME_METADATA = MetadataStore(VolumeMetadata, "volume_id", "volume_metadata", "volume")
+replace_metadata = VOLUME_METADATA.replace
+merge_metadata = VOLUME_METADATA.merge
+delete_metadata_key = VOLUME_METADATA.delete_key
 
 
 async def delete_volume(
