@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
 from app.db.models import Group, GroupType, GroupTypeSpec, utcnow
 from app.errors import BadRequest, Conflict, NotFound
+from app.volumes.specs import SpecStore
 
 MAX_TEXT = 255
 
@@ -129,27 +130,12 @@ async def remove(session: AsyncSession, gtype: GroupType, default_name: str | No
     await session.delete(gtype)
 
 
-async def set_specs(session: AsyncSession, gtype: GroupType, specs: dict[str, str]) -> None:
-    current = {s.key: s for s in gtype.group_specs}
-    for key, value in specs.items():
-        if key in current:
-            current[key].value = value
-        else:
-            gtype.group_specs.append(GroupTypeSpec(key=key, value=value))
-    gtype.updated_at = utcnow()
-    await session.flush()
-
-
-async def delete_spec(session: AsyncSession, gtype: GroupType, key: str) -> None:
-    result = await session.execute(
-        delete(GroupTypeSpec).where(
-            GroupTypeSpec.group_type_id == gtype.id, GroupTypeSpec.key == key
-        )
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"Group Type {gtype.id} has no specs with key {key}.")
-    await session.refresh(gtype, ["group_specs"])
-
-
-def specs_of(gtype: GroupType) -> dict[str, str]:
-    return {s.key: s.value for s in gtype.group_specs}
+GROUP_SPECS = SpecStore(
+    GroupTypeSpec,
+    "group_type_id",
+    "group_specs",
+    "Group Type {type_id} has no specs with key {key}.",
+)
+set_specs = GROUP_SPECS.set
+delete_spec = GROUP_SPECS.delete
+specs_of = GROUP_SPECS.of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -20,6 +20,7 @@ from app.db.models import (
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound
 from app.volumes import jobs
+from app.volumes.specs import SpecStore
 
 DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
 
@@ -155,27 +156,12 @@ async def remove(session: AsyncSession, vtype: VolumeType, default_name: str) ->
     await session.delete(vtype)
 
 
-async def set_specs(session: AsyncSession, vtype: VolumeType, specs: dict[str, str]) -> None:
-    current = {s.key: s for s in vtype.extra_specs}
-    for key, value in specs.items():
-        if key in current:
-            current[key].value = value
-        else:
-            vtype.extra_specs.append(VolumeTypeExtraSpec(key=key, value=value))
-    vtype.updated_at = utcnow()
-    await session.flush()
-
-
-async def delete_spec(session: AsyncSession, vtype: VolumeType, key: str) -> None:
-    result = await session.execute(
-        delete(VolumeTypeExtraSpec).where(
-            VolumeTypeExtraSpec.volume_type_id == vtype.id, VolumeTypeExtraSpec.key == key
-        )
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
-    await session.refresh(vtype, ["extra_specs"])
-
-
-def specs_of(vtype: VolumeType) -> dict[str, str]:
-    return {s.key: s.value for s in vtype.extra_specs}
+EXTRA_SPECS = SpecStore(
+    VolumeTypeExtraSpec,
+    "volume_type_id",
+    "extra_specs",
+    "Volume Type {type_id} has no extra specs with key {key}.",
+)
+set_specs = EXTRA_SPECS.set
+delete_spec = EXTRA_SPECS.delete
+specs_of = EXTRA_SPECS.of
