@@ -189,24 +189,27 @@ class FileDriver(VolumeDriver):
         )
         return {"provider_location": str(path)}
 
-    def _check_existing_size(self, path: Path, size_gb: int) -> None:
+    def _check_existing_size(self, path: Path, size_gb: int, what: str = "volume") -> None:
         existing = path.stat().st_size
         if existing != size_gb * GiB:
             raise DriverError(
-                f"volume file {path.name} already exists with size "
+                f"{what} file {path.name} already exists with size "
                 f"{_format_gib(existing)} GiB, not {size_gb} GiB"
             )
 
-    def delete_volume(self, volume: VolumeSpec) -> None:
-        path = self.volume_path(volume)
+    def _remove(self, path: Path, what: str, resource_id: str) -> None:
+        """Delete a volume or snapshot file; one already gone is not an error."""
         try:
             path.unlink()
         except FileNotFoundError:
-            log.info("volume already gone", volume_id=volume.id)
+            log.info(f"{what} already gone", resource_id=resource_id)
             return
         except OSError as exc:
-            raise DriverError(f"cannot delete volume file {path.name}: {exc.strerror}") from None
-        log.info("volume deleted", volume_id=volume.id)
+            raise DriverError(f"cannot delete {what} file {path.name}: {exc.strerror}") from None
+        log.info(f"{what} deleted", resource_id=resource_id)
+
+    def delete_volume(self, volume: VolumeSpec) -> None:
+        self._remove(self.volume_path(volume), "volume", volume.id)
 
     def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
         path = self.volume_path(volume)
@@ -314,7 +317,7 @@ class FileDriver(VolumeDriver):
         path = self.snapshot_path(snapshot)
         size = snapshot.size_gb * GiB
         if _exists(path):
-            self._check_snapshot_size(path, snapshot)
+            self._check_existing_size(path, snapshot.size_gb, "snapshot")
             log.info("snapshot already exists", snapshot_id=snapshot.id, path=str(path))
             return {"provider_location": str(path)}
         source = self.volume_path(volume)
@@ -334,7 +337,7 @@ class FileDriver(VolumeDriver):
             os.chmod(partial, _FILE_MODE)
             os.link(partial, path)
         except FileExistsError:
-            self._check_snapshot_size(path, snapshot)
+            self._check_existing_size(path, snapshot.size_gb, "snapshot")
             return {"provider_location": str(path)}
         except OSError as exc:
             raise DriverError(f"cannot create snapshot file {path.name}: {exc.strerror}") from None
@@ -349,24 +352,8 @@ class FileDriver(VolumeDriver):
         )
         return {"provider_location": str(path)}
 
-    def _check_snapshot_size(self, path: Path, snapshot: SnapshotSpec) -> None:
-        existing = path.stat().st_size
-        if existing != snapshot.size_gb * GiB:
-            raise DriverError(
-                f"snapshot file {path.name} already exists with size "
-                f"{_format_gib(existing)} GiB, not {snapshot.size_gb} GiB"
-            )
-
     def delete_snapshot(self, snapshot: SnapshotSpec) -> None:
-        path = self.snapshot_path(snapshot)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            log.info("snapshot already gone", snapshot_id=snapshot.id)
-            return
-        except OSError as exc:
-            raise DriverError(f"cannot delete snapshot file {path.name}: {exc.strerror}") from None
-        log.info("snapshot deleted", snapshot_id=snapshot.id)
+        self._remove(self.snapshot_path(snapshot), "snapshot", snapshot.id)
 
     def manage_existing_snapshot(
         self, snapshot: SnapshotSpec, volume: VolumeSpec, ref: Mapping[str, Any]
