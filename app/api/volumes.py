@@ -331,12 +331,6 @@ async def delete_volume(
     forced = force is not None and parse_bool(force, "force")
     async with session.begin():
         volume = await flows.get(session, ctx, volume_id, for_update=True, with_jobs=forced)
-        if volume.group_id is not None and not forced:
-            # Cinder's rule: a member goes with its group ('delete-volumes') or leaves it.
-            raise BadRequest(
-                f"Invalid volume: Volume {volume.id} belongs to group {volume.group_id}; "
-                "remove it from the group or delete the group with its volumes."
-            )
         outcome = await flows.delete_volume(
             session, runtime, ctx, volume, force=forced, cascade=cascaded
         )

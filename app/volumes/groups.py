@@ -310,7 +310,10 @@ async def delete(
     await session.refresh(group)
     for volume in volumes:
         if volume.status != VolumeStatus.DELETING:  # already on its way: its job goes on
-            _merge(outcome, await flows.delete_volume(session, runtime, ctx, volume))
+            _merge(
+                outcome,
+                await flows.delete_volume(session, runtime, ctx, volume, with_group=True),
+            )
     return outcome
 
 

@@ -438,9 +438,17 @@ async def delete_volume(
     *,
     force: bool = False,
     cascade: bool = False,
+    with_group: bool = False,
 ) -> Outcome:
+    """`with_group`: the group is being deleted with its volumes; otherwise a member
+    goes only by an admin's force delete (Cinder: leave the group first)."""
     if volume.attach_status != "detached" and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
+    if volume.group_id is not None and not (force or with_group):
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} belongs to group {volume.group_id}; "
+            "remove it from the group or delete the group with its volumes."
+        )
     if not force:
         await group_members.check_not_cloning(session, volume)
     allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
