@@ -30,6 +30,7 @@ from app.api import (
     volumes,
     zones,
 )
+from app.api.common import operation_id
 from app.api.microversion import MAX_VERSION
 from app.api.middleware import OpenStackHeadersMiddleware
 from app.config import Settings, get_settings
@@ -117,6 +118,7 @@ def create_app(
         version=str(MAX_VERSION),
         description="OpenStack Block Storage API v3 compatible control plane.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     faults.install(app)
     app.add_middleware(OpenStackHeadersMiddleware)

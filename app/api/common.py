@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -29,13 +30,38 @@ def v3_route(
     """Register an endpoint at /v3/{project_id}{path} and, from 3.67, at /v3{path}."""
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        router.add_api_route(f"/v3/{{project_id}}{path}", endpoint, methods=[method], **kwargs)
+        # The project comes from request.path_params (url_project), so FastAPI cannot see
+        # it: declare it, or generated clients drop the operation for an undeclared
+        # parameter of its path.
+        extra = {"parameters": [PROJECT_ID_PARAMETER]}
+        router.add_api_route(
+            f"/v3/{{project_id}}{path}", endpoint, methods=[method], openapi_extra=extra, **kwargs
+        )
         router.add_api_route(
             f"/v3{path}", endpoint, methods=[method], include_in_schema=False, **kwargs
         )
         return endpoint
 
     return register
+
+
+PROJECT_ID_PARAMETER = {
+    "name": "project_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The project (tenant) the request acts in; from 3.67 it may be left out.",
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """`<tag>_<verb>`, as a person names an operation (`volumes_create`,
+    `volume_types_list_specs`): the endpoint's name less the words its tag says."""
+    tag = str(route.tags[0]).replace(" ", "_") if route.tags else ""
+    words = route.name.split("_")
+    resource = {w for part in tag.split("_") for w in (part, part.rstrip("s"))}
+    verb = [w for w in words if w not in resource] or words
+    return "_".join([tag, *verb]) if tag else route.name
 
 
 def url_project(request: Request, ctx: ContextDep, version: VersionDep) -> str:
