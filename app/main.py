@@ -14,9 +14,11 @@ from fastapi import FastAPI
 from app.api import (
     agents,
     backups,
+    extensions,
     faults,
     group_types,
     groups,
+    hosts,
     identity,
     limits,
     manageable,
@@ -139,6 +141,8 @@ def create_app(
         groups,
         snapshots,
         backups,
+        extensions,
+        hosts,
     ):
         app.include_router(module.router)
     return app
