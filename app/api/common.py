@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.api.deps import ContextDep, VersionDep, min_version, project_scope
 from app.api.microversion import PROJECT_ID_OPTIONAL
 from app.context import RequestContext
-from app.errors import BadRequest
+from app.errors import BadRequest, NotFound
 
 MAX_LIMIT = 1000
 DB_MAX_INT = 0x7FFFFFFF
@@ -279,7 +279,8 @@ async def page(
             raise BadRequest("marker is not supported here")
         row = (await session.scalars(marker_query.where(model.id == marker))).first()
         if row is None:
-            raise BadRequest(f"Marker {marker} could not be found.")
+            # Cinder's MarkerNotFound is a NotFound.
+            raise NotFound(f"Marker {marker} could not be found.")
         conditions = []
         for i, (column, desc) in enumerate(order):
             value = getattr(row, column.key)

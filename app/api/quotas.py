@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from app.api.common import UrlProject, parse_bool, read_body, v3_route
 from app.api.deps import AdminDep, ContextDep, RuntimeDep, SessionDep
@@ -76,12 +76,11 @@ async def update_quota(
 
 
 @v3_route(router, "DELETE", "/os-quota-sets/{target}")
-async def reset_quota(
-    target: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
-) -> dict[str, Any]:
+async def reset_quota(target: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep) -> Response:
     async with session.begin():
         await quotas.reset_project_limits(session, target)
-    return {}
+    # Cinder answers 200 with no body.
+    return Response(status_code=200)
 
 
 @v3_route(router, "GET", "/os-quota-class-sets/{class_name}")

@@ -249,7 +249,7 @@ async def test_delete_resets_to_defaults(
     ).status_code == 200
     assert (await set_quota(client, admin, admin.project_id, volumes=7)).status_code == 200
     r = await client.delete(quota_url(admin, member.project_id), headers=admin.headers())
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.content == b""
     assert await show(client, member, member.project_id) == {"id": member.project_id, **DEFAULTS}
     # Only that project's.
     assert (await show(client, admin, admin.project_id))["volumes"] == 7

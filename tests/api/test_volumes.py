@@ -282,7 +282,8 @@ async def test_list_filters_sort_and_pages(
     r = await client.get(f"{base}?sort=bogus", headers=h)
     assert r.status_code == 400
     r = await client.get(f"{base}?marker=nope", headers=h)
-    assert r.status_code == 400
+    assert r.status_code == 404
+    assert r.json()["itemNotFound"]["message"] == "Marker nope could not be found."
     r = await client.get(f"{base}/detail?with_count=true", headers=member.headers("3.45"))
     assert r.json()["count"] == 5
     r = await client.get(f"{base}?status=creating&limit=abc", headers=h)
