@@ -73,10 +73,11 @@ async def show_group_type(
     return {"group_type": view(await _find(session, ctx, runtime, type_id), ctx)}
 
 
-@v3_route(router, "POST", "/group_types")
+@v3_route(router, "POST", "/group_types", status_code=202)
 async def create_group_type(
     request: Request, _p: UrlProject, ctx: AdminDep, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
+    # 202, as Cinder answers (its group_types create is wsgi.response(ACCEPTED)).
     min_version(GROUP_TYPE, version)
     body = await read_body(request, "group_type")
     name = gtypes.validate_name(body.get("name"))
@@ -152,7 +153,7 @@ async def list_group_specs(
     return {"group_specs": gtypes.specs_of(await _find(session, ctx, runtime, type_id))}
 
 
-@v3_route(router, "POST", "/group_types/{type_id}/group_specs")
+@v3_route(router, "POST", "/group_types/{type_id}/group_specs", status_code=202)
 async def set_group_specs(
     request: Request,
     type_id: str,

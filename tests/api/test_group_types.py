@@ -24,7 +24,7 @@ async def make_group_type(
     r = await client.post(
         url(admin), json={"group_type": {"name": name, **extra}}, headers=admin.headers(V)
     )
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
     body: dict[str, Any] = r.json()["group_type"]
     return body
 
@@ -147,7 +147,7 @@ async def test_group_specs(client: httpx.AsyncClient, admin: Caller) -> None:
     r = await client.post(
         url(admin, base), json={"group_specs": {"b": "2", "a": "3"}}, headers=admin.headers(V)
     )
-    assert r.status_code == 200 and r.json() == {"group_specs": {"b": "2", "a": "3"}}
+    assert r.status_code == 202 and r.json() == {"group_specs": {"b": "2", "a": "3"}}
     r = await client.get(url(admin, base), headers=admin.headers(V))
     assert r.json() == {"group_specs": {"a": "3", "b": "2"}}
     r = await client.get(url(admin, f"{base}/b"), headers=admin.headers(V))
