@@ -77,6 +77,7 @@ async def show_group_type(
 async def create_group_type(
     request: Request, _p: UrlProject, ctx: AdminDep, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
+    # 202, as Cinder answers (its group_types create is wsgi.response(ACCEPTED)).
     min_version(GROUP_TYPE, version)
     body = await read_body(request, "group_type")
     name = gtypes.validate_name(body.get("name"))

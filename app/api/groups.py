@@ -23,6 +23,8 @@ from app.api.common import (
     v3_route,
 )
 from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep, min_version
+from app.api.fields import Field
+from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
 from app.context import RequestContext
 from app.db.models import Group, Volume
@@ -52,8 +54,29 @@ def summary(group: Group) -> dict[str, Any]:
     return {"id": group.id, "name": group.name}
 
 
-def view(group: Group, version: APIVersion, volume_ids: list[str] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
+# A group's detail view as Cinder's v3 groups view gives it; `volumes` only when asked
+# for (list_volume, 3.25) and project_id to admins (group:group_project_attribute).
+FIELDS = {
+    "id": Field(),
+    "status": Field(),
+    "availability_zone": Field(),
+    "created_at": Field(),
+    "name": Field(),
+    "description": Field(),
+    "group_type": Field(),
+    "volume_types": Field(),
+    "group_snapshot_id": Field(GROUP_FROM_SOURCE),
+    "source_group_id": Field(GROUP_FROM_SOURCE),
+    "volumes": Field(GROUP_VOLUME_LIST),
+    "replication_status": Field(GROUP_REPLICATION),
+    "project_id": Field(GROUP_PROJECT_ID, admin=True),
+}
+
+
+def view(
+    group: Group, version: APIVersion, ctx: RequestContext, volume_ids: list[str] | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
         "id": group.id,
         "status": group.status,
         "availability_zone": group.availability_zone,
@@ -62,18 +85,15 @@ def view(group: Group, version: APIVersion, volume_ids: list[str] | None) -> dic
         "description": group.description,
         "group_type": group.group_type_id,
         "volume_types": flows.type_ids(group),
-    }
-    if version >= GROUP_FROM_SOURCE:
         # Group snapshots do not exist, and the source of a copied group is not kept.
-        body["group_snapshot_id"] = None
-        body["source_group_id"] = None
+        "group_snapshot_id": None,
+        "source_group_id": None,
+        "replication_status": "disabled",
+        "project_id": group.project_id,
+    }
     if volume_ids is not None:
-        body["volumes"] = volume_ids
-    if version >= GROUP_REPLICATION:
-        body["replication_status"] = "disabled"
-    if version >= GROUP_PROJECT_ID:
-        body["project_id"] = group.project_id
-    return body
+        values["volumes"] = volume_ids
+    return select_fields(FIELDS, values, version, ctx)
 
 
 def _list_volume(request: Request, version: APIVersion) -> bool:
@@ -119,10 +139,11 @@ async def _list(
     )
     if detail:
         ids = await _volume_ids(session, items) if _list_volume(request, version) else None
-        rendered = [view(g, version, ids[g.id] if ids is not None else None) for g in items]
+        rendered = [view(g, version, ctx, ids[g.id] if ids is not None else None) for g in items]
     else:
         rendered = [summary(g) for g in items]
-    return {"groups": rendered, **next_links(request, items, limit, "groups")}
+    # Cinder's groups view names the next link 'group_links'.
+    return {"groups": rendered, **next_links(request, items, limit, "group")}
 
 
 @v3_route(router, "GET", "/groups")
@@ -153,7 +174,7 @@ async def show_group(
     ids = (
         (await _volume_ids(session, [group]))[group.id] if _list_volume(request, version) else None
     )
-    return {"group": view(group, version, ids)}
+    return {"group": view(group, version, ctx, ids)}
 
 
 def _volume_types(value: Any) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.api import microversion as mv
 from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_route
 from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, min_version
 from app.api.microversion import APIVersion
@@ -77,9 +78,10 @@ async def _manage(
     async with session.begin():
         volume, vtype, outcome = await manage.manage_existing(session, runtime, ctx, spec)
     outcome.after_commit(runtime)
-    return JSONResponse(
-        {"volume": view(request, volume, vtype.name, ctx, version)}, status_code=202
-    )
+    # Cinder answers with the volume as its 3.0 detail view showed it, whatever the
+    # version, and without the volumes controller's extension attributes.
+    volume_view = view(request, volume, vtype.name, ctx, mv.MIN_VERSION, extended=False)
+    return JSONResponse({"volume": volume_view}, status_code=202)
 
 
 @v3_route(router, "POST", "/manageable_volumes", status_code=202)

@@ -35,13 +35,10 @@ async def show_quota(
     body: dict[str, Any] = {"id": target}
     if parse_bool(request.query_params.get("usage", "false"), "usage"):
         in_use = await quotas.usage(session, target)
+        # Cinder's DbQuotaDriver gives limit, in_use and reserved ('allocated' came only
+        # from the nested-quota driver, which Cinder removed).
         for resource, limit in limits.items():
-            body[resource] = {
-                "limit": limit,
-                "in_use": in_use.get(resource, 0),
-                "reserved": 0,
-                "allocated": 0,
-            }
+            body[resource] = {"limit": limit, "in_use": in_use.get(resource, 0), "reserved": 0}
     else:
         body.update(limits)
     return {"quota_set": body}

@@ -7,59 +7,87 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from app.api.common import UrlProject, iso, v3_route
-from app.api.deps import AdminDep, RuntimeDep, SessionDep
+from app.api.deps import AdminDep, RuntimeDep, SessionDep, VersionDep
+from app.api.fields import Field
+from app.api.fields import select as select_fields
+from app.api.microversion import APIVersion
 from app.volumes import backup_services
 
 router = APIRouter(tags=["services"])
 
+# Cinder's CLUSTER_SUPPORT and BACKEND_STATE_REPORT.
+CLUSTER_SUPPORT = APIVersion(3, 7)
+BACKEND_STATE_REPORT = APIVersion(3, 49)
+
+# A service's fields as Cinder's os-services index gives them: the replication
+# fields, frozen and (from 3.49) backend_state belong to cinder-volume services only,
+# so a backup service's entry never has them.
+FIELDS = {
+    "binary": Field(),
+    "host": Field(),
+    "zone": Field(),
+    "status": Field(),
+    "state": Field(),
+    "updated_at": Field(),
+    "cluster": Field(CLUSTER_SUPPORT),
+    "disabled_reason": Field(),
+    "replication_status": Field(),
+    "active_backend_id": Field(),
+    "frozen": Field(),
+    "backend_state": Field(BACKEND_STATE_REPORT),
+}
+
+
+def _wanted(params: Any, host: str, binary: str) -> bool:
+    if "host" in params and params["host"] not in (host, host.split("@")[0]):
+        return False
+    return "binary" not in params or params["binary"] == binary
+
 
 @v3_route(router, "GET", "/os-services")
 async def list_services(
-    request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep, session: SessionDep
+    request: Request,
+    _p: UrlProject,
+    ctx: AdminDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    version: VersionDep,
 ) -> dict[str, Any]:
     params = request.query_params
     out = []
     for backend in runtime.cache.backends():
+        if not _wanted(params, backend.host, "cinder-volume"):
+            continue
+        up = runtime.cache.is_up(backend.host)
         entry = {
             "binary": "cinder-volume",
             "host": backend.host,
             "zone": backend.availability_zone,
             "status": "disabled" if backend.disabled else "enabled",
-            "state": "up" if runtime.cache.is_up(backend.host) else "down",
+            "state": "up" if up else "down",
             "updated_at": iso(backend.heard_at),
-            "disabled_reason": None,
-            "frozen": False,
             "cluster": None,
+            "disabled_reason": None,
             "replication_status": "disabled",
             "active_backend_id": None,
-            "backend_state": "up" if runtime.cache.is_up(backend.host) else "down",
+            "frozen": False,
+            "backend_state": "up" if up else "down",
         }
-        if "host" in params and params["host"] not in (backend.host, backend.host.split("@")[0]):
-            continue
-        if "binary" in params and params["binary"] != "cinder-volume":
-            continue
-        out.append(entry)
+        out.append(select_fields(FIELDS, entry, version, ctx))
     down_time = runtime.settings.service_down_time
     for service in await backup_services.all_services(session):
-        if "host" in params and params["host"] not in (service.host, service.host.split("@")[0]):
-            continue
-        if "binary" in params and params["binary"] != "cinder-backup":
+        if not _wanted(params, service.host, "cinder-backup"):
             continue
         up = backup_services.is_up(service, down_time)
-        out.append(
-            {
-                "binary": "cinder-backup",
-                "host": service.host,
-                "zone": service.availability_zone,
-                "status": "disabled" if service.disabled else "enabled",
-                "state": "up" if up else "down",
-                "updated_at": iso(service.heard_at),
-                "disabled_reason": service.disabled_reason,
-                "frozen": False,
-                "cluster": None,
-                "replication_status": "disabled",
-                "active_backend_id": None,
-                "backend_state": "up" if up else "down",
-            }
-        )
+        entry = {
+            "binary": "cinder-backup",
+            "host": service.host,
+            "zone": service.availability_zone,
+            "status": "disabled" if service.disabled else "enabled",
+            "state": "up" if up else "down",
+            "updated_at": iso(service.heard_at),
+            "cluster": None,
+            "disabled_reason": service.disabled_reason,
+        }
+        out.append(select_fields(FIELDS, entry, version, ctx))
     return {"services": out}

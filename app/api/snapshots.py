@@ -25,6 +25,8 @@ from app.api.common import (
     v3_route,
 )
 from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep, min_version
+from app.api.fields import Field
+from app.api.fields import select as select_fields
 from app.api.manageable import MANAGE_EXISTING_LIST, MAX_REF_NAME
 from app.api.microversion import APIVersion
 from app.context import RequestContext
@@ -52,8 +54,39 @@ SORT_KEYS = {
 }
 
 
-def view(snapshot: Snapshot, version: APIVersion) -> dict[str, Any]:
-    body: dict[str, Any] = {
+# A snapshot's fields: Cinder's summary view (the first nine; list and manage), its v3
+# detail view (create, update, show, list detail) adding the versioned ones, and the
+# extended_snapshot_attributes extension (show and list detail only).
+ALWAYS = Field()
+FIELDS = {
+    "id": ALWAYS,
+    "name": ALWAYS,
+    "description": ALWAYS,
+    "volume_id": ALWAYS,
+    "size": ALWAYS,
+    "status": ALWAYS,
+    "created_at": ALWAYS,
+    "updated_at": ALWAYS,
+    "metadata": ALWAYS,
+    "os-extended-snapshot-attributes:progress": ALWAYS,
+    "os-extended-snapshot-attributes:project_id": ALWAYS,
+    "group_snapshot_id": Field(GROUP_SNAPSHOTS),
+    "user_id": Field(SNAPSHOT_LIST_USER_ID),
+    "consumes_quota": Field(mv.USE_QUOTA),
+}
+
+
+def view(
+    snapshot: Snapshot,
+    version: APIVersion,
+    ctx: RequestContext,
+    *,
+    detail: bool = True,
+    extended: bool = False,
+) -> dict[str, Any]:
+    """The summary view, or with `detail` Cinder's v3 detail; `extended` (show and list
+    detail) adds the extension's attributes."""
+    values: dict[str, Any] = {
         "id": snapshot.id,
         "name": snapshot.name,
         "description": snapshot.description,
@@ -63,16 +96,13 @@ def view(snapshot: Snapshot, version: APIVersion) -> dict[str, Any]:
         "created_at": iso(snapshot.created_at),
         "updated_at": iso(snapshot.updated_at),
         "metadata": {m.key: m.value for m in snapshot.snapshot_metadata},
-        "os-extended-snapshot-attributes:progress": snapshot.progress,
-        "os-extended-snapshot-attributes:project_id": snapshot.project_id,
     }
-    if version >= GROUP_SNAPSHOTS:
-        body["group_snapshot_id"] = None
-    if version >= SNAPSHOT_LIST_USER_ID:
-        body["user_id"] = snapshot.user_id
-    if version >= mv.USE_QUOTA:
-        body["consumes_quota"] = True
-    return body
+    if detail:
+        values.update(group_snapshot_id=None, user_id=snapshot.user_id, consumes_quota=True)
+    if extended:
+        values["os-extended-snapshot-attributes:progress"] = snapshot.progress
+        values["os-extended-snapshot-attributes:project_id"] = snapshot.project_id
+    return select_fields(FIELDS, values, version, ctx)
 
 
 def _texts(body: dict[str, Any]) -> dict[str, str | None]:
@@ -124,7 +154,7 @@ async def create_snapshot(
     async with session.begin():
         snapshot, outcome = await flows.create(session, runtime, ctx, spec)
     outcome.after_commit(runtime)
-    return JSONResponse({"snapshot": view(snapshot, version)}, status_code=202)
+    return JSONResponse({"snapshot": view(snapshot, version, ctx)}, status_code=202)
 
 
 async def _list(
@@ -155,12 +185,7 @@ async def _list(
     limit = parse_limit(request)
     marker_query = flows.visible(select(Snapshot), ctx, tenants)
     items = await page(session, query, Snapshot, request, sort, limit, marker_query)
-    rendered = [view(s, version) for s in items]
-    if not detail:
-        # Cinder's summary view: no extended attributes.
-        for item in rendered:
-            item.pop("os-extended-snapshot-attributes:progress")
-            item.pop("os-extended-snapshot-attributes:project_id")
+    rendered = [view(s, version, ctx, detail=detail, extended=detail) for s in items]
     out: dict[str, Any] = {"snapshots": rendered, **next_links(request, items, limit, "snapshots")}
     if (
         version >= mv.SUPPORT_COUNT_INFO
@@ -189,7 +214,8 @@ async def list_snapshots_detail(
 async def show_snapshot(
     snapshot_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
-    return {"snapshot": view(await flows.get(session, ctx, snapshot_id), version)}
+    snapshot = await flows.get(session, ctx, snapshot_id)
+    return {"snapshot": view(snapshot, version, ctx, extended=True)}
 
 
 @v3_route(router, "PUT", "/snapshots/{snapshot_id}")
@@ -210,7 +236,7 @@ async def update_snapshot(
     async with session.begin():
         snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
         await flows.update_snapshot(session, snapshot, changes)
-    return {"snapshot": view(snapshot, version)}
+    return {"snapshot": view(snapshot, version, ctx)}
 
 
 @v3_route(router, "DELETE", "/snapshots/{snapshot_id}", status_code=202)
@@ -386,7 +412,8 @@ async def _manage(
     async with session.begin():
         snapshot, outcome = await flows.manage_existing(session, runtime, ctx, spec)
     outcome.after_commit(runtime)
-    return JSONResponse({"snapshot": view(snapshot, version)}, status_code=202)
+    # Cinder's snapshot_manage answers with the summary view, whatever the version.
+    return JSONResponse({"snapshot": view(snapshot, version, ctx, detail=False)}, status_code=202)
 
 
 @v3_route(router, "POST", "/manageable_snapshots", status_code=202)

@@ -9,6 +9,9 @@ from sqlalchemy import delete, select
 
 from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_route
 from app.api.deps import AdminDep, ContextDep, RuntimeDep, SessionDep
+from app.api.fields import Field
+from app.api.fields import select as select_fields
+from app.api.microversion import MIN_VERSION
 from app.context import RequestContext
 from app.db.models import VolumeType, VolumeTypeProject
 from app.db.upsert import insert_ignore
@@ -22,19 +25,39 @@ USER_VISIBLE_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_e
 PROJECT_ID_MAX = 64  # the width of project id columns
 
 
-def view(vtype: VolumeType, ctx: RequestContext) -> dict[str, Any]:
+# A type's fields: Cinder's types view, its qos_specs_id for admins (the
+# access_types_qos_specs_id policy) on show and list only, and the
+# volume_type_access extension's attribute on show, list and create, not update.
+FIELDS = {
+    "id": Field(),
+    "name": Field(),
+    "description": Field(),
+    "is_public": Field(),
+    "os-volume-type-access:is_public": Field(),
+    "extra_specs": Field(),
+    "qos_specs_id": Field(admin=True),
+}
+
+
+def view(
+    vtype: VolumeType, ctx: RequestContext, *, access: bool = True, qos: bool = True
+) -> dict[str, Any]:
+    """The view of show and list; create lacks `qos`, update both."""
     specs = vtypes.specs_of(vtype)
     if not ctx.is_admin:
         specs = {k: v for k, v in specs.items() if k in USER_VISIBLE_SPECS}
-    return {
+    values: dict[str, Any] = {
         "id": vtype.id,
         "name": vtype.name,
         "description": vtype.description,
         "is_public": vtype.is_public,
-        "os-volume-type-access:is_public": vtype.is_public,
         "extra_specs": specs,
-        "qos_specs_id": None,
     }
+    if access:
+        values["os-volume-type-access:is_public"] = vtype.is_public
+    if qos:
+        values["qos_specs_id"] = None
+    return select_fields(FIELDS, values, MIN_VERSION, ctx)
 
 
 async def _find(
@@ -86,7 +109,7 @@ async def create_type(
     specs = vtypes.validate_specs(body.get("extra_specs") or {})
     async with session.begin():
         vtype = await vtypes.create(session, name, description, is_public, specs)
-    return {"volume_type": view(vtype, ctx)}
+    return {"volume_type": view(vtype, ctx, qos=False)}
 
 
 @v3_route(router, "PUT", "/types/{type_id}")
@@ -121,7 +144,7 @@ async def update_type(
             vtype.description = optional_str(body["description"], "description")
         if "is_public" in body:
             vtype.is_public = parse_bool(body["is_public"], "is_public")
-    return {"volume_type": view(vtype, ctx)}
+    return {"volume_type": view(vtype, ctx, access=False, qos=False)}
 
 
 @v3_route(router, "DELETE", "/types/{type_id}", status_code=202)

@@ -34,6 +34,8 @@ from app.api.deps import (
     WriterDep,
     min_version,
 )
+from app.api.fields import Field
+from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
@@ -44,6 +46,9 @@ from app.volumes import volumes as flows
 router = APIRouter(tags=["volumes"])
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
 GROUP_VOLUME_LIST = APIVersion(3, 10)
+# Cinder's VOLUME_SUMMARY (the endpoint) and VOLUME_SUMMARY_METADATA (its metadata).
+VOLUME_SUMMARY = APIVersion(3, 12)
+VOLUME_SUMMARY_METADATA = APIVersion(3, 36)
 
 SORT_KEYS = {
     "created_at": Volume.created_at,
@@ -64,14 +69,60 @@ UNSUPPORTED_SOURCES = {
 }
 
 
+# A volume's fields as Cinder's detail view gives them (cinder/api/v3/views/volumes.py),
+# plus the attributes its extensions add to show and list (volume_tenant_attribute,
+# volume_host_attribute, volume_mig_status_attribute), never to create or update.
+# encryption_key_id (3.64) is left out: Cinder shows it only for an encrypted volume,
+# and volume_image_metadata only for one made from an image; there are neither here.
+ALWAYS = Field()
+ADMIN = Field(admin=True)
+FIELDS = {
+    "id": ALWAYS,
+    "name": ALWAYS,
+    "description": ALWAYS,
+    "size": ALWAYS,
+    "status": ALWAYS,
+    "availability_zone": ALWAYS,
+    "bootable": ALWAYS,
+    "encrypted": ALWAYS,
+    "multiattach": ALWAYS,
+    "volume_type": ALWAYS,
+    "snapshot_id": ALWAYS,
+    "source_volid": ALWAYS,
+    "metadata": ALWAYS,
+    "links": ALWAYS,
+    "user_id": ALWAYS,
+    "created_at": ALWAYS,
+    "updated_at": ALWAYS,
+    "attachments": ALWAYS,
+    "replication_status": ALWAYS,
+    "consistencygroup_id": ALWAYS,
+    "migration_status": ADMIN,
+    "os-vol-tenant-attr:tenant_id": ALWAYS,
+    "os-vol-host-attr:host": ADMIN,
+    "os-vol-mig-status-attr:migstat": ADMIN,
+    "os-vol-mig-status-attr:name_id": ADMIN,
+    "group_id": Field(mv.GROUP_VOLUME),
+    "provider_id": Field(mv.VOLUME_DETAIL_PROVIDER_ID, admin=True),
+    "shared_targets": Field(mv.VOLUME_SHARED_TARGETS),
+    "service_uuid": Field(mv.VOLUME_SHARED_TARGETS),
+    "cluster_name": Field(mv.VOLUME_CLUSTER_NAME, admin=True),
+    "volume_type_id": Field(mv.VOLUME_TYPE_ID_IN_VOLUME_DETAIL),
+    "consumes_quota": Field(mv.USE_QUOTA),
+}
+
+
 def view(
     request: Request,
     volume: Volume,
     vtype_name: str | None,
     ctx: RequestContext,
     version: APIVersion,
+    *,
+    extended: bool,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    """The detail view; `extended` (show and list) adds the extensions' attributes."""
+    values: dict[str, Any] = {
         "id": volume.id,
         "name": volume.name,
         "description": volume.description,
@@ -92,29 +143,22 @@ def view(
         "attachments": [],
         "replication_status": None,
         "consistencygroup_id": None,
-        "os-vol-tenant-attr:tenant_id": volume.project_id,
+        "migration_status": volume.migration_status,
+        "group_id": volume.group_id,
+        "provider_id": None,
+        "shared_targets": False,
+        "service_uuid": None,
+        "cluster_name": None,
+        "volume_type_id": volume.volume_type_id,
+        "consumes_quota": True,
     }
-    if ctx.is_admin:
-        body["os-vol-host-attr:host"] = volume.host
+    if extended:
+        values["os-vol-tenant-attr:tenant_id"] = volume.project_id
+        values["os-vol-host-attr:host"] = volume.host
+        values["os-vol-mig-status-attr:migstat"] = volume.migration_status
         # The volume keeps its id (and file name) on every backend: no name_id.
-        body["os-vol-mig-status-attr:migstat"] = volume.migration_status
-        body["os-vol-mig-status-attr:name_id"] = None
-    if version >= mv.GROUP_VOLUME:
-        body["group_id"] = volume.group_id
-    if version >= mv.VOLUME_DETAIL_PROVIDER_ID and ctx.is_admin:
-        body["provider_id"] = None
-    if version >= mv.VOLUME_SHARED_TARGETS:
-        body["shared_targets"] = False
-        body["service_uuid"] = None
-    if version >= mv.VOLUME_CLUSTER_NAME and ctx.is_admin:
-        body["cluster_name"] = None
-    if version >= mv.VOLUME_TYPE_ID_IN_VOLUME_DETAIL:
-        body["volume_type_id"] = volume.volume_type_id
-    if version >= mv.ENCRYPTION_KEY_ID_IN_DETAILS:
-        body["encryption_key_id"] = None
-    if version >= mv.USE_QUOTA:
-        body["consumes_quota"] = True
-    return body
+        values["os-vol-mig-status-attr:name_id"] = None
+    return select_fields(FIELDS, values, version, ctx)
 
 
 async def _type_names(session: SessionDep, volumes: list[Volume]) -> dict[str, str]:
@@ -176,7 +220,11 @@ async def create_volume(
     outcome.after_commit(runtime)
     names = await _type_names(session, [volume])
     return JSONResponse(
-        {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)},
+        {
+            "volume": view(
+                request, volume, names.get(volume.volume_type_id), ctx, version, extended=False
+            )
+        },
         status_code=202,
     )
 
@@ -214,7 +262,10 @@ async def _list(
     items = await page(session, query, Volume, request, sort, limit, marker_query)
     if detail:
         names = await _type_names(session, items)
-        rendered = [view(request, v, names.get(v.volume_type_id), ctx, version) for v in items]
+        rendered = [
+            view(request, v, names.get(v.volume_type_id), ctx, version, extended=True)
+            for v in items
+        ]
     else:
         rendered = [
             {
@@ -250,8 +301,9 @@ async def list_volumes_detail(
 
 @v3_route(router, "GET", "/volumes/summary")
 async def volumes_summary(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep
+    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
+    min_version(VOLUME_SUMMARY, version)
     vols = (
         await session.scalars(flows.visible(select(Volume), ctx, all_tenants(request, ctx)))
     ).all()
@@ -261,13 +313,10 @@ async def volumes_summary(
             metadata.setdefault(m.key, [])
             if m.value not in metadata[m.key]:
                 metadata[m.key].append(m.value)
-    return {
-        "volume-summary": {
-            "total_size": sum(v.size for v in vols),
-            "total_count": len(vols),
-            "metadata": metadata,
-        }
-    }
+    summary: dict[str, Any] = {"total_size": sum(v.size for v in vols), "total_count": len(vols)}
+    if version >= VOLUME_SUMMARY_METADATA:
+        summary["metadata"] = metadata
+    return {"volume-summary": summary}
 
 
 @v3_route(router, "GET", "/volumes/{volume_id}")
@@ -281,7 +330,11 @@ async def show_volume(
 ) -> dict[str, Any]:
     volume = await flows.get(session, ctx, volume_id)
     names = await _type_names(session, [volume])
-    return {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)}
+    return {
+        "volume": view(
+            request, volume, names.get(volume.volume_type_id), ctx, version, extended=True
+        )
+    }
 
 
 @v3_route(router, "PUT", "/volumes/{volume_id}")
@@ -311,7 +364,11 @@ async def update_volume(
         volume = await flows.get(session, ctx, volume_id, for_update=True)
         await flows.update_volume(session, volume, changes)
     names = await _type_names(session, [volume])
-    return {"volume": view(request, volume, names.get(volume.volume_type_id), ctx, version)}
+    return {
+        "volume": view(
+            request, volume, names.get(volume.volume_type_id), ctx, version, extended=False
+        )
+    }
 
 
 @v3_route(router, "DELETE", "/volumes/{volume_id}", status_code=202)

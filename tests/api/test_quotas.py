@@ -116,7 +116,6 @@ async def test_usage_shape_follows_volumes(
                 "limit": v,
                 "in_use": {"volumes": 2, "gigabytes": 7}.get(k, 0),
                 "reserved": 0,
-                "allocated": 0,
             }
             for k, v in DEFAULTS.items()
         },

@@ -159,7 +159,6 @@ async def test_quota_is_413_and_nothing_is_left(
         "limit": 1,
         "in_use": 1,
         "reserved": 0,
-        "allocated": 0,
     }
 
 
