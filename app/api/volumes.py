@@ -571,6 +571,7 @@ async def volume_action(
         else:
             raise BadRequest(f"There is no such action: {action}")
     outcome.after_commit(runtime)
-    if action in ("os-set_bootable", "os-update_readonly_flag", "os-reset_status"):
+    # Cinder answers 202 to every volume action but os-set_bootable.
+    if action == "os-set_bootable":
         return Response(status_code=200)
     return Response(status_code=202)

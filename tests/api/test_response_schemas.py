@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 from tempest.lib.api_schema.response.volume import (
     capabilities,
+    extensions,
     group_types,
     groups,
+    hosts,
     limits,
     manage_snapshot,
     manage_volume,
@@ -808,3 +810,34 @@ async def test_quota_limit_and_message_responses_carry_cinder_fields(
 async def test_version_documents_carry_cinder_fields(client: httpx.AsyncClient) -> None:
     check(await client.get("/"), versions.list_versions)
     check(await client.get("/v3/"), versions.volume_api_version_details)
+
+
+async def test_host_and_extension_responses_carry_cinder_fields(
+    client: httpx.AsyncClient, admin: Caller, service: Caller
+) -> None:
+    await report(client, service, host="node1@file")
+    await volume_of(client, admin, service)
+    check(await client.get(url(admin, "/os-hosts"), headers=admin.headers()), hosts.list_hosts)
+    check(
+        await client.get(url(admin, "/os-hosts/node1@file"), headers=admin.headers()),
+        hosts.show_host,
+    )
+    for version in ("3.0", "3.71"):
+        check(
+            await client.get(url(admin, "/extensions"), headers=admin.headers(version)),
+            extensions.list_extensions,
+        )
+
+
+async def test_volume_actions_answer_cinders_status_codes(
+    client: httpx.AsyncClient, admin: Caller, service: Caller
+) -> None:
+    volume_id = await volume_of(client, admin, service)
+    action = url(admin, f"/volumes/{volume_id}/action")
+    for body, schema in (
+        ({"os-set_bootable": {"bootable": True}}, volumes_base.set_bootable_volume),
+        ({"os-update_readonly_flag": {"readonly": True}}, volumes_base.update_volume_readonly),
+        ({"os-reset_status": {"status": "available"}}, volumes_base.reset_volume_status),
+        ({"os-extend": {"new_size": 2}}, volumes_base.extend_volume),
+    ):
+        check(await client.post(action, json=body, headers=admin.headers()), schema)

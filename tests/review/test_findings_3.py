@@ -250,7 +250,7 @@ async def test_no_reset_of_a_volume_or_snapshot_a_backup_is_reading(
         json={"os-reset_status": {"status": "available"}},
         headers=admin.headers(),
     )
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
 
 
 async def test_a_group_copy_sees_a_member_that_joined_while_it_waited(
