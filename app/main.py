@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
+from app import datadir
 from app.api import (
     agents,
     backups,
@@ -35,7 +36,7 @@ from app.api.middleware import OpenStackHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db import migrate
 from app.db.session import is_sqlite, make_engine, make_sessionmaker
-from app.identity.keys import signing_key
+from app.identity.keys import load_key_ring
 from app.identity.tokens import TokenIssuer
 from app.runtime import Runtime
 from app.scheduler import store
@@ -49,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> Runtime:
     url = settings.resolved_database_url()
+    # Before the database or the key file is created: both are the service user's only.
+    datadir.prepare(settings)
     if run_migrations:
         await asyncio.to_thread(migrate.upgrade, url)
     engine = make_engine(
@@ -63,8 +66,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
     # PostgreSQL reads and writes through one pool; SQLite reads through a second
     # engine whose transactions do not take the write lock.
     reader = make_engine(url, reader=True) if is_sqlite(url) else engine
-    async with sessionmaker() as session, session.begin():
-        key = await signing_key(session)
+    keys = await load_key_ring(settings, sessionmaker)
     cache = CapabilityCache(service_down_time=settings.service_down_time)
     scheduler = Scheduler(
         cache,
@@ -77,7 +79,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
         sessionmaker=sessionmaker,
         read_engine=reader,
         read_sessionmaker=make_sessionmaker(reader),
-        tokens=TokenIssuer(key, settings.token_ttl_seconds),
+        tokens=TokenIssuer(keys, settings.token_ttl_seconds),
         cache=cache,
         scheduler=scheduler,
     )
