@@ -31,6 +31,7 @@ from app.api import (
     volumes,
     zones,
 )
+from app.api.bodylimit import RequestBodyLimitMiddleware
 from app.api.microversion import MAX_VERSION
 from app.api.middleware import OpenStackHeadersMiddleware
 from app.config import Settings, get_settings
@@ -121,6 +122,12 @@ def create_app(
         lifespan=lifespan,
     )
     faults.install(app)
+    # Added first, so it runs inside the headers middleware: a 413 carries the request id.
+    app.add_middleware(
+        RequestBodyLimitMiddleware,
+        limit=settings.max_request_body_size,
+        agent_limit=settings.max_agent_request_body_size,
+    )
     app.add_middleware(OpenStackHeadersMiddleware)
     for module in (
         versions,
