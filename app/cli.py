@@ -27,10 +27,12 @@ cli.add_typer(db_app, name="db")
 
 def _mount_identity() -> None:
     from app.identity.cli import project_app, role_app, user_app
+    from app.identity.keys_cli import token_keys_app
 
     cli.add_typer(project_app, name="project", help="Manage projects.")
     cli.add_typer(user_app, name="user", help="Manage users.")
     cli.add_typer(role_app, name="role", help="Grant and revoke roles.")
+    cli.add_typer(token_keys_app, name="token-keys", help="Token signing keys.")
 
 
 _mount_identity()
@@ -49,12 +51,13 @@ def _fail(message: str) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database (PUMICE_DATABASE_URL) to the newest schema."""
+    from app import datadir
     from app.db import migrate
 
     settings = _settings()
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        datadir.prepare(settings)
     migrate.upgrade(url)
     typer.echo(f"Database is at revision {migrate.head_revision(url)}.")
 
@@ -73,6 +76,18 @@ async def _check_migrated(settings: Settings) -> str | None:
         return f"Cannot open the database: {exc}"
     finally:
         await engine.dispose()
+    return None
+
+
+def _check_token_keys(settings: Settings) -> str | None:
+    from app.identity.keyring import KeyRing, KeyRingError
+
+    if settings.token_keys is None:
+        return None
+    try:
+        KeyRing.from_setting(settings.token_keys.get_secret_value())
+    except KeyRingError as exc:
+        return f"PUMICE_TOKEN_KEYS: {exc}"
     return None
 
 
@@ -141,6 +156,9 @@ def serve(
 ) -> None:
     """Run one API server (PostgreSQL in production: PUMICE_DATABASE_URL)."""
     settings = _settings(host=host, port=port)
+    problem = _check_token_keys(settings)
+    if problem:
+        _fail(problem)
     if not migrate:
         problem = asyncio.run(_check_migrated(settings))
         if problem:
@@ -278,18 +296,21 @@ def up(
     ),
 ) -> None:
     """All in one: the API on SQLite plus a local agent with a file backend."""
+    from app import datadir
     from app.db import migrate
+    from app.logs import configure_logging
 
+    configure_logging()
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    volumes_dir = data_dir / "volumes"
-    volumes_dir.mkdir(exist_ok=True)
     settings = _settings(
         host=host,
         port=port,
         data_dir=data_dir,
         database_url=os.environ.get("PUMICE_DATABASE_URL") or None,
     )
+    datadir.prepare(settings)
+    volumes_dir = data_dir / "volumes"
+    datadir.make_private_dir(volumes_dir)
     migrate.upgrade(settings.resolved_database_url())
     credentials, agent_password = asyncio.run(_bootstrap(settings))
     endpoint = settings.resolved_public_url()
@@ -379,6 +400,10 @@ def up(
 
 
 def main() -> None:
+    from app.datadir import restrict_umask
+
+    # Before anything is created: the database, keys and volumes are the service's alone.
+    restrict_umask()
     cli()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     region: str = "RegionOne"
 
     token_ttl_seconds: int = 3600 * 8
+    # Token signing keys, newest (signing) first, separated by commas: every replica
+    # given the same list verifies every replica's tokens. Unset: a key file in data_dir.
+    # Checked at start (app/identity/keyring.py), not here: pydantic's errors echo input.
+    token_keys: SecretStr | None = None
+    # Bodies larger than this are refused (413) before authentication and parsing;
+    # Cinder's osapi_max_request_body_size. Agents' capability reports get their own.
+    max_request_body_size: int = 114688
+    max_agent_request_body_size: int = 8 * 1024 * 1024
     # A backend that has not reported for this long is down (Cinder's option name).
     service_down_time: int = 60
     job_lease_seconds: int = 30

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
+from app import datadir
 from app.api import (
     agents,
     backups,
@@ -32,13 +33,14 @@ from app.api import (
     volumes,
     zones,
 )
+from app.api.bodylimit import RequestBodyLimitMiddleware
 from app.api.common import operation_id
 from app.api.microversion import MAX_VERSION
 from app.api.middleware import OpenStackHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db import migrate
 from app.db.session import is_sqlite, make_engine, make_sessionmaker
-from app.identity.keys import signing_key
+from app.identity.keys import load_key_ring
 from app.identity.tokens import TokenIssuer
 from app.runtime import Runtime
 from app.scheduler import store
@@ -52,6 +54,8 @@ log = structlog.get_logger(__name__)
 
 async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> Runtime:
     url = settings.resolved_database_url()
+    # Before the database or the key file is created: both are the service user's only.
+    datadir.prepare(settings)
     if run_migrations:
         await asyncio.to_thread(migrate.upgrade, url)
     engine = make_engine(
@@ -66,8 +70,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
     # PostgreSQL reads and writes through one pool; SQLite reads through a second
     # engine whose transactions do not take the write lock.
     reader = make_engine(url, reader=True) if is_sqlite(url) else engine
-    async with sessionmaker() as session, session.begin():
-        key = await signing_key(session)
+    keys = await load_key_ring(settings, sessionmaker)
     cache = CapabilityCache(service_down_time=settings.service_down_time)
     scheduler = Scheduler(
         cache,
@@ -80,7 +83,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
         sessionmaker=sessionmaker,
         read_engine=reader,
         read_sessionmaker=make_sessionmaker(reader),
-        tokens=TokenIssuer(key, settings.token_ttl_seconds),
+        tokens=TokenIssuer(keys, settings.token_ttl_seconds),
         cache=cache,
         scheduler=scheduler,
     )
@@ -123,6 +126,12 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     faults.install(app)
+    # Added first, so it runs inside the headers middleware: a 413 carries the request id.
+    app.add_middleware(
+        RequestBodyLimitMiddleware,
+        limit=settings.max_request_body_size,
+        agent_limit=settings.max_agent_request_body_size,
+    )
     app.add_middleware(OpenStackHeadersMiddleware)
     for module in (
         versions,

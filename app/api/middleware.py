@@ -69,17 +69,17 @@ class OpenStackHeadersMiddleware:
             await send(message)
 
         if error is not None:
-            await _send_fault(send_with_headers, path, error.code, error.message)
+            await send_fault(send_with_headers, path, error.code, error.message)
             return
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:  # the last line of defence: no bare 500 without a fault
             log.exception("unhandled error", request_id=request_id, error=str(exc))
             if not started:
-                await _send_fault(send_with_headers, path, 500, INTERNAL_ERROR)
+                await send_fault(send_with_headers, path, 500, INTERNAL_ERROR)
 
 
-async def _send_fault(send: Send, path: str, code: int, message: str) -> None:
+async def send_fault(send: Send, path: str, code: int, message: str) -> None:
     body = json.dumps(error_body_for(path, code, message)).encode()
     await send(
         {

@@ -1,18 +1,20 @@
 """Signed, expiring bearer tokens (JWS, HS256) carrying the scope of a password
-authentication. The key lives in the database so every replica verifies every token."""
+authentication. The ring's first key signs and names itself in the `kid` header; every
+key of the ring verifies (app/identity/keyring.py)."""
 
 from __future__ import annotations
 
 import base64
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
 from app.db.models import utcnow
 from app.errors import Unauthorized
+from app.identity.keyring import KeyRing, SigningKey, new_secret
 
 ALGORITHM = "HS256"
 ISSUER = "pumice"
@@ -43,12 +45,13 @@ class TokenClaims:
 
 
 def new_signing_key() -> str:
-    return secrets.token_urlsafe(48)
+    return new_secret()
 
 
 class TokenIssuer:
-    def __init__(self, key: str, ttl_seconds: int) -> None:
-        self._key = key
+    def __init__(self, keys: KeyRing | str, ttl_seconds: int) -> None:
+        """`keys`: the ring, or one secret (a ring of one)."""
+        self._keys = keys if isinstance(keys, KeyRing) else KeyRing.of(keys)
         self._ttl = ttl_seconds
 
     def issue(
@@ -86,19 +89,12 @@ class TokenIssuer:
             "jti": claims.token_id,
             "amr": list(methods),  # RFC 8176: authentication methods references
         }
-        return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims
+        key = self._keys.signing
+        token = jwt.encode(payload, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+        return token, claims
 
     def verify(self, token: str) -> TokenClaims:
-        try:
-            p = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "pid"]},
-            )
-        except jwt.PyJWTError as exc:
-            raise Unauthorized(UNAUTHORIZED) from exc
+        p = self._decode(token)
         return TokenClaims(
             user_id=p["sub"],
             user_name=p.get("unm", ""),
@@ -111,6 +107,35 @@ class TokenIssuer:
             token_id=p.get("jti", ""),
             methods=tuple(p.get("amr", ("password",))),
         )
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        """The verified payload. A `kid` picks its key (an unknown one is refused); a
+        token without one, from before key rings, is tried with every key."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(UNAUTHORIZED) from exc
+        candidates: tuple[SigningKey, ...] = self._keys.keys
+        if kid is not None:
+            found = self._keys.by_kid(kid) if isinstance(kid, str) else None
+            if found is None:
+                raise Unauthorized(UNAUTHORIZED)
+            candidates = (found,)
+        for key in candidates:
+            try:
+                payload: dict[str, Any] = jwt.decode(
+                    token,
+                    key.secret,
+                    algorithms=[ALGORITHM],
+                    issuer=ISSUER,
+                    options={"require": ["exp", "iat", "sub", "pid"]},
+                )
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.PyJWTError as exc:
+                raise Unauthorized(UNAUTHORIZED) from exc
+            return payload
+        raise Unauthorized(UNAUTHORIZED)
 
 
 def _is_hex(value: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,99 @@ def test_setup_refuses_an_unwritable_repository(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(DriverError, match="not usable"):
         PosixBackupRepository(blocker / "repo").do_setup()
+
+
+# --- the repository is its owner's, and nothing in it leads outside ---------------------
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every entry under `root` with a file's bytes (None for a folder)."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_folders_are_0700_and_files_0600_whatever_the_umask(
+    tmp_path: Path, permissive_umask: None
+) -> None:
+    root = tmp_path / "repo"
+    repository = PosixBackupRepository(root, chunk_bytes=CHUNK)
+    repository.do_setup()
+    source = tmp_path / "volume"
+    _volume(source)
+    (root / "older").mkdir(mode=0o755)  # a container made before repositories were private
+    for container in ("c1", "older"):
+        repository.create_backup(BACKUP_ID, source, container=container)
+        folder = repository.backup_dir(BACKUP_ID, container)
+        assert [_mode(p) for p in (root, root / container, folder)] == [0o700] * 3
+        files = sorted(p.name for p in folder.iterdir())
+        assert MANIFEST_NAME in files and len(files) == 5
+        assert {name: _mode(folder / name) for name in files} == dict.fromkeys(files, 0o600)
+
+
+def test_setup_makes_a_loose_repository_private(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    os.chmod(root, 0o755)
+    PosixBackupRepository(root).do_setup()
+    assert _mode(root) == 0o700
+
+
+@pytest.mark.parametrize("link", ["container", "backup folder"])
+def test_a_link_out_of_the_repository_is_never_followed(
+    repo: PosixBackupRepository, tmp_path: Path, link: str
+) -> None:
+    source = tmp_path / "volume"
+    _volume(source)
+    outside = tmp_path / "outside"
+    (outside / BACKUP_ID).mkdir(parents=True)
+    (outside / BACKUP_ID / "precious").write_bytes(b"not the repository's")
+    if link == "container":
+        (repo.root / "evil").symlink_to(outside)
+    else:
+        (repo.root / "evil").mkdir()
+        (repo.root / "evil" / BACKUP_ID).symlink_to(outside / BACKUP_ID)
+    before = _tree(outside)
+
+    with pytest.raises(DriverError, match="symbolic link"):
+        repo.create_backup(BACKUP_ID, source, container="evil")
+    with pytest.raises(DriverError, match="symbolic link"):
+        repo.delete_backup(BACKUP_ID, container="evil")
+    with pytest.raises(DriverError, match="symbolic link"):
+        repo.restore(BACKUP_ID, tmp_path / "restored", container="evil")
+    assert _tree(outside) == before
+
+
+@pytest.mark.parametrize("entry", ["chunk-00000000.zst", MANIFEST_NAME])
+def test_an_entry_replaced_by_a_link_is_not_read_and_its_target_not_deleted(
+    repo: PosixBackupRepository, tmp_path: Path, entry: str
+) -> None:
+    source = tmp_path / "volume"
+    _volume(source)
+    repo.create_backup(BACKUP_ID, source)
+    folder = repo.backup_dir(BACKUP_ID, None)
+    # The very bytes, moved out and linked back: following the link would pass every check.
+    moved = tmp_path / "outside-entry"
+    (folder / entry).rename(moved)
+    (folder / entry).symlink_to(moved)
+    kept = moved.read_bytes()
+
+    with pytest.raises(BackupCorrupt, match="symbolic link"):
+        repo.restore(BACKUP_ID, tmp_path / "restored")
+    with pytest.raises(BackupCorrupt, match="symbolic link"):
+        restore(folder, tmp_path / "restored")
+    repo.delete_backup(BACKUP_ID)
+    assert not folder.exists()
+    assert moved.read_bytes() == kept

@@ -296,6 +296,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         PUMICE_DATABASE_URL=_pg_url(name),
         PUMICE_SERVICE_DOWN_TIME="60",
         PUMICE_DATA_DIR=str(tmp_path / "data"),
+        # Replicas keep data directories of their own: the shared setting is what lets
+        # each verify the tokens of the others.
+        PUMICE_TOKEN_KEYS=f"{secrets.token_urlsafe(48)},{secrets.token_urlsafe(48)}",
     )
     c = Cluster(tmp_path, _pg_url(name), env)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ class Up:
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
             env=env,
+            umask=0o022,  # a usual login umask: what pumice creates must not depend on it
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -183,3 +185,26 @@ def test_ctrl_c_stops_and_restart_reuses_credentials(up: Up) -> None:
     assert (up.data_dir / "clouds.yaml").read_text() == clouds
     openstack(up, "volume", "create", "--size", "1", "after-restart")
     wait_for(lambda: volume_status(up, "after-restart") == "available")
+
+
+def test_the_data_directory_is_private_and_an_older_install_is_tightened(up: Up) -> None:
+    files = ["pumice.db", "pumice.db-wal", "pumice.db-shm", "token-keys"]
+    files += ["agent.toml", "clouds.yaml"]
+    folders = [".", "volumes", "backups"]
+    wait_for(lambda: (up.data_dir / "backups").exists())  # the agent's backup service
+
+    def modes() -> dict[str, int]:
+        return {name: stat.S_IMODE((up.data_dir / name).stat().st_mode) for name in folders + files}
+
+    private = {**dict.fromkeys(folders, 0o700), **dict.fromkeys(files, 0o600)}
+    assert modes() == private
+
+    assert up.stop() == 0
+    for name in folders:
+        os.chmod(up.data_dir / name, 0o755)
+    for name in files:
+        if (up.data_dir / name).exists():  # SQLite removes -wal and -shm on a clean close
+            os.chmod(up.data_dir / name, 0o644)
+    up.start()
+    assert modes() == private
+    assert up.output()[up.offset :].count("tightened file modes") == 1

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from datetime import timedelta
 
 import jwt
@@ -7,6 +11,7 @@ import pytest
 
 from app.db.models import utcnow
 from app.errors import Unauthorized
+from app.identity.keyring import KeyRing
 from app.identity.tokens import ALGORITHM, TokenIssuer, new_signing_key
 
 
@@ -92,3 +97,38 @@ def test_an_unsigned_token_is_rejected() -> None:
 def test_garbage_is_rejected(garbage: str) -> None:
     with pytest.raises(Unauthorized):
         TokenIssuer(new_signing_key(), 3600).verify(garbage)
+
+
+def test_a_token_naming_a_key_outside_the_ring_is_rejected() -> None:
+    key, other = new_signing_key(), new_signing_key()
+    ring = KeyRing.of(key)
+    issuer = TokenIssuer(ring, 3600)
+    claims = jwt.decode(issue(issuer), options={"verify_signature": False})
+    # The right signature under a kid the ring does not hold: the kid decides.
+    unknown = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": "0" * 16})
+    # The ring's kid on a signature by a key the ring does not hold.
+    borrowed = jwt.encode(claims, other, algorithm=ALGORITHM, headers={"kid": ring.signing.kid})
+    # A kid that is not a string (PyJWT will not write one: sign it by hand).
+    header = _b64(json.dumps({"alg": ALGORITHM, "typ": "JWT", "kid": 7}).encode())
+    body = unknown.split(".")[1]
+    mac = hmac.new(key.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    odd = f"{header}.{body}.{_b64(mac)}"
+    for token in (unknown, borrowed, odd):
+        with pytest.raises(Unauthorized):
+            issuer.verify(token)
+
+
+def test_every_key_of_the_ring_verifies_and_the_first_signs() -> None:
+    newest, older = new_signing_key(), new_signing_key()
+    ring = KeyRing.of(newest, older)
+    issuer = TokenIssuer(ring, 3600)
+    assert jwt.get_unverified_header(issue(issuer))["kid"] == ring.signing.kid
+    assert issuer.verify(issue(TokenIssuer(older, 3600))).user_id == "u1"
+    # A token from before key rings names no key: each key of the ring is tried.
+    claims = jwt.decode(issue(issuer), options={"verify_signature": False})
+    assert issuer.verify(jwt.encode(claims, older, algorithm=ALGORITHM)).user_id == "u1"
+    assert TokenIssuer(KeyRing.of(newest), 3600).verify(issue(issuer)).user_id == "u1"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
