@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     region: str = "RegionOne"
 
     token_ttl_seconds: int = 3600 * 8
+    # How long a replica trusts its last check that a token still stands: a revocation
+    # or a user, project or role change made elsewhere works here within this time.
+    token_check_ttl_seconds: float = 10.0
     # A backend that has not reported for this long is down (Cinder's option name).
     service_down_time: int = 60
     job_lease_seconds: int = 30

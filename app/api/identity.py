@@ -8,6 +8,7 @@ domain errors raised by handlers and dependencies."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import structlog
@@ -21,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.deps import RuntimeDep, SessionDep
 from app.db.models import Project, User
 from app.errors import BadRequest, Forbidden, NotFound, PumiceError, Unauthorized
-from app.identity import keystone, service
+from app.identity import keystone, revocations, service
 from app.identity.catalog import build_catalog
 from app.identity.tokens import UNAUTHORIZED, TokenClaims
+from app.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -132,25 +134,61 @@ class AuthRequest(_Body):
     auth: Auth
 
 
+class PasswordChange(_Body):
+    password: str
+    original_password: str
+
+
+class PasswordChangeRequest(_Body):
+    user: PasswordChange
+
+
 # --- dependencies ----------------------------------------------------------------
 
 
-async def token_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> TokenClaims:
+@dataclass(frozen=True)
+class Caller:
+    """The caller of an identity endpoint: its token, and the admin power its scope
+    holds as found in the database."""
+
+    claims: TokenClaims
+    is_admin: bool
+
+    @property
+    def user_id(self) -> str:
+        return self.claims.user_id
+
+    @property
+    def user_name(self) -> str:
+        return self.claims.user_name
+
+    @property
+    def project_id(self) -> str:
+        return self.claims.project_id
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.claims.roles
+
+
+async def token_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> Caller:
     """The caller of an identity endpoint, from X-Auth-Token, still valid in the
-    database (not deleted, disabled or stripped of its roles since issue)."""
+    database (not revoked, deleted, disabled or stripped of its roles since issue).
+    Checked every time: identity calls are rare, and here a revocation must show."""
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthorized(UNAUTHORIZED)
     claims = runtime.tokens.verify(token)
-    if not await service.token_still_valid(session, claims):
+    check = await service.check_token(session, claims)
+    if check is None:
         raise Unauthorized(UNAUTHORIZED)
-    return claims
+    return Caller(claims, check.is_admin)
 
 
-CallerDep = Annotated[TokenClaims, Depends(token_caller)]
+CallerDep = Annotated[Caller, Depends(token_caller)]
 
 
-def _may_act_for(caller: TokenClaims, user_id: str) -> bool:
+def _may_act_for(caller: Caller, user_id: str) -> bool:
     return caller.is_admin or caller.user_id == user_id
 
 
@@ -203,10 +241,12 @@ async def issue_token(
             log.info("authentication failed", user=user.id or user.name, project=project_name)
             raise
         methods: tuple[str, ...] = ("password",)
+        chain = ""
     elif "token" in identity.methods:
         if identity.token is None:
             raise BadRequest("Expecting to find token in identity.")
-        # Rescoping: the new token lives no longer than the one presented.
+        # Rescoping: the new token lives no longer than the one presented, and belongs
+        # to its audit chain, so revoking the password token revokes this one too.
         claims = runtime.tokens.verify(identity.token.id)
         if not await service.token_still_valid(session, claims):
             raise Unauthorized(UNAUTHORIZED)
@@ -217,6 +257,7 @@ async def issue_token(
         )
         expires_at = claims.expires_at
         methods = ("token", *(m for m in claims.methods if m != "token"))
+        chain = claims.audit_chain_id
     else:
         raise Unauthorized(UNAUTHORIZED)
     await session.commit()  # a password hash upgraded during verification
@@ -229,6 +270,8 @@ async def issue_token(
         is_admin=result.is_admin,
         expires_at=expires_at,
         methods=methods,
+        chain=chain,
+        generation=result.user.token_generation,
     )
     content = keystone.token_body(
         claims,
@@ -263,18 +306,23 @@ def _default_domain(domain: DomainRef) -> bool:
 
 
 async def _subject(
-    request: Request, caller: TokenClaims, runtime: RuntimeDep, session: SessionDep
+    request: Request,
+    caller: Caller,
+    runtime: Runtime,
+    session: AsyncSession,
+    action: str = "identity:validate_token",
 ) -> tuple[str, TokenClaims]:
-    """The token named by X-Subject-Token, if the caller may see it: its own, or any
-    for an admin or a service (Keystone's default validate_token policy)."""
+    """The token named by X-Subject-Token, if the caller may see (or revoke) it: its
+    own, or any for an admin or a service (Keystone's default validate_token and
+    revoke_token policies). A revoked or no longer valid token is not found."""
     token = request.headers.get("x-subject-token", "")
     try:
         subject = runtime.tokens.verify(token)
     except Unauthorized as exc:
         raise NotFound("Could not find token.") from exc
     if not (_may_act_for(caller, subject.user_id) or "service" in caller.roles):
-        raise Forbidden(NOT_PERMITTED.format(action="identity:validate_token"))
-    if not await service.token_still_valid(session, subject):
+        raise Forbidden(NOT_PERMITTED.format(action=action))
+    if await service.check_token(session, subject) is None:
         raise NotFound("Could not find token.")
     return token, subject
 
@@ -299,6 +347,21 @@ async def check_token(
 ) -> Response:
     token, _ = await _subject(request, caller, runtime, session)
     return Response(status_code=200, headers={"X-Subject-Token": token})
+
+
+@router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token")
+async def revoke_token(
+    request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
+) -> Response:
+    """Revoke the X-Subject-Token token (and, for a password token, every token
+    rescoped from it): 404 on GET/HEAD and 401 everywhere from then on; at once on
+    this replica, within token_check_ttl_seconds on the others."""
+    _, subject = await _subject(request, caller, runtime, session, "identity:revoke_token")
+    await revocations.revoke(session, subject)
+    await session.commit()
+    runtime.token_checks.forget_user(subject.user_id)
+    log.info("token revoked", user=subject.user_id, audit_id=subject.audit_id, by=caller.user_id)
+    return Response(status_code=204)
 
 
 @router.get("/v3/auth/projects", summary="Projects the caller may scope to")
@@ -339,6 +402,23 @@ async def user(
     return {"user": keystone.user_body(found, identity_url(request))}
 
 
+@router.post("/v3/users/{user_id}/password", status_code=204, summary="Change one's password")
+async def change_password(
+    user_id: str,
+    body: PasswordChangeRequest,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+) -> Response:
+    """Keystone's self-service change: no token needed, the original password is the
+    proof. Every token of the user stops working; log in again with the new password."""
+    await service.change_password(session, user_id, body.user.original_password, body.user.password)
+    await session.commit()
+    runtime.token_checks.forget_user(user_id)
+    log.info("password changed", user=user_id)
+    return Response(status_code=204)
+
+
 @router.get("/v3/users/{user_id}/projects", summary="A user's projects (self or admin)")
 async def user_projects(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
@@ -372,13 +452,13 @@ async def project(
     return {"project": keystone.project_body(found, identity_url(request))}
 
 
-def _require_admin(caller: TokenClaims, action: str) -> None:
+def _require_admin(caller: Caller, action: str) -> None:
     if not caller.is_admin:
         raise Forbidden(NOT_PERMITTED.format(action=action))
 
 
 async def _visible_user(
-    session: AsyncSession, caller: TokenClaims, name_or_id: str, action: str
+    session: AsyncSession, caller: Caller, name_or_id: str, action: str
 ) -> User:
     if caller.is_admin:
         return await service.get_user(session, name_or_id)
