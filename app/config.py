@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     # How long a replica trusts its last check that a token still stands: a revocation
     # or a user, project or role change made elsewhere works here within this time.
     token_check_ttl_seconds: float = 10.0
+    # Login throttling, counted in the database (every replica): a user from one
+    # address, or one address, gets this many failed password checks per window...
+    login_max_failures: int = 10
+    # ...and a user from all addresses together this many (more than one address can
+    # spend, so one attacker alone cannot lock a user out).
+    login_user_max_failures: int = 50
+    # The window starts at the first failure; a lock lasts until it ends.
+    login_failure_window_seconds: int = 300
+    # Once half a limit is spent, each further failure is answered this much later.
+    login_failure_delay_seconds: float = 1.0
     # A backend that has not reported for this long is down (Cinder's option name).
     service_down_time: int = 60
     job_lease_seconds: int = 30

@@ -7,9 +7,10 @@ domain errors raised by handlers and dependencies."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends, Request
@@ -21,13 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import RuntimeDep, SessionDep
 from app.db.models import Project, User
-from app.errors import BadRequest, Forbidden, NotFound, PumiceError, Unauthorized
-from app.identity import keystone, revocations, service
+from app.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PumiceError,
+    TooManyRequests,
+    Unauthorized,
+)
+from app.identity import keystone, revocations, service, throttle
 from app.identity.catalog import build_catalog
 from app.identity.tokens import UNAUTHORIZED, TokenClaims
 from app.runtime import Runtime
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 NOT_PERMITTED = "You are not authorized to perform the requested action: {action}."
 
@@ -41,6 +50,9 @@ class KeystoneRoute(APIRoute):
         async def keystone_errors(request: Request) -> Response:
             try:
                 return await handler(request)
+            except TooManyRequests as exc:
+                headers = {"Retry-After": str(exc.retry_after)}
+                return keystone_error(request, exc.code, exc.message, headers)
             except PumiceError as exc:
                 return keystone_error(request, exc.code, exc.message)
             except RequestValidationError as exc:
@@ -52,8 +64,10 @@ class KeystoneRoute(APIRoute):
 router = APIRouter(prefix="/identity", tags=["identity"], route_class=KeystoneRoute)
 
 
-def keystone_error(request: Request, code: int, message: str) -> Response:
-    headers = {}
+def keystone_error(
+    request: Request, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    headers = dict(headers or {})
     if code == 401:
         # Keystone tells a client where to authenticate.
         headers["WWW-Authenticate"] = f'Keystone uri="{identity_url(request)}"'
@@ -192,6 +206,50 @@ def _may_act_for(caller: Caller, user_id: str) -> bool:
     return caller.is_admin or caller.user_id == user_id
 
 
+def client_address(request: Request) -> str:
+    # The peer as the server sees it, never X-Forwarded-For (anyone can write that
+    # header); behind a proxy, let uvicorn resolve the peer (--forwarded-allow-ips).
+    return request.client.host if request.client else ""
+
+
+async def _password_checked(
+    request: Request,
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    subject: str,
+    shown: str,
+    attempt: Callable[[], Awaitable[T]],
+) -> T:
+    """Run a password check under the login throttle: refused while locked, a failure
+    counted, logged (who and from where, never the password) and held back once half
+    a limit is spent; a success clears the user's counts. The caller commits."""
+    rules = throttle.Rules.from_settings(runtime.settings)
+    address = client_address(request)
+    try:
+        await throttle.check(session, rules, subject, address)
+    except TooManyRequests as exc:
+        log.warning(
+            "authentication refused after repeated failures",
+            user=shown,
+            address=address,
+            retry_after=exc.retry_after,
+        )
+        raise
+    try:
+        result = await attempt()
+    except Unauthorized:
+        # Any refusal counts, a right password with a wrong scope too: the throttle
+        # then tells a guesser no more than the answer does.
+        delay = await throttle.record_failure(session, rules, subject, address)
+        await session.commit()
+        log.warning("authentication failed", user=shown, address=address)
+        await asyncio.sleep(delay)
+        raise
+    await throttle.record_success(session, rules, subject, address)
+    return result
+
+
 # --- version discovery -----------------------------------------------------------
 
 
@@ -228,18 +286,21 @@ async def issue_token(
             raise BadRequest("Expecting to find id or name in user.")
         if user.id is None and user.domain and not _default_domain(user.domain):
             raise Unauthorized(UNAUTHORIZED)
-        try:
-            result = await service.authenticate(
+        result = await _password_checked(
+            request,
+            runtime,
+            session,
+            subject=await service.login_subject(session, user_name=user.name, user_id=user.id),
+            shown=str(user.id or user.name),
+            attempt=lambda: service.authenticate(
                 session,
                 user_name=user.name,
                 user_id=user.id,
                 password=user.password,
                 project_name=project_name,
                 project_id=project_id,
-            )
-        except Unauthorized:
-            log.info("authentication failed", user=user.id or user.name, project=project_name)
-            raise
+            ),
+        )
         methods: tuple[str, ...] = ("password",)
         chain = ""
     elif "token" in identity.methods:
@@ -260,7 +321,8 @@ async def issue_token(
         chain = claims.audit_chain_id
     else:
         raise Unauthorized(UNAUTHORIZED)
-    await session.commit()  # a password hash upgraded during verification
+    # A password hash upgraded during verification, the login counters cleared.
+    await session.commit()
     token, claims = runtime.tokens.issue(
         user_id=result.user.id,
         user_name=result.user.name,
@@ -411,8 +473,18 @@ async def change_password(
     session: SessionDep,
 ) -> Response:
     """Keystone's self-service change: no token needed, the original password is the
-    proof. Every token of the user stops working; log in again with the new password."""
-    await service.change_password(session, user_id, body.user.original_password, body.user.password)
+    proof (under the login throttle, as a login). Every token of the user stops
+    working; log in again with the new password."""
+    await _password_checked(
+        request,
+        runtime,
+        session,
+        subject=await service.login_subject(session, user_name=None, user_id=user_id),
+        shown=user_id,
+        attempt=lambda: service.change_password(
+            session, user_id, body.user.original_password, body.user.password
+        ),
+    )
     await session.commit()
     runtime.token_checks.forget_user(user_id)
     log.info("password changed", user=user_id)
