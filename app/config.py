@@ -32,6 +32,19 @@ class Settings(BaseSettings):
     # Cinder's osapi_max_request_body_size. Agents' capability reports get their own.
     max_request_body_size: int = 114688
     max_agent_request_body_size: int = 8 * 1024 * 1024
+    # How long a replica trusts its last check that a token still stands: a revocation
+    # or a user, project or role change made elsewhere works here within this time.
+    token_check_ttl_seconds: float = 10.0
+    # Login throttling, counted in the database (every replica): a user from one
+    # address, or one address, gets this many failed password checks per window...
+    login_max_failures: int = 10
+    # ...and a user from all addresses together this many (more than one address can
+    # spend, so one attacker alone cannot lock a user out).
+    login_user_max_failures: int = 50
+    # The window starts at the first failure; a lock lasts until it ends.
+    login_failure_window_seconds: int = 300
+    # Once half a limit is spent, each further failure is answered this much later.
+    login_failure_delay_seconds: float = 1.0
     # A backend that has not reported for this long is down (Cinder's option name).
     service_down_time: int = 60
     job_lease_seconds: int = 30

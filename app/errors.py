@@ -38,3 +38,12 @@ class OverQuota(PumiceError):
 
 class NotAcceptable(PumiceError):
     code = 406
+
+
+class TooManyRequests(PumiceError):
+    code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        # Seconds until the refusal ends (the Retry-After header).
+        self.retry_after = retry_after

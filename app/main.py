@@ -42,7 +42,7 @@ from app.db import migrate
 from app.db.session import is_sqlite, make_engine, make_sessionmaker
 from app.identity.keys import load_key_ring
 from app.identity.tokens import TokenIssuer
-from app.runtime import Runtime
+from app.runtime import Runtime, TokenChecks
 from app.scheduler import store
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.scheduler import Scheduler
@@ -86,6 +86,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
         tokens=TokenIssuer(keys, settings.token_ttl_seconds),
         cache=cache,
         scheduler=scheduler,
+        token_checks=TokenChecks(ttl_seconds=settings.token_check_ttl_seconds),
     )
     async with sessionmaker() as session, session.begin():
         await ensure_default_type(session, settings.default_volume_type)

@@ -40,22 +40,40 @@ class JobSignal:
             pass
 
 
+@dataclass(frozen=True)
+class CheckedToken:
+    user_id: str
+    is_admin: bool
+    at: float
+
+
 @dataclass
 class TokenChecks:
-    """Tokens recently found to still stand for a live user, project and roles."""
+    """Tokens recently found to still stand for a live user, project and roles, with
+    the admin power found then. A revocation or password change made through this
+    replica forgets the user's entries at once; one made elsewhere (another replica,
+    the CLI) is seen here once an entry is `ttl_seconds` old: that is the window in
+    which a revoked token may still work on other replicas."""
 
     ttl_seconds: float = 10.0
     max_entries: int = 50_000
-    _checked: dict[str, float] = field(default_factory=dict)
+    _checked: dict[str, CheckedToken] = field(default_factory=dict)
 
-    def recently_valid(self, token_id: str) -> bool:
-        at = self._checked.get(token_id)
-        return at is not None and time.monotonic() - at < self.ttl_seconds
+    def recall(self, token_id: str) -> CheckedToken | None:
+        checked = self._checked.get(token_id)
+        if checked is None or time.monotonic() - checked.at >= self.ttl_seconds:
+            return None
+        return checked
 
-    def remember(self, token_id: str) -> None:
+    def remember(self, token_id: str, user_id: str, is_admin: bool) -> CheckedToken:
         if len(self._checked) >= self.max_entries:
             self._checked.clear()
-        self._checked[token_id] = time.monotonic()
+        checked = CheckedToken(user_id, is_admin, time.monotonic())
+        self._checked[token_id] = checked
+        return checked
+
+    def forget_user(self, user_id: str) -> None:
+        self._checked = {k: v for k, v in self._checked.items() if v.user_id != user_id}
 
 
 @dataclass

@@ -48,21 +48,23 @@ async def get_context(request: Request, runtime: RuntimeDep) -> RequestContext:
     if not token:
         raise Unauthorized("The request you have made requires authentication.")
     claims = runtime.tokens.verify(token)
-    if not runtime.token_checks.recently_valid(claims.token_id):
+    checked = runtime.token_checks.recall(claims.token_id)
+    if checked is None:
         # A signature proves the token was issued, not that its user, project and roles
-        # still exist: check, in a session of its own (the endpoint's may open a write
-        # transaction later), and remember a good answer briefly.
+        # still exist or that it was not revoked: check, in a session of its own (the
+        # endpoint's may open a write transaction later), and remember a good answer
+        # briefly (TokenChecks says how briefly).
         async with runtime.read_sessionmaker() as session:
-            valid = await identity_service.token_still_valid(session, claims)
-        if not valid:
+            check = await identity_service.check_token(session, claims)
+        if check is None:
             raise Unauthorized("The request you have made requires authentication.")
-        runtime.token_checks.remember(claims.token_id)
+        checked = runtime.token_checks.remember(claims.token_id, claims.user_id, check.is_admin)
     return RequestContext(
         user_id=claims.user_id,
         project_id=claims.project_id,
         project_name=claims.project_name,
         roles=frozenset(claims.roles),
-        is_admin=claims.is_admin,
+        is_admin=checked.is_admin,
         request_id=getattr(request.state, "request_id", ""),
     )
 

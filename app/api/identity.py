@@ -7,8 +7,10 @@ domain errors raised by handlers and dependencies."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends, Request
@@ -20,12 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import RuntimeDep, SessionDep
 from app.db.models import Project, User
-from app.errors import BadRequest, Forbidden, NotFound, PumiceError, Unauthorized
-from app.identity import keystone, service
+from app.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PumiceError,
+    TooManyRequests,
+    Unauthorized,
+)
+from app.identity import keystone, revocations, service, throttle
 from app.identity.catalog import build_catalog
 from app.identity.tokens import UNAUTHORIZED, TokenClaims
+from app.runtime import Runtime
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 NOT_PERMITTED = "You are not authorized to perform the requested action: {action}."
 
@@ -39,6 +50,9 @@ class KeystoneRoute(APIRoute):
         async def keystone_errors(request: Request) -> Response:
             try:
                 return await handler(request)
+            except TooManyRequests as exc:
+                headers = {"Retry-After": str(exc.retry_after)}
+                return keystone_error(request, exc.code, exc.message, headers)
             except PumiceError as exc:
                 return keystone_error(request, exc.code, exc.message)
             except RequestValidationError as exc:
@@ -50,8 +64,10 @@ class KeystoneRoute(APIRoute):
 router = APIRouter(prefix="/identity", tags=["identity"], route_class=KeystoneRoute)
 
 
-def keystone_error(request: Request, code: int, message: str) -> Response:
-    headers = {}
+def keystone_error(
+    request: Request, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    headers = dict(headers or {})
     if code == 401:
         # Keystone tells a client where to authenticate.
         headers["WWW-Authenticate"] = f'Keystone uri="{identity_url(request)}"'
@@ -132,26 +148,106 @@ class AuthRequest(_Body):
     auth: Auth
 
 
+class PasswordChange(_Body):
+    password: str
+    original_password: str
+
+
+class PasswordChangeRequest(_Body):
+    user: PasswordChange
+
+
 # --- dependencies ----------------------------------------------------------------
 
 
-async def token_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> TokenClaims:
+@dataclass(frozen=True)
+class Caller:
+    """The caller of an identity endpoint: its token, and the admin power its scope
+    holds as found in the database."""
+
+    claims: TokenClaims
+    is_admin: bool
+
+    @property
+    def user_id(self) -> str:
+        return self.claims.user_id
+
+    @property
+    def user_name(self) -> str:
+        return self.claims.user_name
+
+    @property
+    def project_id(self) -> str:
+        return self.claims.project_id
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.claims.roles
+
+
+async def token_caller(request: Request, runtime: RuntimeDep, session: SessionDep) -> Caller:
     """The caller of an identity endpoint, from X-Auth-Token, still valid in the
-    database (not deleted, disabled or stripped of its roles since issue)."""
+    database (not revoked, deleted, disabled or stripped of its roles since issue).
+    Checked every time: identity calls are rare, and here a revocation must show."""
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthorized(UNAUTHORIZED)
     claims = runtime.tokens.verify(token)
-    if not await service.token_still_valid(session, claims):
+    check = await service.check_token(session, claims)
+    if check is None:
         raise Unauthorized(UNAUTHORIZED)
-    return claims
+    return Caller(claims, check.is_admin)
 
 
-CallerDep = Annotated[TokenClaims, Depends(token_caller)]
+CallerDep = Annotated[Caller, Depends(token_caller)]
 
 
-def _may_act_for(caller: TokenClaims, user_id: str) -> bool:
+def _may_act_for(caller: Caller, user_id: str) -> bool:
     return caller.is_admin or caller.user_id == user_id
+
+
+def client_address(request: Request) -> str:
+    # The peer as the server sees it, never X-Forwarded-For (anyone can write that
+    # header); behind a proxy, let uvicorn resolve the peer (--forwarded-allow-ips).
+    return request.client.host if request.client else ""
+
+
+async def _password_checked(
+    request: Request,
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    subject: str,
+    shown: str,
+    attempt: Callable[[], Awaitable[T]],
+) -> T:
+    """Run a password check under the login throttle: refused while locked, a failure
+    counted, logged (who and from where, never the password) and held back once half
+    a limit is spent; a success clears the user's counts. The caller commits."""
+    rules = throttle.Rules.from_settings(runtime.settings)
+    address = client_address(request)
+    try:
+        await throttle.check(session, rules, subject, address)
+    except TooManyRequests as exc:
+        log.warning(
+            "authentication refused after repeated failures",
+            user=shown,
+            address=address,
+            retry_after=exc.retry_after,
+        )
+        raise
+    try:
+        result = await attempt()
+    except Unauthorized:
+        # Any refusal counts, a right password with a wrong scope too: the throttle
+        # then tells a guesser no more than the answer does.
+        delay = await throttle.record_failure(session, rules, subject, address)
+        await session.commit()
+        log.warning("authentication failed", user=shown, address=address)
+        await asyncio.sleep(delay)
+        raise
+    await throttle.record_success(session, rules, subject, address)
+    return result
 
 
 # --- version discovery -----------------------------------------------------------
@@ -190,23 +286,28 @@ async def issue_token(
             raise BadRequest("Expecting to find id or name in user.")
         if user.id is None and user.domain and not _default_domain(user.domain):
             raise Unauthorized(UNAUTHORIZED)
-        try:
-            result = await service.authenticate(
+        result = await _password_checked(
+            request,
+            runtime,
+            session,
+            subject=await service.login_subject(session, user_name=user.name, user_id=user.id),
+            shown=str(user.id or user.name),
+            attempt=lambda: service.authenticate(
                 session,
                 user_name=user.name,
                 user_id=user.id,
                 password=user.password,
                 project_name=project_name,
                 project_id=project_id,
-            )
-        except Unauthorized:
-            log.info("authentication failed", user=user.id or user.name, project=project_name)
-            raise
+            ),
+        )
         methods: tuple[str, ...] = ("password",)
+        chain = ""
     elif "token" in identity.methods:
         if identity.token is None:
             raise BadRequest("Expecting to find token in identity.")
-        # Rescoping: the new token lives no longer than the one presented.
+        # Rescoping: the new token lives no longer than the one presented, and belongs
+        # to its audit chain, so revoking the password token revokes this one too.
         claims = runtime.tokens.verify(identity.token.id)
         if not await service.token_still_valid(session, claims):
             raise Unauthorized(UNAUTHORIZED)
@@ -217,9 +318,11 @@ async def issue_token(
         )
         expires_at = claims.expires_at
         methods = ("token", *(m for m in claims.methods if m != "token"))
+        chain = claims.audit_chain_id
     else:
         raise Unauthorized(UNAUTHORIZED)
-    await session.commit()  # a password hash upgraded during verification
+    # A password hash upgraded during verification, the login counters cleared.
+    await session.commit()
     token, claims = runtime.tokens.issue(
         user_id=result.user.id,
         user_name=result.user.name,
@@ -229,6 +332,8 @@ async def issue_token(
         is_admin=result.is_admin,
         expires_at=expires_at,
         methods=methods,
+        chain=chain,
+        generation=result.user.token_generation,
     )
     content = keystone.token_body(
         claims,
@@ -263,18 +368,23 @@ def _default_domain(domain: DomainRef) -> bool:
 
 
 async def _subject(
-    request: Request, caller: TokenClaims, runtime: RuntimeDep, session: SessionDep
+    request: Request,
+    caller: Caller,
+    runtime: Runtime,
+    session: AsyncSession,
+    action: str = "identity:validate_token",
 ) -> tuple[str, TokenClaims]:
-    """The token named by X-Subject-Token, if the caller may see it: its own, or any
-    for an admin or a service (Keystone's default validate_token policy)."""
+    """The token named by X-Subject-Token, if the caller may see (or revoke) it: its
+    own, or any for an admin or a service (Keystone's default validate_token and
+    revoke_token policies). A revoked or no longer valid token is not found."""
     token = request.headers.get("x-subject-token", "")
     try:
         subject = runtime.tokens.verify(token)
     except Unauthorized as exc:
         raise NotFound("Could not find token.") from exc
     if not (_may_act_for(caller, subject.user_id) or "service" in caller.roles):
-        raise Forbidden(NOT_PERMITTED.format(action="identity:validate_token"))
-    if not await service.token_still_valid(session, subject):
+        raise Forbidden(NOT_PERMITTED.format(action=action))
+    if await service.check_token(session, subject) is None:
         raise NotFound("Could not find token.")
     return token, subject
 
@@ -299,6 +409,21 @@ async def check_token(
 ) -> Response:
     token, _ = await _subject(request, caller, runtime, session)
     return Response(status_code=200, headers={"X-Subject-Token": token})
+
+
+@router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token")
+async def revoke_token(
+    request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
+) -> Response:
+    """Revoke the X-Subject-Token token (and, for a password token, every token
+    rescoped from it): 404 on GET/HEAD and 401 everywhere from then on; at once on
+    this replica, within token_check_ttl_seconds on the others."""
+    _, subject = await _subject(request, caller, runtime, session, "identity:revoke_token")
+    await revocations.revoke(session, subject)
+    await session.commit()
+    runtime.token_checks.forget_user(subject.user_id)
+    log.info("token revoked", user=subject.user_id, audit_id=subject.audit_id, by=caller.user_id)
+    return Response(status_code=204)
 
 
 @router.get("/v3/auth/projects", summary="Projects the caller may scope to")
@@ -339,6 +464,33 @@ async def user(
     return {"user": keystone.user_body(found, identity_url(request))}
 
 
+@router.post("/v3/users/{user_id}/password", status_code=204, summary="Change one's password")
+async def change_password(
+    user_id: str,
+    body: PasswordChangeRequest,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+) -> Response:
+    """Keystone's self-service change: no token needed, the original password is the
+    proof (under the login throttle, as a login). Every token of the user stops
+    working; log in again with the new password."""
+    await _password_checked(
+        request,
+        runtime,
+        session,
+        subject=await service.login_subject(session, user_name=None, user_id=user_id),
+        shown=user_id,
+        attempt=lambda: service.change_password(
+            session, user_id, body.user.original_password, body.user.password
+        ),
+    )
+    await session.commit()
+    runtime.token_checks.forget_user(user_id)
+    log.info("password changed", user=user_id)
+    return Response(status_code=204)
+
+
 @router.get("/v3/users/{user_id}/projects", summary="A user's projects (self or admin)")
 async def user_projects(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
@@ -372,13 +524,13 @@ async def project(
     return {"project": keystone.project_body(found, identity_url(request))}
 
 
-def _require_admin(caller: TokenClaims, action: str) -> None:
+def _require_admin(caller: Caller, action: str) -> None:
     if not caller.is_admin:
         raise Forbidden(NOT_PERMITTED.format(action=action))
 
 
 async def _visible_user(
-    session: AsyncSession, caller: TokenClaims, name_or_id: str, action: str
+    session: AsyncSession, caller: Caller, name_or_id: str, action: str
 ) -> User:
     if caller.is_admin:
         return await service.get_user(session, name_or_id)

@@ -71,6 +71,9 @@ class User(Base):
     default_project_id: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("projects.id", ondelete="SET NULL"), nullable=True
     )
+    # Every token carries the generation it was issued in; moving it on (a password
+    # change) revokes all of the user's tokens at once, with no list to keep.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -92,6 +95,27 @@ class SystemSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RevokedToken(Base):
+    """A revoked token's audit id (a password token's also revokes the tokens rescoped
+    from it), kept until the token would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+    audit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LoginFailure(Base):
+    """Failed password checks of one throttle key (a user, an address, or a user from
+    an address) since `window_started`: in the database, so every replica counts the
+    same guesses."""
+
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 # --- volume types ----------------------------------------------------------------

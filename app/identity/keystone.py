@@ -27,6 +27,7 @@ TITLES = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Request Entity Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
 }
 
@@ -82,7 +83,8 @@ def token_body(
             "domain": dict(DEFAULT_DOMAIN),
         },
         "roles": [{"id": role_id(role), "name": role} for role in claims.roles],
-        "audit_ids": [claims.audit_id],
+        # Keystone's: the token's own, then (rescoped) the chain it belongs to.
+        "audit_ids": list(dict.fromkeys([claims.audit_id, claims.audit_chain_id])),
         "issued_at": isotime(claims.issued_at),
         "expires_at": isotime(claims.expires_at),
         "is_domain": False,

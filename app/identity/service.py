@@ -17,6 +17,7 @@ from app.context import ADMIN_PROJECT_NAME, ROLES
 from app.db.models import Base, Project, RoleAssignment, User
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound, Unauthorized
+from app.identity import revocations
 from app.identity.passwords import hash_password_async, verify_password_async
 from app.identity.tokens import UNAUTHORIZED, TokenClaims
 
@@ -33,6 +34,15 @@ class AuthResult:
     user: User
     project: Project
     roles: tuple[str, ...]
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """A token found still valid, and what its scope is worth now."""
+
+    # From the roles the token carries, as found held, and the project's name in the
+    # database: never from the token's own word.
     is_admin: bool
 
 
@@ -139,10 +149,26 @@ async def delete_user(session: AsyncSession, name_or_id: str) -> None:
 
 
 async def set_password(session: AsyncSession, name_or_id: str, password: str) -> None:
+    """Set a new password; every token the user holds stops working (whoever knew the
+    old password may hold one)."""
     _valid_password(password)
     user = await get_user(session, name_or_id)
     user.password_hash = await hash_password_async(password)
     await session.flush()
+    await revocations.revoke_user_tokens(session, user.id)
+
+
+async def change_password(
+    session: AsyncSession, user_id: str, original_password: str, password: str
+) -> None:
+    """The user's own change (Keystone's POST /users/{id}/password): the original
+    password is the proof. Every failure raises the same Unauthorized."""
+    _valid_password(password)
+    user = await session.get(User, user_id)
+    verdict = await verify_password_async(user.password_hash if user else None, original_password)
+    if user is None or not verdict.ok or not user.enabled:
+        raise Unauthorized(UNAUTHORIZED)
+    await set_password(session, user.id, password)
 
 
 async def set_user_enabled(session: AsyncSession, name_or_id: str, enabled: bool) -> None:
@@ -238,23 +264,47 @@ async def rescope(
     return await _scoped(session, user, project_name=project_name, project_id=project_id)
 
 
-async def token_still_valid(session: AsyncSession, claims: TokenClaims) -> bool:
+async def check_token(session: AsyncSession, claims: TokenClaims) -> TokenCheck | None:
     """A signature proves a token was issued, not that it still should work: the user
-    must still exist and be enabled, the project too, and every role the token carries
-    must still be held there. One indexed query."""
+    must still exist, be enabled and not have revoked its tokens since (its token
+    generation), the project must exist and be enabled, every role the token carries
+    must still be held there, and neither the token nor its chain may be revoked.
+    None when it should not work. One indexed query."""
     query = (
-        select(RoleAssignment.role)
+        select(RoleAssignment.role, Project.name)
         .join(User, User.id == RoleAssignment.user_id)
         .join(Project, Project.id == RoleAssignment.project_id)
         .where(
             RoleAssignment.user_id == claims.user_id,
             RoleAssignment.project_id == claims.project_id,
             User.enabled.is_(True),
+            User.token_generation == claims.generation,
             Project.enabled.is_(True),
+            ~revocations.is_revoked(claims),
         )
     )
-    held = set(await session.scalars(query))
-    return bool(held) and set(claims.roles) <= held
+    rows = (await session.execute(query)).all()
+    held = {role for role, _ in rows}
+    if not held or not set(claims.roles) <= held:
+        return None
+    # A key holder could sign any `adm`: admin power is what the database grants the
+    # token's (verified) roles on the project as named there.
+    return TokenCheck(is_admin=is_admin_scope(claims.roles, rows[0].name))
+
+
+async def token_still_valid(session: AsyncSession, claims: TokenClaims) -> bool:
+    return await check_token(session, claims) is not None
+
+
+async def login_subject(
+    session: AsyncSession, *, user_name: str | None, user_id: str | None
+) -> str:
+    """Who a login attempt is against, for throttling: the user's id when the name or
+    id names one (so switching between them counts as one user), else what was given."""
+    user = await _login_user(session, user_name=user_name, user_id=user_id)
+    if user is not None:
+        return user.id
+    return f"id:{user_id}" if user_id is not None else f"name:{user_name}"
 
 
 def is_admin_scope(roles: Sequence[str], project_name: str) -> bool:

@@ -35,6 +35,17 @@ class TokenClaims:
     # How the user proved who it is (Keystone's "methods"): ("password",), or
     # ("token", "password") for a token rescoped from a password one.
     methods: tuple[str, ...] = ("password",)
+    # Keystone's audit chain: the audit id of the password token a rescoped token
+    # descends from ("" for a password token itself). Revoking that token revokes
+    # every token of its chain.
+    chain: str = ""
+    # The user's token generation at issue (users.token_generation): a password
+    # change moves it on and so revokes every older token of the user.
+    generation: int = 0
+
+    @property
+    def audit_chain_id(self) -> str:
+        return self.chain or self.audit_id
 
     @property
     def audit_id(self) -> str:
@@ -65,6 +76,8 @@ class TokenIssuer:
         is_admin: bool,
         expires_at: datetime | None = None,
         methods: tuple[str, ...] = ("password",),
+        chain: str = "",
+        generation: int = 0,
     ) -> tuple[str, TokenClaims]:
         """A new token; `expires_at` caps its life (a rescoped token keeps the expiry
         of the token it came from, as Keystone does)."""
@@ -74,7 +87,7 @@ class TokenIssuer:
             expiry = min(expiry, expires_at.replace(microsecond=0))
         claims = TokenClaims(
             user_id, user_name, project_id, project_name, roles, is_admin,
-            now, expiry, uuid.uuid4().hex, methods,
+            now, expiry, uuid.uuid4().hex, methods, chain, generation,
         )  # fmt: skip
         payload = {
             "iss": ISSUER,
@@ -88,6 +101,8 @@ class TokenIssuer:
             "exp": int(_epoch(claims.expires_at)),
             "jti": claims.token_id,
             "amr": list(methods),  # RFC 8176: authentication methods references
+            "chn": chain,
+            "gen": generation,
         }
         key = self._keys.signing
         token = jwt.encode(payload, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
@@ -106,6 +121,8 @@ class TokenIssuer:
             expires_at=_from_epoch(p["exp"]),
             token_id=p.get("jti", ""),
             methods=tuple(p.get("amr", ("password",))),
+            chain=str(p.get("chn", "")),
+            generation=int(p.get("gen", 0)),
         )
 
     def _decode(self, token: str) -> dict[str, Any]:
