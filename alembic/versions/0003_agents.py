@@ -38,13 +38,15 @@ def upgrade() -> None:
         batch_op.alter_column('agent_id', existing_type=sa.String(length=255), nullable=True)
     op.execute("UPDATE backends SET agent_id = NULL")
     op.execute("UPDATE backup_services SET agent_id = NULL")
+    # reported_at is now the database's time of acceptance and only grows: a report the
+    # agent dated ahead (the old order) must not hold it in the future.
+    op.execute("UPDATE backends SET reported_at = heard_at WHERE reported_at > heard_at")
+    op.execute("UPDATE backup_services SET reported_at = heard_at WHERE reported_at > heard_at")
 
 
 def downgrade() -> None:
-    # Older releases need a name here; the host's own part is what they reported.
-    op.execute(
-        "UPDATE backup_services SET agent_id = host WHERE agent_id IS NULL"
-    )
+    # Older releases need a name here: the host stands in until its agent reports again.
+    op.execute("UPDATE backup_services SET agent_id = host WHERE agent_id IS NULL")
     with op.batch_alter_table('backup_services', schema=None) as batch_op:
         batch_op.alter_column('agent_id', existing_type=sa.String(length=255), nullable=False)
         batch_op.drop_column('report_seq')

@@ -79,6 +79,10 @@ class Reassignment(BaseModel):
 async def current_agent(ctx: ServiceDep, runtime: RuntimeDep) -> str:
     """The calling agent, from its token: the service role on project 'service' and the
     agent record of its user (registered on its first call)."""
+    async with runtime.read_sessionmaker() as session:
+        name = await agents.registered_name(session, ctx.user_id)
+    if name is not None:
+        return name
     async with runtime.sessionmaker() as session, session.begin():
         return await agents.agent_for_user(session, ctx.user_id)
 

@@ -72,6 +72,12 @@ async def agent_for_user(session: AsyncSession, user_id: str) -> str:
     return agent.name
 
 
+async def registered_name(session: AsyncSession, user_id: str) -> str | None:
+    """The user's agent name, if it has a record (a read; no registration)."""
+    agent = await _agent_of(session, user_id)
+    return agent.name if agent is not None else None
+
+
 async def list_agents(session: AsyncSession) -> list[AgentView]:
     agents = list(await session.scalars(select(Agent).order_by(Agent.name)))
     hosts: dict[str, list[str]] = {}
