@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.db.models import Agent, Backend
 from app.volumes import reaper
@@ -108,14 +108,18 @@ async def test_a_backup_service_is_bound_to_its_first_agent(
     assert await claim_status(client, service, ["node1@backup"]) == 200
 
 
-async def test_an_agent_claims_only_from_its_own_hosts(
-    client: httpx.AsyncClient, member: Caller, service: Caller, other_agent: Caller
+async def test_a_host_bound_to_no_agent_gives_its_jobs_to_none(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, other_agent: Caller
 ) -> None:
     await report(client, service)
     await new_volume(client, member)
-    # A host nobody has reported for has no jobs; the other agent's own host is empty.
-    await report(client, other_agent, host="node2@file")
-    assert await claim(client, other_agent, ["node2@file", "node9@file"]) is None
+    # As after the upgrade that dropped the names reports used to give themselves.
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(update(Backend).values(agent_id=None))
+    assert await claim(client, other_agent, [HOST, "node9@file"]) is None
+    # Until its agent reports again, which binds it.
+    await report(client, service)
+    assert await claim_status(client, other_agent, [HOST]) == 403
     assert await claim(client, service, [HOST]) is not None
 
 
