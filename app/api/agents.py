@@ -34,11 +34,11 @@ Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_print
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-# Reports may still carry the `agent_id` they once named themselves by: it is ignored
-# (the agent is the token's), as are other unknown fields.
 Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
+# Bodies from older agents still carry the `agent_id` they named themselves by: it is
+# ignored (the agent is the token's), as are other unknown fields.
 class CapabilityReport(BaseModel):
     host: Annotated[Name, Field(pattern=r"^[^@#\s]+@[^@#\s]+$")]
     availability_zone: Name
