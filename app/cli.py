@@ -26,6 +26,7 @@ cli.add_typer(db_app, name="db")
 
 
 def _mount_identity() -> None:
+    from app.identity.agent_cli import agent_user_app
     from app.identity.cli import project_app, role_app, user_app
     from app.identity.keys_cli import token_keys_app
 
@@ -33,6 +34,7 @@ def _mount_identity() -> None:
     cli.add_typer(user_app, name="user", help="Manage users.")
     cli.add_typer(role_app, name="role", help="Grant and revoke roles.")
     cli.add_typer(token_keys_app, name="token-keys", help="Token signing keys.")
+    cli.add_typer(agent_user_app, name="agent-user", help="Storage agents' users and hosts.")
 
 
 _mount_identity()
@@ -187,13 +189,14 @@ def agent(
 async def _bootstrap(settings: Settings) -> tuple[Any, str | None]:
     """Admin credentials (first start only) and the local agent's password (new only)."""
     from app.db.session import make_engine, make_sessionmaker
+    from app.identity import agents
     from app.identity import service as identity
 
     engine = make_engine(settings.resolved_database_url())
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             credentials = await identity.bootstrap(session)
-            agent_password = await identity.ensure_service_user(session)
+            agent_password = await agents.ensure_agent_user(session)
     finally:
         await engine.dispose()
     return credentials, agent_password

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     login_failure_delay_seconds: float = 1.0
     # A backend that has not reported for this long is down (Cinder's option name).
     service_down_time: int = 60
+    # A report dated further ahead of the database's clock than this is refused.
+    report_max_clock_skew: float = 60.0
     job_lease_seconds: int = 30
     job_max_attempts: int = 3
     reaper_interval: float = 2.0

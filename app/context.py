@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ADMIN_PROJECT_NAME = "admin"
+SERVICE_PROJECT_NAME = "service"
 ROLES = ("admin", "member", "reader", "service")
 
 
@@ -24,4 +25,6 @@ class RequestContext:
 
     @property
     def is_service(self) -> bool:
-        return "service" in self.roles
+        # As admin power: the service role on the service project; on a tenant project
+        # a role named service is just a role.
+        return "service" in self.roles and self.project_name == SERVICE_PROJECT_NAME

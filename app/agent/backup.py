@@ -57,16 +57,14 @@ class BackupService:
             self.setup_error = None
             return True
 
-    def report(
-        self, agent_id: str, backends: Mapping[str, Backend], timestamp: str
-    ) -> dict[str, Any]:
+    def report(self, backends: Mapping[str, Backend], timestamp: str, seq: int) -> dict[str, Any]:
         return {
-            "agent_id": agent_id,
             "host": self.host,
             "availability_zone": self.availability_zone,
             "repository": self.repository.location,
             "reaches": reaches(backends),
             "timestamp": timestamp,
+            "seq": seq,
         }
 
     def prepare(self, job: Job, backends: Mapping[str, Backend], progress: Progress) -> Work | str:

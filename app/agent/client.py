@@ -90,6 +90,18 @@ class Job:
         )
 
 
+@dataclass(frozen=True)
+class ReportAnswer:
+    accepted: bool
+    # The sequence number of the report the API holds (None: it holds none).
+    seq: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReportAnswer:
+        seq = data.get("seq")
+        return cls(bool(data.get("accepted", False)), int(seq) if seq is not None else None)
+
+
 @dataclass
 class _Token:
     value: str
@@ -114,6 +126,7 @@ class AgentClient:
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        # The agent's host, for messages: the API knows the agent by its token's user.
         self.agent_id = agent_id
         self._username = username
         self._auth_url = auth_url.rstrip("/")
@@ -160,33 +173,29 @@ class AgentClient:
 
     # -- agent endpoints ---------------------------------------------------------------
 
-    async def report_capabilities(self, report: dict[str, Any]) -> bool:
-        """Post one backend's report; False when the API already holds a newer one."""
-        body = await self._call("/capabilities", report)
-        return bool(body.get("accepted", False))
+    async def report_capabilities(self, report: dict[str, Any]) -> ReportAnswer:
+        """Post one backend's report; not accepted when the API holds a newer one."""
+        return ReportAnswer.from_dict(await self._call("/capabilities", report))
 
-    async def report_backup_service(self, report: dict[str, Any]) -> bool:
-        """Register (and heartbeat) the agent's backup service; False when the API
-        already holds a newer report."""
-        body = await self._call("/backup-services", report)
-        return bool(body.get("accepted", False))
+    async def report_backup_service(self, report: dict[str, Any]) -> ReportAnswer:
+        """Register (and heartbeat) the agent's backup service; not accepted when the
+        API already holds a newer report."""
+        return ReportAnswer.from_dict(await self._call("/backup-services", report))
 
     async def claim_job(self, backends: list[str], wait: float) -> Job | None:
         body = await self._call(
             "/jobs/claim",
-            {"agent_id": self.agent_id, "backends": backends, "wait": wait},
+            {"backends": backends, "wait": wait},
             request_timeout=wait + LONG_POLL_SLACK,
         )
         job = body.get("job")
         return Job.from_dict(job) if job else None
 
     async def heartbeat(
-        self, job_id: int, progress: int | None = None, *, attempt: int | None = None
+        self, job_id: int, progress: int | None = None, *, attempt: int
     ) -> str | None:
         """Renew a job's lease; raises LeaseLost when it is no longer this attempt's."""
-        body: dict[str, Any] = {"agent_id": self.agent_id}
-        if attempt is not None:
-            body["attempt"] = attempt
+        body: dict[str, Any] = {"attempt": attempt}
         if progress is not None:
             body["progress"] = progress
         answer = await self._call(f"/jobs/{job_id}/heartbeat", body)
@@ -199,12 +208,10 @@ class AgentClient:
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
-        attempt: int | None = None,
+        attempt: int,
     ) -> str:
         """Report a job's outcome (an error message means failure); returns its state."""
-        body: dict[str, Any] = {"agent_id": self.agent_id}
-        if attempt is not None:
-            body["attempt"] = attempt
+        body: dict[str, Any] = {"attempt": attempt}
         if error is None:
             body.update(ok=True, result=result or {})
         else:

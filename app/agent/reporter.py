@@ -36,6 +36,21 @@ class Reporter:
         self._job_versions = {kind: list(v) for kind, v in job_versions.items()}
         self._requested: set[str] = set()
         self._wakeup = asyncio.Event()
+        # Report sequence numbers: the API orders a backend's reports by them. Starting
+        # from the clock at start keeps them increasing across restarts; an API holding
+        # a greater one (the clock went back) says so, and the count jumps past it.
+        self._seq = time.time_ns()
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _catch_up(self, held: int | None) -> bool:
+        """After a refused report: jump past the API's number; True if that was why."""
+        if held is None or held < self._seq:
+            return False
+        self._seq = held
+        return True
 
     def request_report(self, backend_host: str) -> None:
         """Ask for a report of one backend soon (after a job changed its capacity)."""
@@ -71,16 +86,22 @@ class Reporter:
 
     async def report_backup_service(self, backup: BackupService) -> None:
         """Register the backup service (its heartbeat); failures wait for the next interval."""
-        report = backup.report(self._client.agent_id, self._backends, _utc_timestamp())
-        try:
-            await self._client.report_backup_service(report)
-        except ApiError as exc:
-            log.error("backup service report refused", host=backup.host, error=str(exc))
+        for _ in range(2):  # once more right away when behind the API's sequence
+            report = backup.report(self._backends, _utc_timestamp(), self.next_seq())
+            try:
+                answer = await self._client.report_backup_service(report)
+            except ApiError as exc:
+                log.error("backup service report refused", host=backup.host, error=str(exc))
+                return
+            if answer.accepted or not self._catch_up(answer.seq):
+                return
 
     async def report(self, backend: Backend) -> None:
         """Post one backend's report; failures are logged, the next interval retries."""
-        # The timestamp is taken with the figures: the API orders reports by it.
+        # Numbered and dated before the figures are read: a report the API applies is
+        # never older than one it refused.
         timestamp = _utc_timestamp()
+        seq = self.next_seq()
         try:
             capabilities = await asyncio.to_thread(backend.driver.get_volume_stats)
         except Exception as exc:
@@ -88,27 +109,30 @@ class Reporter:
             log.error("cannot read backend stats", backend=backend.host, error=reason)
             return
         try:
-            accepted = await self._client.report_capabilities(
-                self.build_report(backend, capabilities, timestamp)
+            answer = await self._client.report_capabilities(
+                self.build_report(backend, capabilities, timestamp, seq)
             )
         except ApiError as exc:
             log.error("capability report refused", backend=backend.host, error=str(exc))
             return
-        log.debug("capabilities reported", backend=backend.host, accepted=accepted)
+        log.debug("capabilities reported", backend=backend.host, accepted=answer.accepted)
+        if not answer.accepted and self._catch_up(answer.seq):
+            self.request_report(backend.host)
 
     def build_report(
-        self, backend: Backend, capabilities: dict[str, Any], timestamp: str
+        self, backend: Backend, capabilities: dict[str, Any], timestamp: str, seq: int
     ) -> dict[str, Any]:
         return {
-            "agent_id": self._client.agent_id,
             "host": backend.host,
             "availability_zone": backend.availability_zone,
             "timestamp": timestamp,
+            "seq": seq,
             "job_versions": self._job_versions,
             "capabilities": capabilities,
         }
 
 
 def _utc_timestamp() -> str:
-    """Naive UTC ISO 8601 with microseconds, as the contract orders reports by."""
+    """Naive UTC ISO 8601 with microseconds; the API refuses a report dated too far
+    ahead of its clock."""
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")

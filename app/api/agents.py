@@ -1,4 +1,6 @@
-"""/agent/v1: what storage agents call (service role only). See docs/CONTRACTS.md."""
+"""/agent/v1: what storage agents call (the service role on project 'service'; the
+agent is the token's user, never a name in the body), and the admin's move of a host
+to another agent. See docs/CONTRACTS.md."""
 
 from __future__ import annotations
 
@@ -6,13 +8,16 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import AfterValidator, BaseModel, Field
+from sqlalchemy import select
 
-from app.api.deps import RuntimeDep, ServiceDep, SessionDep
+from app.api.deps import AdminDep, RuntimeDep, ServiceDep, SessionDep
+from app.db.models import Backend, BackupService, utcnow
 from app.errors import BadRequest, Conflict
+from app.identity import agents
 from app.scheduler import store
-from app.volumes import backup_services, jobs, results
+from app.volumes import agent_hosts, backup_services, jobs, results
 
 router = APIRouter(prefix="/agent/v1", tags=["agents"])
 MAX_WAIT = 30.0
@@ -29,32 +34,36 @@ Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_print
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
+Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+# Bodies from older agents still carry the `agent_id` they named themselves by: it is
+# ignored (the agent is the token's), as are other unknown fields.
 class CapabilityReport(BaseModel):
-    agent_id: Name
     host: Annotated[Name, Field(pattern=r"^[^@#\s]+@[^@#\s]+$")]
     availability_zone: Name
+    # The agent's clock: refused when too far ahead of the database's, ordering nothing.
     timestamp: datetime
+    # Increasing per agent across restarts; orders reports of a backend.
+    seq: Seq | None = None
     job_versions: dict[str, list[int]] = Field(default_factory=dict)
     capabilities: dict[str, Any]
 
 
 class ClaimRequest(BaseModel):
-    agent_id: Name
     backends: list[Name] = Field(min_length=1, max_length=64)
     wait: float = Field(default=20.0, ge=0)
 
 
 class Heartbeat(BaseModel):
-    agent_id: Name
     # The claim's `attempts`: a lease belongs to one attempt, not to the agent, so a
     # stale run of a job the agent claimed again cannot renew or finish it.
-    attempt: int | None = Field(default=None, ge=1, le=1_000_000)
+    attempt: int = Field(ge=1, le=1_000_000)
     progress: int | None = Field(default=None, ge=0, le=100)
 
 
 class JobResult(BaseModel):
-    agent_id: Name
-    attempt: int | None = Field(default=None, ge=1, le=1_000_000)
+    attempt: int = Field(ge=1, le=1_000_000)
     ok: bool
     result: dict[str, Any] | None = None
     # Shown to users in a message; NUL cannot be stored in PostgreSQL text.
@@ -63,12 +72,32 @@ class JobResult(BaseModel):
     )
 
 
+class Reassignment(BaseModel):
+    agent: Name
+
+
+async def current_agent(ctx: ServiceDep, runtime: RuntimeDep) -> str:
+    """The calling agent, from its token: the service role on project 'service' and the
+    agent record of its user (registered on its first call)."""
+    async with runtime.read_sessionmaker() as session:
+        name = await agents.registered_name(session, ctx.user_id)
+    if name is not None:
+        return name
+    async with runtime.sessionmaker() as session, session.begin():
+        return await agents.agent_for_user(session, ctx.user_id)
+
+
+AgentDep = Annotated[str, Depends(current_agent)]
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is None else ts.astimezone(UTC).replace(tzinfo=None)
+
+
 @router.post("/capabilities")
 async def report_capabilities(
-    report: CapabilityReport, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+    report: CapabilityReport, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    ts = report.timestamp
-    reported_at = ts if ts.tzinfo is None else ts.astimezone(UTC).replace(tzinfo=None)
     async with session.begin():
         accepted = await store.ingest(
             session,
@@ -77,45 +106,52 @@ async def report_capabilities(
             host=report.host,
             availability_zone=report.availability_zone,
             capabilities=report.capabilities,
-            reported_at=reported_at,
-            agent_id=report.agent_id,
+            sent_at=_naive_utc(report.timestamp),
+            seq=report.seq,
+            agent=agent,
             job_versions=report.job_versions,
+            max_clock_skew=runtime.settings.report_max_clock_skew,
         )
-    return {"accepted": accepted}
+        held = await session.scalar(select(Backend.report_seq).where(Backend.host == report.host))
+    return {"accepted": accepted, "seq": held}
 
 
 class BackupServiceReport(BaseModel):
-    agent_id: Name
     host: Annotated[Name, Field(pattern=r"^[^@#\s]+(@[^@#\s]+)?$")]
     availability_zone: Name
     repository: Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_printable)]
     reaches: list[Name] = Field(default_factory=list, max_length=256)
     timestamp: datetime
+    seq: Seq | None = None
 
 
 @router.post("/backup-services")
 async def report_backup_service(
-    report: BackupServiceReport, _ctx: ServiceDep, session: SessionDep
+    report: BackupServiceReport, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    ts = report.timestamp
     async with session.begin():
         accepted = await backup_services.register(
             session,
             backup_services.Registration(
-                agent_id=report.agent_id,
+                agent=agent,
                 host=report.host,
                 availability_zone=report.availability_zone,
                 repository=report.repository,
                 reaches=sorted(set(report.reaches)),
-                reported_at=ts if ts.tzinfo is None else ts.astimezone(UTC).replace(tzinfo=None),
+                sent_at=_naive_utc(report.timestamp),
+                seq=report.seq,
             ),
+            runtime.settings.report_max_clock_skew,
         )
-    return {"accepted": accepted}
+        held = await session.scalar(
+            select(BackupService.report_seq).where(BackupService.host == report.host)
+        )
+    return {"accepted": accepted, "seq": held}
 
 
 @router.post("/jobs/claim")
 async def claim_job(
-    request: Request, body: ClaimRequest, _ctx: ServiceDep, runtime: RuntimeDep
+    request: Request, body: ClaimRequest, agent: AgentDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     lease = runtime.settings.job_lease_seconds
     deadline = _now() + min(body.wait, MAX_WAIT)
@@ -126,7 +162,9 @@ async def claim_job(
             return {"job": None}
         waiter = runtime.jobs.waiter()
         async with runtime.sessionmaker() as session, session.begin():
-            job = await jobs.claim(session, body.agent_id, body.backends, lease)
+            # Checked on every poll: an admin may move a backend away meanwhile.
+            hosts = await agent_hosts.claimable(session, agent, body.backends)
+            job = await jobs.claim(session, agent, hosts, lease) if hosts else None
         if job is not None:
             return {"job": jobs.describe(job, lease)}
         remaining = deadline - _now()
@@ -139,37 +177,54 @@ async def claim_job(
 
 @router.post("/jobs/{job_id}/heartbeat")
 async def heartbeat(
-    job_id: JobId, body: Heartbeat, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+    job_id: JobId, body: Heartbeat, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with session.begin():
+        await agent_hosts.check_job(session, job_id, agent)
         expires = await jobs.renew(
             session,
             job_id,
-            body.agent_id,
+            agent,
             runtime.settings.job_lease_seconds,
             body.progress,
             attempt=body.attempt,
         )
     if expires is None:
-        raise Conflict(f"Job {job_id} is not leased to agent {body.agent_id}.")
+        raise Conflict(f"Job {job_id} is not leased to agent {agent} for attempt {body.attempt}.")
     return {"lease_expires_at": expires.isoformat()}
 
 
 @router.post("/jobs/{job_id}/result")
 async def job_result(
-    job_id: JobId, body: JobResult, _ctx: ServiceDep, session: SessionDep, runtime: RuntimeDep
+    job_id: JobId, body: JobResult, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     if not body.ok and not body.error:
         raise BadRequest("A failed job needs an 'error' saying why.")
     async with session.begin():
+        await agent_hosts.check_job(session, job_id, agent)
         job = await jobs.finish(
-            session, job_id, body.agent_id, body.ok, body.result, body.error, attempt=body.attempt
+            session, job_id, agent, body.ok, body.result, body.error, attempt=body.attempt
         )
         if job is None:
-            raise Conflict(f"Job {job_id} is not leased to agent {body.agent_id}.")
+            raise Conflict(
+                f"Job {job_id} is not leased to agent {agent} for attempt {body.attempt}."
+            )
         outcome = await results.apply(session, runtime, job, ok=body.ok)
     outcome.after_commit(runtime)
     return {"state": job.state}
+
+
+@router.post("/hosts/{host}/reassign")
+async def reassign_host(
+    host: Annotated[str, Path(min_length=1, max_length=255)],
+    body: Reassignment,
+    _ctx: AdminDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Move a backend or backup service to another agent (admin only)."""
+    async with session.begin():
+        await agent_hosts.reassign(session, host, body.agent, utcnow())
+    return {"host": host, "agent": body.agent}
 
 
 def _now() -> float:

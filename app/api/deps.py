@@ -88,8 +88,9 @@ AdminDep = Annotated[RequestContext, Depends(require_admin)]
 
 
 def require_service(ctx: ContextDep) -> RequestContext:
-    if not (ctx.is_service or ctx.is_admin):
-        raise Forbidden("Only agents with the service role may do this.")
+    """An agent: the service role on project 'service'. An admin is not an agent."""
+    if not ctx.is_service:
+        raise Forbidden("Only agents (the service role on project 'service') may do this.")
     return ctx
 
 

@@ -88,6 +88,18 @@ class RoleAssignment(Base):
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
+class Agent(Base):
+    """A storage agent: the identity one user (service role on project 'service') has on
+    /agent/v1. Backends and backup services are bound to an agent by name."""
+
+    __tablename__ = "agents"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class SystemSecret(Base):
     """Secrets every replica must share (the token signing key)."""
 
@@ -165,10 +177,13 @@ class Backend(Base):
     host: Mapped[str] = mapped_column(String(255), unique=True)
     availability_zone: Mapped[str] = mapped_column(String(255))
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # The agent's own timestamp of the report held; older reports are ignored.
+    # When the database accepted the report held (its clock, never the agent's).
     reported_at: Mapped[datetime] = mapped_column(DateTime)
+    # The agent's sequence number of the report held: a lower one is not applied.
+    report_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # When any replica last heard from the backend: drives up/down.
     heard_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The agent (agents.name) the backend is bound to; None until its first report.
     agent_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     job_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -295,12 +310,14 @@ class BackupService(Base):
     __tablename__ = "backup_services"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     host: Mapped[str] = mapped_column(String(255), unique=True)
-    agent_id: Mapped[str] = mapped_column(String(255))
+    # The agent (agents.name) the service is bound to; None until its first report.
+    agent_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     availability_zone: Mapped[str] = mapped_column(String(255))
     # What the repository is ("posix:/srv/backups"); services that share one name it alike.
     repository: Mapped[str] = mapped_column(String(1024))
     reaches: Mapped[list[str]] = mapped_column(JSON, default=list)
     reported_at: Mapped[datetime] = mapped_column(DateTime)
+    report_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     heard_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.context import ADMIN_PROJECT_NAME, ROLES
+from app.context import ADMIN_PROJECT_NAME, ROLES, SERVICE_PROJECT_NAME
 from app.db.models import Base, Project, RoleAssignment, User
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -22,7 +22,6 @@ from app.identity.passwords import hash_password_async, verify_password_async
 from app.identity.tokens import UNAUTHORIZED, TokenClaims
 
 ADMIN_USER_NAME = "admin"
-SERVICE_PROJECT_NAME = "service"
 AGENT_USER_NAME = "pumice-agent"
 MAX_NAME_LENGTH = 255
 
@@ -335,12 +334,14 @@ async def bootstrap(session: AsyncSession) -> BootstrapCredentials | None:
     return BootstrapCredentials(ADMIN_USER_NAME, password, ADMIN_PROJECT_NAME)
 
 
-async def ensure_service_user(session: AsyncSession, name: str = AGENT_USER_NAME) -> str | None:
-    """A user for an agent: role 'service' on project 'service', random password.
-    Returns the password, or None when the user already exists."""
+async def ensure_service_user(
+    session: AsyncSession, name: str = AGENT_USER_NAME, password: str | None = None
+) -> str | None:
+    """A user for an agent: role 'service' on project 'service', the password given or a
+    random one. Returns the password, or None when the user already exists."""
     if await _user_by_name(session, name) is not None:
         return None
-    password = secrets.token_urlsafe(24)
+    password = password or secrets.token_urlsafe(24)
     try:
         project = await _ensure_project(session, SERVICE_PROJECT_NAME, "Agents and other services")
         user = await create_user(session, name, password, project.id)

@@ -1,8 +1,9 @@
 """Capability reports in the database, and every replica's cache kept in step with it.
 
-A report is written to `backends`/`pools` (guarded: an older report than the one held
-changes nothing) and then fed to this replica's cache; other replicas pick it up on their
-next refresh, which also brings them the claim ledgers."""
+A report is written to `backends`/`pools` (guarded: only the backend's own agent may
+report, and an older report than the one held changes nothing) and then fed to this
+replica's cache; other replicas pick it up on their next refresh, which also brings them
+the claim ledgers."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.clock import database_now
 from app.db.models import Backend, Pool, utcnow
 from app.errors import BadRequest
 from app.scheduler import claims
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.capacity import claim_limits
 from app.scheduler.report import split_report
+from app.volumes import agent_hosts
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -59,11 +62,15 @@ async def ingest(
     host: str,
     availability_zone: str,
     capabilities: dict[str, Any],
-    reported_at: datetime,
-    agent_id: str | None,
+    sent_at: datetime,
+    seq: int | None,
+    agent: str,
     job_versions: dict[str, Any],
+    max_clock_skew: float,
 ) -> bool:
-    """Store a backend's report; False when the one held is newer. The caller commits;
+    """Store a backend's report from `agent` (the caller's own agent, derived from its
+    token); False when the one held is newer by sequence number. The first report binds
+    the backend to its agent; another agent's report is Forbidden. The caller commits;
     the cache is fed here (a rollback leaves the cache at most one report ahead, and the
     agent's next report overwrites it)."""
     cache.check_report(host, availability_zone, capabilities)
@@ -73,28 +80,37 @@ async def ingest(
     backend = (
         await session.scalars(select(Backend).where(Backend.host == host).with_for_update())
     ).first()
+    if backend is not None:
+        agent_hosts.check_owner(backend.agent_id, agent, host)
+    # Read after the lock: the order reports are accepted in is the order they get.
+    db_now = await database_now(session)
+    agent_hosts.check_clock(sent_at, db_now, max_clock_skew)
     if backend is None:
         backend = Backend(
             host=host,
             availability_zone=availability_zone,
             report=capabilities,
-            reported_at=reported_at,
+            reported_at=db_now,
+            report_seq=seq,
             heard_at=now,
-            agent_id=agent_id,
+            agent_id=agent,
             job_versions=job_versions,
         )
         session.add(backend)
         await session.flush()
-    elif backend.reported_at >= reported_at:
+    elif not agent_hosts.is_newer(seq, backend.report_seq):
         await session.execute(update(Backend).where(Backend.id == backend.id).values(heard_at=now))
         cache.heard(host, now)
         return False
     else:
         backend.availability_zone = availability_zone
         backend.report = capabilities
-        backend.reported_at = reported_at
+        # Never earlier than the report held: the caches order reports by it.
+        backend.reported_at = max(db_now, backend.reported_at)
+        if seq is not None:
+            backend.report_seq = seq
         backend.heard_at = now
-        backend.agent_id = agent_id
+        backend.agent_id = agent
         backend.job_versions = job_versions
     existing = {
         p.name: p
@@ -128,7 +144,7 @@ async def ingest(
         gone.present = False
     await session.flush()
     await claims.announce(session, claims.report_message(backend.id))
-    cache.ingest(host, availability_zone, capabilities, reported_at, heard_at=now)
+    cache.ingest(host, availability_zone, capabilities, backend.reported_at, heard_at=now)
     if backend.disabled:
         cache.set_disabled(host, True)
     for pool in [*reported, *existing.values()]:

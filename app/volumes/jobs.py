@@ -78,12 +78,15 @@ async def claim(
     return None
 
 
-def _holds(job_id: int, agent_id: str, attempt: int | None) -> list[Any]:
-    """The lease is this agent's (and, when it says which, this attempt's)."""
-    guard: list[Any] = [Job.id == job_id, Job.state == RUNNING, Job.lease_owner == agent_id]
-    if attempt is not None:
-        guard.append(Job.attempts == attempt)
-    return guard
+def _holds(job_id: int, agent_id: str, attempt: int) -> list[Any]:
+    """The lease is this agent's and this attempt's: a stale run of a job the agent
+    claimed again cannot renew or finish it."""
+    return [
+        Job.id == job_id,
+        Job.state == RUNNING,
+        Job.lease_owner == agent_id,
+        Job.attempts == attempt,
+    ]
 
 
 async def renew(
@@ -93,9 +96,9 @@ async def renew(
     lease_seconds: int,
     progress: int | None,
     *,
-    attempt: int | None = None,
+    attempt: int,
 ) -> datetime | None:
-    """Extend the lease if this agent still holds it; None when it does not."""
+    """Extend the lease if this agent still holds it for this attempt; None when not."""
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
     values: dict[str, Any] = {"lease_expires_at": expires, "updated_at": now}
@@ -115,9 +118,10 @@ async def finish(
     result: dict[str, Any] | None,
     error: str | None,
     *,
-    attempt: int | None = None,
+    attempt: int,
 ) -> Job | None:
-    """Record the agent's result if it still holds the lease; None when it does not."""
+    """Record the agent's result if it still holds the lease for this attempt; None when
+    it does not."""
     now = utcnow()
     done = await session.execute(
         update(Job)

@@ -137,7 +137,7 @@ def build_app(state: FakeApiState) -> Starlette:
                             datetime.now(UTC).replace(tzinfo=None)
                             + timedelta(seconds=job["lease_seconds"])
                         ).isoformat()
-                        state.claimed[job["id"]] = {**job, "agent_id": body["agent_id"]}
+                        state.claimed[job["id"]] = dict(job)
                         return JSONResponse({"job": job})
                 closing = state.closing
             if closing or time.monotonic() >= deadline:

@@ -110,7 +110,9 @@ async def test_agent_serves_jobs_through_401_and_an_api_restart(
     await eventually(lambda: len(state.reports_for(BACKEND)) >= 1, "the first report")
     assert state.auth_requests == 1
     report = state.reports_for(BACKEND)[0]
-    assert report["agent_id"] == "node1"
+    # The agent is its token's user: no name of its own in the body, and a sequence
+    # number that orders its reports.
+    assert "agent_id" not in report and isinstance(report["seq"], int)
     assert report["availability_zone"] == "az1"
     # Every job kind the agent runs (the list grows with the features).
     assert report["job_versions"] == job_versions()
@@ -129,13 +131,12 @@ async def test_agent_serves_jobs_through_401_and_an_api_restart(
         "create_volume", {"volume": volume(vol_id, 2)}, backend=BACKEND, lease_seconds=0.3
     )
     await eventually(lambda: state.heartbeats_for(job_id) >= 3, "heartbeats")
-    assert state.heartbeats[0][1] == {"agent_id": "node1", "attempt": 1}
+    assert state.heartbeats[0][1] == {"attempt": 1}
     assert job_id not in state.results
     gated_driver.gate.set()
     await eventually(lambda: job_id in state.results, "the create result")
     path = tmp_path / "file1" / f"volume-{vol_id}"
     assert state.results[job_id] == {
-        "agent_id": "node1",
         "attempt": 1,
         "ok": True,
         "result": {"provider_location": str(path)},

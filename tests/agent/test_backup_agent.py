@@ -310,15 +310,15 @@ async def test_the_backup_service_reaches_the_backends_that_are_set_up(tmp_path:
     backends = build_backends(config)
     service = build_backup_service(config)
     assert service is not None and service.host == "node1@backup"
-    assert service.report("node1", backends, "t")["reaches"] == []  # not set up yet
+    assert service.report(backends, "t", 1)["reaches"] == []  # not set up yet
     assert await backends["node1@file1"].setup() and await service.setup()
-    report = service.report("node1", backends, "2026-11-25T18:00:00")
+    report = service.report(backends, "2026-11-25T18:00:00", 7)
     assert report == {
-        "agent_id": "node1",
         "host": "node1@backup",
         "availability_zone": "nova",
         "repository": f"posix:{tmp_path / 'repo'}",
         "reaches": ["node1@file1"],
         "timestamp": "2026-11-25T18:00:00",
+        "seq": 7,
     }
     assert (tmp_path / "repo").is_dir()

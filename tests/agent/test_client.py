@@ -32,7 +32,7 @@ def client_for(
 async def test_authenticates_with_keystone_password_body(api: FakeApiServer) -> None:
     client = client_for(api.url)
     try:
-        assert await client.report_capabilities({"host": "node1@file1"}) is True
+        assert (await client.report_capabilities({"host": "node1@file1"})).accepted is True
     finally:
         await client.aclose()
     [body] = api.state.auth_bodies
@@ -114,7 +114,7 @@ async def test_5xx_and_connection_errors_are_retried() -> None:
     calls: list[str] = []
     client = client_for("http://api", transport=httpx.MockTransport(handler))
     try:
-        state = await asyncio.wait_for(client.post_result(7, result={"a": 1}), 10)
+        state = await asyncio.wait_for(client.post_result(7, result={"a": 1}, attempt=1), 10)
     finally:
         await client.aclose()
     assert state == "succeeded"
@@ -131,7 +131,7 @@ async def test_4xx_is_not_retried_and_409_is_lease_lost() -> None:
     client = client_for("http://api", transport=transport)
     try:
         with pytest.raises(LeaseLost, match="lease lost"):
-            await client.heartbeat(3)
+            await client.heartbeat(3, attempt=1)
         with pytest.raises(ApiError, match="400: bad report"):
             await client.report_capabilities({})
     finally:

@@ -12,11 +12,21 @@ from tests.conftest import Caller
 _clock = datetime.now(UTC).replace(tzinfo=None)
 
 
+_seq = 0
+
+
 def next_timestamp() -> str:
     """Strictly increasing report timestamps, whatever the wall clock does."""
     global _clock
     _clock += timedelta(milliseconds=1)
     return _clock.isoformat()
+
+
+def next_seq() -> int:
+    """Strictly increasing report sequence numbers, as an agent sends them."""
+    global _seq
+    _seq += 1
+    return _seq
 
 
 def file_pool(
@@ -52,13 +62,15 @@ async def report(
     pools: list[dict[str, Any]] | None = None,
     zone: str = "nova",
     timestamp: str | None = None,
+    seq: int | None = None,
     **backend: Any,
 ) -> dict[str, Any]:
+    """Post a backend's report as `service` (the agent of the caller's user)."""
     body = {
-        "agent_id": host.split("@")[0],
         "host": host,
         "availability_zone": zone,
         "timestamp": timestamp or next_timestamp(),
+        "seq": seq if seq is not None else next_seq(),
         "job_versions": {"create_volume": [1], "delete_volume": [1], "extend_volume": [1]},
         "capabilities": {
             "volume_backend_name": host.split("@")[1],
@@ -79,24 +91,24 @@ async def claim(
     client: httpx.AsyncClient,
     service: Caller,
     backends: list[str],
-    agent: str = "node1",
     wait: float = 0,
     *,
     removals: bool = False,
 ) -> dict[str, Any] | None:
-    """The next job, as an agent claims it. Removals of leftover copies (queued when a
-    create fails, or by a migration) are done on the way unless `removals` asks for them."""
+    """The next job, as the agent of `service` claims it. Removals of leftover copies
+    (queued when a create fails, or by a migration) are done on the way unless `removals`
+    asks for them."""
     while True:
         r = await client.post(
             "/agent/v1/jobs/claim",
             headers=service.headers(),
-            json={"agent_id": agent, "backends": backends, "wait": wait},
+            json={"backends": backends, "wait": wait},
         )
         assert r.status_code == 200, r.text
         job: dict[str, Any] | None = r.json()["job"]
         if job is None or removals or job["kind"] != "delete_volume_copy":
             return job
-        done = await finish(client, service, job, agent=agent)
+        done = await finish(client, service, job)
         assert done.status_code == 200, done.text
 
 
@@ -106,11 +118,12 @@ async def finish(
     job: dict[str, Any],
     *,
     ok: bool = True,
-    agent: str = "node1",
     error: str | None = None,
     result: dict[str, Any] | None = None,
+    attempt: int | None = None,
 ) -> httpx.Response:
-    body: dict[str, Any] = {"agent_id": agent, "ok": ok}
+    """Post a job's result for the attempt the claim gave (or `attempt`)."""
+    body: dict[str, Any] = {"attempt": attempt or job["attempts"], "ok": ok}
     if ok:
         body["result"] = result or {}
     else:
@@ -124,18 +137,16 @@ async def run_jobs(
     client: httpx.AsyncClient,
     service: Caller,
     backends: list[str],
-    agent: str = "node1",
     ok: bool = True,
 ) -> int:
     """Claim and complete every queued job of these backends; how many."""
     done = 0
-    while (job := await claim(client, service, backends, agent)) is not None:
+    while (job := await claim(client, service, backends)) is not None:
         r = await finish(
             client,
             service,
             job,
             ok=ok,
-            agent=agent,
             result={"provider_location": f"/fake/{job['resource_id']}"},
         )
         assert r.status_code == 200, r.text

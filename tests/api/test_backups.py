@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from app.db.models import BackupService, Job, utcnow
 from app.volumes import reaper
-from tests.api.helpers import claim, finish, next_timestamp, report, run_jobs
+from tests.api.helpers import claim, finish, next_seq, next_timestamp, report, run_jobs
 from tests.api.test_jobs_and_backends import expire_all_leases, status_of
 from tests.api.test_quotas import fault, set_quota
 from tests.api.test_snapshots import create_snapshot
@@ -31,17 +31,18 @@ async def register(
     reaches: list[str] | None = None,
     zone: str = "nova",
     timestamp: str | None = None,
+    seq: int | None = None,
 ) -> httpx.Response:
     return await client.post(
         "/agent/v1/backup-services",
         headers=service.headers(),
         json={
-            "agent_id": host.split("@")[0],
             "host": host,
             "availability_zone": zone,
             "repository": "posix:/srv/backups",
             "reaches": ["node1@file"] if reaches is None else reaches,
             "timestamp": timestamp or next_timestamp(),
+            "seq": seq if seq is not None else next_seq(),
         },
     )
 
@@ -120,12 +121,12 @@ async def messages_of(client: httpx.AsyncClient, caller: Caller) -> list[dict[st
 async def test_backup_services_register_and_show_in_os_services(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
-    first = next_timestamp()
-    r = await register(client, service, timestamp=next_timestamp())
-    assert r.status_code == 200 and r.json() == {"accepted": True}
+    first = next_seq()
+    r = await register(client, service, seq=next_seq())
+    assert r.status_code == 200 and r.json()["accepted"] is True
     # An older report does not replace the newer one (but proves the agent alive).
-    r = await register(client, service, reaches=[], timestamp=first)
-    assert r.json() == {"accepted": False}
+    r = await register(client, service, reaches=[], seq=first)
+    assert r.json() == {"accepted": False, "seq": first + 1}
 
     url = f"/v3/{admin.project_id}/os-services"
     r = await client.get(f"{url}?binary=cinder-backup", headers=admin.headers())
@@ -561,7 +562,7 @@ async def test_the_reaper_ends_backups_whose_agent_died_or_whose_service_is_down
     volume_id = await available_volume(client, member, service)
     backup_id = (await create_backup(client, member, volume_id)).json()["backup"]["id"]
     for attempt in range(1, runtime.settings.job_max_attempts + 1):
-        job = await claim(client, service, [BACKUP_HOST], agent=f"agent{attempt}")
+        job = await claim(client, service, [BACKUP_HOST])
         assert job is not None and job["attempts"] == attempt
         await expire_all_leases(app)
         assert await reaper.reap_once(runtime) == 1

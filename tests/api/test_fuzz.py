@@ -197,10 +197,10 @@ def templates(world: World) -> dict[tuple[str, str], list[Any]]:
         {"os-force_delete": {}},
     ]
     report_body = {
-        "agent_id": "node9",
         "host": "node9@fuzz",
         "availability_zone": "nova",
-        "timestamp": "2030-01-01T00:00:00",
+        "timestamp": "2026-01-01T00:00:00",
+        "seq": 1,
         "job_versions": {"create_volume": [1]},
         "capabilities": {
             "volume_backend_name": "fuzz",
@@ -270,13 +270,11 @@ def templates(world: World) -> dict[tuple[str, str], list[Any]]:
         ("PUT", "/os-quota-class-sets/{class_name}"): [{"quota_class_set": {"volumes": 50}}],
         ("POST", "/scheduler-stats/dry-run"): [{"volume": {"size": 1}}],
         ("POST", "/agent/v1/capabilities"): [report_body],
-        ("POST", "/agent/v1/jobs/claim"): [
-            {"agent_id": "node1", "backends": ["node1@file"], "wait": 0}
-        ],
-        ("POST", "/agent/v1/jobs/{job_id}/heartbeat"): [{"agent_id": "node1", "progress": 5}],
+        ("POST", "/agent/v1/jobs/claim"): [{"backends": ["node1@file"], "wait": 0}],
+        ("POST", "/agent/v1/jobs/{job_id}/heartbeat"): [{"attempt": 1, "progress": 5}],
         ("POST", "/agent/v1/jobs/{job_id}/result"): [
-            {"agent_id": "node1", "ok": False, "error": "x"},
-            {"agent_id": "node1", "ok": True, "result": {"provider_location": "/x"}},
+            {"attempt": 1, "ok": False, "error": "x"},
+            {"attempt": 1, "ok": True, "result": {"provider_location": "/x"}},
         ],
         ("POST", "/identity/v3/auth/tokens"): [
             {
@@ -601,18 +599,18 @@ async def test_identity_errors_are_keystone_bodies(client: httpx.AsyncClient) ->
 # Once gaps in app/api/agents.py (a job id beyond int64; NUL in strings an agent sends),
 # now 400s: these keep them closed.
 AGENT_EDGES = [
-    ("/agent/v1/jobs/99999999999999999999/heartbeat", b'{"agent_id": "node1"}'),
-    ("/agent/v1/jobs/99999999999999999999/result", b'{"agent_id": "node1", "ok": true}'),
-    ("/agent/v1/jobs/1/heartbeat", b'{"agent_id": "a\\u0000"}'),
-    ("/agent/v1/jobs/claim", b'{"agent_id": "a", "backends": ["x\\u0000"], "wait": 0}'),
+    ("/agent/v1/jobs/99999999999999999999/heartbeat", b'{"attempt": 1}'),
+    ("/agent/v1/jobs/99999999999999999999/result", b'{"attempt": 1, "ok": true}'),
+    ("/agent/v1/jobs/1/heartbeat", b'{"attempt": 1, "progress": "a\\u0000"}'),
+    ("/agent/v1/jobs/claim", b'{"backends": ["x\\u0000"], "wait": 0}'),
 ]
 
 
 @pytest.mark.parametrize(("path", "body"), AGENT_EDGES)
 async def test_agent_edges_are_400(
-    client: httpx.AsyncClient, admin: Caller, path: str, body: bytes, quiet_500s: None
+    client: httpx.AsyncClient, service: Caller, path: str, body: bytes, quiet_500s: None
 ) -> None:
     r = await client.post(
-        path, content=body, headers={**admin.headers(), "Content-Type": "application/json"}
+        path, content=body, headers={**service.headers(), "Content-Type": "application/json"}
     )
     assert r.status_code == 400, r.text

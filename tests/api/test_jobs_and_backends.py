@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from app.db.models import Job, Pool, utcnow
 from app.volumes import reaper
-from tests.api.helpers import claim, file_pool, finish, next_timestamp, report
+from tests.api.helpers import claim, file_pool, finish, next_seq, next_timestamp, report
 from tests.conftest import Caller
 
 
@@ -47,12 +47,10 @@ async def test_agent_endpoints_need_the_service_role(
     r = await client.post(
         "/agent/v1/jobs/claim",
         headers=member.headers(),
-        json={"agent_id": "x", "backends": ["a@b"], "wait": 0},
+        json={"backends": ["a@b"], "wait": 0},
     )
     assert r.status_code == 403 and "forbidden" in r.json()
-    r = await client.post(
-        "/agent/v1/jobs/claim", json={"agent_id": "x", "backends": ["a@b"], "wait": 0}
-    )
+    r = await client.post("/agent/v1/jobs/claim", json={"backends": ["a@b"], "wait": 0})
     assert r.status_code == 401
 
 
@@ -64,7 +62,7 @@ async def test_expired_lease_is_retried_then_fails_the_volume(
     runtime = app.state.runtime
     job: dict[str, Any] | None = None
     for attempt in range(1, runtime.settings.job_max_attempts + 1):
-        job = await claim(client, service, ["node1@file"], agent=f"agent{attempt}")
+        job = await claim(client, service, ["node1@file"])
         assert job is not None and job["attempts"] == attempt
         await expire_all_leases(app)
         assert await reaper.reap_once(runtime) == 1
@@ -75,7 +73,7 @@ async def test_expired_lease_is_retried_then_fails_the_volume(
     assert "stopped responding" in message["user_message"]
     # A late result from an agent that lost its lease changes nothing.
     assert job is not None
-    r = await finish(client, service, job, agent="agent3")
+    r = await finish(client, service, job)
     assert r.status_code == 409 and "conflictingRequest" in r.json()
 
 
@@ -84,40 +82,31 @@ async def test_heartbeat_keeps_the_lease_and_lost_lease_is_409(
 ) -> None:
     await report(client, service)
     await new_volume(client, member)
-    job = await claim(client, service, ["node1@file"], agent="a1")
+    job = await claim(client, service, ["node1@file"])
     assert job is not None
-    r = await client.post(
-        f"/agent/v1/jobs/{job['id']}/heartbeat",
-        headers=service.headers(),
-        json={"agent_id": "a1", "progress": 50},
-    )
+    url = f"/agent/v1/jobs/{job['id']}/heartbeat"
+    r = await client.post(url, headers=service.headers(), json={"attempt": 1, "progress": 50})
     assert r.status_code == 200
-    r = await client.post(
-        f"/agent/v1/jobs/{job['id']}/heartbeat",
-        headers=service.headers(),
-        json={"agent_id": "intruder"},
-    )
-    assert r.status_code == 409
     await expire_all_leases(app)
     await reaper.reap_once(app.state.runtime)
-    r = await client.post(
-        f"/agent/v1/jobs/{job['id']}/heartbeat", headers=service.headers(), json={"agent_id": "a1"}
-    )
+    r = await client.post(url, headers=service.headers(), json={"attempt": 1})
     assert r.status_code == 409
-    again = await claim(client, service, ["node1@file"], agent="a2")
+    again = await claim(client, service, ["node1@file"])
     assert again is not None and again["id"] == job["id"] and again["attempts"] == 2
 
 
 async def test_older_report_is_ignored_and_smaller_total_keeps_claims(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
 ) -> None:
-    first = next_timestamp()
-    newer = next_timestamp()
-    assert (await report(client, service, pools=[file_pool(total=10)], timestamp=newer)) == {
-        "accepted": True
+    first = next_seq()
+    newer = next_seq()
+    assert (await report(client, service, pools=[file_pool(total=10)], seq=newer)) == {
+        "accepted": True,
+        "seq": newer,
     }
-    assert (await report(client, service, pools=[file_pool(total=500)], timestamp=first)) == {
-        "accepted": False
+    assert (await report(client, service, pools=[file_pool(total=500)], seq=first)) == {
+        "accepted": False,
+        "seq": newer,
     }
     assert app.state.runtime.cache.pool("node1@file", "pool").total_capacity_gb == 10
     await new_volume(client, member, 8)
@@ -132,7 +121,6 @@ async def test_older_report_is_ignored_and_smaller_total_keeps_claims(
 
 async def test_bad_reports_are_400(client: httpx.AsyncClient, service: Caller) -> None:
     base = {
-        "agent_id": "a",
         "host": "n@b",
         "availability_zone": "nova",
         "timestamp": next_timestamp(),

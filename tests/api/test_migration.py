@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.models import Backend, Job, Pool
 from tests.api.helpers import claim, file_pool, finish, report, run_jobs
 from tests.api.test_retype import make_type, retype
-from tests.conftest import Caller
+from tests.conftest import Caller, MakeCaller
 
 A, B = "n1@a", "n1@b"
 
@@ -41,7 +41,7 @@ async def volume_on(
     )
     assert r.status_code == 202, r.text
     volume_id: str = r.json()["volume"]["id"]
-    await run_jobs(client, service, [A, B], agent="n1")
+    await run_jobs(client, service, [A, B])
     return volume_id
 
 
@@ -108,11 +108,11 @@ async def test_migrate_moves_the_volume_and_its_claim(
     )
     assert r.status_code == 400
 
-    job = await claim(client, service, [A, B], agent="n1")
+    job = await claim(client, service, [A, B])
     assert job is not None and job["kind"] == "migrate_volume" and job["backend"] == B
     assert job["payload"]["volume"]["host"] == f"{A}#pool"
     assert job["payload"]["target"]["host"] == f"{B}#pool"
-    r = await finish(client, service, job, agent="n1", result={"provider_location": "/b/v"})
+    r = await finish(client, service, job, result={"provider_location": "/b/v"})
     assert r.status_code == 200, r.text
 
     volume = await show(client, admin, volume_id)
@@ -122,11 +122,11 @@ async def test_migrate_moves_the_volume_and_its_claim(
     assert volume["id"] == volume_id
     assert await ledgers(sessionmaker) == {A: 0, B: 3}
     # The old copy is removed by the source's agent.
-    cleanup = await claim(client, service, [A, B], agent="n1", removals=True)
+    cleanup = await claim(client, service, [A, B], removals=True)
     assert cleanup is not None and cleanup["kind"] == "delete_volume_copy"
     assert cleanup["backend"] == A and cleanup["payload"]["volume"]["host"] == f"{A}#pool"
     assert cleanup["payload"]["keep"]["host"] == f"{B}#pool"
-    assert (await finish(client, service, cleanup, agent="n1")).status_code == 200
+    assert (await finish(client, service, cleanup)).status_code == 200
     # The member sees no migration internals.
     r = await client.get(f"/v3/{member.project_id}/volumes/{volume_id}", headers=member.headers())
     assert "os-vol-host-attr:host" not in r.json()["volume"]
@@ -137,9 +137,9 @@ async def test_migrate_moves_the_volume_and_its_claim(
         f"/v3/{member.project_id}/volumes/{volume_id}", headers=member.headers()
     )
     assert r.status_code == 202
-    job = await claim(client, service, [A, B], agent="n1")
+    job = await claim(client, service, [A, B])
     assert job is not None and job["kind"] == "delete_volume" and job["backend"] == B
-    await finish(client, service, job, agent="n1")
+    await finish(client, service, job)
     assert await ledgers(sessionmaker) == {A: 0, B: 0}
 
 
@@ -162,9 +162,9 @@ async def test_a_failed_copy_leaves_the_volume_where_it_was(
     assert r.status_code == 202, r.text
     assert await ledgers(sessionmaker) == {A: 2, B: 2}
 
-    job = await claim(client, service, [A, B], agent="n1")
+    job = await claim(client, service, [A, B])
     assert job is not None and job["backend"] == B
-    r = await finish(client, service, job, agent="n1", ok=False, error="disk full on b")
+    r = await finish(client, service, job, ok=False, error="disk full on b")
     assert r.status_code == 200
 
     volume = await show(client, admin, volume_id)
@@ -172,7 +172,7 @@ async def test_a_failed_copy_leaves_the_volume_where_it_was(
     assert volume["os-vol-host-attr:host"] == f"{A}#pool"
     assert volume["os-vol-mig-status-attr:migstat"] == "error"
     assert await ledgers(sessionmaker) == {A: 2, B: 0}
-    cleanup = await claim(client, service, [A, B], agent="n1", removals=True)
+    cleanup = await claim(client, service, [A, B], removals=True)
     assert cleanup is not None and cleanup["kind"] == "delete_volume_copy"
     assert cleanup["backend"] == B and cleanup["payload"]["keep"]["host"] == f"{A}#pool"
     r = await client.get(f"/v3/{admin.project_id}/messages", headers=admin.headers("3.3"))
@@ -186,7 +186,7 @@ async def test_a_failed_copy_leaves_the_volume_where_it_was(
     )
     assert r.status_code == 202, r.text
     # It may migrate again once the old copy is gone.
-    assert (await finish(client, service, cleanup, agent="n1")).status_code == 200
+    assert (await finish(client, service, cleanup)).status_code == 200
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 202, r.text
 
@@ -196,6 +196,7 @@ async def test_target_must_have_room_and_share_the_agent(
     admin: Caller,
     member: Caller,
     service: Caller,
+    make_caller: MakeCaller,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     # Only A exists when the volume is made, so it lands there.
@@ -204,7 +205,8 @@ async def test_target_must_have_room_and_share_the_agent(
     volume_id = await volume_on(client, admin, member, service, "any", 5)
     assert (await show(client, admin, volume_id))["os-vol-host-attr:host"] == f"{A}#pool"
     await report(client, service, host=B, pools=[file_pool(total=2)])
-    await report(client, service, host="n2@c", pools=[file_pool()])
+    other_agent = await make_caller("service", ("service",), user_name="agent2")
+    await report(client, other_agent, host="n2@c", pools=[file_pool()])
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 400 and "CapacityFilter" in r.text
     r = await migrate(client, admin, volume_id, host="n2@c#pool")
@@ -232,9 +234,9 @@ async def test_retype_on_demand_migrates_then_changes_the_type(
     assert r.status_code == 202, r.text
     volume = await show(client, admin, volume_id)
     assert volume["status"] == "retyping" and volume["volume_type"] == "ssd"
-    job = await claim(client, service, [A, B], agent="n1")
+    job = await claim(client, service, [A, B])
     assert job is not None and job["kind"] == "migrate_volume" and job["backend"] == B
-    await finish(client, service, job, agent="n1", result={"provider_location": "/b/v"})
+    await finish(client, service, job, result={"provider_location": "/b/v"})
     volume = await show(client, admin, volume_id)
     assert volume["status"] == "available"
     assert volume["volume_type"] == "hdd"

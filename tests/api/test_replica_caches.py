@@ -29,7 +29,8 @@ async def eventually(check: Callable[[], bool], within: float = 10.0) -> float:
 async def caller(app: FastAPI, roles: tuple[str, ...]) -> Caller:
     runtime = app.state.runtime
     async with runtime.sessionmaker() as session, session.begin():
-        project = Project(name=f"p-{roles[0]}")
+        # Agents hold the service role on project 'service'.
+        project = Project(name="service" if roles == ("service",) else f"p-{roles[0]}")
         user = User(name=f"u-{roles[0]}", password_hash="!")
         session.add_all([project, user])
         await session.flush()
@@ -57,14 +58,13 @@ async def test_reports_and_claims_reach_the_other_replica(settings: Settings) ->
         c2 = httpx.AsyncClient(transport=httpx.ASGITransport(app=two), base_url="http://two")
         async with c1, c2:
             body = {
-                "agent_id": "n1",
                 "host": "n1@file",
                 "availability_zone": "nova",
                 "timestamp": next_timestamp(),
                 "capabilities": {"volume_backend_name": "file", "pools": [file_pool(total=10)]},
             }
             r = await c1.post("/agent/v1/capabilities", json=body, headers=service.headers())
-            assert r.json() == {"accepted": True}
+            assert r.json()["accepted"] is True
             cache2 = two.state.runtime.cache
             await eventually(lambda: cache2.pool("n1@file", "pool") is not None)
 

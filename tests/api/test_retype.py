@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import file_pool, report, run_jobs
-from tests.conftest import Caller
+from tests.conftest import Caller, MakeCaller
 
 
 async def make_type(
@@ -32,10 +32,15 @@ async def retype(
 
 
 async def test_retype(
-    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    make_caller: MakeCaller,
 ) -> None:
+    other_agent = await make_caller("service", ("service",), user_name="agent2")
     await report(client, service, host="n1@ssd", pools=[file_pool(disk_type="ssd")])
-    await report(client, service, host="n2@hdd", pools=[file_pool(disk_type="hdd")])
+    await report(client, other_agent, host="n2@hdd", pools=[file_pool(disk_type="hdd")])
     await make_type(client, admin, "ssd", {"disk_type": "ssd"})
     await make_type(client, admin, "fast-ssd", {"disk_type": "ssd", "tier": "<in> gold"})
     await make_type(client, admin, "hdd", {"disk_type": "hdd"})
@@ -45,7 +50,7 @@ async def test_retype(
         json={"volume": {"size": 1, "volume_type": "ssd"}},
     )
     volume_id = r.json()["volume"]["id"]
-    await run_jobs(client, service, ["n1@ssd", "n2@hdd"])
+    await run_jobs(client, service, ["n1@ssd"])
 
     r = await retype(client, member, volume_id, new_type="ssd")
     assert r.status_code == 400 and "different" in r.json()["badRequest"]["message"]

@@ -52,7 +52,9 @@ async def test_force_delete_and_result_do_not_deadlock(
     async def agent_result() -> None:  # what POST /jobs/{id}/result does
         try:
             async with sessionmaker() as session, session.begin():
-                done = await jobs.finish(session, job_id, "node1", True, {}, None)
+                done = await jobs.finish(
+                    session, job_id, "agent", True, {}, None, attempt=job["attempts"]
+                )
                 assert done is not None
                 result_holds_job.set()
                 await asyncio.sleep(0.3)  # the force delete is now waiting on the job
@@ -89,7 +91,6 @@ async def test_report_with_auto_ratio_and_free_above_total_is_400_not_500(
     client: httpx.AsyncClient, service: Caller
 ) -> None:
     body = {
-        "agent_id": "node1",
         "host": HOST,
         "availability_zone": "nova",
         "timestamp": next_timestamp(),
@@ -141,7 +142,6 @@ async def test_legacy_report_pool_is_known_to_both_store_and_cache(
         **file_pool(name="legacy", total=100.0),
     }
     body = {
-        "agent_id": "node1",
         "host": HOST,
         "availability_zone": "nova",
         "timestamp": next_timestamp(),

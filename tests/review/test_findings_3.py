@@ -48,20 +48,20 @@ async def test_no_migration_while_an_old_copy_is_still_being_removed(
     volume_id = await volume_on(client, admin, member, service, "any", 2)
     assert (await show(client, admin, volume_id))["os-vol-host-attr:host"] == f"{A}#pool"
     assert (await migrate(client, admin, volume_id, host=f"{B}#pool")).status_code == 202
-    job = await claim(client, service, [A, B], agent="n1")
+    job = await claim(client, service, [A, B])
     assert job is not None and job["kind"] == "migrate_volume"
-    assert (await finish(client, service, job, agent="n1", ok=False)).status_code == 200
+    assert (await finish(client, service, job, ok=False)).status_code == 200
 
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 400, r.text
     assert "copy" in r.text
     assert await ledgers(sessionmaker) == {A: 2, B: 0}
 
-    cleanup = await claim(client, service, [A, B], agent="n1", removals=True)
+    cleanup = await claim(client, service, [A, B], removals=True)
     assert cleanup is not None and cleanup["kind"] == "delete_volume_copy"
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 400, r.text  # still running: it may yet be retried
-    assert (await finish(client, service, cleanup, agent="n1")).status_code == 200
+    assert (await finish(client, service, cleanup)).status_code == 200
 
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 202, r.text
@@ -201,9 +201,9 @@ async def test_a_type_a_volume_is_being_retyped_to_is_in_use(
     r = await client.delete(f"/v3/{admin.project_id}/types/{hdd}", headers=admin.headers())
     assert r.status_code == 400, r.text
 
-    job = await claim(client, service, [A, B], agent="n1")
+    job = await claim(client, service, [A, B])
     assert job is not None and job["kind"] == "migrate_volume"
-    r = await finish(client, service, job, agent="n1", result={"provider_location": "/b/v"})
+    r = await finish(client, service, job, result={"provider_location": "/b/v"})
     assert r.status_code == 200, r.text
     shown = await show(client, admin, volume_id)
     assert shown["volume_type"] == "hdd" and shown["status"] == "available"
