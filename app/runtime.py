@@ -44,6 +44,8 @@ class JobSignal:
 class CheckedToken:
     user_id: str
     is_admin: bool
+    # As named in the database: the service role counts on project 'service' only.
+    project_name: str
     at: float
 
 
@@ -65,10 +67,12 @@ class TokenChecks:
             return None
         return checked
 
-    def remember(self, token_id: str, user_id: str, is_admin: bool) -> CheckedToken:
+    def remember(
+        self, token_id: str, user_id: str, is_admin: bool, project_name: str
+    ) -> CheckedToken:
         if len(self._checked) >= self.max_entries:
             self._checked.clear()
-        checked = CheckedToken(user_id, is_admin, time.monotonic())
+        checked = CheckedToken(user_id, is_admin, project_name, time.monotonic())
         self._checked[token_id] = checked
         return checked
 

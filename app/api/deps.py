@@ -58,11 +58,13 @@ async def get_context(request: Request, runtime: RuntimeDep) -> RequestContext:
             check = await identity_service.check_token(session, claims)
         if check is None:
             raise Unauthorized("The request you have made requires authentication.")
-        checked = runtime.token_checks.remember(claims.token_id, claims.user_id, check.is_admin)
+        checked = runtime.token_checks.remember(
+            claims.token_id, claims.user_id, check.is_admin, check.project_name
+        )
     return RequestContext(
         user_id=claims.user_id,
         project_id=claims.project_id,
-        project_name=claims.project_name,
+        project_name=checked.project_name,
         roles=frozenset(claims.roles),
         is_admin=checked.is_admin,
         request_id=getattr(request.state, "request_id", ""),

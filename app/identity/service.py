@@ -43,6 +43,7 @@ class TokenCheck:
     # From the roles the token carries, as found held, and the project's name in the
     # database: never from the token's own word.
     is_admin: bool
+    project_name: str
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,8 @@ async def check_token(session: AsyncSession, claims: TokenClaims) -> TokenCheck 
         return None
     # A key holder could sign any `adm`: admin power is what the database grants the
     # token's (verified) roles on the project as named there.
-    return TokenCheck(is_admin=is_admin_scope(claims.roles, rows[0].name))
+    project_name = rows[0].name
+    return TokenCheck(is_admin_scope(claims.roles, project_name), project_name)
 
 
 async def token_still_valid(session: AsyncSession, claims: TokenClaims) -> bool:

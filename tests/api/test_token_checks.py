@@ -41,6 +41,29 @@ async def test_an_admin_flag_in_the_token_is_not_trusted(
     assert r.status_code == 403
 
 
+async def test_a_project_name_in_the_token_does_not_make_an_agent(
+    app: FastAPI, client: httpx.AsyncClient, make_caller: MakeCaller
+) -> None:
+    tenant: Caller = await make_caller("tenant", ("service",))
+    tokens = app.state.runtime.tokens
+    claims = tokens.verify(tenant.token)
+    # Signed with the right key, naming project 'service' for a tenant project's role.
+    forged, _ = tokens.issue(
+        user_id=claims.user_id,
+        user_name=claims.user_name,
+        project_id=claims.project_id,
+        project_name="service",
+        roles=("service",),
+        is_admin=False,
+    )
+    r = await client.post(
+        "/agent/v1/jobs/claim",
+        json={"backends": ["node1@file"], "wait": 0},
+        headers={"X-Auth-Token": forged},
+    )
+    assert r.status_code == 403, r.text
+
+
 async def test_the_admin_role_on_the_admin_project_is_admin_whatever_the_token_says(
     app: FastAPI, client: httpx.AsyncClient, make_caller: MakeCaller
 ) -> None:
