@@ -33,7 +33,7 @@ def view(vtype: VolumeType, ctx: RequestContext) -> dict[str, Any]:
         "is_public": vtype.is_public,
         "os-volume-type-access:is_public": vtype.is_public,
         "extra_specs": specs,
-        "qos_specs_id": None,
+        **({"qos_specs_id": vtype.qos_specs_id} if ctx.is_admin else {}),  # Cinder: admin only
     }
 
 
