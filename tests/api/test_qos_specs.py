@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import VolumeType
+from tests.api.helpers import claim, file_pool, report, run_jobs
 from tests.conftest import Caller
 
 UUID = "00000000-0000-4000-8000-000000000000"
@@ -333,3 +334,130 @@ async def test_list_sorts_filters_and_pages(client: httpx.AsyncClient, admin: Ca
         "itemNotFound",
     )
     fault(await client.get(url(admin, "?sort=nope"), headers=admin.headers()), 400, "badRequest")
+
+
+async def _create_and_claim(
+    client: httpx.AsyncClient, member: Caller, service: Caller, volume_type: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"size": 1}
+    if volume_type:
+        body["volume_type"] = volume_type
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes", json={"volume": body}, headers=member.headers()
+    )
+    assert r.status_code == 202, r.text
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None and job["kind"] == "create_volume"
+    assert job["resource_id"] == r.json()["volume"]["id"]
+    await run_jobs(client, service, ["node1@file"])
+    return job
+
+
+async def test_create_job_carries_the_back_end_qos_specs_of_the_type(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    limited = await make_qos(client, admin, "limited", total_iops_sec="500", consumer="both")
+    hypervisor = await make_qos(client, admin, "hv", total_iops_sec="9", consumer="front-end")
+    fast = await make_type(client, admin, "fast")
+    slow = await make_type(client, admin, "slow")
+    assert (await associate(client, admin, limited["id"], fast)).status_code == 202
+    assert (await associate(client, admin, hypervisor["id"], slow)).status_code == 202
+
+    job = await _create_and_claim(client, member, service, "fast")
+    assert job["payload"]["qos_specs"] == {"total_iops_sec": "500"}
+    # Front-end specs are the hypervisor's to enforce: the agent is told of none.
+    job = await _create_and_claim(client, member, service, "slow")
+    assert job["payload"]["qos_specs"] is None
+    job = await _create_and_claim(client, member, service, None)
+    assert job["payload"]["qos_specs"] is None
+    # A change of the specs is seen by the next create.
+    r = await client.put(
+        url(admin, f"/{limited['id']}"),
+        json={"qos_specs": {"total_iops_sec": "600", "consumer": "back-end"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 200, r.text
+    job = await _create_and_claim(client, member, service, "fast")
+    assert job["payload"]["qos_specs"] == {"total_iops_sec": "600"}
+
+
+async def test_migrate_job_carries_the_qos_specs_of_the_type(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    a, b = "n1@a", "n1@b"
+    await report(client, service, host=a, pools=[file_pool()])
+    await report(client, service, host=b, pools=[file_pool()])
+    limited = await make_qos(client, admin, "limited", read_iops_sec="70")
+    fast = await make_type(client, admin, "fast")
+    assert (await associate(client, admin, limited["id"], fast)).status_code == 202
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        json={"volume": {"size": 1, "volume_type": "fast"}},
+        headers=member.headers(),
+    )
+    volume_id = r.json()["volume"]["id"]
+    await run_jobs(client, service, [a, b], agent="n1")
+    r = await client.get(f"/v3/{admin.project_id}/volumes/{volume_id}", headers=admin.headers())
+    host = r.json()["volume"]["os-vol-host-attr:host"]
+    target = f"{b}#pool" if host.startswith(a) else f"{a}#pool"
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-migrate_volume": {"host": target}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text
+    job = await claim(client, service, [a, b], agent="n1")
+    assert job is not None and job["kind"] == "migrate_volume"
+    assert job["payload"]["qos_specs"] == {"read_iops_sec": "70"}
+
+
+async def test_filter_functions_see_the_types_qos_specs(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # Cinder's DriverFilter gives a backend's filter_function the type's QoS specs as qos.*
+    await report(client, service, filter_function="qos.maxIOPS > 5")
+    limited = await make_qos(client, admin, "limited", maxIOPS="10", consumer="front-end")
+    fast = await make_type(client, admin, "fast")
+    assert (await associate(client, admin, limited["id"], fast)).status_code == 202
+    job = await _create_and_claim(client, member, service, "fast")
+    assert job["payload"]["qos_specs"] is None  # front-end: not the agent's
+
+
+async def test_clone_job_carries_the_qos_specs_of_the_type(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    limited = await make_qos(client, admin, "limited", write_iops_sec="80")
+    fast = await make_type(client, admin, "fast")
+    assert (await associate(client, admin, limited["id"], fast)).status_code == 202
+    v = "3.14"
+    r = await client.post(
+        f"/v3/{admin.project_id}/group_types",
+        json={"group_type": {"name": "gt"}},
+        headers=admin.headers(v),
+    )
+    assert r.status_code == 202, r.text
+    r = await client.post(
+        f"/v3/{member.project_id}/groups",
+        json={"group": {"group_type": r.json()["group_type"]["id"], "volume_types": ["fast"]}},
+        headers=member.headers(v),
+    )
+    assert r.status_code == 202, r.text
+    group_id = r.json()["group"]["id"]
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        json={"volume": {"size": 1, "volume_type": "fast", "group_id": group_id}},
+        headers=member.headers(v),
+    )
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, ["node1@file"])
+    r = await client.post(
+        f"/v3/{member.project_id}/groups/action",
+        json={"create-from-src": {"name": "copy", "source_group_id": group_id}},
+        headers=member.headers(v),
+    )
+    assert r.status_code == 202, r.text
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None and job["kind"] == "clone_volume"
+    assert job["payload"]["qos_specs"] == {"write_iops_sec": "80"}
