@@ -17,7 +17,7 @@ router = APIRouter(tags=["extensions"])
 UPDATED = "2026-12-07T00:00:00+00:00"
 
 # (alias, name, description) of every extension whose API exists here; one that does
-# not (encryption, transfers, qos-specs, consistency groups) stays out until it does.
+# not (encryption, transfers, consistency groups) stays out until it does.
 EXTENSIONS = (
     ("os-hosts", "Hosts", "Admin-only host administration."),
     ("os-vol-tenant-attr", "VolumeTenantAttribute",
@@ -48,6 +48,7 @@ EXTENSIONS = (
     ("os-services", "Services", "Services support."),
     ("scheduler-stats", "Scheduler_stats", "Scheduler stats support."),
     ("OS-SCH-HNT", "SchedulerHints", "Pass arbitrary key/value pairs to the scheduler."),
+    ("qos-specs", "Qos_specs_manage", "QoS specs support."),
 )  # fmt: skip
 
 

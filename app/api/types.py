@@ -56,7 +56,7 @@ def view(
     if access:
         values["os-volume-type-access:is_public"] = vtype.is_public
     if qos:
-        values["qos_specs_id"] = None
+        values["qos_specs_id"] = vtype.qos_specs_id
     return select_fields(FIELDS, values, MIN_VERSION, ctx)
 
 

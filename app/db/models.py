@@ -141,6 +141,11 @@ class VolumeType(Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The QoS specs associated with the type (Cinder's one per type); deleting them
+    # (forced) leaves the type without any.
+    qos_specs_id: Mapped[str | None] = mapped_column(
+        ForeignKey("qos_specs.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     extra_specs: Mapped[list[VolumeTypeExtraSpec]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"
     )
@@ -163,6 +168,28 @@ class VolumeTypeProject(Base):
         String(36), ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True
     )
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class QosSpecs(Base):
+    """Quality-of-service specs (Cinder's qos-specs): named key/value limits that volume
+    types point at; `consumer` says who enforces them (back-end: the agent's driver)."""
+
+    __tablename__ = "qos_specs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    consumer: Mapped[str] = mapped_column(String(16), default="back-end")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    items: Mapped[list[QosSpecItem]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class QosSpecItem(Base):
+    __tablename__ = "qos_spec_items"
+    qos_specs_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("qos_specs.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
 
 
 # --- backends, pools and claims --------------------------------------------------

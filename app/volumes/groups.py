@@ -22,7 +22,7 @@ from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
 from app.volumes import group_types as gtypes
-from app.volumes import messages, quotas
+from app.volumes import messages, qos_specs, quotas
 from app.volumes import types as vtypes
 from app.volumes import volumes as flows
 from app.volumes.group_members import GroupStatus
@@ -436,6 +436,7 @@ async def create_from_source(
             outcome,
             ctx.request_id,
             source=flows.volume_payload(volume),
+            qos_specs=await qos_specs.for_type(session, clone.volume_type_id),
         )
     return group, outcome
 

@@ -28,7 +28,7 @@ from app.errors import BadRequest
 from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import group_members, jobs, messages
+from app.volumes import group_members, jobs, messages, qos_specs
 from app.volumes.manage import resolve_host
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
@@ -256,6 +256,7 @@ async def _start(
             "target_pool_id": target.pool_id,
             "thin": request.thin,
             "new_type_id": new_type_id,
+            "qos_specs": await qos_specs.for_type(session, new_type_id or volume.volume_type_id),
         },
         max_attempts=runtime.settings.job_max_attempts,
         request_id=ctx.request_id,

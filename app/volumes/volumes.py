@@ -20,7 +20,7 @@ from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
-from app.volumes import group_members, jobs, messages, quotas
+from app.volumes import group_members, jobs, messages, qos_specs, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
 from app.volumes.metadata import MAX_METADATA_ITEMS, MetadataStore
@@ -284,6 +284,7 @@ async def scheduling_request(
         resource_id=volume_id,
         multiattach=multiattach,
         ignore_hosts=tried,
+        qos_specs=await qos_specs.for_type(session, vtype.id, qos_specs.CONSUMERS) or {},
     )
     wanted = request.affinity_volume_ids()
     if wanted:
@@ -368,6 +369,7 @@ async def schedule(
             "availability_zone": request.availability_zone,
             "scheduler_hints": request.scheduler_hints,
         },
+        qos_specs=await qos_specs.for_type(session, volume.volume_type_id),
     )
     return True
 
