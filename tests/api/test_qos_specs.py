@@ -397,7 +397,7 @@ async def test_migrate_job_carries_the_qos_specs_of_the_type(
         headers=member.headers(),
     )
     volume_id = r.json()["volume"]["id"]
-    await run_jobs(client, service, [a, b], agent="n1")
+    await run_jobs(client, service, [a, b])
     r = await client.get(f"/v3/{admin.project_id}/volumes/{volume_id}", headers=admin.headers())
     host = r.json()["volume"]["os-vol-host-attr:host"]
     target = f"{b}#pool" if host.startswith(a) else f"{a}#pool"
@@ -407,7 +407,7 @@ async def test_migrate_job_carries_the_qos_specs_of_the_type(
         headers=admin.headers(),
     )
     assert r.status_code == 202, r.text
-    job = await claim(client, service, [a, b], agent="n1")
+    job = await claim(client, service, [a, b])
     assert job is not None and job["kind"] == "migrate_volume"
     assert job["payload"]["qos_specs"] == {"read_iops_sec": "70"}
 
