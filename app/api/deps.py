@@ -13,6 +13,7 @@ from app.context import RequestContext
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.identity import service as identity_service
 from app.runtime import Runtime
+from app.volumes.work import UnitOfWork, unit_of_work
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -31,6 +32,20 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_work(request: Request, runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work: committed when the endpoint returns, before the
+    response is sent (scope="function"), so a failed commit answers as an error, never
+    as a success; rolled back when the endpoint raises."""
+    reads_only = request.method in ("GET", "HEAD")
+    maker = runtime.read_sessionmaker if reads_only else runtime.sessionmaker
+    request_id = getattr(request.state, "request_id", "")
+    async with unit_of_work(runtime, maker, request_id) as work:
+        yield work
+
+
+WorkDep = Annotated[UnitOfWork, Depends(get_work, scope="function")]
 
 
 def get_version(request: Request) -> APIVersion:
