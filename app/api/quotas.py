@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 
 from app.api.common import UrlProject, parse_bool, read_body, v3_route
-from app.api.deps import AdminDep, ContextDep, RuntimeDep, SessionDep
+from app.api.deps import ContextDep, RuntimeDep, SessionDep, WorkDep
+from app.api.policy import authorize, may
 from app.context import RequestContext
-from app.errors import Forbidden
 from app.volumes import quotas
 
 router = APIRouter(tags=["quotas"])
 
 
 def _own_or_admin(ctx: RequestContext, target: str) -> None:
-    if target != ctx.project_id and not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow volume_extension:quotas:show to be performed.")
+    authorize(ctx, "volume_extension:quotas:show", target)
     quotas.validate_name(target, "project id")
 
 
@@ -57,32 +56,38 @@ async def update_quota(
     request: Request,
     target: str,
     _p: UrlProject,
-    _ctx: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    _ctx: Annotated[RequestContext, may("volume_extension:quotas:update")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     quotas.validate_name(target, "project id")
     body = await read_body(request, "quota_set")
     body.pop("id", None)
     body.pop("tenant_id", None)
     values = quotas.validate_limits(body)
-    async with session.begin():
-        await quotas.set_project_limits(session, runtime.settings, target, values)
-        limits = await quotas.limits(session, runtime.settings, target)
-    return {"quota_set": limits}
+    settings = work.runtime.settings
+    await quotas.set_project_limits(work.session, settings, target, values)
+    return {"quota_set": await quotas.limits(work.session, settings, target)}
 
 
 @v3_route(router, "DELETE", "/os-quota-sets/{target}")
-async def reset_quota(target: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep) -> Response:
-    async with session.begin():
-        await quotas.reset_project_limits(session, target)
+async def reset_quota(
+    target: str,
+    _p: UrlProject,
+    _ctx: Annotated[RequestContext, may("volume_extension:quotas:delete")],
+    work: WorkDep,
+) -> Response:
+    await quotas.reset_project_limits(work.session, target)
     # Cinder answers 200 with no body.
     return Response(status_code=200)
 
 
 @v3_route(router, "GET", "/os-quota-class-sets/{class_name}")
 async def show_quota_class(
-    class_name: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+    class_name: str,
+    _p: UrlProject,
+    _ctx: Annotated[RequestContext, may("volume_extension:quota_classes")],
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     quotas.validate_name(class_name, "quota class")
     return {
@@ -98,15 +103,13 @@ async def update_quota_class(
     request: Request,
     class_name: str,
     _p: UrlProject,
-    _ctx: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    _ctx: Annotated[RequestContext, may("volume_extension:quota_classes:update")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     quotas.validate_name(class_name, "quota class")
     body = await read_body(request, "quota_class_set")
     body.pop("id", None)
     values = quotas.validate_limits(body)
-    async with session.begin():
-        await quotas.set_class_limits(session, values, class_name)
-        limits = await quotas.class_limits(session, runtime.settings, class_name)
+    await quotas.set_class_limits(work.session, values, class_name)
+    limits = await quotas.class_limits(work.session, work.runtime.settings, class_name)
     return {"quota_class_set": limits}
