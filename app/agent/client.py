@@ -73,6 +73,7 @@ class Job:
     attempts: int
     lease_seconds: float
     lease_expires_at: str | None
+    request_id: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -87,6 +88,7 @@ class Job:
             attempts=int(data.get("attempts", 1)),
             lease_seconds=float(data.get("lease_seconds", 30)),
             lease_expires_at=data.get("lease_expires_at"),
+            request_id=data.get("request_id"),
         )
 
 

@@ -221,6 +221,11 @@ class JobRunner:
 
     async def run(self, job: Job) -> None:
         """Execute a job and post its result; never raises except on cancellation."""
+        # The request that queued the job names every line logged while it runs.
+        with structlog.contextvars.bound_contextvars(request_id=job.request_id):
+            await self._run(job)
+
+    async def _run(self, job: Job) -> None:
         bound = log.bind(
             job_id=job.id,
             kind=job.kind,

@@ -71,12 +71,14 @@ class OpenStackHeadersMiddleware:
         if error is not None:
             await send_fault(send_with_headers, path, error.code, error.message)
             return
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception as exc:  # the last line of defence: no bare 500 without a fault
-            log.exception("unhandled error", request_id=request_id, error=str(exc))
-            if not started:
-                await send_fault(send_with_headers, path, 500, INTERNAL_ERROR)
+        # Every log line of this request carries its id, whoever writes it.
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_headers)
+            except Exception as exc:  # the last line of defence: no bare 500 without a fault
+                log.exception("unhandled error", error=str(exc))
+                if not started:
+                    await send_fault(send_with_headers, path, 500, INTERNAL_ERROR)
 
 
 async def send_fault(send: Send, path: str, code: int, message: str) -> None:

@@ -198,6 +198,8 @@ def describe(job: Job, lease_seconds: int) -> dict[str, Any]:
         "attempts": job.attempts,
         "lease_seconds": lease_seconds,
         "lease_expires_at": job.lease_expires_at.isoformat() if job.lease_expires_at else None,
+        # The id of the request that queued it: the agent's log lines carry it too.
+        "request_id": job.request_id,
     }
 
 
