@@ -23,6 +23,11 @@ class Rule(Enum):
 
 
 POLICIES: dict[str, Rule] = {
+    # --- volumes, snapshots, backups, manage ---
+    "volume:create": Rule.MEMBER,
+    # --- types, group types, groups, qos specs, services, pools, hosts, messages ---
+    "volume_extension:types_manage": Rule.ADMIN,
+    # --- quotas ---
     "volume_extension:quotas:show": Rule.READER,
     "volume_extension:quotas:update": Rule.ADMIN,
     "volume_extension:quotas:delete": Rule.ADMIN,
