@@ -16,14 +16,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
 from app.db.models import Backup, BackupService, Job, Snapshot, Volume, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
-from app.volumes import backup_services, jobs, messages, quotas
+from app.volumes import backup_services, jobs, lifecycle, messages, quotas
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
 from app.volumes.snapshots import SnapshotStatus, snapshot_payload
@@ -157,10 +157,16 @@ async def create(
     payload = {"backup": _backup_payload(backup), "volume": vflows.volume_payload(volume)}
     if snapshot is not None:
         # The snapshot is read, not the volume: the volume stays usable meanwhile.
-        await _set_snapshot(session, snapshot.id, SnapshotStatus.AVAILABLE, BACKING_UP)
+        await lifecycle.conditional_update(
+            session,
+            Snapshot,
+            snapshot.id,
+            {"status": SnapshotStatus.AVAILABLE},
+            {"status": BACKING_UP},
+        )
         payload["snapshot"] = snapshot_payload(snapshot)
     else:
-        await vflows.transition(
+        await lifecycle.transition(
             session,
             volume,
             (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE),
@@ -244,16 +250,6 @@ async def _snapshot_to_back_up(
     return snapshot
 
 
-async def _set_snapshot(session: AsyncSession, snapshot_id: str, expected: str, to: str) -> bool:
-    result = await session.execute(
-        update(Snapshot)
-        .where(Snapshot.id == snapshot_id, Snapshot.status == expected)
-        .values(status=to, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
 def _backup_payload(backup: Backup) -> dict[str, Any]:
     return {"id": backup.id, "container": backup.container, "volume_id": backup.volume_id}
 
@@ -314,15 +310,10 @@ async def delete(
                 # 'deleting' does not say whether it came from error: the job knows.
                 held = bool(job.payload.get("quota_held", True))
     previous = backup.status
-    moved = await session.execute(
-        update(Backup)
-        .where(Backup.id == backup.id, Backup.status == previous)
-        .values(status=BackupStatus.DELETING, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if not await lifecycle.move(
+        session, backup, {"status": previous}, status=BackupStatus.DELETING
+    ):
         raise BadRequest(f"Invalid backup: Backup {backup.id} changed status; try again.")
-    await session.refresh(backup)
     if backup.service is None:
         # Never scheduled: nothing was stored anywhere.
         await _finish_delete(session, backup, held)
@@ -400,7 +391,13 @@ async def _lock_source(session: AsyncSession, backup: Backup) -> None:
 async def _give_source_back(session: AsyncSession, backup: Backup) -> None:
     """The create ended either way: its snapshot, or its volume, leaves backing-up."""
     if backup.snapshot_id is not None:
-        await _set_snapshot(session, backup.snapshot_id, BACKING_UP, SnapshotStatus.AVAILABLE)
+        await lifecycle.conditional_update(
+            session,
+            Snapshot,
+            backup.snapshot_id,
+            {"status": BACKING_UP},
+            {"status": SnapshotStatus.AVAILABLE},
+        )
     else:
         await _give_volume_back(session, backup.volume_id)
 
@@ -410,28 +407,13 @@ async def _give_volume_back(session: AsyncSession, volume_id: str) -> None:
     volume = await session.get(Volume, volume_id)
     if volume is None:
         return
-    await session.execute(
-        update(Volume)
-        .where(Volume.id == volume_id, Volume.status == BACKING_UP)
-        .values(
-            status=func.coalesce(Volume.previous_status, VolumeStatus.AVAILABLE),
-            previous_status=BACKING_UP,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
+    await lifecycle.move(
+        session,
+        volume,
+        {"status": BACKING_UP},
+        status=func.coalesce(Volume.previous_status, VolumeStatus.AVAILABLE),
+        previous_status=BACKING_UP,
     )
-    await session.refresh(volume)
-
-
-async def _set_status(session: AsyncSession, backup: Backup, expected: str, **values: Any) -> bool:
-    result = await session.execute(
-        update(Backup)
-        .where(Backup.id == backup.id, Backup.status == expected)
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(backup)
-    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def _why(job: Job) -> str:
@@ -468,19 +450,19 @@ async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
     if ok:
         result = job.result or {}
         count = result.get("object_count")
-        await _set_status(
+        await lifecycle.move(
             session,
             backup,
-            BackupStatus.CREATING,
+            {"status": BackupStatus.CREATING},
             status=BackupStatus.AVAILABLE,
             object_count=count if isinstance(count, int) and not isinstance(count, bool) else 0,
             fail_reason=None,
         )
         return
-    if await _set_status(
+    if await lifecycle.move(
         session,
         backup,
-        BackupStatus.CREATING,
+        {"status": BackupStatus.CREATING},
         status=BackupStatus.ERROR,
         fail_reason=_why(job),
     ):
@@ -502,7 +484,9 @@ async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
     # A backup that held quota stays counted in error_deleting; one that did not (it
     # was in error) goes back to error, so "error holds no quota" stays true.
     to = BackupStatus.ERROR_DELETING if held else BackupStatus.ERROR
-    if await _set_status(session, backup, BackupStatus.DELETING, status=to, fail_reason=_why(job)):
+    if await lifecycle.move(
+        session, backup, {"status": BackupStatus.DELETING}, status=to, fail_reason=_why(job)
+    ):
         await _message(
             session, backup, Action.BACKUP_DELETE, Detail.BACKUP_DELETE_DRIVER_ERROR, job.request_id
         )

@@ -6,13 +6,12 @@ create that failed."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Job, Volume, utcnow
+from app.db.models import Job, Volume
 from app.runtime import Runtime
 from app.scheduler import claims
-from app.volumes import messages
+from app.volumes import lifecycle, messages
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
 from app.volumes.volumes import Outcome, queue_copy_removal, split_host, volume_payload
@@ -24,14 +23,14 @@ async def clone_failed(
     session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
 ) -> None:
     host, pool_id = volume.host, volume.pool_id
-    result = await session.execute(
-        update(Volume)
-        .where(Volume.id == volume.id, Volume.status == VolumeStatus.CREATING)
-        .values(status=VolumeStatus.ERROR, updated_at=utcnow(), host=None, pool_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(volume)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not await lifecycle.move(
+        session,
+        volume,
+        {"status": VolumeStatus.CREATING},
+        status=VolumeStatus.ERROR,
+        host=None,
+        pool_id=None,
+    ):
         return  # no longer being created (force-deleted meanwhile): nothing is held
     if pool_id is not None and host:
         outcome.ledgers[split_host(host)] = await claims.release(session, pool_id, volume.size)

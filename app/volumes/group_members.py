@@ -5,12 +5,13 @@ flows can use it without an import cycle."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
 from app.db.models import Group, Volume, utcnow
 from app.errors import BadRequest, NotFound
+from app.volumes import lifecycle
 from app.volumes.states import VolumeStatus
 
 
@@ -121,11 +122,12 @@ async def member_delete_failed(session: AsyncSession, volume: Volume) -> None:
     """A member of a group being deleted could not be deleted: the group stops in
     error_deleting (deleting it again retries the rest) instead of waiting forever."""
     if volume.group_id is not None:
-        await session.execute(
-            update(Group)
-            .where(Group.id == volume.group_id, Group.status == GroupStatus.DELETING)
-            .values(status=GroupStatus.ERROR_DELETING, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+        await lifecycle.conditional_update(
+            session,
+            Group,
+            volume.group_id,
+            {"status": GroupStatus.DELETING},
+            {"status": GroupStatus.ERROR_DELETING},
         )
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -22,7 +21,7 @@ from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
 from app.volumes import group_types as gtypes
-from app.volumes import messages, qos_specs, quotas
+from app.volumes import lifecycle, messages, qos_specs, quotas
 from app.volumes import types as vtypes
 from app.volumes import volumes as flows
 from app.volumes.group_members import GroupStatus
@@ -299,15 +298,10 @@ async def delete(
                 f"{' or '.join(VolumeStatus.DELETABLE)} to delete it, but current status "
                 f"is: {volume.status}."
             )
-    moved = await session.execute(
-        sql_update(Group)
-        .where(Group.id == group.id, Group.status.in_(GroupStatus.DELETABLE))
-        .values(status=GroupStatus.DELETING, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if not await lifecycle.move(
+        session, group, {"status": GroupStatus.DELETABLE}, status=GroupStatus.DELETING
+    ):
         raise BadRequest(f"Invalid group: Group {group.id} changed status; try again.")
-    await session.refresh(group)
     for volume in volumes:
         if volume.status != VolumeStatus.DELETING:  # already on its way: its job goes on
             _merge(

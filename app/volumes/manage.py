@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -28,7 +28,7 @@ from app.errors import BadRequest, OverQuota
 from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import messages, quotas
+from app.volumes import lifecycle, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
@@ -166,14 +166,13 @@ async def _locked_if_managing(session: AsyncSession, volume: Volume) -> bool:
 async def _error_managing(
     session: AsyncSession, job: Job, volume: Volume, detail: Detail, reason: str, **values: Any
 ) -> None:
-    result = await session.execute(
-        update(Volume)
-        .where(Volume.id == volume.id, Volume.status == VolumeStatus.CREATING)
-        .values(status=VolumeStatus.ERROR_MANAGING, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(volume)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not await lifecycle.move(
+        session,
+        volume,
+        {"status": VolumeStatus.CREATING},
+        status=VolumeStatus.ERROR_MANAGING,
+        **values,
+    ):
         return
     await messages.about_volume(
         session, volume, Action.MANAGE_EXISTING_VOLUME, detail, reason, job.request_id

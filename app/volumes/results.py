@@ -7,13 +7,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
 from app.scheduler import claims
-from app.volumes import backups, clones, group_members, manage, messages, migrate, snapshots
+from app.volumes import (
+    backups,
+    clones,
+    group_members,
+    lifecycle,
+    manage,
+    messages,
+    migrate,
+    snapshots,
+)
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
 from app.volumes.volumes import (
@@ -51,19 +60,6 @@ async def _volume(session: AsyncSession, job: Job) -> Volume | None:
     ).first()
 
 
-async def _set_status(
-    session: AsyncSession, volume: Volume, expected: str, to: str, **values: object
-) -> bool:
-    result = await session.execute(
-        update(Volume)
-        .where(Volume.id == volume.id, Volume.status == expected)
-        .values(status=to, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(volume)
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
 def _why(job: Job) -> str:
     return job.error or "the storage agent reported a failure"
 
@@ -75,11 +71,11 @@ async def _created(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
 ) -> None:
     location = (job.result or {}).get("provider_location")
-    await _set_status(
+    await lifecycle.move(
         session,
         volume,
-        VolumeStatus.CREATING,
-        VolumeStatus.AVAILABLE,
+        {"status": VolumeStatus.CREATING},
+        status=VolumeStatus.AVAILABLE,
         launched_at=utcnow(),
         provider_location=location if isinstance(location, str) else None,
     )
@@ -95,11 +91,11 @@ async def _deleted(
 async def _extended(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
 ) -> None:
-    await _set_status(
+    await lifecycle.move(
         session,
         volume,
-        VolumeStatus.EXTENDING,
-        VolumeStatus.AVAILABLE,
+        {"status": VolumeStatus.EXTENDING},
+        status=VolumeStatus.AVAILABLE,
         size=int(job.payload["new_size_gb"]),
     )
 
@@ -179,7 +175,9 @@ async def _failed_creates(session: AsyncSession, volume_id: str) -> list[tuple[s
 async def _delete_failed(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
 ) -> None:
-    if await _set_status(session, volume, VolumeStatus.DELETING, VolumeStatus.ERROR_DELETING):
+    if await lifecycle.move(
+        session, volume, {"status": VolumeStatus.DELETING}, status=VolumeStatus.ERROR_DELETING
+    ):
         await group_members.member_delete_failed(session, volume)
         await messages.about_volume(
             session, volume, Action.DELETE_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
@@ -189,7 +187,9 @@ async def _delete_failed(
 async def _extend_failed(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, outcome: Outcome
 ) -> None:
-    if not await _set_status(session, volume, VolumeStatus.EXTENDING, VolumeStatus.ERROR_EXTENDING):
+    if not await lifecycle.move(
+        session, volume, {"status": VolumeStatus.EXTENDING}, status=VolumeStatus.ERROR_EXTENDING
+    ):
         return
     await release_extension(session, volume, job, outcome)
     await messages.about_volume(

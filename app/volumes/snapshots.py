@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -28,7 +28,7 @@ from app.db.models import Backend, Job, Pool, Snapshot, SnapshotMetadata, Volume
 from app.errors import BadRequest, NotFound, OverQuota
 from app.runtime import Runtime
 from app.scheduler import claims
-from app.volumes import group_members, jobs, messages, quotas
+from app.volumes import group_members, jobs, lifecycle, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
@@ -316,23 +316,6 @@ delete_metadata_key = SNAPSHOT_METADATA.delete_key
 # --- delete -------------------------------------------------------------------------------
 
 
-async def _transition(
-    session: AsyncSession, snapshot: Snapshot, allowed: tuple[str, ...], to: str, action: str
-) -> None:
-    result = await session.execute(
-        update(Snapshot)
-        .where(Snapshot.id == snapshot.id, Snapshot.status.in_(allowed))
-        .values(status=to, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(snapshot)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise BadRequest(
-            f"Invalid snapshot: Snapshot {snapshot.id} status must be "
-            f"{' or '.join(allowed)} to {action}, but current status is: {snapshot.status}."
-        )
-
-
 async def delete_snapshot(
     session: AsyncSession,
     runtime: Runtime,
@@ -347,7 +330,7 @@ async def delete_snapshot(
     """'deleting' and a delete job; or gone at once when no job ever ran for it (then
     nothing of it can exist on the backend). Both rows must be locked by the caller."""
     allowed = SnapshotStatus.FORCE_DELETABLE if force else SnapshotStatus.DELETABLE
-    await _transition(session, snapshot, allowed, SnapshotStatus.DELETING, "delete")
+    await lifecycle.transition(session, snapshot, allowed, SnapshotStatus.DELETING, "delete")
     if force:
         # Whatever was in flight is overridden; the agent runs one job per snapshot at
         # a time, so the delete queued below follows a create still running.
@@ -575,30 +558,17 @@ def _why(job: Job) -> str:
     return job.error or "the storage agent reported a failure"
 
 
-async def _set_status(
-    session: AsyncSession, snapshot: Snapshot, expected: str, to: str, **values: Any
-) -> bool:
-    result = await session.execute(
-        update(Snapshot)
-        .where(Snapshot.id == snapshot.id, Snapshot.status == expected)
-        .values(status=to, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(snapshot)
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
 def _location(job: Job) -> str | None:
     location = (job.result or {}).get("provider_location")
     return location if isinstance(location, str) else None
 
 
 async def _created(session: AsyncSession, job: Job, snapshot: Snapshot, _o: Outcome) -> None:
-    await _set_status(
+    await lifecycle.move(
         session,
         snapshot,
-        SnapshotStatus.CREATING,
-        SnapshotStatus.AVAILABLE,
+        {"status": SnapshotStatus.CREATING},
+        status=SnapshotStatus.AVAILABLE,
         progress="100%",
         provider_location=_location(job),
     )
@@ -615,8 +585,12 @@ async def _create_failed(
     if snapshot.pool_id is not None:
         key = await pool_key(session, snapshot.pool_id)
         outcome.ledgers[key] = await claims.release(session, snapshot.pool_id, snapshot.size)
-    await _set_status(
-        session, snapshot, SnapshotStatus.CREATING, SnapshotStatus.ERROR, pool_id=None
+    await lifecycle.move(
+        session,
+        snapshot,
+        {"status": SnapshotStatus.CREATING},
+        status=SnapshotStatus.ERROR,
+        pool_id=None,
     )
     await about(
         session, snapshot, Action.SNAPSHOT_CREATE, Detail.DRIVER_FAILED, _why(job), job.request_id
@@ -626,8 +600,8 @@ async def _create_failed(
 async def _delete_failed(
     session: AsyncSession, job: Job, snapshot: Snapshot, volume: Volume
 ) -> None:
-    if not await _set_status(
-        session, snapshot, SnapshotStatus.DELETING, SnapshotStatus.ERROR_DELETING
+    if not await lifecycle.move(
+        session, snapshot, {"status": SnapshotStatus.DELETING}, status=SnapshotStatus.ERROR_DELETING
     ):
         return
     await about(
@@ -635,13 +609,12 @@ async def _delete_failed(
     )
     if await _waiting_volume(session, volume):
         # Its cascade cannot finish: the volume leaves 'deleting' and may be deleted again.
-        await session.execute(
-            update(Volume)
-            .where(Volume.id == volume.id, Volume.status == VolumeStatus.DELETING)
-            .values(status=VolumeStatus.ERROR_DELETING, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+        await lifecycle.move(
+            session,
+            volume,
+            {"status": VolumeStatus.DELETING},
+            status=VolumeStatus.ERROR_DELETING,
         )
-        await session.refresh(volume)
         # A group being deleted with it stops too, or it would wait for it forever.
         await group_members.member_delete_failed(session, volume)
         await messages.about_volume(
@@ -679,11 +652,11 @@ async def _managed(
             session, job, snapshot, reason, detail=detail, provider_location=_location(job)
         )
         return
-    await _set_status(
+    await lifecycle.move(
         session,
         snapshot,
-        SnapshotStatus.CREATING,
-        SnapshotStatus.AVAILABLE,
+        {"status": SnapshotStatus.CREATING},
+        status=SnapshotStatus.AVAILABLE,
         size=size,
         pool_id=volume.pool_id,
         progress="100%",
@@ -737,8 +710,12 @@ async def _manage_failed(
     detail: Detail = Detail.DRIVER_FAILED,
     **values: Any,
 ) -> None:
-    if await _set_status(
-        session, snapshot, SnapshotStatus.CREATING, SnapshotStatus.ERROR, **values
+    if await lifecycle.move(
+        session,
+        snapshot,
+        {"status": SnapshotStatus.CREATING},
+        status=SnapshotStatus.ERROR,
+        **values,
     ):
         await about(
             session,

@@ -6,11 +6,11 @@ that asks an agent to act commit together or not at all. The caller commits, the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -20,7 +20,7 @@ from app.runtime import Runtime
 from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
-from app.volumes import group_members, jobs, messages, qos_specs, quotas
+from app.volumes import group_members, jobs, lifecycle, messages, qos_specs, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
 from app.volumes.metadata import MAX_METADATA_ITEMS, MetadataStore
@@ -171,31 +171,6 @@ async def get(
     if volume is None:
         raise NotFound(f"Volume {volume_id} could not be found.")
     return volume
-
-
-async def transition(
-    session: AsyncSession,
-    volume: Volume,
-    allowed: Sequence[str],
-    to: str,
-    action: str,
-    **values: Any,
-) -> None:
-    """Move the volume's status if it is still one of `allowed`, or refuse with 400."""
-    result = await session.execute(
-        update(Volume)
-        .where(Volume.id == volume.id, Volume.status.in_(allowed))
-        .values(status=to, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await session.refresh(volume)
-        raise BadRequest(
-            f"Invalid volume: Volume {volume.id} status must be "
-            f"{' or '.join(allowed)} to {action}, but current status is: "
-            f"{volume.status}."
-        )
-    await session.refresh(volume)
 
 
 async def create(
@@ -454,7 +429,7 @@ async def delete_volume(
     if not force:
         await group_members.check_not_cloning(session, volume)
     allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
-    await transition(
+    await lifecycle.transition(
         session, volume, allowed, VolumeStatus.DELETING, "delete", previous_status=volume.status
     )
     outcome = Outcome()
@@ -548,7 +523,7 @@ async def extend(
         )
     # A clone being copied from this volume would find its source larger than itself.
     await group_members.check_not_cloning(session, volume, "extend")
-    await transition(
+    await lifecycle.transition(
         session,
         volume,
         (VolumeStatus.AVAILABLE,),

@@ -1,0 +1,86 @@
+"""The one compare-and-swap every status change goes through (Cinder's
+conditional_update): `UPDATE … WHERE id = … AND <expected> RETURNING`, so a move
+happens only from the state its caller saw, and whoever loses a race learns it from
+the database, not from a stale read.
+
+`expected` maps a column to a value, or to a tuple of values any of which will do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Backup, Group, Snapshot, Volume, utcnow
+from app.errors import BadRequest
+
+Row = TypeVar("Row", Volume, Snapshot, Backup, Group)
+Expected = Mapping[str, Any]
+
+
+async def conditional_update(
+    session: AsyncSession,
+    model: type[Row],
+    row_id: str,
+    expected: Expected,
+    values: Mapping[str, Any],
+) -> Row | None:
+    """Set `values` (and updated_at) on the row if it still matches `expected`; the
+    row in its new state, or None when it no longer matched (or is gone). A row already
+    in the session is refreshed from what the database returned."""
+    conditions = [model.id == row_id]
+    for name, want in expected.items():
+        column = getattr(model, name)
+        if isinstance(want, tuple | list | frozenset | set):
+            conditions.append(column.in_(tuple(want)))
+        elif want is None:
+            conditions.append(column.is_(None))
+        else:
+            conditions.append(column == want)
+    statement = (
+        update(model)
+        .where(*conditions)
+        .values(updated_at=utcnow(), **values)
+        .returning(model)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    moved: Row | None = (await session.scalars(statement)).first()
+    return moved
+
+
+async def move(session: AsyncSession, row: Row, expected: Expected, **values: Any) -> bool:
+    """conditional_update on a loaded row: True when it moved. Either way `row` holds
+    the database's state afterwards (refreshed when it did not move), so a caller can
+    say what the status is now."""
+    moved = await conditional_update(session, type(row), row.id, expected, values)
+    if moved is None:
+        await session.refresh(row)
+    return moved is not None
+
+
+async def transition(
+    session: AsyncSession,
+    row: Row,
+    allowed: Sequence[str],
+    to: str,
+    action: str,
+    **values: Any,
+) -> None:
+    """Move `row` from one of `allowed` to `to`, or refuse with Cinder's 400 naming
+    the status it has now."""
+    if not await move(session, row, {"status": tuple(allowed)}, status=to, **values):
+        resource = RESOURCE_NAMES[type(row)]
+        raise BadRequest(
+            f"Invalid {resource}: {resource.capitalize()} {row.id} status must be "
+            f"{' or '.join(allowed)} to {action}, but current status is: {row.status}."
+        )
+
+
+RESOURCE_NAMES: dict[type, str] = {
+    Volume: "volume",
+    Snapshot: "snapshot",
+    Backup: "backup",
+    Group: "group",
+}
