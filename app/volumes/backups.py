@@ -27,7 +27,7 @@ from app.volumes import backup_services, jobs, lifecycle, messages, quotas
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
 from app.volumes.snapshots import SnapshotStatus, snapshot_payload
-from app.volumes.states import VolumeStatus
+from app.volumes.states import BackupStatus, VolumeStatus
 from app.volumes.volumes import Outcome, split_host
 
 RESOURCE_TYPE = "backup"
@@ -37,19 +37,6 @@ DELETE_JOB = "delete_backup"
 DEFAULT_CONTAINER = "volumebackups"
 # The volume's status while an agent reads it for a backup (Cinder's name).
 BACKING_UP = "backing-up"
-
-
-class BackupStatus:
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ERROR = "error"
-    DELETING = "deleting"
-    ERROR_DELETING = "error_deleting"
-    RESTORING = "restoring"
-
-    DELETABLE = (AVAILABLE, ERROR)
-    # Cinder's os-reset_status for backups accepts only these.
-    RESETTABLE = (AVAILABLE, ERROR)
 
 
 def holds_quota(status: str) -> bool:
@@ -337,24 +324,14 @@ async def reset_status(
 ) -> None:
     """os-reset_status (admin): to available or error, never under a job in flight;
     the quota follows (an error backup holds none)."""
-    if status not in BackupStatus.RESETTABLE:
-        raise BadRequest(
-            f"Invalid status {status!r}; use one of {', '.join(BackupStatus.RESETTABLE)}."
-        )
-    busy = await jobs.active(session, backup.id)
-    if busy:
-        raise BadRequest(
-            f"Invalid backup: Backup {backup.id} has a {busy[0].kind} in flight (job "
-            f"{busy[0].id}); wait for it to end, or force-delete the backup."
-        )
-    before, after = holds_quota(backup.status), holds_quota(str(status))
+    before = holds_quota(backup.status)
+    await lifecycle.reset_status(session, backup, status)
+    after = holds_quota(backup.status)
     deltas = {"backups": 1, "backup_gigabytes": backup.size}
     if after and not before:
         await quotas.consume(session, runtime.settings, backup.project_id, deltas)
     elif before and not after:
         await quotas.release(session, backup.project_id, deltas)
-    backup.status = str(status)
-    backup.updated_at = utcnow()
 
 
 async def _finish_delete(session: AsyncSession, backup: Backup, held: bool) -> None:

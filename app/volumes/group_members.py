@@ -12,20 +12,7 @@ from app.context import RequestContext
 from app.db.models import Group, Volume, utcnow
 from app.errors import BadRequest, NotFound
 from app.volumes import lifecycle
-from app.volumes.states import VolumeStatus
-
-
-class GroupStatus:
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ERROR = "error"
-    DELETING = "deleting"
-    ERROR_DELETING = "error_deleting"
-
-    # os-reset_status targets: resting statuses only (nothing would move a group out of
-    # a transitional one that no operation stands behind).
-    RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING)
-    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+from app.volumes.states import GroupStatus, VolumeStatus
 
 
 async def lock(session: AsyncSession, group_id: str) -> Group | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 
 from app.context import RequestContext
 from app.db.models import Group, GroupVolumeType, Volume, VolumeType, utcnow
@@ -312,12 +312,11 @@ async def delete(
 
 
 async def reset_status(group: Group, status: object) -> None:
-    if status not in GroupStatus.RESETTABLE:
-        raise BadRequest(
-            f"Invalid status {status!r}; use one of {', '.join(GroupStatus.RESETTABLE)}."
-        )
-    group.status = str(status)
-    group.updated_at = utcnow()
+    # The group's own session: the one its caller loaded (and locked) it in.
+    session = async_object_session(group)
+    if session is None:
+        raise RuntimeError(f"group {group.id} was loaded outside a session")
+    await lifecycle.reset_status(session, group, status)
 
 
 # --- create from a source group -------------------------------------------------------------

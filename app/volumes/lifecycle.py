@@ -8,6 +8,7 @@ the database, not from a stale read.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import update
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Backup, Group, Snapshot, Volume, utcnow
 from app.errors import BadRequest
+from app.volumes import jobs
+from app.volumes.states import BackupStatus, GroupStatus, SnapshotStatus, VolumeStatus
 
 Row = TypeVar("Row", Volume, Snapshot, Backup, Group)
 Expected = Mapping[str, Any]
@@ -84,3 +87,54 @@ RESOURCE_NAMES: dict[type, str] = {
     Backup: "backup",
     Group: "group",
 }
+
+
+@dataclass(frozen=True)
+class StateTable:
+    """What the generic operations need to know of a resource's statuses."""
+
+    # os-reset_status targets: resting statuses only; nothing would ever move a row out
+    # of a transitional one that no job stands behind.
+    resettable: tuple[str, ...]
+    # A backup's create job reads this resource (by this keyword of jobs.backup_reading).
+    read_by_backups: str | None = None
+    # The resource keeps the status it had before (Cinder's volume previous_status).
+    keeps_previous: bool = False
+
+
+STATE_TABLES: dict[type, StateTable] = {
+    Volume: StateTable(VolumeStatus.RESETTABLE, "volume_id", keeps_previous=True),
+    Snapshot: StateTable(SnapshotStatus.RESETTABLE, "snapshot_id"),
+    Backup: StateTable(BackupStatus.RESETTABLE),
+    Group: StateTable(GroupStatus.RESETTABLE),
+}
+
+
+async def reset_status(session: AsyncSession, row: Row, status: object) -> None:
+    """os-reset_status (admin), for every resource: only to a resting status, never
+    under an operation in flight (its job would later find a status it does not
+    expect, and what it claimed would never be given back: a stuck row is
+    force-deleted instead), and only from the status the caller saw."""
+    table = STATE_TABLES[type(row)]
+    if status not in table.resettable:
+        raise BadRequest(f"Invalid status {status!r}; use one of {', '.join(table.resettable)}.")
+    resource = RESOURCE_NAMES[type(row)]
+    title = f"Invalid {resource}: {resource.capitalize()} {row.id}"
+    busy = await jobs.active(session, row.id)
+    if busy:
+        raise BadRequest(
+            f"{title} has a {busy[0].kind} in flight (job {busy[0].id}); wait for it to end, "
+            f"or force-delete the {resource}."
+        )
+    if table.read_by_backups is not None:
+        reading = await jobs.backup_reading(session, **{table.read_by_backups: row.id})
+        if reading is not None:
+            raise BadRequest(
+                f"{title} is being read by backup {reading}; wait for it to end, or "
+                "force-delete the backup."
+            )
+    values: dict[str, Any] = {"status": str(status)}
+    if table.keeps_previous:
+        values["previous_status"] = row.status
+    if not await move(session, row, {"status": row.status}, **values):
+        raise BadRequest(f"{title} changed status meanwhile; try again.")

@@ -31,7 +31,7 @@ from app.scheduler.request import VolumeRequest
 from app.volumes import group_members, jobs, messages, qos_specs
 from app.volumes.manage import resolve_host
 from app.volumes.messages import Action, Detail
-from app.volumes.states import VolumeStatus
+from app.volumes.states import MigrationStatus, VolumeStatus
 from app.volumes.volumes import (
     MAX_CLAIM_TRIES,
     Outcome,
@@ -44,14 +44,6 @@ from app.volumes.volumes import (
 
 JOB_KIND = "migrate_volume"
 CLEANUP_KIND = jobs.COPY_REMOVAL_KIND
-
-
-class MigrationStatus:
-    MIGRATING = "migrating"
-    SUCCESS = "success"
-    ERROR = "error"
-    # A new migration may start from these (None: never migrated).
-    RESTING = (None, SUCCESS, ERROR)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from app.volumes import types as vtypes
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
 from app.volumes.metadata import MetadataStore
-from app.volumes.states import VolumeStatus
+from app.volumes.states import SnapshotStatus, VolumeStatus
 from app.volumes.volumes import Outcome
 
 RESOURCE_TYPE = "snapshot"
@@ -41,19 +41,6 @@ CREATE_JOB, DELETE_JOB, MANAGE_JOB = "create_snapshot", "delete_snapshot", "mana
 # Filters that judge a new placement's hints; the snapshot's pool is its volume's,
 # and capacity is exactly what is being asked.
 SKIPPED_FILTERS = tuple(f for f in vflows.PLACEMENT_ONLY_FILTERS if f != "CapacityFilter")
-
-
-class SnapshotStatus:
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ERROR = "error"
-    DELETING = "deleting"
-    ERROR_DELETING = "error_deleting"
-
-    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
-    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING)
-    # Resting statuses only: no job stands behind a transitional one set by hand.
-    RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING)
 
 
 @dataclass(frozen=True)
@@ -435,25 +422,7 @@ async def before_volume_delete(
 
 async def reset_status(session: AsyncSession, snapshot: Snapshot, status: object) -> None:
     """os-reset_status (admin): only to a resting status, and never under a job."""
-    if status not in SnapshotStatus.RESETTABLE:
-        raise BadRequest(
-            f"Invalid status {status!r}; use one of {', '.join(SnapshotStatus.RESETTABLE)}."
-        )
-    busy = await jobs.active(session, snapshot.id)
-    if busy:
-        raise BadRequest(
-            f"Invalid snapshot: Snapshot {snapshot.id} has a {busy[0].kind} in flight (job "
-            f"{busy[0].id}); wait for it to end, or force-delete the snapshot."
-        )
-    reading = await jobs.backup_reading(session, snapshot_id=snapshot.id)
-    if reading is not None:
-        raise BadRequest(
-            f"Invalid snapshot: Snapshot {snapshot.id} is being read by backup {reading}; "
-            "wait for it to end, or force-delete the backup."
-        )
-    snapshot.status = str(status)
-    snapshot.updated_at = utcnow()
-    await session.flush()
+    await lifecycle.reset_status(session, snapshot, status)
 
 
 # --- manage existing ----------------------------------------------------------------------

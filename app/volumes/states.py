@@ -1,4 +1,5 @@
-"""Volume statuses and which operations each allows (Cinder's names)."""
+"""Every resource's statuses and which operations each allows (Cinder's names), in
+one place."""
 
 from __future__ import annotations
 
@@ -34,3 +35,50 @@ class VolumeStatus:
     # os-reset_status targets: resting statuses only (nothing would ever move a volume
     # out of a transitional one that no job stands behind).
     RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, IN_USE)
+
+
+class SnapshotStatus:
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    ERROR_DELETING = "error_deleting"
+
+    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING)
+    # Resting statuses only: no job stands behind a transitional one set by hand.
+    RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+
+
+class BackupStatus:
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    ERROR_DELETING = "error_deleting"
+    RESTORING = "restoring"
+
+    DELETABLE = (AVAILABLE, ERROR)
+    # Cinder's os-reset_status for backups accepts only these.
+    RESETTABLE = (AVAILABLE, ERROR)
+
+
+class GroupStatus:
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ERROR = "error"
+    DELETING = "deleting"
+    ERROR_DELETING = "error_deleting"
+
+    # os-reset_status targets: resting statuses only (nothing would move a group out of
+    # a transitional one that no operation stands behind).
+    RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+
+
+class MigrationStatus:
+    MIGRATING = "migrating"
+    SUCCESS = "success"
+    ERROR = "error"
+    # A new migration may start from these (None: never migrated).
+    RESTING = (None, SUCCESS, ERROR)

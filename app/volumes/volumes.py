@@ -457,25 +457,7 @@ async def reset_status(session: AsyncSession, volume: Volume, status: object) ->
     """os-reset_status (admin): only to a resting status, and never under an operation in
     flight: its job would later find a status it does not expect, and what it claimed
     would never be given back. A stuck volume is force-deleted instead."""
-    if status not in VolumeStatus.RESETTABLE:
-        raise BadRequest(
-            f"Invalid status {status!r}; use one of {', '.join(VolumeStatus.RESETTABLE)}."
-        )
-    busy = await jobs.active(session, volume.id)
-    if busy:
-        raise BadRequest(
-            f"Invalid volume: Volume {volume.id} has a {busy[0].kind} in flight (job "
-            f"{busy[0].id}); wait for it to end, or force-delete the volume."
-        )
-    reading = await jobs.backup_reading(session, volume_id=volume.id)
-    if reading is not None:
-        raise BadRequest(
-            f"Invalid volume: Volume {volume.id} is being read by backup {reading}; wait "
-            "for it to end, or force-delete the backup."
-        )
-    volume.previous_status = volume.status
-    volume.status = str(status)
-    volume.updated_at = utcnow()
+    await lifecycle.reset_status(session, volume, status)
 
 
 async def release_extension(
