@@ -253,9 +253,12 @@ async def test_messages(
     r = await client.get(next_url, headers=member.headers("3.3"))
     assert [m["id"] for m in r.json()["messages"]] == [ascending[2]["id"]]
     assert "messages_links" not in r.json()
-    for query in ("?sort=user_message", "?sort=created_at:up", "?limit=-1", "?marker=nope"):
+    for query in ("?sort=user_message", "?sort=created_at:up", "?limit=-1"):
         r = await client.get(messages_url(member, query), headers=member.headers("3.3"))
         fault(r, 400, "badRequest")
+    # An unknown marker is Cinder's MarkerNotFound: a 404.
+    r = await client.get(messages_url(member, "?marker=nope"), headers=member.headers("3.3"))
+    fault(r, 404, "itemNotFound")
 
     # Delete: 204, then gone.
     r = await client.delete(
