@@ -12,12 +12,17 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 
-from app.api.deps import AdminDep, RuntimeDep, ServiceDep, SessionDep
+from app.api.deps import RuntimeDep, ServiceDep, WorkDep
+from app.api.policy import may
+from app.api.schemas import agents as S
+from app.api.schemas.contract import returns
+from app.context import RequestContext
 from app.db.models import Backend, BackupService, utcnow
 from app.errors import BadRequest, Conflict
 from app.identity import agents
 from app.scheduler import store
 from app.volumes import agent_hosts, backup_services, jobs, results
+from app.volumes.work import unit_of_work
 
 router = APIRouter(prefix="/agent/v1", tags=["agents"])
 MAX_WAIT = 30.0
@@ -83,8 +88,10 @@ async def current_agent(ctx: ServiceDep, runtime: RuntimeDep) -> str:
         name = await agents.registered_name(session, ctx.user_id)
     if name is not None:
         return name
-    async with runtime.sessionmaker() as session, session.begin():
-        return await agents.agent_for_user(session, ctx.user_id)
+    # Registered in a transaction of its own, before the endpoint's unit of work: the
+    # agent record stays even when the call it came with fails.
+    async with unit_of_work(runtime) as work:
+        return await agents.agent_for_user(work.session, ctx.user_id)
 
 
 AgentDep = Annotated[str, Depends(current_agent)]
@@ -94,25 +101,25 @@ def _naive_utc(ts: datetime) -> datetime:
     return ts if ts.tzinfo is None else ts.astimezone(UTC).replace(tzinfo=None)
 
 
-@router.post("/capabilities")
+@router.post("/capabilities", **returns(S.ReportAccepted))
 async def report_capabilities(
-    report: CapabilityReport, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
+    report: CapabilityReport, agent: AgentDep, work: WorkDep
 ) -> dict[str, Any]:
-    async with session.begin():
-        accepted = await store.ingest(
-            session,
-            runtime.cache,
-            runtime.pools,
-            host=report.host,
-            availability_zone=report.availability_zone,
-            capabilities=report.capabilities,
-            sent_at=_naive_utc(report.timestamp),
-            seq=report.seq,
-            agent=agent,
-            job_versions=report.job_versions,
-            max_clock_skew=runtime.settings.report_max_clock_skew,
-        )
-        held = await session.scalar(select(Backend.report_seq).where(Backend.host == report.host))
+    runtime = work.runtime
+    accepted = await store.ingest(
+        work.session,
+        runtime.cache,
+        runtime.pools,
+        host=report.host,
+        availability_zone=report.availability_zone,
+        capabilities=report.capabilities,
+        sent_at=_naive_utc(report.timestamp),
+        seq=report.seq,
+        agent=agent,
+        job_versions=report.job_versions,
+        max_clock_skew=runtime.settings.report_max_clock_skew,
+    )
+    held = await work.session.scalar(select(Backend.report_seq).where(Backend.host == report.host))
     return {"accepted": accepted, "seq": held}
 
 
@@ -125,31 +132,30 @@ class BackupServiceReport(BaseModel):
     seq: Seq | None = None
 
 
-@router.post("/backup-services")
+@router.post("/backup-services", **returns(S.ReportAccepted))
 async def report_backup_service(
-    report: BackupServiceReport, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
+    report: BackupServiceReport, agent: AgentDep, work: WorkDep
 ) -> dict[str, Any]:
-    async with session.begin():
-        accepted = await backup_services.register(
-            session,
-            backup_services.Registration(
-                agent=agent,
-                host=report.host,
-                availability_zone=report.availability_zone,
-                repository=report.repository,
-                reaches=sorted(set(report.reaches)),
-                sent_at=_naive_utc(report.timestamp),
-                seq=report.seq,
-            ),
-            runtime.settings.report_max_clock_skew,
-        )
-        held = await session.scalar(
-            select(BackupService.report_seq).where(BackupService.host == report.host)
-        )
+    accepted = await backup_services.register(
+        work.session,
+        backup_services.Registration(
+            agent=agent,
+            host=report.host,
+            availability_zone=report.availability_zone,
+            repository=report.repository,
+            reaches=sorted(set(report.reaches)),
+            sent_at=_naive_utc(report.timestamp),
+            seq=report.seq,
+        ),
+        work.runtime.settings.report_max_clock_skew,
+    )
+    held = await work.session.scalar(
+        select(BackupService.report_seq).where(BackupService.host == report.host)
+    )
     return {"accepted": accepted, "seq": held}
 
 
-@router.post("/jobs/claim")
+@router.post("/jobs/claim", **returns(S.ClaimResponse))
 async def claim_job(
     request: Request, body: ClaimRequest, agent: AgentDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -161,10 +167,12 @@ async def claim_job(
             # expires and spend one of its attempts.
             return {"job": None}
         waiter = runtime.jobs.waiter()
-        async with runtime.sessionmaker() as session, session.begin():
+        # One unit of work per poll, not per request: a claim is committed at once, and
+        # the wait between polls holds no transaction.
+        async with unit_of_work(runtime) as work:
             # Checked on every poll: an admin may move a backend away meanwhile.
-            hosts = await agent_hosts.claimable(session, agent, body.backends)
-            job = await jobs.claim(session, agent, hosts, lease) if hosts else None
+            hosts = await agent_hosts.claimable(work.session, agent, body.backends)
+            job = await jobs.claim(work.session, agent, hosts, lease) if hosts else None
         if job is not None:
             return {"job": jobs.describe(job, lease)}
         remaining = deadline - _now()
@@ -175,55 +183,50 @@ async def claim_job(
         await runtime.jobs.wait(waiter, min(remaining, 1.0))
 
 
-@router.post("/jobs/{job_id}/heartbeat")
+@router.post("/jobs/{job_id}/heartbeat", **returns(S.HeartbeatResponse))
 async def heartbeat(
-    job_id: JobId, body: Heartbeat, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
+    job_id: JobId, body: Heartbeat, agent: AgentDep, work: WorkDep
 ) -> dict[str, Any]:
-    async with session.begin():
-        await agent_hosts.check_job(session, job_id, agent)
-        expires = await jobs.renew(
-            session,
-            job_id,
-            agent,
-            runtime.settings.job_lease_seconds,
-            body.progress,
-            attempt=body.attempt,
-        )
+    await agent_hosts.check_job(work.session, job_id, agent)
+    expires = await jobs.renew(
+        work.session,
+        job_id,
+        agent,
+        work.runtime.settings.job_lease_seconds,
+        body.progress,
+        attempt=body.attempt,
+    )
     if expires is None:
         raise Conflict(f"Job {job_id} is not leased to agent {agent} for attempt {body.attempt}.")
     return {"lease_expires_at": expires.isoformat()}
 
 
-@router.post("/jobs/{job_id}/result")
+@router.post("/jobs/{job_id}/result", **returns(S.JobResultResponse))
 async def job_result(
-    job_id: JobId, body: JobResult, agent: AgentDep, session: SessionDep, runtime: RuntimeDep
+    job_id: JobId, body: JobResult, agent: AgentDep, work: WorkDep
 ) -> dict[str, Any]:
     if not body.ok and not body.error:
         raise BadRequest("A failed job needs an 'error' saying why.")
-    async with session.begin():
-        await agent_hosts.check_job(session, job_id, agent)
-        job = await jobs.finish(
-            session, job_id, agent, body.ok, body.result, body.error, attempt=body.attempt
-        )
-        if job is None:
-            raise Conflict(
-                f"Job {job_id} is not leased to agent {agent} for attempt {body.attempt}."
-            )
-        outcome = await results.apply(session, runtime, job, ok=body.ok)
-    outcome.after_commit(runtime)
+    await agent_hosts.check_job(work.session, job_id, agent)
+    job = await jobs.finish(
+        work.session, job_id, agent, body.ok, body.result, body.error, attempt=body.attempt
+    )
+    if job is None:
+        raise Conflict(f"Job {job_id} is not leased to agent {agent} for attempt {body.attempt}.")
+    outcome = await results.apply(work.session, work.runtime, job, ok=body.ok)
+    work.after_commit(outcome)
     return {"state": job.state}
 
 
-@router.post("/hosts/{host}/reassign")
+@router.post("/hosts/{host}/reassign", **returns(S.ReassignResponse))
 async def reassign_host(
     host: Annotated[str, Path(min_length=1, max_length=255)],
     body: Reassignment,
-    _ctx: AdminDep,
-    session: SessionDep,
+    _ctx: Annotated[RequestContext, may("agent:reassign_host")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     """Move a backend or backup service to another agent (admin only)."""
-    async with session.begin():
-        await agent_hosts.reassign(session, host, body.agent, utcnow())
+    await agent_hosts.reassign(work.session, host, body.agent, utcnow())
     return {"host": host, "agent": body.agent}
 
 

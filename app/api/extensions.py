@@ -9,6 +9,8 @@ from fastapi import APIRouter
 
 from app.api.common import UrlProject, v3_route
 from app.api.deps import ContextDep
+from app.api.schemas import services as S
+from app.api.schemas.contract import returns
 
 router = APIRouter(tags=["extensions"])
 
@@ -52,7 +54,7 @@ EXTENSIONS = (
 )  # fmt: skip
 
 
-@v3_route(router, "GET", "/extensions")
+@v3_route(router, "GET", "/extensions", **returns(S.ExtensionListResponse))
 async def list_extensions(_p: UrlProject, _ctx: ContextDep) -> dict[str, Any]:
     return {
         "extensions": [

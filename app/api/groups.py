@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.common import (
     UrlProject,
@@ -22,10 +23,13 @@ from app.api.common import (
     read_body,
     v3_route,
 )
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep, min_version
+from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
+from app.api.policy import authorize, may
+from app.api.schemas import groups as S
+from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Group, Volume
 from app.errors import BadRequest, Forbidden
@@ -101,7 +105,7 @@ def _list_volume(request: Request, version: APIVersion) -> bool:
     return version >= GROUP_VOLUME_LIST and raw is not None and parse_bool(raw, "list_volume")
 
 
-async def _volume_ids(session: SessionDep, groups: list[Group]) -> dict[str, list[str]]:
+async def _volume_ids(session: AsyncSession, groups: list[Group]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {g.id: [] for g in groups}
     if groups:
         rows = await session.execute(
@@ -115,7 +119,7 @@ async def _volume_ids(session: SessionDep, groups: list[Group]) -> dict[str, lis
 
 
 async def _list(
-    request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
+    request: Request, ctx: RequestContext, session: AsyncSession, version: APIVersion, detail: bool
 ) -> dict[str, Any]:
     min_version(GROUPS, version)
     every = all_tenants(request, ctx)
@@ -146,26 +150,30 @@ async def _list(
     return {"groups": rendered, **next_links(request, items, limit, "group")}
 
 
-@v3_route(router, "GET", "/groups")
+Lister = Annotated[RequestContext, may("group:get_all")]
+Creator = Annotated[RequestContext, may("group:create")]
+
+
+@v3_route(router, "GET", "/groups", **returns(S.GroupListResponse))
 async def list_groups(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
-@v3_route(router, "GET", "/groups/detail")
+@v3_route(router, "GET", "/groups/detail", **returns(S.GroupDetailListResponse))
 async def list_groups_detail(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
-@v3_route(router, "GET", "/groups/{group_id}")
+@v3_route(router, "GET", "/groups/{group_id}", **returns(S.GroupResponse))
 async def show_group(
     request: Request,
     group_id: str,
     _p: UrlProject,
-    ctx: ContextDep,
+    ctx: Annotated[RequestContext, may("group:get")],
     session: SessionDep,
     version: VersionDep,
 ) -> dict[str, Any]:
@@ -188,13 +196,13 @@ def _volume_types(value: Any) -> list[str]:
     return value
 
 
-@v3_route(router, "POST", "/groups", status_code=202)
+@v3_route(router, "POST", "/groups", **returns(S.GroupSummaryResponse, 202))
 async def create_group(
     request: Request,
+    _body: S.GroupCreateRequest,
     project_id: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Creator,
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
     min_version(GROUPS, version)
@@ -212,9 +220,8 @@ async def create_group(
     )
     if project_id != ctx.project_id:
         raise Forbidden("Groups are created in the caller's own project.")
-    async with session.begin():
-        group, outcome = await flows.create(session, runtime, ctx, spec)
-    outcome.after_commit(runtime)
+    group, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    work.after_commit(outcome)
     return JSONResponse({"group": summary(group)}, status_code=202)
 
 
@@ -226,13 +233,14 @@ def _id_list(value: Any, field: str) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
 
 
-@v3_route(router, "PUT", "/groups/{group_id}", status_code=202)
+@v3_route(router, "PUT", "/groups/{group_id}", **no_body(202))
 async def update_group(
     request: Request,
+    _body: S.GroupUpdateRequest,
     group_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
+    ctx: Annotated[RequestContext, may("group:update")],
+    work: WorkDep,
     version: VersionDep,
 ) -> Response:
     min_version(GROUPS, version)
@@ -252,19 +260,18 @@ async def update_group(
             "Name, description, add_volumes, and remove_volumes can not be all empty in "
             "the request body."
         )
-    async with session.begin():
-        await flows.update(session, ctx, group_id, spec)
+    await flows.update(work.session, ctx, group_id, spec)
     return Response(status_code=202)
 
 
-@v3_route(router, "POST", "/groups/{group_id}/action", status_code=202)
+@v3_route(router, "POST", "/groups/{group_id}/action", **no_body(202))
 async def group_action(
     request: Request,
+    _body: S.GroupActionRequest,
     group_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: ContextDep,
+    work: WorkDep,
     version: VersionDep,
 ) -> Response:
     min_version(GROUPS, version)
@@ -276,34 +283,30 @@ async def group_action(
         args = {}
     if not isinstance(args, dict):
         raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
-    outcome = None
     if action == "delete":
+        authorize(ctx, "group:delete")
         delete_volumes = parse_bool(args.get("delete-volumes", False), "delete-volumes")
-        async with session.begin():
-            outcome = await flows.delete(
-                session, runtime, ctx, group_id, delete_volumes=delete_volumes
-            )
+        outcome = await flows.delete(
+            work.session, work.runtime, ctx, group_id, delete_volumes=delete_volumes
+        )
+        work.after_commit(outcome)
     elif action == "reset_status":
         min_version(GROUP_RESET_STATUS, version)
-        if not ctx.is_admin:
-            raise Forbidden("Policy doesn't allow group:reset_status to be performed.")
-        async with session.begin():
-            group = await flows.get(session, ctx, group_id, for_update=True)
-            await flows.reset_status(group, args.get("status"))
+        authorize(ctx, "group:reset_status")
+        group = await flows.get(work.session, ctx, group_id, for_update=True)
+        await flows.reset_status(group, args.get("status"))
     else:
         raise BadRequest(f"There is no such action: {action}")
-    if outcome is not None:
-        outcome.after_commit(runtime)
     return Response(status_code=202)
 
 
-@v3_route(router, "POST", "/groups/action", status_code=202)
+@v3_route(router, "POST", "/groups/action", **returns(S.GroupSummaryResponse, 202))
 async def create_from_source(
     request: Request,
+    _body: S.CreateFromSourceRequest,
     project_id: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Creator,
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
     min_version(GROUP_FROM_SOURCE, version)
@@ -320,9 +323,8 @@ async def create_from_source(
     description = optional_str(args.get("description"), "description", maximum=65535)
     if project_id != ctx.project_id:
         raise Forbidden("Groups are created in the caller's own project.")
-    async with session.begin():
-        group, outcome = await flows.create_from_source(
-            session, runtime, ctx, source, name, description
-        )
-    outcome.after_commit(runtime)
+    group, outcome = await flows.create_from_source(
+        work.session, work.runtime, ctx, source, name, description
+    )
+    work.after_commit(outcome)
     return JSONResponse({"group": summary(group)}, status_code=202)

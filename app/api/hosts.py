@@ -4,23 +4,28 @@ snapshots each volume host holds per project."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import func, or_, select
 
 from app.api.common import UrlProject, iso, v3_route
-from app.api.deps import AdminDep, RuntimeDep, SessionDep
+from app.api.deps import RuntimeDep, SessionDep
+from app.api.policy import may
+from app.api.schemas import services as S
+from app.api.schemas.contract import returns
+from app.context import RequestContext
 from app.db.models import Snapshot, Volume
 from app.errors import NotFound
 from app.volumes import backup_services
 
 router = APIRouter(tags=["hosts"])
+Admin = Annotated[RequestContext, may("volume_extension:hosts")]
 
 
-@v3_route(router, "GET", "/os-hosts")
+@v3_route(router, "GET", "/os-hosts", **returns(S.HostListResponse))
 async def list_hosts(
-    request: Request, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep, session: SessionDep
+    request: Request, _p: UrlProject, _ctx: Admin, runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     hosts = []
     for backend in runtime.cache.backends():
@@ -42,9 +47,9 @@ async def list_hosts(
     return {"hosts": hosts}
 
 
-@v3_route(router, "GET", "/os-hosts/{host_name}")
+@v3_route(router, "GET", "/os-hosts/{host_name}", **returns(S.HostShowResponse))
 async def show_host(
-    host_name: str, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep, session: SessionDep
+    host_name: str, _p: UrlProject, _ctx: Admin, runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     # Only a volume service holds volumes (Cinder looks the host up by its volume topic).
     if host_name not in {backend.host for backend in runtime.cache.backends()}:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 
 from app.api.common import UrlProject, v3_route
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep
+from app.api.deps import RuntimeDep, SessionDep, VersionDep
 from app.api.microversion import APIVersion
+from app.api.policy import may
+from app.api.schemas import services as S
+from app.api.schemas.contract import returns
+from app.context import RequestContext
 from app.volumes import quotas
 
 router = APIRouter(tags=["limits"])
@@ -26,11 +30,11 @@ LIMIT_NAMES = {
 LIMITS_ADMIN_FILTER = APIVersion(3, 39)
 
 
-@v3_route(router, "GET", "/limits")
+@v3_route(router, "GET", "/limits", **returns(S.LimitsResponse))
 async def show_limits(
     request: Request,
     _p: UrlProject,
-    ctx: ContextDep,
+    ctx: Annotated[RequestContext, may("limits_extension:used_limits")],
     session: SessionDep,
     runtime: RuntimeDep,
     version: VersionDep,

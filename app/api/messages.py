@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import microversion as mv
 from app.api.common import (
@@ -18,7 +19,10 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import ContextDep, SessionDep, VersionDep, WriterDep, min_version
+from app.api.deps import SessionDep, VersionDep, WorkDep, min_version
+from app.api.policy import may
+from app.api.schemas import services as S
+from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Message
 from app.errors import NotFound
@@ -59,9 +63,13 @@ def _scoped(ctx: RequestContext) -> Any:
     return query if ctx.is_admin else query.where(Message.project_id == ctx.project_id)
 
 
-@v3_route(router, "GET", "/messages")
+@v3_route(router, "GET", "/messages", **returns(S.MessageListResponse))
 async def list_messages(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("message:get_all")],
+    session: SessionDep,
+    version: VersionDep,
 ) -> dict[str, Any]:
     min_version(mv.MESSAGES, version)
     query = _scoped(ctx)
@@ -78,19 +86,19 @@ async def list_messages(
     }
 
 
-async def _get(session: SessionDep, ctx: RequestContext, message_id: str) -> Message:
+async def _get(session: AsyncSession, ctx: RequestContext, message_id: str) -> Message:
     found = (await session.scalars(_scoped(ctx).where(Message.id == message_id))).first()
     if found is None:
         raise NotFound(f"Message {message_id} could not be found.")
     return found
 
 
-@v3_route(router, "GET", "/messages/{message_id}")
+@v3_route(router, "GET", "/messages/{message_id}", **returns(S.MessageResponse))
 async def show_message(
     request: Request,
     message_id: str,
     _p: UrlProject,
-    ctx: ContextDep,
+    ctx: Annotated[RequestContext, may("message:get")],
     session: SessionDep,
     version: VersionDep,
 ) -> dict[str, Any]:
@@ -98,12 +106,15 @@ async def show_message(
     return {"message": view(request, await _get(session, ctx, message_id))}
 
 
-@v3_route(router, "DELETE", "/messages/{message_id}", status_code=204)
+@v3_route(router, "DELETE", "/messages/{message_id}", **no_body(204))
 async def delete_message(
-    message_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep, version: VersionDep
+    message_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("message:delete")],
+    work: WorkDep,
+    version: VersionDep,
 ) -> Response:
     min_version(mv.MESSAGES, version)
-    async with session.begin():
-        message = await _get(session, ctx, message_id)
-        await session.execute(delete(Message).where(Message.id == message.id))
+    message = await _get(work.session, ctx, message_id)
+    await work.session.execute(delete(Message).where(Message.id == message.id))
     return Response(status_code=204)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 
 from app.api import microversion as mv
 from app.api.common import UrlProject, iso, parse_bool, read_body, v3_route
-from app.api.deps import AdminDep, RuntimeDep, SessionDep, VersionDep
+from app.api.deps import RuntimeDep, SessionDep, VersionDep
+from app.api.policy import may
+from app.api.schemas import services as S
+from app.api.schemas.contract import returns
 from app.api.volumes import parse_create
+from app.context import RequestContext
 from app.errors import BadRequest, NotFound
 from app.scheduler.filters.capabilities import CapabilitiesFilter
 from app.scheduler.request import VolumeRequest
@@ -19,11 +23,11 @@ from app.volumes import volumes as flows
 router = APIRouter(tags=["pools"])
 
 
-@v3_route(router, "GET", "/scheduler-stats/get_pools")
+@v3_route(router, "GET", "/scheduler-stats/get_pools", **returns(S.PoolListResponse))
 async def get_pools(
     request: Request,
     _p: UrlProject,
-    ctx: AdminDep,
+    ctx: Annotated[RequestContext, may("scheduler_extension:scheduler_stats:get_pools")],
     runtime: RuntimeDep,
     session: SessionDep,
     version: VersionDep,
@@ -63,11 +67,12 @@ def _protocol(value: Any) -> Any:
     return value[0] if isinstance(value, list) and value else value
 
 
-@v3_route(router, "POST", "/scheduler-stats/dry-run")
+@v3_route(router, "POST", "/scheduler-stats/dry-run", **returns(S.DryRunResponse))
 async def dry_run(
     request: Request,
+    _body: S.DryRunRequest,
     _p: UrlProject,
-    ctx: AdminDep,
+    ctx: Annotated[RequestContext, may("scheduler_extension:scheduler_stats:dry_run")],
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
@@ -80,9 +85,12 @@ async def dry_run(
     return {"dry_run": await flows.dry_run(session, runtime, ctx, spec)}
 
 
-@v3_route(router, "GET", "/capabilities/{host}")
+@v3_route(router, "GET", "/capabilities/{host}", **returns(S.CapabilitiesResponse))
 async def capabilities(
-    host: str, _p: UrlProject, _ctx: AdminDep, runtime: RuntimeDep
+    host: str,
+    _p: UrlProject,
+    _ctx: Annotated[RequestContext, may("volume_extension:capabilities")],
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     backend = runtime.cache.backend(host)
     if backend is None:

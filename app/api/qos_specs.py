@@ -1,11 +1,11 @@
 """/v3/{project_id}/qos-specs: QoS specs and their association with volume types.
 
-Every call is the admin's (Cinder's default policy for each qos-specs API). Cinder's odd
+Every call is the admin's (Cinder's default policy for each qos-specs API, named here). Cinder's odd
 verbs are kept: associations are changed with GETs, keys removed with a PUT."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
@@ -20,10 +20,15 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import AdminDep, SessionDep
+from app.api.deps import RuntimeDep, SessionDep, WorkDep
+from app.api.policy import may
+from app.api.schemas import qos_specs as S
+from app.api.schemas.contract import no_body, returns
+from app.context import RequestContext
 from app.db.models import QosSpecs
 from app.errors import BadRequest
 from app.volumes import qos_specs as qos
+from app.volumes.work import unit_of_work
 
 router = APIRouter(tags=["qos specs"])
 
@@ -57,9 +62,16 @@ def vol_type_id(request: Request) -> str:
     return type_id
 
 
-@v3_route(router, "GET", "/qos-specs")
+Lister = Annotated[RequestContext, may("volume_extension:qos_specs_manage:get_all")]
+Reader = Annotated[RequestContext, may("volume_extension:qos_specs_manage:get")]
+Creator = Annotated[RequestContext, may("volume_extension:qos_specs_manage:create")]
+Updater = Annotated[RequestContext, may("volume_extension:qos_specs_manage:update")]
+Deleter = Annotated[RequestContext, may("volume_extension:qos_specs_manage:delete")]
+
+
+@v3_route(router, "GET", "/qos-specs", **returns(S.QosSpecsListResponse))
 async def list_qos_specs(
-    request: Request, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request, _p: UrlProject, _ctx: Lister, session: SessionDep
 ) -> dict[str, Any]:
     query = select(QosSpecs)
     for name, column in FILTERS.items():
@@ -79,61 +91,71 @@ async def list_qos_specs(
     return {"qos_specs": [view(s) for s in found]}
 
 
-@v3_route(router, "POST", "/qos-specs")
+@v3_route(router, "POST", "/qos-specs", **returns(S.QosSpecsResponse))
 async def create_qos_specs(
-    request: Request, project_id: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request,
+    _body: S.QosSpecsCreateRequest,
+    project_id: UrlProject,
+    _ctx: Creator,
+    work: WorkDep,
 ) -> dict[str, Any]:
     name, consumer, specs = qos.parse_create(await read_body(request, "qos_specs"))
-    async with session.begin():
-        created = await qos.create(session, name, consumer, specs)
+    created = await qos.create(work.session, name, consumer, specs)
     return detail(request, project_id, created)
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}")
+@v3_route(router, "GET", "/qos-specs/{qos_id}", **returns(S.QosSpecsResponse))
 async def show_qos_specs(
-    request: Request, qos_id: str, project_id: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request, qos_id: str, project_id: UrlProject, _ctx: Reader, session: SessionDep
 ) -> dict[str, Any]:
     return detail(request, project_id, await qos.get(session, qos_id))
 
 
-@v3_route(router, "PUT", "/qos-specs/{qos_id}")
+@v3_route(router, "PUT", "/qos-specs/{qos_id}", **returns(S.QosSpecsUpdateResponse))
 async def update_qos_specs(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request,
+    _body: S.QosSpecsUpdateRequest,
+    qos_id: str,
+    _p: UrlProject,
+    _ctx: Updater,
+    work: WorkDep,
 ) -> dict[str, Any]:
     changes = qos.parse_update(await read_body(request, "qos_specs"))
-    async with session.begin():
-        await qos.set_values(session, await qos.get(session, qos_id, lock=True), changes)
+    await qos.set_values(work.session, await qos.get(work.session, qos_id, lock=True), changes)
     # Cinder answers with what was set.
     return {"qos_specs": changes}
 
 
-@v3_route(router, "PUT", "/qos-specs/{qos_id}/delete_keys", status_code=202)
+@v3_route(router, "PUT", "/qos-specs/{qos_id}/delete_keys", **no_body(202))
 async def delete_keys(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request,
+    _body: S.QosKeysRequest,
+    qos_id: str,
+    _p: UrlProject,
+    _ctx: Deleter,
+    work: WorkDep,
 ) -> Response:
     body = await read_body(request)
     if "keys" not in body:
         raise BadRequest("Missing required element 'keys' in request body.")
     keys = qos.parse_keys(body["keys"])
-    async with session.begin():
-        await qos.delete_keys(session, await qos.get(session, qos_id, lock=True), keys)
+    await qos.delete_keys(work.session, await qos.get(work.session, qos_id, lock=True), keys)
     return Response(status_code=202)
 
 
-@v3_route(router, "DELETE", "/qos-specs/{qos_id}", status_code=202)
+@v3_route(router, "DELETE", "/qos-specs/{qos_id}", **no_body(202))
 async def delete_qos_specs(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request, qos_id: str, _p: UrlProject, _ctx: Deleter, work: WorkDep
 ) -> Response:
     raw = request.query_params.get("force")
     force = False if raw is None else parse_bool(raw, "force")
-    async with session.begin():
-        await qos.remove(session, await qos.get(session, qos_id, lock=True), force)
+    await qos.remove(work.session, await qos.get(work.session, qos_id, lock=True), force)
     return Response(status_code=202)
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}/associations")
+@v3_route(router, "GET", "/qos-specs/{qos_id}/associations", **returns(S.QosAssociationsResponse))
 async def list_associations(
-    qos_id: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    qos_id: str, _p: UrlProject, _ctx: Lister, session: SessionDep
 ) -> dict[str, Any]:
     types = await qos.associated_types(session, await qos.get(session, qos_id))
     return {
@@ -143,30 +165,36 @@ async def list_associations(
     }
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}/associate", status_code=202)
+# Cinder changes associations with GETs; the request's unit of work (WorkDep) reads
+# through the read-only engine on a GET, so these three write in a unit of work of
+# their own on the writing one.
+
+
+@v3_route(router, "GET", "/qos-specs/{qos_id}/associate", **no_body(202))
 async def associate(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request, qos_id: str, _p: UrlProject, _ctx: Updater, runtime: RuntimeDep
 ) -> Response:
     type_id = vol_type_id(request)
-    async with session.begin():
-        await qos.associate(session, await qos.get(session, qos_id, lock=True), type_id)
+    async with unit_of_work(runtime) as work:
+        await qos.associate(work.session, await qos.get(work.session, qos_id, lock=True), type_id)
     return Response(status_code=202)
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}/disassociate", status_code=202)
+@v3_route(router, "GET", "/qos-specs/{qos_id}/disassociate", **no_body(202))
 async def disassociate(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    request: Request, qos_id: str, _p: UrlProject, _ctx: Updater, runtime: RuntimeDep
 ) -> Response:
     type_id = vol_type_id(request)
-    async with session.begin():
-        await qos.disassociate(session, await qos.get(session, qos_id, lock=True), type_id)
+    async with unit_of_work(runtime) as work:
+        specs = await qos.get(work.session, qos_id, lock=True)
+        await qos.disassociate(work.session, specs, type_id)
     return Response(status_code=202)
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}/disassociate_all", status_code=202)
+@v3_route(router, "GET", "/qos-specs/{qos_id}/disassociate_all", **no_body(202))
 async def disassociate_all(
-    qos_id: str, _p: UrlProject, _ctx: AdminDep, session: SessionDep
+    qos_id: str, _p: UrlProject, _ctx: Updater, runtime: RuntimeDep
 ) -> Response:
-    async with session.begin():
-        await qos.disassociate_all(session, await qos.get(session, qos_id, lock=True))
+    async with unit_of_work(runtime) as work:
+        await qos.disassociate_all(work.session, await qos.get(work.session, qos_id, lock=True))
     return Response(status_code=202)

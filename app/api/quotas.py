@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 from app.api.common import UrlProject, parse_bool, read_body, v3_route
 from app.api.deps import ContextDep, RuntimeDep, SessionDep, WorkDep
 from app.api.policy import authorize, may
+from app.api.schemas import quotas as S
+from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.volumes import quotas
 
@@ -20,7 +22,7 @@ def _own_or_admin(ctx: RequestContext, target: str) -> None:
     quotas.validate_name(target, "project id")
 
 
-@v3_route(router, "GET", "/os-quota-sets/{target}")
+@v3_route(router, "GET", "/os-quota-sets/{target}", **returns(S.QuotaSetResponse))
 async def show_quota(
     request: Request,
     target: str,
@@ -43,7 +45,7 @@ async def show_quota(
     return {"quota_set": body}
 
 
-@v3_route(router, "GET", "/os-quota-sets/{target}/defaults")
+@v3_route(router, "GET", "/os-quota-sets/{target}/defaults", **returns(S.QuotaSetResponse))
 async def quota_defaults(
     target: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -51,9 +53,10 @@ async def quota_defaults(
     return {"quota_set": {"id": target, **await quotas.defaults(session, runtime.settings)}}
 
 
-@v3_route(router, "PUT", "/os-quota-sets/{target}")
+@v3_route(router, "PUT", "/os-quota-sets/{target}", **returns(S.QuotaSetResponse))
 async def update_quota(
     request: Request,
+    _body: S.QuotaSetUpdateRequest,
     target: str,
     _p: UrlProject,
     _ctx: Annotated[RequestContext, may("volume_extension:quotas:update")],
@@ -69,7 +72,7 @@ async def update_quota(
     return {"quota_set": await quotas.limits(work.session, settings, target)}
 
 
-@v3_route(router, "DELETE", "/os-quota-sets/{target}")
+@v3_route(router, "DELETE", "/os-quota-sets/{target}", **no_body(200))
 async def reset_quota(
     target: str,
     _p: UrlProject,
@@ -81,7 +84,7 @@ async def reset_quota(
     return Response(status_code=200)
 
 
-@v3_route(router, "GET", "/os-quota-class-sets/{class_name}")
+@v3_route(router, "GET", "/os-quota-class-sets/{class_name}", **returns(S.QuotaClassSetResponse))
 async def show_quota_class(
     class_name: str,
     _p: UrlProject,
@@ -98,9 +101,10 @@ async def show_quota_class(
     }
 
 
-@v3_route(router, "PUT", "/os-quota-class-sets/{class_name}")
+@v3_route(router, "PUT", "/os-quota-class-sets/{class_name}", **returns(S.QuotaClassSetResponse))
 async def update_quota_class(
     request: Request,
+    _body: S.QuotaClassSetUpdateRequest,
     class_name: str,
     _p: UrlProject,
     _ctx: Annotated[RequestContext, may("volume_extension:quota_classes:update")],

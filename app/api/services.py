@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 
 from app.api.common import UrlProject, iso, v3_route
-from app.api.deps import AdminDep, RuntimeDep, SessionDep, VersionDep
+from app.api.deps import RuntimeDep, SessionDep, VersionDep
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
+from app.api.policy import may
+from app.api.schemas import services as S
+from app.api.schemas.contract import returns
+from app.context import RequestContext
 from app.volumes import backup_services
 
 router = APIRouter(tags=["services"])
@@ -44,11 +48,11 @@ def _wanted(params: Any, host: str, binary: str) -> bool:
     return "binary" not in params or params["binary"] == binary
 
 
-@v3_route(router, "GET", "/os-services")
+@v3_route(router, "GET", "/os-services", **returns(S.ServiceListResponse))
 async def list_services(
     request: Request,
     _p: UrlProject,
-    ctx: AdminDep,
+    ctx: Annotated[RequestContext, may("volume_extension:services:index")],
     runtime: RuntimeDep,
     session: SessionDep,
     version: VersionDep,

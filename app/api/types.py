@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_route
-from app.api.deps import AdminDep, ContextDep, RuntimeDep, SessionDep
+from app.api.deps import ContextDep, RuntimeDep, SessionDep, WorkDep
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import MIN_VERSION
+from app.api.policy import authorize, may
+from app.api.schemas import types as S
+from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import VolumeType, VolumeTypeProject
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound
+from app.runtime import Runtime
 from app.volumes import types as vtypes
 
 router = APIRouter(tags=["volume types"])
@@ -61,7 +66,7 @@ def view(
 
 
 async def _find(
-    session: SessionDep, ctx: RequestContext, runtime: RuntimeDep, type_id: str
+    session: AsyncSession, ctx: RequestContext, runtime: Runtime, type_id: str
 ) -> VolumeType:
     if type_id == "default":
         return await vtypes.default(session, runtime.settings.default_volume_type)
@@ -73,13 +78,16 @@ async def _find(
     return found
 
 
-async def _granted(session: SessionDep, type_id: str, project_id: str) -> bool:
+async def _granted(session: AsyncSession, type_id: str, project_id: str) -> bool:
     return (await session.get(VolumeTypeProject, (type_id, project_id))) is not None
 
 
-@v3_route(router, "GET", "/types")
+@v3_route(router, "GET", "/types", **returns(S.VolumeTypeListResponse))
 async def list_types(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep
+    request: Request,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume_extension:type_get_all")],
+    session: SessionDep,
 ) -> dict[str, Any]:
     is_public: bool | None = True
     raw = request.query_params.get("is_public")
@@ -89,16 +97,24 @@ async def list_types(
     return {"volume_types": [view(t, ctx) for t in found]}
 
 
-@v3_route(router, "GET", "/types/{type_id}")
+@v3_route(router, "GET", "/types/{type_id}", **returns(S.VolumeTypeResponse))
 async def show_type(
-    type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
+    type_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume_extension:type_get")],
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     return {"volume_type": view(await _find(session, ctx, runtime, type_id), ctx)}
 
 
-@v3_route(router, "POST", "/types")
+@v3_route(router, "POST", "/types", **returns(S.VolumeTypeResponse))
 async def create_type(
-    request: Request, _p: UrlProject, ctx: AdminDep, session: SessionDep
+    request: Request,
+    _body: S.VolumeTypeCreateRequest,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume_extension:types_manage")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request, "volume_type")
     name = vtypes.validate_name(body.get("name"))
@@ -107,91 +123,95 @@ async def create_type(
         body.get("os-volume-type-access:is_public", body.get("is_public", True)), "is_public"
     )
     specs = vtypes.validate_specs(body.get("extra_specs") or {})
-    async with session.begin():
-        vtype = await vtypes.create(session, name, description, is_public, specs)
+    vtype = await vtypes.create(work.session, name, description, is_public, specs)
     return {"volume_type": view(vtype, ctx, qos=False)}
 
 
-@v3_route(router, "PUT", "/types/{type_id}")
+@v3_route(router, "PUT", "/types/{type_id}", **returns(S.VolumeTypeResponse))
 async def update_type(
     request: Request,
+    _body: S.VolumeTypeUpdateRequest,
     type_id: str,
     _p: UrlProject,
-    ctx: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, may("volume_extension:types_manage")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request, "volume_type")
     if not {"name", "description", "is_public"} & body.keys():
         raise BadRequest(
             "Specify a volume type name, description, is_public or a combination thereof."
         )
-    async with session.begin():
-        vtype = await _find(session, ctx, runtime, type_id)
-        if "name" in body:
-            name = vtypes.validate_name(body["name"])
-            if name != vtype.name and vtype.name == runtime.settings.default_volume_type:
-                raise BadRequest("The default volume type cannot be renamed.")
-            clash = (
-                await session.scalars(
-                    select(VolumeType.id).where(VolumeType.name == name, VolumeType.id != vtype.id)
-                )
-            ).first()
-            if clash:
-                raise Conflict(f"Volume Type {name} already exists.")
-            vtype.name = name
-        if "description" in body:
-            vtype.description = optional_str(body["description"], "description")
-        if "is_public" in body:
-            vtype.is_public = parse_bool(body["is_public"], "is_public")
+    session, runtime = work.session, work.runtime
+    vtype = await _find(session, ctx, runtime, type_id)
+    if "name" in body:
+        name = vtypes.validate_name(body["name"])
+        if name != vtype.name and vtype.name == runtime.settings.default_volume_type:
+            raise BadRequest("The default volume type cannot be renamed.")
+        clash = (
+            await session.scalars(
+                select(VolumeType.id).where(VolumeType.name == name, VolumeType.id != vtype.id)
+            )
+        ).first()
+        if clash:
+            raise Conflict(f"Volume Type {name} already exists.")
+        vtype.name = name
+    if "description" in body:
+        vtype.description = optional_str(body["description"], "description")
+    if "is_public" in body:
+        vtype.is_public = parse_bool(body["is_public"], "is_public")
     return {"volume_type": view(vtype, ctx, access=False, qos=False)}
 
 
-@v3_route(router, "DELETE", "/types/{type_id}", status_code=202)
+@v3_route(router, "DELETE", "/types/{type_id}", **no_body(202))
 async def delete_type(
-    type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+    type_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume_extension:types_manage")],
+    work: WorkDep,
 ) -> Response:
-    async with session.begin():
-        vtype = await _find(session, ctx, runtime, type_id)
-        await vtypes.remove(session, vtype, runtime.settings.default_volume_type)
+    vtype = await _find(work.session, ctx, work.runtime, type_id)
+    await vtypes.remove(work.session, vtype, work.runtime.settings.default_volume_type)
     return Response(status_code=202)
 
 
 # --- extra specs -----------------------------------------------------------------------------
 
 
-@v3_route(router, "GET", "/types/{type_id}/extra_specs")
+@v3_route(router, "GET", "/types/{type_id}/extra_specs", **returns(S.ExtraSpecsResponse))
 async def list_specs(
-    type_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
+    type_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:index")],
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     return {"extra_specs": view(await _find(session, ctx, runtime, type_id), ctx)["extra_specs"]}
 
 
-@v3_route(router, "POST", "/types/{type_id}/extra_specs")
+@v3_route(router, "POST", "/types/{type_id}/extra_specs", **returns(S.ExtraSpecsResponse))
 async def set_specs(
     request: Request,
+    _body: S.ExtraSpecsRequest,
     type_id: str,
     _p: UrlProject,
-    ctx: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:create")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request)
     if not isinstance(body.get("extra_specs"), dict):
         raise BadRequest("Missing required element 'extra_specs' in request body.")
     specs = vtypes.validate_specs(body["extra_specs"])
-    async with session.begin():
-        vtype = await _find(session, ctx, runtime, type_id)
-        await vtypes.set_specs(session, vtype, specs)
+    vtype = await _find(work.session, ctx, work.runtime, type_id)
+    await vtypes.set_specs(work.session, vtype, specs)
     return {"extra_specs": specs}
 
 
-@v3_route(router, "GET", "/types/{type_id}/extra_specs/{key}")
+@v3_route(router, "GET", "/types/{type_id}/extra_specs/{key}", **returns(dict[str, str]))
 async def show_spec(
     type_id: str,
     key: str,
     _p: UrlProject,
-    ctx: ContextDep,
+    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:show")],
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
@@ -201,42 +221,53 @@ async def show_spec(
     return {key: specs[key]}
 
 
-@v3_route(router, "PUT", "/types/{type_id}/extra_specs/{key}")
+@v3_route(router, "PUT", "/types/{type_id}/extra_specs/{key}", **returns(dict[str, str]))
 async def update_spec(
     request: Request,
+    _body: Annotated[dict[str, S.SpecValue], Body()],
     type_id: str,
     key: str,
     _p: UrlProject,
-    ctx: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:update")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request)
     specs = vtypes.validate_specs(body)
     if list(specs) != [key]:
         raise BadRequest("Request body and URI mismatch")
-    async with session.begin():
-        vtype = await _find(session, ctx, runtime, type_id)
-        await vtypes.set_specs(session, vtype, specs)
+    vtype = await _find(work.session, ctx, work.runtime, type_id)
+    await vtypes.set_specs(work.session, vtype, specs)
     return specs
 
 
-@v3_route(router, "DELETE", "/types/{type_id}/extra_specs/{key}", status_code=202)
+@v3_route(router, "DELETE", "/types/{type_id}/extra_specs/{key}", **no_body(202))
 async def delete_spec(
-    type_id: str, key: str, _p: UrlProject, ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+    type_id: str,
+    key: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:delete")],
+    work: WorkDep,
 ) -> Response:
-    async with session.begin():
-        vtype = await _find(session, ctx, runtime, type_id)
-        await vtypes.delete_spec(session, vtype, key)
+    vtype = await _find(work.session, ctx, work.runtime, type_id)
+    await vtypes.delete_spec(work.session, vtype, key)
     return Response(status_code=202)
 
 
 # --- private type access ---------------------------------------------------------------------
 
 
-@v3_route(router, "GET", "/types/{type_id}/os-volume-type-access")
+@v3_route(
+    router,
+    "GET",
+    "/types/{type_id}/os-volume-type-access",
+    **returns(S.TypeAccessListResponse),
+)
 async def list_access(
-    type_id: str, _p: UrlProject, ctx: AdminDep, session: SessionDep, runtime: RuntimeDep
+    type_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume_extension:volume_type_access:get_all_for_type")],
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     vtype = await _find(session, ctx, runtime, type_id)
     if vtype.is_public:
@@ -247,46 +278,56 @@ async def list_access(
     return {"volume_type_access": [{"volume_type_id": vtype.id, "project_id": p} for p in rows]}
 
 
-@v3_route(router, "POST", "/types/{type_id}/action", status_code=202)
+ACCESS_ACTIONS = ("addProjectAccess", "removeProjectAccess")
+
+
+def _access_policy(ctx: ContextDep) -> RequestContext:
+    # Both access actions are the admin's: refuse before the body is even read, as the
+    # route did when it took only admins.
+    for action in ACCESS_ACTIONS:
+        authorize(ctx, f"volume_extension:volume_type_access:{action}")
+    return ctx
+
+
+@v3_route(router, "POST", "/types/{type_id}/action", **no_body(202))
 async def type_action(
     request: Request,
+    _body: S.VolumeTypeActionRequest,
     type_id: str,
     _p: UrlProject,
-    ctx: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, Depends(_access_policy)],
+    work: WorkDep,
 ) -> Response:
     body = await read_body(request)
     action = next(iter(body), None)
-    if action not in ("addProjectAccess", "removeProjectAccess") or len(body) != 1:
+    if action not in ACCESS_ACTIONS or len(body) != 1:
         raise BadRequest(f"There is no such action: {action}")
     project = body[action].get("project") if isinstance(body[action], dict) else None
     if not isinstance(project, str) or not project or len(project) > PROJECT_ID_MAX:
         raise BadRequest(
             f"{action} needs a 'project' (an id of at most {PROJECT_ID_MAX} characters)."
         )
-    async with session.begin():
-        vtype = await _find(session, ctx, runtime, type_id)
-        if vtype.is_public:
-            raise BadRequest(
-                "Invalid volume type: Type access modification is not "
-                "applicable to public volume type."
+    session = work.session
+    vtype = await _find(session, ctx, work.runtime, type_id)
+    if vtype.is_public:
+        raise BadRequest(
+            "Invalid volume type: Type access modification is not applicable to public volume type."
+        )
+    if action == "addProjectAccess":
+        result = await session.execute(
+            insert_ignore(
+                session, VolumeTypeProject, {"volume_type_id": vtype.id, "project_id": project}
             )
-        if action == "addProjectAccess":
-            result = await session.execute(
-                insert_ignore(
-                    session, VolumeTypeProject, {"volume_type_id": vtype.id, "project_id": project}
-                )
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise Conflict(f"Volume type access for {type_id} / {project} already exists.")
+    else:
+        result = await session.execute(
+            delete(VolumeTypeProject).where(
+                VolumeTypeProject.volume_type_id == vtype.id,
+                VolumeTypeProject.project_id == project,
             )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                raise Conflict(f"Volume type access for {type_id} / {project} already exists.")
-        else:
-            result = await session.execute(
-                delete(VolumeTypeProject).where(
-                    VolumeTypeProject.volume_type_id == vtype.id,
-                    VolumeTypeProject.project_id == project,
-                )
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                raise NotFound(f"Volume type access not found for {type_id} / {project}.")
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound(f"Volume type access not found for {type_id} / {project}.")
     return Response(status_code=202)

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.microversion import MAX_VERSION, MIN_VERSION
+from app.api.schemas import services as S
+from app.api.schemas.contract import returns
 
 router = APIRouter(tags=["versions"])
 UPDATED = "2026-11-25T00:00:00Z"
@@ -39,12 +41,12 @@ def _v3(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/", status_code=300)
+@router.get("/", **returns(S.VersionsResponse, 300))
 async def all_versions(request: Request) -> JSONResponse:
     return JSONResponse({"versions": [_v3(request)]}, status_code=300)
 
 
 @router.get("/v3", include_in_schema=False)
-@router.get("/v3/")
+@router.get("/v3/", **returns(S.VersionsResponse))
 async def v3_version(request: Request) -> dict[str, Any]:
     return {"versions": [_v3(request)]}

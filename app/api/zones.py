@@ -8,11 +8,13 @@ from fastapi import APIRouter
 
 from app.api.common import UrlProject, v3_route
 from app.api.deps import ContextDep, RuntimeDep
+from app.api.schemas import services as S
+from app.api.schemas.contract import returns
 
 router = APIRouter(tags=["availability zones"])
 
 
-@v3_route(router, "GET", "/os-availability-zone")
+@v3_route(router, "GET", "/os-availability-zone", **returns(S.ZoneListResponse))
 async def list_zones(_p: UrlProject, _ctx: ContextDep, runtime: RuntimeDep) -> dict[str, Any]:
     zones: dict[str, bool] = {}
     for backend in runtime.cache.backends():

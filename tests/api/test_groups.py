@@ -415,10 +415,14 @@ async def test_policies_and_reset_status(
     assert [g["project_id"] for g in r.json()["groups"]] == [member.project_id]
     reader = await make_caller("demo", ("reader",), user_name="reader")
     r = await create_group(client, reader, "x", ["fast"])
-    fault(r, 403, "forbidden")
+    assert fault(r, 403, "forbidden") == "Policy doesn't allow group:create to be performed."
+    # Each action is checked under its own policy: a reader may not delete.
+    r = await action(client, reader, group["id"], {"delete": {}})
+    assert fault(r, 403, "forbidden") == "Policy doesn't allow group:delete to be performed."
     # reset_status: admin only, from 3.20, resting statuses only.
     body = {"reset_status": {"status": "error"}}
-    fault(await action(client, member, group["id"], body, "3.20"), 403, "forbidden")
+    r = await action(client, member, group["id"], body, "3.20")
+    assert fault(r, 403, "forbidden") == "Policy doesn't allow group:reset_status to be performed."
     fault(await action(client, admin, group["id"], body, "3.19"), 404, "itemNotFound")
     r = await action(client, admin, group["id"], {"reset_status": {"status": "deleting"}}, "3.20")
     fault(r, 400, "badRequest")

@@ -256,6 +256,7 @@ async def test_messages(
     for query in ("?sort=user_message", "?sort=created_at:up", "?limit=-1"):
         r = await client.get(messages_url(member, query), headers=member.headers("3.3"))
         fault(r, 400, "badRequest")
+    # An unknown marker is Cinder's MarkerNotFound: a 404.
     r = await client.get(messages_url(member, "?marker=nope"), headers=member.headers("3.3"))
     fault(r, 404, "itemNotFound")
 

@@ -7,6 +7,10 @@ from collections import Counter
 from typing import Any
 
 import httpx
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+from tests.api.helpers import report
+from tests.conftest import Caller
 
 
 async def _document(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -42,3 +46,152 @@ async def test_operation_ids_are_unique_and_named_by_resource_and_verb(
         assert re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", op["operationId"]), op["operationId"]
     assert {"volumes_create", "volumes_show", "volumes_list", "volumes_delete"} <= set(ids)
     assert "volume_types_list_specs" in ids
+
+
+# --- the documented responses are what is sent ------------------------------------------------
+
+
+def _find_operation(
+    doc: dict[str, Any], method: str, path: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The documented operation serving `method path`: a literal segment beats a
+    parameter (`/groups/detail` is not `/groups/{group_id}`)."""
+    best: tuple[int, str, dict[str, Any]] | None = None
+    for template, ops in doc["paths"].items():
+        op = ops.get(method.lower())
+        if op is None:
+            continue
+        pattern = "^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            params = template.count("{")
+            if best is None or params < best[0]:
+                best = (params, template, op)
+    return None if best is None else (best[1], best[2])
+
+
+def _documented_schema(op: dict[str, Any], status: int) -> dict[str, Any] | None:
+    response = op.get("responses", {}).get(str(status))
+    if response is None:
+        return None
+    schema: dict[str, Any] | None = (
+        response.get("content", {}).get("application/json", {}).get("schema")
+    )
+    return schema
+
+
+async def test_every_answer_of_these_routers_matches_the_schema_openapi_documents(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    seen: list[httpx.Response] = []
+
+    async def record(response: httpx.Response) -> None:
+        await response.aread()
+        seen.append(response)
+
+    client.event_hooks["response"].append(record)
+    v3 = f"/v3/{admin.project_id}"
+    head = admin.headers("3.71")
+
+    async def call(method: str, path: str, body: Any = None, who: Caller = admin) -> Any:
+        headers = who.headers("3.71") if who is not admin else head
+        r = await client.request(method, path, json=body, headers=headers)
+        assert r.status_code < 300 or r.status_code == 300, f"{method} {path}: {r.text}"
+        return r.json() if r.content else None
+
+    # Discovery, the agent's side and the admin's views of the backends.
+    await call("GET", "/")
+    await call("GET", "/v3/")
+    await report(client, service, host="node1@file", zone="az1")
+    await call("POST", "/agent/v1/jobs/claim", {"backends": ["node1@file"], "wait": 0}, service)
+    for path in (
+        "/extensions",
+        "/os-availability-zone",
+        "/limits",
+        "/os-services",
+        "/os-hosts",
+        "/os-hosts/node1@file",
+        "/scheduler-stats/get_pools?detail=true",
+        "/scheduler-stats/get_pools",
+        "/capabilities/node1@file",
+        "/messages",
+        f"/os-quota-sets/{admin.project_id}",
+        f"/os-quota-sets/{admin.project_id}?usage=true",
+        f"/os-quota-sets/{admin.project_id}/defaults",
+        "/os-quota-class-sets/default",
+    ):
+        await call("GET", f"{v3}{path}")
+    await call("POST", f"{v3}/scheduler-stats/dry-run", {"volume": {"size": 1}})
+    await call("PUT", f"{v3}/os-quota-sets/{member.project_id}", {"quota_set": {"volumes": 20}})
+    await call("PUT", f"{v3}/os-quota-class-sets/default", {"quota_class_set": {"volumes": 30}})
+
+    # Volume types, their specs and access.
+    created = await call(
+        "POST", f"{v3}/types", {"volume_type": {"name": "gold", "extra_specs": {"a": "1"}}}
+    )
+    type_id = created["volume_type"]["id"]
+    await call("GET", f"{v3}/types")
+    await call("GET", f"/v3/{member.project_id}/types", who=member)
+    await call("GET", f"{v3}/types/{type_id}")
+    await call("PUT", f"{v3}/types/{type_id}", {"volume_type": {"description": "d"}})
+    await call("POST", f"{v3}/types/{type_id}/extra_specs", {"extra_specs": {"b": "2"}})
+    await call("GET", f"{v3}/types/{type_id}/extra_specs")
+    await call("GET", f"{v3}/types/{type_id}/extra_specs/a")
+    await call("PUT", f"{v3}/types/{type_id}/extra_specs/a", {"a": "3"})
+    private = await call("POST", f"{v3}/types", {"volume_type": {"name": "p", "is_public": False}})
+    private_id = private["volume_type"]["id"]
+    await call(
+        "POST",
+        f"{v3}/types/{private_id}/action",
+        {"addProjectAccess": {"project": member.project_id}},
+    )
+    await call("GET", f"{v3}/types/{private_id}/os-volume-type-access")
+
+    # Group types and groups.
+    gtype = await call("POST", f"{v3}/group_types", {"group_type": {"name": "g"}})
+    gtype_id = gtype["group_type"]["id"]
+    await call("GET", f"{v3}/group_types")
+    await call("GET", f"{v3}/group_types/{gtype_id}")
+    await call("PUT", f"{v3}/group_types/{gtype_id}", {"group_type": {"description": "d"}})
+    await call("POST", f"{v3}/group_types/{gtype_id}/group_specs", {"group_specs": {"k": "v"}})
+    await call("GET", f"{v3}/group_types/{gtype_id}/group_specs")
+    await call("GET", f"{v3}/group_types/{gtype_id}/group_specs/k")
+    await call("PUT", f"{v3}/group_types/{gtype_id}/group_specs/k", {"k": "w"})
+    group = await call(
+        "POST",
+        f"{v3}/groups",
+        {"group": {"group_type": gtype_id, "volume_types": [type_id], "name": "grp"}},
+    )
+    group_id = group["group"]["id"]
+    await call("GET", f"{v3}/groups")
+    await call("GET", f"{v3}/groups/detail?list_volume=true")
+    await call("GET", f"{v3}/groups/{group_id}?list_volume=true")
+
+    # QoS specs.
+    qos = await call("POST", f"{v3}/qos-specs", {"qos_specs": {"name": "q", "total_iops_sec": 9}})
+    qos_id = qos["qos_specs"]["id"]
+    await call("GET", f"{v3}/qos-specs")
+    await call("GET", f"{v3}/qos-specs/{qos_id}")
+    await call("PUT", f"{v3}/qos-specs/{qos_id}", {"qos_specs": {"read_iops_sec": "5"}})
+    await call("GET", f"{v3}/qos-specs/{qos_id}/associate?vol_type_id={type_id}")
+    await call("GET", f"{v3}/qos-specs/{qos_id}/associations")
+    await call("GET", f"{v3}/types/{type_id}")
+
+    doc = await _document(client)
+    checked = set()
+    for response in seen:
+        if response.request.url.path == "/openapi.json":
+            continue
+        method, path = response.request.method, response.request.url.path
+        found = _find_operation(doc, method, path)
+        assert found is not None, f"{method} {path} is not documented"
+        template, op = found
+        schema = _documented_schema(op, response.status_code)
+        if not response.content:
+            assert schema is None, f"{method} {template} documents a body it does not send"
+            continue
+        assert schema, f"{method} {template} {response.status_code} has no documented schema"
+        validator = Draft202012Validator({**schema, "components": doc.get("components", {})})
+        errors = [e.message for e in validator.iter_errors(response.json())]
+        assert errors == [], f"{method} {template} {response.status_code}: {errors}"
+        checked.add(op["operationId"])
+    assert len(checked) >= 40, sorted(checked)

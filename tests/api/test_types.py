@@ -127,7 +127,9 @@ async def test_create_is_admin_only(client: httpx.AsyncClient, member: Caller) -
     r = await client.post(
         types_url(member), json={"volume_type": {"name": "mine"}}, headers=member.headers()
     )
-    fault(r, 403, "forbidden")
+    message = fault(r, 403, "forbidden")
+    # The refusal names Cinder's policy action, as Cinder's does.
+    assert message == "Policy doesn't allow volume_extension:types_manage to be performed."
     assert await names(client, member) == [DEFAULT]
 
 
