@@ -30,6 +30,8 @@ from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
+from app.api.schemas import backups as S
+from app.api.schemas.volumes import no_body, returns
 from app.context import RequestContext
 from app.db.models import Backup, utcnow
 from app.errors import BadRequest, Forbidden
@@ -185,9 +187,10 @@ def parse_create(body: dict[str, Any], version: APIVersion) -> flows.CreateBacku
     )
 
 
-@v3_route(router, "POST", "/backups", status_code=202)
+@v3_route(router, "POST", "/backups", **returns(S.BackupSummaryResponse, 202))
 async def create_backup(
     request: Request,
+    _body: S.BackupCreateRequest,
     project_id: UrlProject,
     ctx: Annotated[RequestContext, may("backup:create")],
     work: WorkDep,
@@ -232,21 +235,21 @@ async def _list(
     return out
 
 
-@v3_route(router, "GET", "/backups")
+@v3_route(router, "GET", "/backups", **returns(S.BackupListResponse))
 async def list_backups(
     request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
-@v3_route(router, "GET", "/backups/detail")
+@v3_route(router, "GET", "/backups/detail", **returns(S.BackupDetailListResponse))
 async def list_backups_detail(
     request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
-@v3_route(router, "GET", "/backups/{backup_id}")
+@v3_route(router, "GET", "/backups/{backup_id}", **returns(S.BackupResponse))
 async def show_backup(
     request: Request,
     backup_id: str,
@@ -258,9 +261,10 @@ async def show_backup(
     return {"backup": view(request, await flows.get(session, ctx, backup_id), ctx, version)}
 
 
-@v3_route(router, "PUT", "/backups/{backup_id}")
+@v3_route(router, "PUT", "/backups/{backup_id}", **returns(S.BackupSummaryResponse))
 async def update_backup(
     request: Request,
+    _body: S.BackupUpdateRequest,
     backup_id: str,
     _p: UrlProject,
     ctx: Annotated[RequestContext, may("backup:update")],
@@ -289,7 +293,7 @@ async def update_backup(
     return {"backup": summary(request, backup)}
 
 
-@v3_route(router, "DELETE", "/backups/{backup_id}", status_code=202)
+@v3_route(router, "DELETE", "/backups/{backup_id}", **no_body(202))
 async def delete_backup(
     backup_id: str,
     _p: UrlProject,
@@ -302,9 +306,10 @@ async def delete_backup(
     return Response(status_code=202)
 
 
-@v3_route(router, "POST", "/backups/{backup_id}/action", status_code=202)
+@v3_route(router, "POST", "/backups/{backup_id}/action", **no_body(202))
 async def backup_action(
     request: Request,
+    _body: S.BackupActionRequest,
     backup_id: str,
     _p: UrlProject,
     ctx: ContextDep,

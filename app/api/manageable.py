@@ -13,6 +13,8 @@ from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_r
 from app.api.deps import ContextDep, VersionDep, WorkDep, min_version
 from app.api.microversion import APIVersion
 from app.api.policy import authorize
+from app.api.schemas.manageable import VolumeManageRequest
+from app.api.schemas.volumes import VolumeResponse, returns
 from app.api.volumes import view
 from app.context import RequestContext
 from app.errors import BadRequest, Forbidden
@@ -82,9 +84,10 @@ async def _manage(
     return JSONResponse({"volume": volume_view}, status_code=202)
 
 
-@v3_route(router, "POST", "/manageable_volumes", status_code=202)
+@v3_route(router, "POST", "/manageable_volumes", **returns(VolumeResponse, 202))
 async def manage_volume(
     request: Request,
+    _body: VolumeManageRequest,
     project_id: UrlProject,
     ctx: ContextDep,
     work: WorkDep,
@@ -94,9 +97,10 @@ async def manage_volume(
     return await _manage(request, project_id, ctx, work, version)
 
 
-@v3_route(router, "POST", "/os-volume-manage", status_code=202)
+@v3_route(router, "POST", "/os-volume-manage", **returns(VolumeResponse, 202))
 async def os_volume_manage(
     request: Request,
+    _body: VolumeManageRequest,
     project_id: UrlProject,
     ctx: ContextDep,
     work: WorkDep,

@@ -30,6 +30,15 @@ from app.api.fields import select as select_fields
 from app.api.manageable import MANAGE_EXISTING_LIST, MAX_REF_NAME
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
+from app.api.schemas import snapshots as S
+from app.api.schemas.volumes import (
+    MetadataRequest,
+    MetadataResponse,
+    MetaItemRequest,
+    MetaItemResponse,
+    no_body,
+    returns,
+)
 from app.context import RequestContext
 from app.db.models import Snapshot, SnapshotMetadata
 from app.errors import BadRequest, Forbidden, NotFound
@@ -142,9 +151,10 @@ def _volume_id(body: dict[str, Any]) -> str:
     return volume_id
 
 
-@v3_route(router, "POST", "/snapshots", status_code=202)
+@v3_route(router, "POST", "/snapshots", **returns(S.SnapshotResponse, 202))
 async def create_snapshot(
     request: Request,
+    _body: S.SnapshotCreateRequest,
     project_id: UrlProject,
     ctx: Annotated[RequestContext, may("volume:create_snapshot")],
     work: WorkDep,
@@ -205,21 +215,21 @@ async def _list(
     return out
 
 
-@v3_route(router, "GET", "/snapshots")
+@v3_route(router, "GET", "/snapshots", **returns(S.SnapshotListResponse))
 async def list_snapshots(
     request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
-@v3_route(router, "GET", "/snapshots/detail")
+@v3_route(router, "GET", "/snapshots/detail", **returns(S.SnapshotListResponse))
 async def list_snapshots_detail(
     request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
-@v3_route(router, "GET", "/snapshots/{snapshot_id}")
+@v3_route(router, "GET", "/snapshots/{snapshot_id}", **returns(S.SnapshotResponse))
 async def show_snapshot(
     snapshot_id: str, _p: UrlProject, ctx: Getter, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
@@ -227,9 +237,10 @@ async def show_snapshot(
     return {"snapshot": view(snapshot, version, ctx, extended=True)}
 
 
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}")
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}", **returns(S.SnapshotResponse))
 async def update_snapshot(
     request: Request,
+    _body: S.SnapshotUpdateRequest,
     snapshot_id: str,
     _p: UrlProject,
     ctx: Annotated[RequestContext, may("volume:update_snapshot")],
@@ -247,7 +258,7 @@ async def update_snapshot(
     return {"snapshot": view(snapshot, version, ctx)}
 
 
-@v3_route(router, "DELETE", "/snapshots/{snapshot_id}", status_code=202)
+@v3_route(router, "DELETE", "/snapshots/{snapshot_id}", **no_body(202))
 async def delete_snapshot(
     snapshot_id: str,
     _p: UrlProject,
@@ -270,7 +281,7 @@ def _metadata(snapshot: Snapshot) -> dict[str, str]:
     return {m.key: m.value for m in snapshot.snapshot_metadata}
 
 
-@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata")
+@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
 async def get_metadata(
     snapshot_id: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
@@ -288,21 +299,31 @@ async def _write_metadata(
     return {"metadata": _metadata(snapshot)}
 
 
-@v3_route(router, "POST", "/snapshots/{snapshot_id}/metadata")
+@v3_route(router, "POST", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
 async def merge_metadata(
-    request: Request, snapshot_id: str, _p: UrlProject, ctx: MetadataWriter, work: WorkDep
+    request: Request,
+    _body: MetadataRequest,
+    snapshot_id: str,
+    _p: UrlProject,
+    ctx: MetadataWriter,
+    work: WorkDep,
 ) -> dict[str, Any]:
     return await _write_metadata(request, snapshot_id, ctx, work, replace=False)
 
 
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata")
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
 async def replace_metadata(
-    request: Request, snapshot_id: str, _p: UrlProject, ctx: MetadataWriter, work: WorkDep
+    request: Request,
+    _body: MetadataRequest,
+    snapshot_id: str,
+    _p: UrlProject,
+    ctx: MetadataWriter,
+    work: WorkDep,
 ) -> dict[str, Any]:
     return await _write_metadata(request, snapshot_id, ctx, work, replace=True)
 
 
-@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata/{key}")
+@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata/{key}", **returns(MetaItemResponse))
 async def get_metadata_item(
     snapshot_id: str, key: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
@@ -312,9 +333,10 @@ async def get_metadata_item(
     return {"meta": {key: metadata[key]}}
 
 
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata/{key}")
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata/{key}", **returns(MetaItemResponse))
 async def set_metadata_item(
     request: Request,
+    _body: MetaItemRequest,
     snapshot_id: str,
     key: str,
     _p: UrlProject,
@@ -332,7 +354,7 @@ async def set_metadata_item(
     return {"meta": meta}
 
 
-@v3_route(router, "DELETE", "/snapshots/{snapshot_id}/metadata/{key}")
+@v3_route(router, "DELETE", "/snapshots/{snapshot_id}/metadata/{key}", **no_body(200))
 async def delete_metadata_item(
     snapshot_id: str,
     key: str,
@@ -348,9 +370,10 @@ async def delete_metadata_item(
 # --- actions ------------------------------------------------------------------------------
 
 
-@v3_route(router, "POST", "/snapshots/{snapshot_id}/action", status_code=202)
+@v3_route(router, "POST", "/snapshots/{snapshot_id}/action", **no_body(202))
 async def snapshot_action(
     request: Request,
+    _body: S.SnapshotActionRequest,
     snapshot_id: str,
     _p: UrlProject,
     ctx: ContextDep,
@@ -420,9 +443,10 @@ async def _manage(
     return JSONResponse({"snapshot": view(snapshot, version, ctx, detail=False)}, status_code=202)
 
 
-@v3_route(router, "POST", "/manageable_snapshots", status_code=202)
+@v3_route(router, "POST", "/manageable_snapshots", **returns(S.SnapshotResponse, 202))
 async def manage_snapshot(
     request: Request,
+    _body: S.SnapshotManageRequest,
     _p: UrlProject,
     ctx: ContextDep,
     work: WorkDep,
@@ -432,9 +456,10 @@ async def manage_snapshot(
     return await _manage(request, ctx, work, version)
 
 
-@v3_route(router, "POST", "/os-snapshot-manage", status_code=202)
+@v3_route(router, "POST", "/os-snapshot-manage", **returns(S.SnapshotResponse, 202))
 async def os_snapshot_manage(
     request: Request,
+    _body: S.SnapshotManageRequest,
     _p: UrlProject,
     ctx: ContextDep,
     work: WorkDep,

@@ -31,6 +31,8 @@ from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
 from app.api.policy import POLICIES, Rule, authorize, may
+from app.api.schemas import volumes as S
+from app.api.schemas.volumes import no_body, returns
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden, NotFound
@@ -207,9 +209,10 @@ def parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
     )
 
 
-@v3_route(router, "POST", "/volumes", status_code=202)
+@v3_route(router, "POST", "/volumes", **returns(S.VolumeResponse, 202))
 async def create_volume(
     request: Request,
+    _body: S.VolumeCreateRequest,
     project_id: UrlProject,
     ctx: Annotated[RequestContext, may("volume:create")],
     work: WorkDep,
@@ -293,21 +296,21 @@ async def _list(
     return out
 
 
-@v3_route(router, "GET", "/volumes")
+@v3_route(router, "GET", "/volumes", **returns(S.VolumeListResponse))
 async def list_volumes(
     request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
-@v3_route(router, "GET", "/volumes/detail")
+@v3_route(router, "GET", "/volumes/detail", **returns(S.VolumeDetailListResponse))
 async def list_volumes_detail(
     request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
-@v3_route(router, "GET", "/volumes/summary")
+@v3_route(router, "GET", "/volumes/summary", **returns(S.VolumesSummaryResponse))
 async def volumes_summary(
     request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
@@ -327,7 +330,7 @@ async def volumes_summary(
     return {"volume-summary": summary}
 
 
-@v3_route(router, "GET", "/volumes/{volume_id}")
+@v3_route(router, "GET", "/volumes/{volume_id}", **returns(S.VolumeResponse))
 async def show_volume(
     request: Request,
     volume_id: str,
@@ -345,9 +348,10 @@ async def show_volume(
     }
 
 
-@v3_route(router, "PUT", "/volumes/{volume_id}")
+@v3_route(router, "PUT", "/volumes/{volume_id}", **returns(S.VolumeResponse))
 async def update_volume(
     request: Request,
+    _body: S.VolumeUpdateRequest,
     volume_id: str,
     _p: UrlProject,
     ctx: Annotated[RequestContext, may("volume:update")],
@@ -378,7 +382,7 @@ async def update_volume(
     }
 
 
-@v3_route(router, "DELETE", "/volumes/{volume_id}", status_code=202)
+@v3_route(router, "DELETE", "/volumes/{volume_id}", **no_body(202))
 async def delete_volume(
     request: Request,
     volume_id: str,
@@ -407,7 +411,7 @@ def _metadata(volume: Volume) -> dict[str, str]:
     return {m.key: m.value for m in volume.volume_metadata}
 
 
-@v3_route(router, "GET", "/volumes/{volume_id}/metadata")
+@v3_route(router, "GET", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
 async def get_metadata(
     volume_id: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
@@ -425,9 +429,10 @@ async def _write_metadata(
     return {"metadata": _metadata(volume)}
 
 
-@v3_route(router, "POST", "/volumes/{volume_id}/metadata")
+@v3_route(router, "POST", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
 async def merge_metadata(
     request: Request,
+    _body: S.MetadataRequest,
     volume_id: str,
     _p: UrlProject,
     ctx: Annotated[RequestContext, may("volume:create_volume_metadata")],
@@ -436,9 +441,10 @@ async def merge_metadata(
     return await _write_metadata(request, volume_id, ctx, work, replace=False)
 
 
-@v3_route(router, "PUT", "/volumes/{volume_id}/metadata")
+@v3_route(router, "PUT", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
 async def replace_metadata(
     request: Request,
+    _body: S.MetadataRequest,
     volume_id: str,
     _p: UrlProject,
     ctx: Annotated[RequestContext, may("volume:update_volume_metadata")],
@@ -447,7 +453,7 @@ async def replace_metadata(
     return await _write_metadata(request, volume_id, ctx, work, replace=True)
 
 
-@v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}")
+@v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}", **returns(S.MetaItemResponse))
 async def get_metadata_item(
     volume_id: str, key: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
@@ -457,9 +463,10 @@ async def get_metadata_item(
     return {"meta": {key: metadata[key]}}
 
 
-@v3_route(router, "PUT", "/volumes/{volume_id}/metadata/{key}")
+@v3_route(router, "PUT", "/volumes/{volume_id}/metadata/{key}", **returns(S.MetaItemResponse))
 async def set_metadata_item(
     request: Request,
+    _body: S.MetaItemRequest,
     volume_id: str,
     key: str,
     _p: UrlProject,
@@ -477,7 +484,7 @@ async def set_metadata_item(
     return {"meta": meta}
 
 
-@v3_route(router, "DELETE", "/volumes/{volume_id}/metadata/{key}")
+@v3_route(router, "DELETE", "/volumes/{volume_id}/metadata/{key}", **no_body(200))
 async def delete_metadata_item(
     volume_id: str,
     key: str,
@@ -493,9 +500,11 @@ async def delete_metadata_item(
 # --- actions ---------------------------------------------------------------------------------
 
 
-@v3_route(router, "POST", "/volumes/{volume_id}/action", status_code=202)
+# 202, or 200 for os-set_bootable.
+@v3_route(router, "POST", "/volumes/{volume_id}/action", **no_body(202, 200))
 async def volume_action(
     request: Request,
+    _body: S.VolumeActionRequest,
     volume_id: str,
     _p: UrlProject,
     ctx: ContextDep,
