@@ -4,7 +4,7 @@ os-reset_status and os-force_delete."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -25,17 +25,13 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import (
-    ContextDep,
-    RuntimeDep,
-    SessionDep,
-    VersionDep,
-    WriterDep,
-    min_version,
-)
+from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
+from app.api.policy import authorize, may
+from app.api.schemas import backups as S
+from app.api.schemas.volumes import no_body, returns
 from app.context import RequestContext
 from app.db.models import Backup, utcnow
 from app.errors import BadRequest, Forbidden
@@ -43,6 +39,14 @@ from app.volumes import backups as flows
 from app.volumes import volumes as vflows
 
 router = APIRouter(tags=["backups"])
+
+Getter = Annotated[RequestContext, may("backup:get")]
+Lister = Annotated[RequestContext, may("backup:get_all")]
+# Cinder's backup_admin_actions, by action.
+ACTION_POLICIES = {
+    "os-reset_status": "volume_extension:backup_admin_actions:reset_status",
+    "os-force_delete": "volume_extension:backup_admin_actions:force_delete",
+}
 
 # Microversions that change backups, as Cinder names them.
 BACKUP_UPDATE = APIVersion(3, 9)
@@ -183,21 +187,20 @@ def parse_create(body: dict[str, Any], version: APIVersion) -> flows.CreateBacku
     )
 
 
-@v3_route(router, "POST", "/backups", status_code=202)
+@v3_route(router, "POST", "/backups", **returns(S.BackupSummaryResponse, 202))
 async def create_backup(
     request: Request,
+    _body: S.BackupCreateRequest,
     project_id: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, may("backup:create")],
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
     spec = parse_create(await read_body(request, "backup"), version)
     if project_id != ctx.project_id:
         raise Forbidden("Backups are created in the caller's own project.")
-    async with session.begin():
-        backup, outcome = await flows.create(session, runtime, ctx, spec)
-    outcome.after_commit(runtime)
+    backup, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    work.after_commit(outcome)
     return JSONResponse({"backup": summary(request, backup)}, status_code=202)
 
 
@@ -232,39 +235,40 @@ async def _list(
     return out
 
 
-@v3_route(router, "GET", "/backups")
+@v3_route(router, "GET", "/backups", **returns(S.BackupListResponse))
 async def list_backups(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
-@v3_route(router, "GET", "/backups/detail")
+@v3_route(router, "GET", "/backups/detail", **returns(S.BackupDetailListResponse))
 async def list_backups_detail(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
-@v3_route(router, "GET", "/backups/{backup_id}")
+@v3_route(router, "GET", "/backups/{backup_id}", **returns(S.BackupResponse))
 async def show_backup(
     request: Request,
     backup_id: str,
     _p: UrlProject,
-    ctx: ContextDep,
+    ctx: Getter,
     session: SessionDep,
     version: VersionDep,
 ) -> dict[str, Any]:
     return {"backup": view(request, await flows.get(session, ctx, backup_id), ctx, version)}
 
 
-@v3_route(router, "PUT", "/backups/{backup_id}")
+@v3_route(router, "PUT", "/backups/{backup_id}", **returns(S.BackupSummaryResponse))
 async def update_backup(
     request: Request,
+    _body: S.BackupUpdateRequest,
     backup_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
+    ctx: Annotated[RequestContext, may("backup:update")],
+    work: WorkDep,
     version: VersionDep,
 ) -> dict[str, Any]:
     min_version(BACKUP_UPDATE, version)
@@ -278,37 +282,38 @@ async def update_backup(
         )
     if not body:
         raise BadRequest("Invalid input for field/attribute backup: nothing to update.")
-    async with session.begin():
-        backup = await flows.get(session, ctx, backup_id, for_update=True)
-        for key in ("name", "description"):
-            if key in body:
-                setattr(backup, key, optional_str(body[key], key))
-        if "metadata" in body:
-            backup.backup_metadata = vflows.validate_metadata(body["metadata"])
-        backup.updated_at = utcnow()
+    backup = await flows.get(work.session, ctx, backup_id, for_update=True)
+    for key in ("name", "description"):
+        if key in body:
+            setattr(backup, key, optional_str(body[key], key))
+    if "metadata" in body:
+        backup.backup_metadata = vflows.validate_metadata(body["metadata"])
+    backup.updated_at = utcnow()
     # Cinder answers an update with the summary view.
     return {"backup": summary(request, backup)}
 
 
-@v3_route(router, "DELETE", "/backups/{backup_id}", status_code=202)
+@v3_route(router, "DELETE", "/backups/{backup_id}", **no_body(202))
 async def delete_backup(
-    backup_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep, runtime: RuntimeDep
+    backup_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("backup:delete")],
+    work: WorkDep,
 ) -> Response:
-    async with session.begin():
-        backup = await flows.get(session, ctx, backup_id, for_update=True)
-        outcome = await flows.delete(session, runtime, ctx, backup)
-    outcome.after_commit(runtime)
+    backup = await flows.get(work.session, ctx, backup_id, for_update=True)
+    outcome = await flows.delete(work.session, work.runtime, ctx, backup)
+    work.after_commit(outcome)
     return Response(status_code=202)
 
 
-@v3_route(router, "POST", "/backups/{backup_id}/action", status_code=202)
+@v3_route(router, "POST", "/backups/{backup_id}/action", **no_body(202))
 async def backup_action(
     request: Request,
+    _body: S.BackupActionRequest,
     backup_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: ContextDep,
+    work: WorkDep,
 ) -> Response:
     body = await read_body(request)
     if len(body) != 1:
@@ -318,18 +323,17 @@ async def backup_action(
         args = {}
     if not isinstance(args, dict):
         raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
-    if action not in ("os-reset_status", "os-force_delete"):
+    policy = ACTION_POLICIES.get(action)
+    if policy is None:
         raise BadRequest(f"There is no such action: {action}")
-    if not ctx.is_admin:
-        name = "reset_status" if action == "os-reset_status" else "force_delete"
-        raise Forbidden(f"Policy doesn't allow backup:backup-{name} to be performed.")
+    authorize(ctx, policy)
+    session, runtime = work.session, work.runtime
     outcome = flows.Outcome()
-    async with session.begin():
-        if action == "os-reset_status":
-            backup = await flows.get(session, ctx, backup_id, for_update=True)
-            await flows.reset_status(session, runtime, backup, args.get("status"))
-        else:
-            backup = await flows.lock_for_force(session, ctx, backup_id)
-            outcome = await flows.delete(session, runtime, ctx, backup, force=True)
-    outcome.after_commit(runtime)
+    if action == "os-reset_status":
+        backup = await flows.get(session, ctx, backup_id, for_update=True)
+        await flows.reset_status(session, runtime, backup, args.get("status"))
+    else:
+        backup = await flows.lock_for_force(session, ctx, backup_id)
+        outcome = await flows.delete(session, runtime, ctx, backup, force=True)
+    work.after_commit(outcome)
     return Response(status_code=202)

@@ -10,8 +10,11 @@ from fastapi.responses import JSONResponse
 
 from app.api import microversion as mv
 from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_route
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, min_version
+from app.api.deps import ContextDep, VersionDep, WorkDep, min_version
 from app.api.microversion import APIVersion
+from app.api.policy import authorize
+from app.api.schemas.manageable import VolumeManageRequest
+from app.api.schemas.volumes import VolumeResponse, returns
 from app.api.volumes import view
 from app.context import RequestContext
 from app.errors import BadRequest, Forbidden
@@ -65,45 +68,42 @@ async def _manage(
     request: Request,
     project_id: str,
     ctx: RequestContext,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    work: WorkDep,
     version: APIVersion,
 ) -> JSONResponse:
-    if not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow volume_extension:volume_manage to be performed.")
+    authorize(ctx, "volume_extension:volume_manage")
     body = await read_body(request, "volume")
     spec = parse_manage(body)
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are managed into the caller's own project.")
-    async with session.begin():
-        volume, vtype, outcome = await manage.manage_existing(session, runtime, ctx, spec)
-    outcome.after_commit(runtime)
+    volume, vtype, outcome = await manage.manage_existing(work.session, work.runtime, ctx, spec)
+    work.after_commit(outcome)
     # Cinder answers with the volume as its 3.0 detail view showed it, whatever the
     # version, and without the volumes controller's extension attributes.
     volume_view = view(request, volume, vtype.name, ctx, mv.MIN_VERSION, extended=False)
     return JSONResponse({"volume": volume_view}, status_code=202)
 
 
-@v3_route(router, "POST", "/manageable_volumes", status_code=202)
+@v3_route(router, "POST", "/manageable_volumes", **returns(VolumeResponse, 202))
 async def manage_volume(
     request: Request,
+    _body: VolumeManageRequest,
     project_id: UrlProject,
     ctx: ContextDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
     min_version(MANAGE_EXISTING_LIST, version)
-    return await _manage(request, project_id, ctx, session, runtime, version)
+    return await _manage(request, project_id, ctx, work, version)
 
 
-@v3_route(router, "POST", "/os-volume-manage", status_code=202)
+@v3_route(router, "POST", "/os-volume-manage", **returns(VolumeResponse, 202))
 async def os_volume_manage(
     request: Request,
+    _body: VolumeManageRequest,
     project_id: UrlProject,
     ctx: ContextDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
-    return await _manage(request, project_id, ctx, session, runtime, version)
+    return await _manage(request, project_id, ctx, work, version)

@@ -3,7 +3,7 @@ manage existing snapshot (admin): /manageable_snapshots (3.8+) and /os-snapshot-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,11 +24,21 @@ from app.api.common import (
     read_body,
     v3_route,
 )
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WriterDep, min_version
+from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.manageable import MANAGE_EXISTING_LIST, MAX_REF_NAME
 from app.api.microversion import APIVersion
+from app.api.policy import authorize, may
+from app.api.schemas import snapshots as S
+from app.api.schemas.volumes import (
+    MetadataRequest,
+    MetadataResponse,
+    MetaItemRequest,
+    MetaItemResponse,
+    no_body,
+    returns,
+)
 from app.context import RequestContext
 from app.db.models import Snapshot, SnapshotMetadata
 from app.errors import BadRequest, Forbidden, NotFound
@@ -36,6 +46,16 @@ from app.volumes import snapshots as flows
 from app.volumes import volumes as vflows
 
 router = APIRouter(tags=["snapshots"])
+
+Getter = Annotated[RequestContext, may("volume:get_snapshot")]
+Lister = Annotated[RequestContext, may("volume:get_all_snapshots")]
+MetadataReader = Annotated[RequestContext, may("volume:get_snapshot_metadata")]
+MetadataWriter = Annotated[RequestContext, may("volume:update_snapshot_metadata")]
+# Cinder's snapshot_admin_actions, by action.
+ACTION_POLICIES = {
+    "os-reset_status": "volume_extension:snapshot_admin_actions:reset_status",
+    "os-force_delete": "volume_extension:snapshot_admin_actions:force_delete",
+}
 
 # Cinder's microversion names for what snapshot views and lists gain.
 GROUP_SNAPSHOTS = APIVersion(3, 14)
@@ -131,13 +151,13 @@ def _volume_id(body: dict[str, Any]) -> str:
     return volume_id
 
 
-@v3_route(router, "POST", "/snapshots", status_code=202)
+@v3_route(router, "POST", "/snapshots", **returns(S.SnapshotResponse, 202))
 async def create_snapshot(
     request: Request,
+    _body: S.SnapshotCreateRequest,
     project_id: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, may("volume:create_snapshot")],
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
     body = await read_body(request, "snapshot")
@@ -151,9 +171,8 @@ async def create_snapshot(
     )
     if project_id != ctx.project_id:
         raise Forbidden("Snapshots are created in the caller's own project.")
-    async with session.begin():
-        snapshot, outcome = await flows.create(session, runtime, ctx, spec)
-    outcome.after_commit(runtime)
+    snapshot, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    work.after_commit(outcome)
     return JSONResponse({"snapshot": view(snapshot, version, ctx)}, status_code=202)
 
 
@@ -196,35 +215,36 @@ async def _list(
     return out
 
 
-@v3_route(router, "GET", "/snapshots")
+@v3_route(router, "GET", "/snapshots", **returns(S.SnapshotListResponse))
 async def list_snapshots(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
-@v3_route(router, "GET", "/snapshots/detail")
+@v3_route(router, "GET", "/snapshots/detail", **returns(S.SnapshotListResponse))
 async def list_snapshots_detail(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
-@v3_route(router, "GET", "/snapshots/{snapshot_id}")
+@v3_route(router, "GET", "/snapshots/{snapshot_id}", **returns(S.SnapshotResponse))
 async def show_snapshot(
-    snapshot_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    snapshot_id: str, _p: UrlProject, ctx: Getter, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     snapshot = await flows.get(session, ctx, snapshot_id)
     return {"snapshot": view(snapshot, version, ctx, extended=True)}
 
 
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}")
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}", **returns(S.SnapshotResponse))
 async def update_snapshot(
     request: Request,
+    _body: S.SnapshotUpdateRequest,
     snapshot_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
+    ctx: Annotated[RequestContext, may("volume:update_snapshot")],
+    work: WorkDep,
     version: VersionDep,
 ) -> dict[str, Any]:
     body = await read_body(request, "snapshot")
@@ -233,21 +253,24 @@ async def update_snapshot(
         raise BadRequest(
             "Invalid input for field/attribute snapshot: nothing to update (name or description)."
         )
-    async with session.begin():
-        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
-        await flows.update_snapshot(session, snapshot, changes)
+    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
+    await flows.update_snapshot(work.session, snapshot, changes)
     return {"snapshot": view(snapshot, version, ctx)}
 
 
-@v3_route(router, "DELETE", "/snapshots/{snapshot_id}", status_code=202)
+@v3_route(router, "DELETE", "/snapshots/{snapshot_id}", **no_body(202))
 async def delete_snapshot(
-    snapshot_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep, runtime: RuntimeDep
+    snapshot_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume:delete_snapshot")],
+    work: WorkDep,
 ) -> Response:
     outcome = vflows.Outcome()
-    async with session.begin():
-        snapshot, volume = await flows.get_locked(session, ctx, snapshot_id)
-        await flows.delete_snapshot(session, runtime, snapshot, volume, ctx.request_id, outcome)
-    outcome.after_commit(runtime)
+    snapshot, volume = await flows.get_locked(work.session, ctx, snapshot_id)
+    await flows.delete_snapshot(
+        work.session, work.runtime, snapshot, volume, ctx.request_id, outcome
+    )
+    work.after_commit(outcome)
     return Response(status_code=202)
 
 
@@ -258,42 +281,51 @@ def _metadata(snapshot: Snapshot) -> dict[str, str]:
     return {m.key: m.value for m in snapshot.snapshot_metadata}
 
 
-@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata")
+@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
 async def get_metadata(
-    snapshot_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+    snapshot_id: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
     return {"metadata": _metadata(await flows.get(session, ctx, snapshot_id))}
 
 
 async def _write_metadata(
-    request: Request, snapshot_id: str, ctx: RequestContext, session: SessionDep, *, replace: bool
+    request: Request, snapshot_id: str, ctx: RequestContext, work: WorkDep, *, replace: bool
 ) -> dict[str, Any]:
     body = await read_body(request)
     metadata = vflows.validate_metadata(body.get("metadata"))
-    async with session.begin():
-        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
-        write = flows.replace_metadata if replace else flows.merge_metadata
-        await write(session, snapshot, metadata)
+    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
+    write = flows.replace_metadata if replace else flows.merge_metadata
+    await write(work.session, snapshot, metadata)
     return {"metadata": _metadata(snapshot)}
 
 
-@v3_route(router, "POST", "/snapshots/{snapshot_id}/metadata")
+@v3_route(router, "POST", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
 async def merge_metadata(
-    request: Request, snapshot_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+    request: Request,
+    _body: MetadataRequest,
+    snapshot_id: str,
+    _p: UrlProject,
+    ctx: MetadataWriter,
+    work: WorkDep,
 ) -> dict[str, Any]:
-    return await _write_metadata(request, snapshot_id, ctx, session, replace=False)
+    return await _write_metadata(request, snapshot_id, ctx, work, replace=False)
 
 
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata")
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
 async def replace_metadata(
-    request: Request, snapshot_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+    request: Request,
+    _body: MetadataRequest,
+    snapshot_id: str,
+    _p: UrlProject,
+    ctx: MetadataWriter,
+    work: WorkDep,
 ) -> dict[str, Any]:
-    return await _write_metadata(request, snapshot_id, ctx, session, replace=True)
+    return await _write_metadata(request, snapshot_id, ctx, work, replace=True)
 
 
-@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata/{key}")
+@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata/{key}", **returns(MetaItemResponse))
 async def get_metadata_item(
-    snapshot_id: str, key: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+    snapshot_id: str, key: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
     metadata = _metadata(await flows.get(session, ctx, snapshot_id))
     if key not in metadata:
@@ -301,14 +333,15 @@ async def get_metadata_item(
     return {"meta": {key: metadata[key]}}
 
 
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata/{key}")
+@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata/{key}", **returns(MetaItemResponse))
 async def set_metadata_item(
     request: Request,
+    _body: MetaItemRequest,
     snapshot_id: str,
     key: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
+    ctx: MetadataWriter,
+    work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request)
     meta = vflows.validate_metadata(body.get("meta"))
@@ -316,33 +349,35 @@ async def set_metadata_item(
         raise BadRequest(
             "Request body and URI mismatch: 'meta' must hold exactly the key of the URI."
         )
-    async with session.begin():
-        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
-        await flows.merge_metadata(session, snapshot, meta)
+    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
+    await flows.merge_metadata(work.session, snapshot, meta)
     return {"meta": meta}
 
 
-@v3_route(router, "DELETE", "/snapshots/{snapshot_id}/metadata/{key}")
+@v3_route(router, "DELETE", "/snapshots/{snapshot_id}/metadata/{key}", **no_body(200))
 async def delete_metadata_item(
-    snapshot_id: str, key: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+    snapshot_id: str,
+    key: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume:delete_snapshot_metadata")],
+    work: WorkDep,
 ) -> Response:
-    async with session.begin():
-        snapshot = await flows.get(session, ctx, snapshot_id, for_update=True)
-        await flows.delete_metadata_key(session, snapshot, key)
+    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
+    await flows.delete_metadata_key(work.session, snapshot, key)
     return Response(status_code=200)
 
 
 # --- actions ------------------------------------------------------------------------------
 
 
-@v3_route(router, "POST", "/snapshots/{snapshot_id}/action", status_code=202)
+@v3_route(router, "POST", "/snapshots/{snapshot_id}/action", **no_body(202))
 async def snapshot_action(
     request: Request,
+    _body: S.SnapshotActionRequest,
     snapshot_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: ContextDep,
+    work: WorkDep,
 ) -> Response:
     body = await read_body(request)
     if len(body) != 1:
@@ -352,26 +387,24 @@ async def snapshot_action(
         args = {}
     if not isinstance(args, dict):
         raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
-    if action not in ("os-reset_status", "os-force_delete"):
+    policy = ACTION_POLICIES.get(action)
+    if policy is None:
         raise BadRequest(f"There is no such action: {action}")
+    session = work.session
     if not ctx.is_admin:
         # Not found first for another project's snapshot, as every other request.
         await flows.get(session, ctx, snapshot_id)
-        raise Forbidden(
-            "Policy doesn't allow volume_extension:snapshot_admin_actions:"
-            f"{action.removeprefix('os-')} to be performed."
-        )
+        authorize(ctx, policy)
     outcome = vflows.Outcome()
-    async with session.begin():
-        forced = action == "os-force_delete"
-        snapshot, volume = await flows.get_locked(session, ctx, snapshot_id, with_jobs=forced)
-        if forced:
-            await flows.delete_snapshot(
-                session, runtime, snapshot, volume, ctx.request_id, outcome, force=True
-            )
-        else:
-            await flows.reset_status(session, snapshot, args.get("status"))
-    outcome.after_commit(runtime)
+    forced = action == "os-force_delete"
+    snapshot, volume = await flows.get_locked(session, ctx, snapshot_id, with_jobs=forced)
+    if forced:
+        await flows.delete_snapshot(
+            session, work.runtime, snapshot, volume, ctx.request_id, outcome, force=True
+        )
+    else:
+        await flows.reset_status(session, snapshot, args.get("status"))
+    work.after_commit(outcome)
     return Response(status_code=202)
 
 
@@ -400,42 +433,36 @@ def parse_manage(body: dict[str, Any]) -> flows.ManageSnapshot:
 
 
 async def _manage(
-    request: Request,
-    ctx: RequestContext,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    version: APIVersion,
+    request: Request, ctx: RequestContext, work: WorkDep, version: APIVersion
 ) -> JSONResponse:
-    if not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow snapshot_extension:snapshot_manage to be performed.")
+    authorize(ctx, "snapshot_extension:snapshot_manage")
     spec = parse_manage(await read_body(request, "snapshot"))
-    async with session.begin():
-        snapshot, outcome = await flows.manage_existing(session, runtime, ctx, spec)
-    outcome.after_commit(runtime)
+    snapshot, outcome = await flows.manage_existing(work.session, work.runtime, ctx, spec)
+    work.after_commit(outcome)
     # Cinder's snapshot_manage answers with the summary view, whatever the version.
     return JSONResponse({"snapshot": view(snapshot, version, ctx, detail=False)}, status_code=202)
 
 
-@v3_route(router, "POST", "/manageable_snapshots", status_code=202)
+@v3_route(router, "POST", "/manageable_snapshots", **returns(S.SnapshotResponse, 202))
 async def manage_snapshot(
     request: Request,
+    _body: S.SnapshotManageRequest,
     _p: UrlProject,
     ctx: ContextDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
     min_version(MANAGE_EXISTING_LIST, version)
-    return await _manage(request, ctx, session, runtime, version)
+    return await _manage(request, ctx, work, version)
 
 
-@v3_route(router, "POST", "/os-snapshot-manage", status_code=202)
+@v3_route(router, "POST", "/os-snapshot-manage", **returns(S.SnapshotResponse, 202))
 async def os_snapshot_manage(
     request: Request,
+    _body: S.SnapshotManageRequest,
     _p: UrlProject,
     ctx: ContextDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
-    return await _manage(request, ctx, session, runtime, version)
+    return await _manage(request, ctx, work, version)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -26,17 +26,13 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import (
-    ContextDep,
-    RuntimeDep,
-    SessionDep,
-    VersionDep,
-    WriterDep,
-    min_version,
-)
+from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
+from app.api.policy import POLICIES, Rule, authorize, may
+from app.api.schemas import volumes as S
+from app.api.schemas.volumes import no_body, returns
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden, NotFound
@@ -44,6 +40,22 @@ from app.volumes import migrate as migration
 from app.volumes import volumes as flows
 
 router = APIRouter(tags=["volumes"])
+
+Getter = Annotated[RequestContext, may("volume:get")]
+Lister = Annotated[RequestContext, may("volume:get_all")]
+MetadataReader = Annotated[RequestContext, may("volume:get_volume_metadata")]
+# Each action's policy (Cinder's volume_actions and volume_admin_actions); os-set_bootable
+# is an update of the volume.
+ACTION_POLICIES = {
+    "os-extend": "volume:extend",
+    "os-retype": "volume:retype",
+    "os-migrate_volume": "volume_extension:volume_admin_actions:migrate_volume",
+    "os-extend_volume_completion": "volume:extend_volume_completion",
+    "os-set_bootable": "volume:update",
+    "os-update_readonly_flag": "volume:update_readonly_flag",
+    "os-reset_status": "volume_extension:volume_admin_actions:reset_status",
+    "os-force_delete": "volume_extension:volume_admin_actions:force_delete",
+}
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
 GROUP_VOLUME_LIST = APIVersion(3, 10)
 # Cinder's VOLUME_SUMMARY (the endpoint) and VOLUME_SUMMARY_METADATA (its metadata).
@@ -197,13 +209,13 @@ def parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
     )
 
 
-@v3_route(router, "POST", "/volumes", status_code=202)
+@v3_route(router, "POST", "/volumes", **returns(S.VolumeResponse, 202))
 async def create_volume(
     request: Request,
+    _body: S.VolumeCreateRequest,
     project_id: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, may("volume:create")],
+    work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
     body = await read_body(request)
@@ -215,10 +227,9 @@ async def create_volume(
         spec = dataclasses.replace(spec, group_id=group_id)
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are created in the caller's own project.")
-    async with session.begin():
-        volume, outcome = await flows.create(session, runtime, ctx, spec)
-    outcome.after_commit(runtime)
-    names = await _type_names(session, [volume])
+    volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    work.after_commit(outcome)
+    names = await _type_names(work.session, [volume])
     return JSONResponse(
         {
             "volume": view(
@@ -285,23 +296,23 @@ async def _list(
     return out
 
 
-@v3_route(router, "GET", "/volumes")
+@v3_route(router, "GET", "/volumes", **returns(S.VolumeListResponse))
 async def list_volumes(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=False)
 
 
-@v3_route(router, "GET", "/volumes/detail")
+@v3_route(router, "GET", "/volumes/detail", **returns(S.VolumeDetailListResponse))
 async def list_volumes_detail(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     return await _list(request, ctx, session, version, detail=True)
 
 
-@v3_route(router, "GET", "/volumes/summary")
+@v3_route(router, "GET", "/volumes/summary", **returns(S.VolumesSummaryResponse))
 async def volumes_summary(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
+    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
 ) -> dict[str, Any]:
     min_version(VOLUME_SUMMARY, version)
     vols = (
@@ -319,12 +330,12 @@ async def volumes_summary(
     return {"volume-summary": summary}
 
 
-@v3_route(router, "GET", "/volumes/{volume_id}")
+@v3_route(router, "GET", "/volumes/{volume_id}", **returns(S.VolumeResponse))
 async def show_volume(
     request: Request,
     volume_id: str,
     _p: UrlProject,
-    ctx: ContextDep,
+    ctx: Getter,
     session: SessionDep,
     version: VersionDep,
 ) -> dict[str, Any]:
@@ -337,13 +348,14 @@ async def show_volume(
     }
 
 
-@v3_route(router, "PUT", "/volumes/{volume_id}")
+@v3_route(router, "PUT", "/volumes/{volume_id}", **returns(S.VolumeResponse))
 async def update_volume(
     request: Request,
+    _body: S.VolumeUpdateRequest,
     volume_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
+    ctx: Annotated[RequestContext, may("volume:update")],
+    work: WorkDep,
     version: VersionDep,
 ) -> dict[str, Any]:
     body = await read_body(request, "volume")
@@ -360,10 +372,9 @@ async def update_volume(
             "Invalid input for field/attribute volume: nothing to update "
             "(name, description or metadata)."
         )
-    async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True)
-        await flows.update_volume(session, volume, changes)
-    names = await _type_names(session, [volume])
+    volume = await flows.get(work.session, ctx, volume_id, for_update=True)
+    await flows.update_volume(work.session, volume, changes)
+    names = await _type_names(work.session, [volume])
     return {
         "volume": view(
             request, volume, names.get(volume.volume_type_id), ctx, version, extended=False
@@ -371,27 +382,25 @@ async def update_volume(
     }
 
 
-@v3_route(router, "DELETE", "/volumes/{volume_id}", status_code=202)
+@v3_route(router, "DELETE", "/volumes/{volume_id}", **no_body(202))
 async def delete_volume(
     request: Request,
     volume_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: Annotated[RequestContext, may("volume:delete")],
+    work: WorkDep,
 ) -> Response:
     cascade = request.query_params.get("cascade")
     force = request.query_params.get("force")
-    if force is not None and parse_bool(force, "force") and not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow volume:force_delete to be performed.")
-    cascaded = cascade is not None and parse_bool(cascade, "cascade")
     forced = force is not None and parse_bool(force, "force")
-    async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True, with_jobs=forced)
-        outcome = await flows.delete_volume(
-            session, runtime, ctx, volume, force=forced, cascade=cascaded
-        )
-    outcome.after_commit(runtime)
+    if forced:
+        authorize(ctx, "volume:force_delete")
+    cascaded = cascade is not None and parse_bool(cascade, "cascade")
+    volume = await flows.get(work.session, ctx, volume_id, for_update=True, with_jobs=forced)
+    outcome = await flows.delete_volume(
+        work.session, work.runtime, ctx, volume, force=forced, cascade=cascaded
+    )
+    work.after_commit(outcome)
     return Response(status_code=202)
 
 
@@ -402,42 +411,51 @@ def _metadata(volume: Volume) -> dict[str, str]:
     return {m.key: m.value for m in volume.volume_metadata}
 
 
-@v3_route(router, "GET", "/volumes/{volume_id}/metadata")
+@v3_route(router, "GET", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
 async def get_metadata(
-    volume_id: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+    volume_id: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
     return {"metadata": _metadata(await flows.get(session, ctx, volume_id))}
 
 
 async def _write_metadata(
-    request: Request, volume_id: str, ctx: RequestContext, session: SessionDep, *, replace: bool
+    request: Request, volume_id: str, ctx: RequestContext, work: WorkDep, *, replace: bool
 ) -> dict[str, Any]:
     body = await read_body(request)
     metadata = flows.validate_metadata(body.get("metadata"))
-    async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True)
-        write = flows.replace_metadata if replace else flows.merge_metadata
-        await write(session, volume, metadata)
+    volume = await flows.get(work.session, ctx, volume_id, for_update=True)
+    write = flows.replace_metadata if replace else flows.merge_metadata
+    await write(work.session, volume, metadata)
     return {"metadata": _metadata(volume)}
 
 
-@v3_route(router, "POST", "/volumes/{volume_id}/metadata")
+@v3_route(router, "POST", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
 async def merge_metadata(
-    request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+    request: Request,
+    _body: S.MetadataRequest,
+    volume_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume:create_volume_metadata")],
+    work: WorkDep,
 ) -> dict[str, Any]:
-    return await _write_metadata(request, volume_id, ctx, session, replace=False)
+    return await _write_metadata(request, volume_id, ctx, work, replace=False)
 
 
-@v3_route(router, "PUT", "/volumes/{volume_id}/metadata")
+@v3_route(router, "PUT", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
 async def replace_metadata(
-    request: Request, volume_id: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+    request: Request,
+    _body: S.MetadataRequest,
+    volume_id: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume:update_volume_metadata")],
+    work: WorkDep,
 ) -> dict[str, Any]:
-    return await _write_metadata(request, volume_id, ctx, session, replace=True)
+    return await _write_metadata(request, volume_id, ctx, work, replace=True)
 
 
-@v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}")
+@v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}", **returns(S.MetaItemResponse))
 async def get_metadata_item(
-    volume_id: str, key: str, _p: UrlProject, ctx: ContextDep, session: SessionDep
+    volume_id: str, key: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
 ) -> dict[str, Any]:
     metadata = _metadata(await flows.get(session, ctx, volume_id))
     if key not in metadata:
@@ -445,9 +463,15 @@ async def get_metadata_item(
     return {"meta": {key: metadata[key]}}
 
 
-@v3_route(router, "PUT", "/volumes/{volume_id}/metadata/{key}")
+@v3_route(router, "PUT", "/volumes/{volume_id}/metadata/{key}", **returns(S.MetaItemResponse))
 async def set_metadata_item(
-    request: Request, volume_id: str, key: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+    request: Request,
+    _body: S.MetaItemRequest,
+    volume_id: str,
+    key: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume:update_volume_metadata")],
+    work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request)
     meta = flows.validate_metadata(body.get("meta"))
@@ -455,33 +479,36 @@ async def set_metadata_item(
         raise BadRequest(
             "Request body and URI mismatch: 'meta' must hold exactly the key of the URI."
         )
-    async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True)
-        await flows.merge_metadata(session, volume, meta)
+    volume = await flows.get(work.session, ctx, volume_id, for_update=True)
+    await flows.merge_metadata(work.session, volume, meta)
     return {"meta": meta}
 
 
-@v3_route(router, "DELETE", "/volumes/{volume_id}/metadata/{key}")
+@v3_route(router, "DELETE", "/volumes/{volume_id}/metadata/{key}", **no_body(200))
 async def delete_metadata_item(
-    volume_id: str, key: str, _p: UrlProject, ctx: WriterDep, session: SessionDep
+    volume_id: str,
+    key: str,
+    _p: UrlProject,
+    ctx: Annotated[RequestContext, may("volume:delete_volume_metadata")],
+    work: WorkDep,
 ) -> Response:
-    async with session.begin():
-        volume = await flows.get(session, ctx, volume_id, for_update=True)
-        await flows.delete_metadata_key(session, volume, key)
+    volume = await flows.get(work.session, ctx, volume_id, for_update=True)
+    await flows.delete_metadata_key(work.session, volume, key)
     return Response(status_code=200)
 
 
 # --- actions ---------------------------------------------------------------------------------
 
 
-@v3_route(router, "POST", "/volumes/{volume_id}/action", status_code=202)
+# 202, or 200 for os-set_bootable.
+@v3_route(router, "POST", "/volumes/{volume_id}/action", **no_body(202, 200))
 async def volume_action(
     request: Request,
+    _body: S.VolumeActionRequest,
     volume_id: str,
     _p: UrlProject,
-    ctx: WriterDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    ctx: ContextDep,
+    work: WorkDep,
     version: VersionDep,
 ) -> Response:
     body = await read_body(request)
@@ -492,86 +519,82 @@ async def volume_action(
         args = {}
     if not isinstance(args, dict):
         raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
+    policy = ACTION_POLICIES.get(action)
+    if policy is None:
+        raise BadRequest(f"There is no such action: {action}")
+    # A project's own actions are refused before the lookup; an admin's only after it,
+    # so another project's volume is not found, as for every other request.
+    if not _admin_only(policy) or not ctx.can_write:
+        _authorize_action(ctx, action, policy)
+    session, runtime = work.session, work.runtime
+    volume = await flows.get(
+        session,
+        ctx,
+        volume_id,
+        for_update=True,
+        with_jobs=action == "os-force_delete" and ctx.is_admin,
+    )
+    if action == "os-extend_volume_completion":
+        min_version(mv.EXTEND_VOLUME_COMPLETION, version)
+    _authorize_action(ctx, action, policy)
     outcome = flows.Outcome()
-    async with session.begin():
-        volume = await flows.get(
+    if action == "os-extend":
+        new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
+        outcome = await flows.extend(session, runtime, ctx, volume, new_size)
+    elif action == "os-retype":
+        needs_migration = await flows.retype(
             session,
+            runtime,
             ctx,
-            volume_id,
-            for_update=True,
-            with_jobs=action == "os-force_delete" and ctx.is_admin,
+            volume,
+            optional_str(args.get("new_type"), "new_type") or "",
+            optional_str(args.get("migration_policy"), "migration_policy") or "never",
         )
-        if action == "os-extend":
-            new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
-            outcome = await flows.extend(session, runtime, ctx, volume, new_size)
-        elif action == "os-retype":
-            needs_migration = await flows.retype(
-                session,
-                runtime,
-                ctx,
-                volume,
-                optional_str(args.get("new_type"), "new_type") or "",
-                optional_str(args.get("migration_policy"), "migration_policy") or "never",
+        if needs_migration is not None:
+            outcome = await migration.retype_by_migration(
+                session, runtime, ctx, volume, *needs_migration
             )
-            if needs_migration is not None:
-                outcome = await migration.retype_by_migration(
-                    session, runtime, ctx, volume, *needs_migration
-                )
-        elif action == "os-migrate_volume":
-            if not ctx.is_admin:
-                raise Forbidden(
-                    "Policy doesn't allow volume_extension:volume_admin_actions:"
-                    "migrate_volume to be performed."
-                )
-            host = optional_str(args.get("host"), "host")
-            if host is None and version < mv.MIGRATE_WITHOUT_HOST:
-                raise BadRequest("Invalid input: os-migrate_volume needs a 'host'.")
-            outcome = await migration.migrate(
-                session,
-                runtime,
-                ctx,
-                volume,
-                host,
-                force_host_copy=parse_bool(args.get("force_host_copy", False), "force_host_copy"),
-            )
-        elif action == "os-extend_volume_completion":
-            # Nova's word that it finished extending an attached volume (3.71). Only
-            # an attached volume in 'extending' waits for it, and none can be attached
-            # yet: say so rather than pretend.
-            min_version(mv.EXTEND_VOLUME_COMPLETION, version)
-            if not ctx.is_admin and not ctx.is_service:
-                raise Forbidden(
-                    "Policy doesn't allow volume:extend_volume_completion to be performed."
-                )
-            raise BadRequest(
-                f"Invalid volume: Volume {volume.id} is not waiting for an "
-                "extend of an attached volume to complete."
-            )
-        elif action == "os-set_bootable":
-            volume.bootable = parse_bool(args.get("bootable"), "bootable")
-        elif action == "os-update_readonly_flag":
-            parse_bool(args.get("readonly"), "readonly")
-            await flows.merge_metadata(
-                session, volume, {"readonly": str(parse_bool(args.get("readonly"), "readonly"))}
-            )
-        elif action == "os-reset_status":
-            if not ctx.is_admin:
-                raise Forbidden(
-                    "Policy doesn't allow volume_extension:volume_admin_actions:"
-                    "reset_status to be performed."
-                )
-            await flows.reset_status(session, volume, args.get("status"))
-        elif action == "os-force_delete":
-            if not ctx.is_admin:
-                raise Forbidden(
-                    "Policy doesn't allow volume_extension:volume_admin_actions:"
-                    "force_delete to be performed."
-                )
-            outcome = await flows.delete_volume(session, runtime, ctx, volume, force=True)
-        else:
-            raise BadRequest(f"There is no such action: {action}")
-    outcome.after_commit(runtime)
+    elif action == "os-migrate_volume":
+        host = optional_str(args.get("host"), "host")
+        if host is None and version < mv.MIGRATE_WITHOUT_HOST:
+            raise BadRequest("Invalid input: os-migrate_volume needs a 'host'.")
+        outcome = await migration.migrate(
+            session,
+            runtime,
+            ctx,
+            volume,
+            host,
+            force_host_copy=parse_bool(args.get("force_host_copy", False), "force_host_copy"),
+        )
+    elif action == "os-extend_volume_completion":
+        # Nova's word that it finished extending an attached volume (3.71). Only
+        # an attached volume in 'extending' waits for it, and none can be attached
+        # yet: say so rather than pretend.
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} is not waiting for an "
+            "extend of an attached volume to complete."
+        )
+    elif action == "os-set_bootable":
+        volume.bootable = parse_bool(args.get("bootable"), "bootable")
+    elif action == "os-update_readonly_flag":
+        readonly = parse_bool(args.get("readonly"), "readonly")
+        await flows.merge_metadata(session, volume, {"readonly": str(readonly)})
+    elif action == "os-reset_status":
+        await flows.reset_status(session, volume, args.get("status"))
+    elif action == "os-force_delete":
+        outcome = await flows.delete_volume(session, runtime, ctx, volume, force=True)
+    work.after_commit(outcome)
     # Cinder answers 202 to every volume action but os-set_bootable.
     if action == "os-set_bootable":
         return Response(status_code=200)
     return Response(status_code=202)
+
+
+def _admin_only(policy: str) -> bool:
+    return POLICIES[policy] is Rule.ADMIN
+
+
+def _authorize_action(ctx: RequestContext, action: str, policy: str) -> None:
+    if action == "os-extend_volume_completion" and ctx.is_service:
+        return  # Nova's service user, as Cinder's rule says (admin or service)
+    authorize(ctx, policy)

@@ -450,7 +450,7 @@ async def test_reset_status_and_force_delete(
     backup_id = (await create_backup(client, member, volume_id)).json()["backup"]["id"]
 
     r = await action(client, member, backup_id, {"os-reset_status": {"status": "error"}})
-    assert "backup:backup-reset_status" in fault(r, 403, "forbidden")
+    assert "volume_extension:backup_admin_actions:reset_status" in fault(r, 403, "forbidden")
     r = await action(client, member, backup_id, {"os-force_delete": {}})
     assert r.status_code == 403
     r = await action(client, admin, backup_id, {"os-reset_status": {"status": "error"}})

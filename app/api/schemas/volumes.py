@@ -1,0 +1,280 @@
+"""Bodies of /volumes: what a request may carry and what a response holds.
+
+Requests are checked here for shape (an object, the resource's member present, values
+of the documented types, extra keys allowed as Cinder ignores them), with Cinder's
+messages where Cinder has one; the router still applies Cinder's own value checks and
+messages to the body. Responses are documentation only: each view decides per
+microversion and caller which of these fields it sends (app/api/fields.py), so every
+field that is not always there has a default, and a model forbids the fields it does
+not list so a test can check that nothing undocumented is sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, ClassVar
+
+from fastapi import Response
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+
+from app.api.common import check_text
+from app.errors import BadRequest
+
+# --- what every body of these routers shares ----------------------------------------------
+
+
+class RequestBody(BaseModel):
+    """A JSON object; when `member` is set, its `member` must be an object too."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    member: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cinder_shape(cls, data: Any) -> Any:
+        # Cinder's 400s, raised as the domain's so the fault keeps Cinder's message.
+        if isinstance(data, bytes):  # no JSON content type: read it as JSON anyway
+            try:
+                data = json.loads(data)
+            except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is one
+                raise BadRequest("Malformed request body") from exc
+        if not isinstance(data, dict):
+            raise BadRequest("Malformed request body: it must be a JSON object.")
+        check_text(data)
+        if cls.member and not isinstance(data.get(cls.member), dict):
+            raise BadRequest(f"Missing required element '{cls.member}' in request body.")
+        return data
+
+
+class Part(BaseModel):
+    """A member of a request body: extra keys allowed, as Cinder ignores them."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class View(BaseModel):
+    """A response object: only the fields it lists."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def returns(model: type[BaseModel], status_code: int = 200) -> dict[str, Any]:
+    """Route options: `model` documents the `status_code` body; no response model runs,
+    the view's dict is sent as it is."""
+    return {
+        "status_code": status_code,
+        "response_model": None,
+        "responses": {status_code: {"model": model}},
+    }
+
+
+def no_body(status_code: int, *also: int) -> dict[str, Any]:
+    """Route options of an answer with an empty body (documented without content)."""
+    return {
+        "status_code": status_code,
+        "response_class": Response,
+        "responses": {code: {"description": "No body."} for code in also},
+    }
+
+
+# Lenient scalar types: Cinder takes a number as a string, a boolean as one of its words.
+Integer = int | str
+Boolean = bool | str
+Metadata = dict[str, str]
+# In a request, documented as Metadata but checked by the domain (Cinder's messages).
+RequestMetadata = Annotated[dict[str, str], SkipValidation]
+
+
+class Link(View):
+    href: str
+    rel: str
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+class VolumeCreate(Part):
+    # Required, but checked by the router for Cinder's message.
+    model_config = ConfigDict(json_schema_extra={"required": ["size"]})
+    size: Integer | None = Field(None, description="Size in GiB (required).")
+    name: str | None = None
+    description: str | None = None
+    display_name: str | None = Field(None, description="Cinder's older name for `name`.")
+    display_description: str | None = Field(
+        None, description="Cinder's older name for `description`."
+    )
+    volume_type: str | None = None
+    availability_zone: str | None = None
+    metadata: RequestMetadata | None = None
+    multiattach: Boolean | None = None
+    group_id: str | None = Field(None, description="From 3.13.")
+    snapshot_id: str | None = Field(None, description="Not supported by this release.")
+    source_volid: str | None = Field(None, description="Not supported by this release.")
+    imageRef: str | None = Field(None, description="Not supported by this release.")
+    backup_id: str | None = Field(None, description="Not supported by this release.")
+
+
+class VolumeCreateRequest(RequestBody):
+    member: ClassVar[str] = "volume"
+    volume: VolumeCreate
+    scheduler_hints: dict[str, Any] | None = Field(None, alias="OS-SCH-HNT:scheduler_hints")
+
+
+class VolumeUpdate(Part):
+    name: str | None = None
+    description: str | None = None
+    display_name: str | None = None
+    display_description: str | None = None
+    metadata: RequestMetadata | None = None
+
+
+class VolumeUpdateRequest(RequestBody):
+    member: ClassVar[str] = "volume"
+    volume: VolumeUpdate
+
+
+class MetadataRequest(RequestBody):
+    member: ClassVar[str] = "metadata"
+    metadata: RequestMetadata
+
+
+class MetaItemRequest(RequestBody):
+    member: ClassVar[str] = "meta"
+    meta: RequestMetadata = Field(description="Exactly the key of the URI, with its value.")
+
+
+class Extend(Part):
+    new_size: Integer
+
+
+class Retype(Part):
+    new_type: str
+    migration_policy: str | None = Field(None, description="'never' (default) or 'on-demand'.")
+
+
+class MigrateVolume(Part):
+    host: str | None = Field(None, description="Required before 3.16.")
+    force_host_copy: Boolean | None = None
+    lock_volume: Boolean | None = None
+
+
+class ExtendVolumeCompletion(Part):
+    error: Boolean | None = None
+
+
+class SetBootable(Part):
+    bootable: Boolean
+
+
+class UpdateReadonlyFlag(Part):
+    readonly: Boolean
+
+
+class ResetStatus(Part):
+    status: str | None = None
+    attach_status: str | None = None
+    migration_status: str | None = None
+
+
+class Empty(Part):
+    pass
+
+
+class VolumeActionRequest(RequestBody):
+    """Exactly one action (one member) per request."""
+
+    extend: Extend | None = Field(None, alias="os-extend")
+    retype: Retype | None = Field(None, alias="os-retype")
+    migrate_volume: MigrateVolume | None = Field(None, alias="os-migrate_volume")
+    extend_volume_completion: ExtendVolumeCompletion | None = Field(
+        None, alias="os-extend_volume_completion", description="From 3.71."
+    )
+    set_bootable: SetBootable | None = Field(None, alias="os-set_bootable")
+    update_readonly_flag: UpdateReadonlyFlag | None = Field(None, alias="os-update_readonly_flag")
+    reset_status: ResetStatus | None = Field(None, alias="os-reset_status")
+    force_delete: Empty | None = Field(None, alias="os-force_delete")
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+class Volume(View):
+    id: str
+    name: str | None = None
+    description: str | None = None
+    size: int
+    status: str
+    availability_zone: str | None = None
+    bootable: str
+    encrypted: bool
+    multiattach: bool
+    volume_type: str | None = None
+    snapshot_id: str | None = None
+    source_volid: str | None = None
+    metadata: Metadata
+    links: list[Link]
+    user_id: str
+    created_at: str
+    updated_at: str | None = None
+    attachments: list[dict[str, Any]]
+    replication_status: str | None = None
+    consistencygroup_id: str | None = None
+    migration_status: str | None = Field(None, description="Admins only.")
+    tenant_id: str | None = Field(
+        None, alias="os-vol-tenant-attr:tenant_id", description="Show and list only."
+    )
+    host: str | None = Field(
+        None, alias="os-vol-host-attr:host", description="Admins only; show and list only."
+    )
+    migstat: str | None = Field(
+        None, alias="os-vol-mig-status-attr:migstat", description="Admins only."
+    )
+    name_id: str | None = Field(
+        None, alias="os-vol-mig-status-attr:name_id", description="Admins only."
+    )
+    group_id: str | None = Field(None, description="From 3.13.")
+    provider_id: str | None = Field(None, description="From 3.21, admins only.")
+    shared_targets: bool | None = Field(None, description="From 3.48.")
+    service_uuid: str | None = Field(None, description="From 3.48.")
+    cluster_name: str | None = Field(None, description="From 3.61, admins only.")
+    volume_type_id: str | None = Field(None, description="From 3.63.")
+    consumes_quota: bool | None = Field(None, description="From 3.65.")
+
+
+class VolumeResponse(View):
+    volume: Volume
+
+
+class VolumeSummary(View):
+    id: str
+    name: str | None = None
+    links: list[Link]
+
+
+class VolumeListResponse(View):
+    volumes: list[VolumeSummary]
+    volumes_links: list[Link] | None = None
+    count: int | None = Field(None, description="From 3.45, with `with_count`.")
+
+
+class VolumeDetailListResponse(View):
+    volumes: list[Volume]
+    volumes_links: list[Link] | None = None
+    count: int | None = Field(None, description="From 3.45, with `with_count`.")
+
+
+class VolumesSummary(View):
+    total_size: int
+    total_count: int
+    metadata: dict[str, list[str]] | None = Field(None, description="From 3.36.")
+
+
+class VolumesSummaryResponse(View):
+    summary: VolumesSummary = Field(alias="volume-summary")
+
+
+class MetadataResponse(View):
+    metadata: Metadata
+
+
+class MetaItemResponse(View):
+    meta: Metadata
