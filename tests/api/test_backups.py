@@ -13,38 +13,23 @@ from sqlalchemy import select, update
 
 from app.db.models import BackupService, Job, utcnow
 from app.volumes import reaper
-from tests.api.helpers import claim, finish, next_seq, next_timestamp, report, run_jobs
-from tests.api.test_jobs_and_backends import expire_all_leases, status_of
-from tests.api.test_quotas import fault, set_quota
-from tests.api.test_snapshots import create_snapshot
-from tests.api.test_snapshots import status_of as snapshot_status
+from tests.api.helpers import (
+    BACKUP_HOST,
+    available_volume,
+    claim,
+    create_backup,
+    create_snapshot,
+    expire_all_leases,
+    fault,
+    finish,
+    next_seq,
+    run_jobs,
+    set_quota,
+    snapshot_status,
+)
+from tests.api.helpers import register_backup_service as register
+from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller, MakeCaller
-
-BACKUP_HOST = "node1@backup"
-
-
-async def register(
-    client: httpx.AsyncClient,
-    service: Caller,
-    host: str = BACKUP_HOST,
-    *,
-    reaches: list[str] | None = None,
-    zone: str = "nova",
-    timestamp: str | None = None,
-    seq: int | None = None,
-) -> httpx.Response:
-    return await client.post(
-        "/agent/v1/backup-services",
-        headers=service.headers(),
-        json={
-            "host": host,
-            "availability_zone": zone,
-            "repository": "posix:/srv/backups",
-            "reaches": ["node1@file"] if reaches is None else reaches,
-            "timestamp": timestamp or next_timestamp(),
-            "seq": seq if seq is not None else next_seq(),
-        },
-    )
 
 
 async def set_service(app: FastAPI, host: str, **values: Any) -> None:
@@ -52,36 +37,6 @@ async def set_service(app: FastAPI, host: str, **values: Any) -> None:
         await session.execute(
             update(BackupService).where(BackupService.host == host).values(**values)
         )
-
-
-async def available_volume(
-    client: httpx.AsyncClient, caller: Caller, service: Caller, size: int = 2, **extra: Any
-) -> str:
-    await report(client, service)
-    r = await client.post(
-        f"/v3/{caller.project_id}/volumes",
-        json={"volume": {"size": size, **extra}},
-        headers=caller.headers(),
-    )
-    assert r.status_code == 202, r.text
-    await run_jobs(client, service, ["node1@file"])
-    volume_id: str = r.json()["volume"]["id"]
-    assert await status_of(client, caller, volume_id) == "available"
-    return volume_id
-
-
-async def create_backup(
-    client: httpx.AsyncClient,
-    caller: Caller,
-    volume_id: str,
-    version: str | None = None,
-    **extra: Any,
-) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/backups",
-        json={"backup": {"volume_id": volume_id, **extra}},
-        headers=caller.headers(version),
-    )
 
 
 async def show(

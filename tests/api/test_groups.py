@@ -14,10 +14,17 @@ from sqlalchemy import func, select
 
 from app.db.models import Backend, Group, Pool, Volume
 from app.volumes import quotas, reaper
-from tests.api.helpers import claim, file_pool, finish, report, run_jobs
-from tests.api.test_group_types import make_group_type
-from tests.api.test_jobs_and_backends import expire_all_leases
-from tests.api.test_types import fault, make_type
+from tests.api.helpers import (
+    claim,
+    expire_all_leases,
+    fault,
+    file_pool,
+    finish,
+    make_group_type,
+    make_type,
+    report,
+    run_jobs,
+)
 from tests.conftest import Caller, MakeCaller
 
 V = "3.14"

@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from app.db.models import Job, Pool, utcnow
+from app.db.models import Pool
 from app.volumes import reaper
-from tests.api.helpers import claim, file_pool, finish, next_seq, next_timestamp, report
+from tests.api.helpers import (
+    claim,
+    expire_all_leases,
+    file_pool,
+    finish,
+    new_volume,
+    next_seq,
+    next_timestamp,
+    report,
+)
+from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller
-
-
-async def new_volume(client: httpx.AsyncClient, caller: Caller, size: int = 1) -> str:
-    r = await client.post(
-        f"/v3/{caller.project_id}/volumes",
-        json={"volume": {"size": size}},
-        headers=caller.headers(),
-    )
-    assert r.status_code == 202, r.text
-    volume_id: str = r.json()["volume"]["id"]
-    return volume_id
-
-
-async def status_of(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> str:
-    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
-    status: str = r.json()["volume"]["status"]
-    return status
-
-
-async def expire_all_leases(app: FastAPI) -> None:
-    async with app.state.runtime.sessionmaker() as session, session.begin():
-        await session.execute(
-            update(Job)
-            .where(Job.state == "running")
-            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
 
 
 async def test_agent_endpoints_need_the_service_role(

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.db.models import Pool
-from tests.api.helpers import claim, file_pool, finish, report
+from tests.api.helpers import claim, file_pool, finish, make_type, report
+from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
 
 HOST = "node1@file#pool"
@@ -32,13 +33,6 @@ async def manage(
     return await client.post(
         f"/v3/{caller.project_id}/{path}", json={"volume": body}, headers=caller.headers(version)
     )
-
-
-async def show(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["volume"]
-    return body
 
 
 async def usage(client: httpx.AsyncClient, admin: Caller) -> tuple[int, int]:
@@ -73,17 +67,6 @@ async def messages_of(client: httpx.AsyncClient, caller: Caller, volume_id: str)
     )
     assert r.status_code == 200, r.text
     return [f"{m['event_id']}: {m['user_message']}" for m in r.json()["messages"]]
-
-
-async def make_type(
-    client: httpx.AsyncClient, admin: Caller, name: str, specs: dict[str, str]
-) -> None:
-    r = await client.post(
-        f"/v3/{admin.project_id}/types",
-        headers=admin.headers(),
-        json={"volume_type": {"name": name, "extra_specs": specs}},
-    )
-    assert r.status_code == 200, r.text
 
 
 async def managed_job(client: httpx.AsyncClient, service: Caller) -> dict[str, Any]:

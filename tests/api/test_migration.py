@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Backend, Job, Pool
-from tests.api.helpers import claim, file_pool, finish, report, run_jobs
-from tests.api.test_retype import make_type, retype
+from tests.api.helpers import claim, file_pool, finish, make_type, report, retype, run_jobs
+from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
 
 A, B = "n1@a", "n1@b"
@@ -43,13 +43,6 @@ async def volume_on(
     volume_id: str = r.json()["volume"]["id"]
     await run_jobs(client, service, [A, B])
     return volume_id
-
-
-async def show(client: httpx.AsyncClient, admin: Caller, volume_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v3/{admin.project_id}/volumes/{volume_id}", headers=admin.headers())
-    assert r.status_code == 200, r.text
-    volume: dict[str, Any] = r.json()["volume"]
-    return volume
 
 
 async def migrate(

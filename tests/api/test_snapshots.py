@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from app.db.models import Job, Pool, Snapshot, Volume
 from app.volumes import reaper
-from tests.api.helpers import claim, file_pool, finish, report, run_jobs
+from tests.api.helpers import claim, create_snapshot, file_pool, finish, report, run_jobs
+from tests.api.helpers import snapshot_status as status_of
 from tests.conftest import Caller, MakeCaller
 
 BACKEND = "node1@file"
@@ -48,30 +49,12 @@ async def snap(
     )
 
 
-async def create_snapshot(
-    client: httpx.AsyncClient, caller: Caller, volume_id: str, **extra: Any
-) -> dict[str, Any]:
-    r = await snap(client, caller, volume_id, **extra)
-    assert r.status_code == 202, r.text
-    body: dict[str, Any] = r.json()["snapshot"]
-    return body
-
-
 async def show(
     client: httpx.AsyncClient, caller: Caller, snapshot_id: str, version: str | None = None
 ) -> httpx.Response:
     return await client.get(
         f"/v3/{caller.project_id}/snapshots/{snapshot_id}", headers=caller.headers(version)
     )
-
-
-async def status_of(client: httpx.AsyncClient, caller: Caller, snapshot_id: str) -> str | None:
-    r = await show(client, caller, snapshot_id)
-    if r.status_code == 404:
-        return None
-    assert r.status_code == 200, r.text
-    status: str = r.json()["snapshot"]["status"]
-    return status
 
 
 async def job_of(client: httpx.AsyncClient, service: Caller, kind: str) -> dict[str, Any]:

@@ -8,28 +8,9 @@ import httpx
 import pytest
 
 from tests.api.helpers import claim, file_pool, finish, report, run_jobs
+from tests.api.helpers import create_volume as create
+from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
-
-
-async def create(
-    client: httpx.AsyncClient,
-    caller: Caller,
-    size: Any = 1,
-    version: str | None = None,
-    **extra: Any,
-) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/volumes",
-        json={"volume": {"size": size, **extra}},
-        headers=caller.headers(version),
-    )
-
-
-async def show(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["volume"]
-    return body
 
 
 async def test_create_runs_the_job_and_becomes_available(
