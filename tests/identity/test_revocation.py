@@ -17,10 +17,7 @@ from app.db.models import RevokedToken, utcnow
 from app.db.session import make_engine, make_sessionmaker
 from app.identity import revocations, service
 from app.identity.tokens import TokenClaims, TokenIssuer, new_signing_key
-from tests.identity.test_api import TOKENS, UNAUTHORIZED_BODY, login, password_auth, people
-from tests.identity.test_cli import Cli, cli
-
-__all__ = ["cli", "people"]  # fixtures
+from tests.identity.helpers import TOKENS, UNAUTHORIZED_BODY, Cli, login, password_auth
 
 
 def subject(caller: str, token: str) -> dict[str, str]:

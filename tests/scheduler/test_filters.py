@@ -12,8 +12,8 @@ from app.scheduler import CapabilityCache, Scheduler, VolumeRequest
 from app.scheduler.context import Context
 from app.scheduler.filters import FILTERS, filter_class
 from tests.scheduler.conftest import NOW
+from tests.scheduler.helpers import make_pool, report
 from tests.scheduler.rich import VOLUME_A, VOLUME_B, reference_select, requests, rich_cache
-from tests.scheduler.test_cache import make_pool, report
 
 ALL_FILTERS = sorted(FILTERS)
 ALL_WEIGHERS = [

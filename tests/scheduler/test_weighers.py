@@ -12,8 +12,8 @@ from app.scheduler import CapabilityCache, Scheduler, VolumeRequest
 from app.scheduler.context import Context
 from app.scheduler.weighers import WEIGHERS, weigher_class
 from tests.scheduler.conftest import NOW
+from tests.scheduler.helpers import make_pool, report
 from tests.scheduler.rich import requests, rich_cache
-from tests.scheduler.test_cache import make_pool, report
 
 
 @pytest.fixture(scope="module")
