@@ -304,6 +304,16 @@ async def retype(
     )
 
 
+async def migrate(
+    client: httpx.AsyncClient, caller: Caller, volume_id: str, version: str = "3.0", **args: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
+        json={"os-migrate_volume": args},
+        headers=caller.headers(version),
+    )
+
+
 # --- snapshots and backups ------------------------------------------------------------------
 
 

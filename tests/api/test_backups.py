@@ -645,3 +645,46 @@ async def test_backup_of_a_snapshot_reads_the_snapshot_and_leaves_the_volume_alo
     assert await snapshot_status(client, member, snapshot["id"]) == "available"
     assert await run_jobs(client, service, [BACKUP_HOST]) == 1
     assert await backup_usage(client, member) == (1, 1)
+
+
+async def test_no_reset_of_a_volume_or_snapshot_a_backup_is_reading(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # The backup's job is the backup's, not the volume's: a reset found no job in flight
+    # and let the volume (or snapshot) be deleted, extended or backed up again while the
+    # first backup still read it, whose end then put a second backup's source back.
+    volume_id = await available_volume(client, member, service)
+    assert (await register(client, service)).status_code == 200
+    assert (await create_backup(client, member, volume_id)).status_code == 202
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400, r.text
+    assert "backup" in r.text
+    assert (await run_jobs(client, service, [BACKUP_HOST])) == 1
+
+    r = await client.post(
+        f"/v3/{member.project_id}/snapshots",
+        json={"snapshot": {"volume_id": volume_id}},
+        headers=member.headers(),
+    )
+    snapshot_id = r.json()["snapshot"]["id"]
+    await run_jobs(client, service, ["node1@file"])
+    r = await create_backup(client, member, volume_id, snapshot_id=snapshot_id)
+    assert r.status_code == 202, r.text
+    r = await client.post(
+        f"/v3/{admin.project_id}/snapshots/{snapshot_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400, r.text
+    assert "backup" in r.text
+    # The volume itself is not read by that backup: it may be reset.
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text
