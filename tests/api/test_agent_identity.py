@@ -27,6 +27,8 @@ from tests.api.helpers import register_backup_service as register
 from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller, MakeCaller
 
+pytestmark = pytest.mark.both_databases  # the database's clock, sequence order, host binding
+
 HOST = "node1@file"
 
 

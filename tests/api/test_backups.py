@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -509,6 +510,7 @@ async def test_failed_create_and_delete_results(
     assert "VOLUME_VOLUME_BACKUP_014_025" in events
 
 
+@pytest.mark.both_databases
 async def test_the_reaper_ends_backups_whose_agent_died_or_whose_service_is_down(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
 ) -> None:
@@ -577,6 +579,7 @@ async def test_update_name_description_and_metadata(
     assert r.status_code == 404
 
 
+@pytest.mark.both_databases
 async def test_parallel_backups_are_exact(
     client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:

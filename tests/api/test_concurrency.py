@@ -16,6 +16,8 @@ from app.volumes import volumes as flows
 from tests.api.helpers import claim, file_pool, report, run_jobs
 from tests.conftest import Caller
 
+pytestmark = pytest.mark.both_databases  # concurrent claims and row-lock order
+
 
 async def test_fifty_creates_on_room_for_ten(
     client: httpx.AsyncClient,

@@ -584,6 +584,7 @@ async def test_a_volume_type_listed_by_a_group_cannot_be_deleted(
     assert r.status_code == 202, r.text
 
 
+@pytest.mark.both_databases
 async def test_create_from_source_the_database_claim_decides_over_a_stale_cache(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
@@ -604,6 +605,7 @@ async def test_create_from_source_the_database_claim_decides_over_a_stale_cache(
     assert len(r.json()["groups"]) == 1
 
 
+@pytest.mark.both_databases
 async def test_concurrent_copies_never_oversubscribe_the_pool(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
@@ -659,6 +661,7 @@ async def test_a_member_is_retyped_only_to_a_type_of_its_group_and_never_migrate
     assert (await volume(client, admin, volume_id))["os-vol-host-attr:host"] == f"{BOTH}#both"
 
 
+@pytest.mark.both_databases
 async def test_a_clone_whose_agent_stops_responding_errs_and_gives_back_its_claim(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
@@ -689,6 +692,7 @@ async def test_a_clone_whose_agent_stops_responding_errs_and_gives_back_its_clai
 # --- a member joining while a delete or a copy waits; a member's failed cascade ---------
 
 
+@pytest.mark.both_databases
 async def test_a_group_delete_sees_a_member_that_joined_while_it_waited(
     db_url: str,
     app: FastAPI,
@@ -797,6 +801,7 @@ async def test_a_volume_being_cloned_is_not_migrated(
     assert await ledger(app, FAST) == 0
 
 
+@pytest.mark.both_databases
 async def test_a_group_copy_sees_a_member_that_joined_while_it_waited(
     db_url: str,
     app: FastAPI,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,8 @@ from tests.api.helpers import (
 )
 from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller
+
+pytestmark = pytest.mark.both_databases  # job claims, leases and the reaper's clock
 
 
 async def test_agent_endpoints_need_the_service_role(

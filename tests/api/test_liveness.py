@@ -15,6 +15,8 @@ from tests.api.helpers import new_volume, report
 from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller
 
+pytestmark = pytest.mark.both_databases  # service_down_time against the database's clock
+
 DOWN_AFTER = 3
 
 

@@ -5,6 +5,7 @@ on failure, leaves it where it was) with every claim exact."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,6 +13,8 @@ from app.db.models import Backend, Job, Pool
 from tests.api.helpers import claim, file_pool, finish, make_type, migrate, report, retype, run_jobs
 from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
+
+pytestmark = pytest.mark.both_databases  # claims on two pools, copies removed in order
 
 A, B = "n1@a", "n1@b"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -10,6 +11,8 @@ from app.db.models import Pool
 from tests.api.helpers import claim, file_pool, finish, new_volume, report
 from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller
+
+pytestmark = pytest.mark.both_databases  # claims moved between pools
 
 HOSTS = ["n1@file", "n2@file", "n3@file", "n4@file"]
 

@@ -424,6 +424,7 @@ async def test_failed_delete_is_error_deleting_and_may_be_retried(
     assert await ledger(app) == 1
 
 
+@pytest.mark.both_databases
 async def test_reaper_fails_a_create_whose_agent_died(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
 ) -> None:
@@ -584,6 +585,7 @@ async def test_cascade_with_a_failed_snapshot_delete_ends_in_error_deleting(
 # --- concurrency ----------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 async def test_parallel_creates_never_oversubscribe_the_volume_pool(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
 ) -> None:
@@ -737,6 +739,7 @@ async def test_unknown_snapshot_is_404(
     assert "Snapshot nope could not be found" in r.json()["itemNotFound"]["message"]
 
 
+@pytest.mark.both_databases
 async def test_cascade_racing_the_last_snapshot_deletes_queues_the_volume_delete_once(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
 ) -> None:

@@ -316,6 +316,7 @@ async def test_extend_volume_completion_needs_an_attached_extend(
 # --- an admin action on a volume whose job is in flight: every ledger stays exact -------
 
 
+@pytest.mark.both_databases
 async def test_force_delete_while_extending_releases_the_delta(
     client: httpx.AsyncClient,
     admin: Caller,
@@ -344,6 +345,7 @@ async def test_force_delete_while_extending_releases_the_delta(
     await assert_ledgers_exact(sessionmaker, member.project_id)
 
 
+@pytest.mark.both_databases
 async def test_no_reset_status_while_extending_nor_to_a_transitional_status(
     client: httpx.AsyncClient,
     admin: Caller,
@@ -376,6 +378,7 @@ async def test_no_reset_status_while_extending_nor_to_a_transitional_status(
     await assert_ledgers_exact(sessionmaker, member.project_id)
 
 
+@pytest.mark.both_databases
 async def test_force_delete_supersedes_a_running_delete(
     client: httpx.AsyncClient,
     admin: Caller,

@@ -8,12 +8,15 @@ import json
 import re
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 
 from app.db.models import Agent, Backend
 from app.db.session import make_engine, make_sessionmaker
 from app.identity.agent_cli import agent_user_app
 from tests.identity.helpers import Cli
+
+pytestmark = pytest.mark.both_databases  # the CLI on each database URL
 
 
 def _backend_owner(db_url: str, host: str, *, add_owned_by: str | None = None) -> str | None:

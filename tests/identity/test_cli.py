@@ -10,6 +10,8 @@ import pytest
 from app.identity.cli import project_app, role_app, user_app
 from tests.identity.helpers import Cli
 
+pytestmark = pytest.mark.both_databases  # the CLI on each database URL
+
 
 def test_projects(cli: Cli) -> None:
     assert "Created project demo" in cli(project_app, "create", "demo", "-d", "Demo things")

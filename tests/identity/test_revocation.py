@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +19,8 @@ from app.db.session import make_engine, make_sessionmaker
 from app.identity import revocations, service
 from app.identity.tokens import TokenClaims, TokenIssuer, new_signing_key
 from tests.identity.helpers import TOKENS, UNAUTHORIZED_BODY, Cli, login, password_auth
+
+pytestmark = pytest.mark.both_databases  # revocations stored in the database
 
 
 def subject(caller: str, token: str) -> dict[str, str]:
