@@ -240,3 +240,12 @@ async def service(make_caller: MakeCaller) -> Caller:
     """An agent's identity: the service role in the service project."""
     caller: Caller = await make_caller("service", ("service",), user_name="agent")
     return caller
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """A usual login umask (022) while the test runs: what pumice creates must not depend
+    on it."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

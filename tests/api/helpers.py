@@ -242,6 +242,23 @@ async def assert_ledgers_exact(
         assert ledger == live, f"{key}: ledger {ledger} but live volumes say {live}"
 
 
+async def pool_ledger(app: FastAPI) -> float:
+    """What the one pool's ledger says is allocated."""
+    async with app.state.runtime.sessionmaker() as session:
+        pool = (await session.scalars(select(Pool))).one()
+    return float(pool.allocated_gb)
+
+
+async def messages_about(client: httpx.AsyncClient, caller: Caller, resource_id: str) -> list[str]:
+    """The user messages about a resource, as "event_id: user_message"."""
+    r = await client.get(
+        f"/v3/{caller.project_id}/messages?resource_uuid={resource_id}",
+        headers=caller.headers("3.3"),
+    )
+    assert r.status_code == 200, r.text
+    return [f"{m['event_id']}: {m['user_message']}" for m in r.json()["messages"]]
+
+
 # --- volumes --------------------------------------------------------------------------------
 
 

@@ -12,9 +12,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.db.models import Job, Pool, Snapshot, Volume
+from app.db.models import Job, Snapshot, Volume
 from app.volumes import reaper
 from tests.api.helpers import claim, create_snapshot, file_pool, finish, report, run_jobs
+from tests.api.helpers import messages_about as messages_of
+from tests.api.helpers import pool_ledger as ledger
 from tests.api.helpers import snapshot_status as status_of
 from tests.conftest import Caller, MakeCaller
 
@@ -63,12 +65,6 @@ async def job_of(client: httpx.AsyncClient, service: Caller, kind: str) -> dict[
     return job
 
 
-async def ledger(app: FastAPI) -> float:
-    async with app.state.runtime.sessionmaker() as session:
-        pool = (await session.scalars(select(Pool))).one()
-    return float(pool.allocated_gb)
-
-
 async def usage(client: httpx.AsyncClient, admin: Caller, project_id: str) -> dict[str, int]:
     r = await client.get(
         f"/v3/{admin.project_id}/os-quota-sets/{project_id}?usage=true", headers=admin.headers()
@@ -76,15 +72,6 @@ async def usage(client: httpx.AsyncClient, admin: Caller, project_id: str) -> di
     assert r.status_code == 200, r.text
     quota = r.json()["quota_set"]
     return {k: quota[k]["in_use"] for k in ("volumes", "snapshots", "gigabytes")}
-
-
-async def messages_of(client: httpx.AsyncClient, caller: Caller, resource_id: str) -> list[str]:
-    r = await client.get(
-        f"/v3/{caller.project_id}/messages?resource_uuid={resource_id}",
-        headers=caller.headers("3.3"),
-    )
-    assert r.status_code == 200, r.text
-    return [f"{m['event_id']}: {m['user_message']}" for m in r.json()["messages"]]
 
 
 async def action(
