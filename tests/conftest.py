@@ -1,5 +1,8 @@
-"""Shared fixtures. Every database test runs twice: on SQLite and on PostgreSQL, each
-test on a database of its own (a copy of a migrated template)."""
+"""Shared fixtures. Every database test runs on a database of its own (a copy of a
+migrated template): on SQLite, and also on PostgreSQL where the dialect matters (row
+locks and claims, concurrency, transactions, clocks, migrations, what each database
+accepts): those tests are marked `both_databases` (a module's `pytestmark` or a test's
+decorator). `--all-databases` runs every database test on both."""
 
 from __future__ import annotations
 
@@ -84,7 +87,36 @@ def pg_template() -> Iterator[str | None]:
     asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-databases",
+        action="store_true",
+        help="run every database test on SQLite and PostgreSQL, not only the both_databases ones",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "both_databases: the dialect matters here; run on SQLite and PostgreSQL (not SQLite only)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses a database (`db_url`, directly or through `settings`, `app`,
+    `client`...) runs on SQLite; on PostgreSQL too if marked both_databases."""
+    if "db_url" not in metafunc.fixturenames:
+        return
+    both = metafunc.config.getoption("--all-databases") or (
+        metafunc.definition.get_closest_marker("both_databases") is not None
+    )
+    metafunc.parametrize("db_url", DATABASES if both else DATABASES[:1], indirect=True)
+
+
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path / "pumice.db"
@@ -208,3 +240,12 @@ async def service(make_caller: MakeCaller) -> Caller:
     """An agent's identity: the service role in the service project."""
     caller: Caller = await make_caller("service", ("service",), user_name="agent")
     return caller
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """A usual login umask (022) while the test runs: what pumice creates must not depend
+    on it."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

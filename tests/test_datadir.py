@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,9 @@ from app import datadir
 from app.cli import cli
 from app.config import Settings
 from app.main import create_app
+from tests.helpers import file_mode as mode
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
 
 
 @contextlib.asynccontextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -17,6 +18,8 @@ from app.agent.jobs import job_versions
 from app.agent.reporter import Reporter
 from app.db.models import Backend
 from app.identity import agents
+
+pytestmark = pytest.mark.both_databases  # reports ordered against the database's clock
 
 HOST = "node1@file1"
 

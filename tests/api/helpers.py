@@ -1,4 +1,7 @@
-"""Test helpers that speak the agent protocol to the API, as a real agent does."""
+"""Test helpers shared by the API tests: the agent protocol spoken as a real agent does,
+builders of the things tests need (volumes, snapshots, backups, types, group types) and
+checks (Cinder's fault format, the ledgers against the live volumes). Test modules import
+their shared helpers from here, never from one another."""
 
 from __future__ import annotations
 
@@ -6,8 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.models import Job, Pool, QuotaUsage, Volume, utcnow
 from tests.conftest import Caller
+
+BACKUP_HOST = "node1@backup"
 
 _clock = datetime.now(UTC).replace(tzinfo=None)
 
@@ -152,3 +161,266 @@ async def run_jobs(
         assert r.status_code == 200, r.text
         done += 1
     return done
+
+
+async def expire_all_leases(app: FastAPI) -> None:
+    """Every running job's lease ends now, as if its agent had died."""
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Job)
+            .where(Job.state == "running")
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def register_backup_service(
+    client: httpx.AsyncClient,
+    service: Caller,
+    host: str = BACKUP_HOST,
+    *,
+    reaches: list[str] | None = None,
+    zone: str = "nova",
+    timestamp: str | None = None,
+    seq: int | None = None,
+) -> httpx.Response:
+    """Register a backup service as its agent (`service`) does."""
+    return await client.post(
+        "/agent/v1/backup-services",
+        headers=service.headers(),
+        json={
+            "host": host,
+            "availability_zone": zone,
+            "repository": "posix:/srv/backups",
+            "reaches": ["node1@file"] if reaches is None else reaches,
+            "timestamp": timestamp or next_timestamp(),
+            "seq": seq if seq is not None else next_seq(),
+        },
+    )
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+def fault(r: httpx.Response, code: int, name: str) -> str:
+    """The message of a fault in Cinder's format: {name: {"code": code, "message": ...}}."""
+    assert r.status_code == code, r.text
+    body = r.json()
+    assert list(body) == [name], body
+    assert body[name]["code"] == code
+    message: str = body[name]["message"]
+    return message
+
+
+async def assert_ledgers_exact(
+    sessionmaker: async_sessionmaker[AsyncSession], project_id: str
+) -> None:
+    """The pool ledger and the project's quota usage are what its live volumes say (one
+    pool)."""
+    async with sessionmaker() as session:
+        pool = (await session.scalars(select(Pool))).one()
+        placed = await session.scalar(
+            select(func.coalesce(func.sum(Volume.size), 0)).where(Volume.pool_id == pool.id)
+        )
+        count = await session.scalar(
+            select(func.count()).select_from(Volume).where(Volume.project_id == project_id)
+        )
+        gigabytes = await session.scalar(
+            select(func.coalesce(func.sum(Volume.size), 0)).where(Volume.project_id == project_id)
+        )
+        usage = {
+            u.resource: u.in_use
+            for u in await session.scalars(
+                select(QuotaUsage).where(QuotaUsage.project_id == project_id)
+            )
+        }
+    state = {
+        "pool": (pool.allocated_gb, float(placed or 0)),
+        "volumes": (usage.get("volumes", 0), count),
+        "gigabytes": (usage.get("gigabytes", 0), gigabytes),
+    }
+    for key, (ledger, live) in state.items():
+        assert ledger == live, f"{key}: ledger {ledger} but live volumes say {live}"
+
+
+async def pool_ledger(app: FastAPI) -> float:
+    """What the one pool's ledger says is allocated."""
+    async with app.state.runtime.sessionmaker() as session:
+        pool = (await session.scalars(select(Pool))).one()
+    return float(pool.allocated_gb)
+
+
+async def messages_about(client: httpx.AsyncClient, caller: Caller, resource_id: str) -> list[str]:
+    """The user messages about a resource, as "event_id: user_message"."""
+    r = await client.get(
+        f"/v3/{caller.project_id}/messages?resource_uuid={resource_id}",
+        headers=caller.headers("3.3"),
+    )
+    assert r.status_code == 200, r.text
+    return [f"{m['event_id']}: {m['user_message']}" for m in r.json()["messages"]]
+
+
+# --- volumes --------------------------------------------------------------------------------
+
+
+async def create_volume(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    size: Any = 1,
+    version: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    """POST /volumes, as `caller`; the response, whatever it is."""
+    return await client.post(
+        f"/v3/{caller.project_id}/volumes",
+        json={"volume": {"size": size, **extra}},
+        headers=caller.headers(version),
+    )
+
+
+async def new_volume(client: httpx.AsyncClient, caller: Caller, size: int = 1) -> str:
+    """A volume accepted for creation (its job queued); its id."""
+    r = await create_volume(client, caller, size)
+    assert r.status_code == 202, r.text
+    volume_id: str = r.json()["volume"]["id"]
+    return volume_id
+
+
+async def available_volume(
+    client: httpx.AsyncClient, caller: Caller, service: Caller, size: int = 2, **extra: Any
+) -> str:
+    """A volume created on node1@file (reported first) by its agent; its id."""
+    await report(client, service)
+    r = await create_volume(client, caller, size, **extra)
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, ["node1@file"])
+    volume_id: str = r.json()["volume"]["id"]
+    assert await volume_status(client, caller, volume_id) == "available"
+    return volume_id
+
+
+async def show_volume(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> dict[str, Any]:
+    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["volume"]
+    return body
+
+
+async def volume_status(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> str:
+    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
+    status: str = r.json()["volume"]["status"]
+    return status
+
+
+async def retype(
+    client: httpx.AsyncClient, caller: Caller, volume_id: str, **args: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
+        json={"os-retype": args},
+        headers=caller.headers(),
+    )
+
+
+async def migrate(
+    client: httpx.AsyncClient, caller: Caller, volume_id: str, version: str = "3.0", **args: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
+        json={"os-migrate_volume": args},
+        headers=caller.headers(version),
+    )
+
+
+# --- snapshots and backups ------------------------------------------------------------------
+
+
+async def create_snapshot(
+    client: httpx.AsyncClient, caller: Caller, volume_id: str, **extra: Any
+) -> dict[str, Any]:
+    """A snapshot accepted for creation (its job queued); its body."""
+    r = await client.post(
+        f"/v3/{caller.project_id}/snapshots",
+        json={"snapshot": {"volume_id": volume_id, **extra}},
+        headers=caller.headers(),
+    )
+    assert r.status_code == 202, r.text
+    body: dict[str, Any] = r.json()["snapshot"]
+    return body
+
+
+async def snapshot_status(
+    client: httpx.AsyncClient, caller: Caller, snapshot_id: str
+) -> str | None:
+    """The snapshot's status, None once it is gone."""
+    r = await client.get(
+        f"/v3/{caller.project_id}/snapshots/{snapshot_id}", headers=caller.headers()
+    )
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    status: str = r.json()["snapshot"]["status"]
+    return status
+
+
+async def create_backup(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    volume_id: str,
+    version: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/backups",
+        json={"backup": {"volume_id": volume_id, **extra}},
+        headers=caller.headers(version),
+    )
+
+
+# --- types, group types and quotas ----------------------------------------------------------
+
+
+async def make_type(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    name: str,
+    specs: dict[str, str] | None = None,
+    /,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A volume type made by `admin` with extra specs `specs` (and any other `extra`
+    field of the request); its body."""
+    if specs is not None:
+        extra["extra_specs"] = specs
+    r = await client.post(
+        f"/v3/{admin.project_id}/types",
+        json={"volume_type": {"name": name, **extra}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["volume_type"]
+    return body
+
+
+async def make_group_type(
+    client: httpx.AsyncClient, admin: Caller, name: str, **extra: Any
+) -> dict[str, Any]:
+    r = await client.post(
+        f"/v3/{admin.project_id}/group_types",
+        json={"group_type": {"name": name, **extra}},
+        headers=admin.headers("3.11"),
+    )
+    # Cinder accepts a group type, and its specs, with 202.
+    assert r.status_code == 202, r.text
+    body: dict[str, Any] = r.json()["group_type"]
+    return body
+
+
+async def set_quota(
+    client: httpx.AsyncClient, admin: Caller, target: str, **values: Any
+) -> httpx.Response:
+    # cinderclient's body: tenant_id rides along with the limits.
+    return await client.put(
+        f"/v3/{admin.project_id}/os-quota-sets/{target}",
+        json={"quota_set": {"tenant_id": target, **values}},
+        headers=admin.headers(),
+    )

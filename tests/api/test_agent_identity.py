@@ -14,10 +14,20 @@ from sqlalchemy import select, update
 
 from app.db.models import Agent, Backend
 from app.volumes import reaper
-from tests.api.helpers import claim, file_pool, finish, next_seq, report
-from tests.api.test_backups import register
-from tests.api.test_jobs_and_backends import expire_all_leases, new_volume, status_of
+from tests.api.helpers import (
+    claim,
+    expire_all_leases,
+    file_pool,
+    finish,
+    new_volume,
+    next_seq,
+    report,
+)
+from tests.api.helpers import register_backup_service as register
+from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller, MakeCaller
+
+pytestmark = pytest.mark.both_databases  # the database's clock, sequence order, host binding
 
 HOST = "node1@file"
 

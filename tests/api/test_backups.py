@@ -8,43 +8,29 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from app.db.models import BackupService, Job, utcnow
 from app.volumes import reaper
-from tests.api.helpers import claim, finish, next_seq, next_timestamp, report, run_jobs
-from tests.api.test_jobs_and_backends import expire_all_leases, status_of
-from tests.api.test_quotas import fault, set_quota
-from tests.api.test_snapshots import create_snapshot
-from tests.api.test_snapshots import status_of as snapshot_status
+from tests.api.helpers import (
+    BACKUP_HOST,
+    available_volume,
+    claim,
+    create_backup,
+    create_snapshot,
+    expire_all_leases,
+    fault,
+    finish,
+    next_seq,
+    run_jobs,
+    set_quota,
+    snapshot_status,
+)
+from tests.api.helpers import register_backup_service as register
+from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller, MakeCaller
-
-BACKUP_HOST = "node1@backup"
-
-
-async def register(
-    client: httpx.AsyncClient,
-    service: Caller,
-    host: str = BACKUP_HOST,
-    *,
-    reaches: list[str] | None = None,
-    zone: str = "nova",
-    timestamp: str | None = None,
-    seq: int | None = None,
-) -> httpx.Response:
-    return await client.post(
-        "/agent/v1/backup-services",
-        headers=service.headers(),
-        json={
-            "host": host,
-            "availability_zone": zone,
-            "repository": "posix:/srv/backups",
-            "reaches": ["node1@file"] if reaches is None else reaches,
-            "timestamp": timestamp or next_timestamp(),
-            "seq": seq if seq is not None else next_seq(),
-        },
-    )
 
 
 async def set_service(app: FastAPI, host: str, **values: Any) -> None:
@@ -52,36 +38,6 @@ async def set_service(app: FastAPI, host: str, **values: Any) -> None:
         await session.execute(
             update(BackupService).where(BackupService.host == host).values(**values)
         )
-
-
-async def available_volume(
-    client: httpx.AsyncClient, caller: Caller, service: Caller, size: int = 2, **extra: Any
-) -> str:
-    await report(client, service)
-    r = await client.post(
-        f"/v3/{caller.project_id}/volumes",
-        json={"volume": {"size": size, **extra}},
-        headers=caller.headers(),
-    )
-    assert r.status_code == 202, r.text
-    await run_jobs(client, service, ["node1@file"])
-    volume_id: str = r.json()["volume"]["id"]
-    assert await status_of(client, caller, volume_id) == "available"
-    return volume_id
-
-
-async def create_backup(
-    client: httpx.AsyncClient,
-    caller: Caller,
-    volume_id: str,
-    version: str | None = None,
-    **extra: Any,
-) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/backups",
-        json={"backup": {"volume_id": volume_id, **extra}},
-        headers=caller.headers(version),
-    )
 
 
 async def show(
@@ -554,6 +510,7 @@ async def test_failed_create_and_delete_results(
     assert "VOLUME_VOLUME_BACKUP_014_025" in events
 
 
+@pytest.mark.both_databases
 async def test_the_reaper_ends_backups_whose_agent_died_or_whose_service_is_down(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
 ) -> None:
@@ -622,6 +579,7 @@ async def test_update_name_description_and_metadata(
     assert r.status_code == 404
 
 
+@pytest.mark.both_databases
 async def test_parallel_backups_are_exact(
     client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
@@ -690,3 +648,46 @@ async def test_backup_of_a_snapshot_reads_the_snapshot_and_leaves_the_volume_alo
     assert await snapshot_status(client, member, snapshot["id"]) == "available"
     assert await run_jobs(client, service, [BACKUP_HOST]) == 1
     assert await backup_usage(client, member) == (1, 1)
+
+
+async def test_no_reset_of_a_volume_or_snapshot_a_backup_is_reading(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # The backup's job is the backup's, not the volume's: a reset found no job in flight
+    # and let the volume (or snapshot) be deleted, extended or backed up again while the
+    # first backup still read it, whose end then put a second backup's source back.
+    volume_id = await available_volume(client, member, service)
+    assert (await register(client, service)).status_code == 200
+    assert (await create_backup(client, member, volume_id)).status_code == 202
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400, r.text
+    assert "backup" in r.text
+    assert (await run_jobs(client, service, [BACKUP_HOST])) == 1
+
+    r = await client.post(
+        f"/v3/{member.project_id}/snapshots",
+        json={"snapshot": {"volume_id": volume_id}},
+        headers=member.headers(),
+    )
+    snapshot_id = r.json()["snapshot"]["id"]
+    await run_jobs(client, service, ["node1@file"])
+    r = await create_backup(client, member, volume_id, snapshot_id=snapshot_id)
+    assert r.status_code == 202, r.text
+    r = await client.post(
+        f"/v3/{admin.project_id}/snapshots/{snapshot_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400, r.text
+    assert "backup" in r.text
+    # The volume itself is not read by that backup: it may be reset.
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.context import RequestContext
 from app.db.models import Pool, QuotaUsage, Volume
-from tests.api.helpers import file_pool, report, run_jobs
+from app.volumes import jobs, results
+from app.volumes import volumes as flows
+from tests.api.helpers import claim, file_pool, report, run_jobs
 from tests.conftest import Caller
+
+pytestmark = pytest.mark.both_databases  # concurrent claims and row-lock order
 
 
 async def test_fifty_creates_on_room_for_ten(
@@ -80,3 +86,54 @@ async def test_fifty_creates_on_room_for_ten(
         pool = (await session.scalars(select(Pool))).one()
     assert usage == {"volumes": 10, "gigabytes": 10}
     assert pool.allocated_gb == 10
+
+
+async def test_force_delete_and_a_job_result_lock_in_one_order_and_never_deadlock(
+    db_url: str,
+    client: httpx.AsyncClient,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    if not db_url.startswith("postgresql"):
+        # SQLite locks the whole database: no row-lock order to get wrong.
+        pytest.skip("PostgreSQL only: SQLite locks the whole database")
+    await report(client, service, pools=[file_pool(total=100)])
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        json={"volume": {"size": 2}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None
+    job_id, volume_id = job["id"], job["resource_id"]
+
+    errors: list[BaseException] = []
+    result_holds_job = asyncio.Event()
+    admin = RequestContext(user_id="admin", project_id="admin", is_admin=True)
+
+    async def agent_result() -> None:  # what POST /jobs/{id}/result does
+        try:
+            async with sessionmaker() as session, session.begin():
+                done = await jobs.finish(
+                    session, job_id, "agent", True, {}, None, attempt=job["attempts"]
+                )
+                assert done is not None
+                result_holds_job.set()
+                await asyncio.sleep(0.3)  # the force delete is now waiting on the job
+                await results._volume(session, done)  # job, then volume
+        except Exception as exc:
+            errors.append(exc)
+
+    async def force_delete() -> None:  # what os-force_delete does
+        try:
+            await result_holds_job.wait()
+            async with sessionmaker() as session, session.begin():
+                await flows.get(session, admin, volume_id, for_update=True, with_jobs=True)
+                await jobs.cancel_active(session, volume_id, "superseded")  # job, then volume
+        except Exception as exc:
+            errors.append(exc)
+
+    await asyncio.wait_for(asyncio.gather(agent_result(), force_delete()), 30)
+    assert not errors, errors

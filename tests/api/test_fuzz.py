@@ -27,6 +27,8 @@ from app.api import agents, faults, middleware
 from tests.api.helpers import claim, finish, report
 from tests.conftest import Caller, MakeCaller
 
+pytestmark = pytest.mark.both_databases  # what each database accepts (NUL bytes, surrogates)
+
 SEED = int(os.environ.get("PUMICE_FUZZ_SEED", "20261125"))
 REQUESTS = int(os.environ.get("PUMICE_FUZZ_REQUESTS", "600"))
 FAULT_NAMES = frozenset(

@@ -3,12 +3,10 @@ python-cinderclient calls them, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from fastapi import FastAPI
 
-from tests.api.test_types import fault
+from tests.api.helpers import fault, make_group_type
 from tests.conftest import Caller
 
 V = "3.11"
@@ -16,18 +14,6 @@ V = "3.11"
 
 def url(caller: Caller, rest: str = "") -> str:
     return f"/v3/{caller.project_id}/group_types{rest}"
-
-
-async def make_group_type(
-    client: httpx.AsyncClient, admin: Caller, name: str, **extra: Any
-) -> dict[str, Any]:
-    r = await client.post(
-        url(admin), json={"group_type": {"name": name, **extra}}, headers=admin.headers(V)
-    )
-    # Cinder accepts a group type, and its specs, with 202.
-    assert r.status_code == 202, r.text
-    body: dict[str, Any] = r.json()["group_type"]
-    return body
 
 
 async def test_create_show_list(client: httpx.AsyncClient, admin: Caller, member: Caller) -> None:

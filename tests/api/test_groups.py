@@ -9,15 +9,27 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.context import RequestContext
 from app.db.models import Backend, Group, Pool, Volume
-from app.volumes import quotas, reaper
-from tests.api.helpers import claim, file_pool, finish, report, run_jobs
-from tests.api.test_group_types import make_group_type
-from tests.api.test_jobs_and_backends import expire_all_leases
-from tests.api.test_types import fault, make_type
+from app.errors import BadRequest
+from app.volumes import groups, quotas, reaper
+from app.volumes import volumes as vflows
+from tests.api.helpers import (
+    claim,
+    expire_all_leases,
+    fault,
+    file_pool,
+    finish,
+    make_group_type,
+    make_type,
+    migrate,
+    report,
+    run_jobs,
+)
 from tests.conftest import Caller, MakeCaller
 
 V = "3.14"
@@ -576,6 +588,7 @@ async def test_a_volume_type_listed_by_a_group_cannot_be_deleted(
     assert r.status_code == 202, r.text
 
 
+@pytest.mark.both_databases
 async def test_create_from_source_the_database_claim_decides_over_a_stale_cache(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
@@ -596,6 +609,7 @@ async def test_create_from_source_the_database_claim_decides_over_a_stale_cache(
     assert len(r.json()["groups"]) == 1
 
 
+@pytest.mark.both_databases
 async def test_concurrent_copies_never_oversubscribe_the_pool(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
@@ -651,6 +665,7 @@ async def test_a_member_is_retyped_only_to_a_type_of_its_group_and_never_migrate
     assert (await volume(client, admin, volume_id))["os-vol-host-attr:host"] == f"{BOTH}#both"
 
 
+@pytest.mark.both_databases
 async def test_a_clone_whose_agent_stops_responding_errs_and_gives_back_its_claim(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
@@ -676,3 +691,192 @@ async def test_a_clone_whose_agent_stops_responding_errs_and_gives_back_its_clai
     assert await group_row(app, copy["id"]) is None  # nothing placed: gone at once
     used = await usage(app, member)
     assert (used["groups"], used["volumes"], used["gigabytes"]) == (1, 2, 7)
+
+
+# --- a member joining while a delete or a copy waits; a member's failed cascade ---------
+
+
+@pytest.mark.both_databases
+async def test_a_group_delete_sees_a_member_that_joined_while_it_waited(
+    db_url: str,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite locks the whole database")
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member)
+    r = await create_volume(client, member, 1, "fast", group["id"])
+    first = r.json()["volume"]["id"]
+    await run_jobs(client, service, BACKENDS)
+    runtime = app.state.runtime
+    ctx = RequestContext(user_id=member.user_id, project_id=member.project_id)
+    joined = asyncio.Event()
+    late: list[str] = []
+    refused: list[BaseException] = []
+
+    async def join() -> None:  # a volume created in the group, committed late
+        async with runtime.sessionmaker() as session, session.begin():
+            spec = vflows.CreateVolume(size=1, volume_type="fast", group_id=group["id"])
+            volume, _ = await vflows.create(session, runtime, ctx, spec)
+            late.append(volume.id)
+            joined.set()
+            await asyncio.sleep(0.5)  # the delete has read the members and waits on the group
+
+    async def delete() -> None:
+        await joined.wait()
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                await groups.delete(session, runtime, ctx, group["id"], delete_volumes=True)
+        except BadRequest as exc:  # refused is fine: nothing half done
+            refused.append(exc)
+
+    await asyncio.wait_for(asyncio.gather(join(), delete()), 30)
+    statuses = {i: (await volume(client, member, i))["status"] for i in (first, *late)}
+    shown = await show(client, member, group["id"])
+    if refused:
+        assert shown["status"] == "available"
+        assert statuses[first] == "available", statuses
+    else:
+        # Every member is on its way, or the last delete would never take the group along.
+        assert shown["status"] == "deleting"
+        assert all(s in ("deleting", "error") for s in statuses.values()), statuses
+
+
+async def test_a_cascade_that_fails_in_a_deleting_group_stops_the_group_too(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # A member waits in 'deleting' for its snapshots (a cascade) while its group is being
+    # deleted; the snapshot's delete fails. The member stops in error_deleting, and so
+    # must the group, or it waits in 'deleting' forever (a delete of a group in
+    # 'deleting' is refused).
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member)
+    r = await create_volume(client, member, 1, "fast", group["id"])
+    volume_id = r.json()["volume"]["id"]
+    await run_jobs(client, service, BACKENDS)
+    r = await client.post(
+        f"/v3/{member.project_id}/snapshots",
+        json={"snapshot": {"volume_id": volume_id}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, BACKENDS)
+    # Only an admin's force delete takes a member out on its own (Cinder's rule).
+    r = await client.delete(
+        f"/v3/{admin.project_id}/volumes/{volume_id}?cascade=true&force=true",
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text
+    r = await client.post(
+        f"/v3/{member.project_id}/groups/{group['id']}/action",
+        json={"delete": {"delete-volumes": True}},
+        headers=member.headers("3.14"),
+    )
+    assert r.status_code == 202, r.text
+    assert (await show(client, member, group["id"]))["status"] == "deleting"
+
+    job = await claim(client, service, BACKENDS)
+    assert job is not None and job["kind"] == "delete_snapshot"
+    assert (await finish(client, service, job, ok=False)).status_code == 200
+    assert (await volume(client, member, volume_id))["status"] == "error_deleting"
+    assert (await show(client, member, group["id"]))["status"] == "error_deleting"
+
+
+async def test_a_volume_being_cloned_is_not_migrated(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # A source taken out of its group while its clone is queued could be migrated, and
+    # the old copy's removal then deleted the file the clone job was about to read.
+    group, ids = await source_group(app, client, admin, member, service, both_total=20)
+    assert (await from_source(client, member, group["id"])).status_code == 202
+    r = await client.put(
+        f"/v3/{member.project_id}/groups/{group['id']}",
+        json={"group": {"remove_volumes": ids[0]}},
+        headers=member.headers("3.14"),
+    )
+    assert r.status_code == 202, r.text
+    r = await migrate(client, admin, ids[0], host=f"{FAST}#fast")
+    assert r.status_code == 400, r.text
+    assert "being cloned" in r.text
+    assert await ledger(app, FAST) == 0
+
+
+@pytest.mark.both_databases
+async def test_a_group_copy_sees_a_member_that_joined_while_it_waited(
+    db_url: str,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+) -> None:
+    # The copy locks the members, then the group; a volume that joined in between was
+    # neither copied nor checked (it is still 'creating'): the copy must refuse.
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite locks the whole database")
+    await setup_backends(client, admin, service)
+    group = await new_group(client, admin, member)
+    await create_volume(client, member, 1, "fast", group["id"])
+    await run_jobs(client, service, BACKENDS)
+    runtime = app.state.runtime
+    ctx = RequestContext(user_id=member.user_id, project_id=member.project_id)
+    joined = asyncio.Event()
+    outcome: list[object] = []
+
+    async def join() -> None:
+        async with runtime.sessionmaker() as session, session.begin():
+            spec = vflows.CreateVolume(size=1, volume_type="fast", group_id=group["id"])
+            await vflows.create(session, runtime, ctx, spec)
+            joined.set()
+            await asyncio.sleep(0.5)  # the copy has read the members and waits on the group
+
+    async def copy() -> None:
+        await joined.wait()
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                outcome.append(
+                    await groups.create_from_source(session, runtime, ctx, group["id"], "c", None)
+                )
+        except BadRequest as exc:
+            outcome.append(exc)
+
+    await asyncio.wait_for(asyncio.gather(join(), copy()), 30)
+    [result] = outcome
+    assert isinstance(result, BadRequest), result
+    assert "changed its volumes" in result.message
+
+
+async def test_a_group_copy_is_creating_until_its_clones_end(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # Cinder shows a group created from a source as 'creating' until its volumes are made;
+    # a clone force-deleted meanwhile (its job cancelled) must not leave it there forever.
+    group, _ids = await source_group(app, client, admin, member, service, both_total=40)
+    r = await from_source(client, member, group["id"])
+    assert r.status_code == 202, r.text
+    copy_id = r.json()["group"]["id"]
+    assert (await show(client, member, copy_id))["status"] == "creating"
+    first = await claim(client, service, BACKENDS)
+    assert first is not None and first["kind"] == "clone_volume"
+    await finish(client, service, first, result={"provider_location": "/c"})
+    assert (await show(client, member, copy_id))["status"] == "creating"
+    second = await claim(client, service, BACKENDS)
+    assert second is not None and second["kind"] == "clone_volume"
+    r = await client.delete(
+        f"/v3/{admin.project_id}/volumes/{second['resource_id']}?force=true",
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, BACKENDS)
+    assert (await show(client, member, copy_id))["status"] == "error"
+
+    # Every clone made: available.
+    r = await from_source(client, member, group["id"])
+    assert r.status_code == 202, r.text
+    again = r.json()["group"]["id"]
+    await run_jobs(client, service, BACKENDS)
+    assert (await show(client, member, again))["status"] == "available"

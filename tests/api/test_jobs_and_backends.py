@@ -2,43 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Job, Pool, utcnow
+from app.db.models import Backend, Pool
+from app.scheduler import store
+from app.scheduler.cache import CapabilityCache
 from app.volumes import reaper
-from tests.api.helpers import claim, file_pool, finish, next_seq, next_timestamp, report
+from tests.api.helpers import (
+    claim,
+    expire_all_leases,
+    file_pool,
+    finish,
+    new_volume,
+    next_seq,
+    next_timestamp,
+    report,
+)
+from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller
 
-
-async def new_volume(client: httpx.AsyncClient, caller: Caller, size: int = 1) -> str:
-    r = await client.post(
-        f"/v3/{caller.project_id}/volumes",
-        json={"volume": {"size": size}},
-        headers=caller.headers(),
-    )
-    assert r.status_code == 202, r.text
-    volume_id: str = r.json()["volume"]["id"]
-    return volume_id
-
-
-async def status_of(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> str:
-    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
-    status: str = r.json()["volume"]["status"]
-    return status
-
-
-async def expire_all_leases(app: FastAPI) -> None:
-    async with app.state.runtime.sessionmaker() as session, session.begin():
-        await session.execute(
-            update(Job)
-            .where(Job.state == "running")
-            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
+pytestmark = pytest.mark.both_databases  # job claims, leases and the reaper's clock
 
 
 async def test_agent_endpoints_need_the_service_role(
@@ -167,3 +157,94 @@ async def test_admin_views_of_backends(
         headers=member.headers(),
     )
     assert r.json()["volume"]["availability_zone"] == "az9"
+
+
+def _auto_mosr_pool(**extra: Any) -> dict[str, Any]:
+    # 'auto' ratio with free = total + 1: 1 + prov / (total - free + 1) divides by zero.
+    return file_pool(
+        total=100.0,
+        thin=True,
+        mosr="auto",
+        provisioned_capacity_gb=5.0,
+        free_capacity_gb=101.0,
+        **extra,
+    )
+
+
+async def test_a_report_with_auto_ratio_and_free_above_total_is_never_a_500(
+    client: httpx.AsyncClient, service: Caller
+) -> None:
+    body = {
+        "host": "node1@file",
+        "availability_zone": "nova",
+        "timestamp": next_timestamp(),
+        "capabilities": {
+            "volume_backend_name": "file",
+            "storage_protocol": "file",
+            "pools": [_auto_mosr_pool()],
+        },
+    }
+    r = await client.post("/agent/v1/capabilities", json=body, headers=service.headers())
+    assert r.status_code in (200, 400), r.text
+
+
+async def test_one_bad_stored_report_does_not_wedge_the_refresh(
+    client: httpx.AsyncClient,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await report(client, service, host="node2@file", pools=[file_pool(total=100)])
+    # A row written by an older release whose checks were looser.
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            Backend(
+                host="node0@old",
+                availability_zone="nova",
+                report={"volume_backend_name": "old", "pools": [_auto_mosr_pool()]},
+                reported_at=datetime(2026, 1, 1),
+                heard_at=datetime(2026, 1, 1),
+                agent_id="node0",
+                job_versions={},
+            )
+        )
+    fresh = CapabilityCache()
+    directory = store.PoolDirectory()
+    await store.refresh(sessionmaker, fresh, directory)
+    assert fresh.pool("node2@file", "pool") is not None
+    assert directory.id_of("node2@file#pool") is not None
+
+
+async def test_legacy_report_pool_is_known_to_both_store_and_cache(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    member: Caller,
+    service: Caller,
+) -> None:
+    caps = {
+        "volume_backend_name": "file",
+        "storage_protocol": "file",
+        **file_pool(name="legacy", total=100.0),
+    }
+    body = {
+        "host": "node1@file",
+        "availability_zone": "nova",
+        "timestamp": next_timestamp(),
+        "capabilities": caps,
+    }
+    r = await client.post("/agent/v1/capabilities", json=body, headers=service.headers())
+    assert r.status_code == 200, r.text
+    runtime = app.state.runtime
+    keys = [p.key for p in runtime.cache.pools()]
+    assert keys and all(runtime.pools.id_of(k) is not None for k in keys), (
+        keys,
+        runtime.pools.ids,
+    )
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes",
+        json={"volume": {"size": 1}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    vid = r.json()["volume"]["id"]
+    r = await client.get(f"/v3/{member.project_id}/volumes/{vid}", headers=member.headers())
+    assert r.json()["volume"]["status"] == "creating", r.text

@@ -11,9 +11,11 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.volumes import reaper
-from tests.api.helpers import report
-from tests.api.test_jobs_and_backends import new_volume, status_of
+from tests.api.helpers import new_volume, report
+from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller
+
+pytestmark = pytest.mark.both_databases  # service_down_time against the database's clock
 
 DOWN_AFTER = 3
 

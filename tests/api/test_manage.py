@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
-from app.db.models import Pool
-from tests.api.helpers import claim, file_pool, finish, report
+from tests.api.helpers import claim, file_pool, finish, make_type, report
+from tests.api.helpers import messages_about as messages_of
+from tests.api.helpers import pool_ledger as ledger
+from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
 
 HOST = "node1@file#pool"
@@ -34,13 +35,6 @@ async def manage(
     )
 
 
-async def show(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["volume"]
-    return body
-
-
 async def usage(client: httpx.AsyncClient, admin: Caller) -> tuple[int, int]:
     r = await client.get(
         f"/v3/{admin.project_id}/os-quota-sets/{admin.project_id}?usage=true",
@@ -56,32 +50,6 @@ async def set_quota(client: httpx.AsyncClient, admin: Caller, **limits: int) -> 
         f"/v3/{admin.project_id}/os-quota-sets/{admin.project_id}",
         json={"quota_set": limits},
         headers=admin.headers(),
-    )
-    assert r.status_code == 200, r.text
-
-
-async def ledger(app: FastAPI) -> float:
-    async with app.state.runtime.sessionmaker() as session:
-        pool = (await session.scalars(select(Pool))).one()
-    return float(pool.allocated_gb)
-
-
-async def messages_of(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> list[str]:
-    r = await client.get(
-        f"/v3/{caller.project_id}/messages?resource_uuid={volume_id}",
-        headers=caller.headers("3.3"),
-    )
-    assert r.status_code == 200, r.text
-    return [f"{m['event_id']}: {m['user_message']}" for m in r.json()["messages"]]
-
-
-async def make_type(
-    client: httpx.AsyncClient, admin: Caller, name: str, specs: dict[str, str]
-) -> None:
-    r = await client.post(
-        f"/v3/{admin.project_id}/types",
-        headers=admin.headers(),
-        json={"volume_type": {"name": name, "extra_specs": specs}},
     )
     assert r.status_code == 200, r.text
 

@@ -6,17 +6,8 @@ from typing import Any
 
 import httpx
 
-from tests.api.helpers import claim, file_pool, finish, report
+from tests.api.helpers import claim, fault, file_pool, finish, report
 from tests.conftest import Caller, MakeCaller
-
-
-def fault(r: httpx.Response, code: int, name: str) -> str:
-    assert r.status_code == code, r.text
-    body = r.json()
-    assert list(body) == [name], body
-    assert body[name]["code"] == code
-    message: str = body[name]["message"]
-    return message
 
 
 async def create(

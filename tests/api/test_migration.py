@@ -4,16 +4,17 @@ on failure, leaves it where it was) with every claim exact."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Backend, Job, Pool
-from tests.api.helpers import claim, file_pool, finish, report, run_jobs
-from tests.api.test_retype import make_type, retype
+from tests.api.helpers import claim, file_pool, finish, make_type, migrate, report, retype, run_jobs
+from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
+
+pytestmark = pytest.mark.both_databases  # claims on two pools, copies removed in order
 
 A, B = "n1@a", "n1@b"
 
@@ -43,23 +44,6 @@ async def volume_on(
     volume_id: str = r.json()["volume"]["id"]
     await run_jobs(client, service, [A, B])
     return volume_id
-
-
-async def show(client: httpx.AsyncClient, admin: Caller, volume_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v3/{admin.project_id}/volumes/{volume_id}", headers=admin.headers())
-    assert r.status_code == 200, r.text
-    volume: dict[str, Any] = r.json()["volume"]
-    return volume
-
-
-async def migrate(
-    client: httpx.AsyncClient, caller: Caller, volume_id: str, version: str = "3.0", **args: Any
-) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
-        json={"os-migrate_volume": args},
-        headers=caller.headers(version),
-    )
 
 
 async def test_migrate_moves_the_volume_and_its_claim(
@@ -242,3 +226,72 @@ async def test_retype_on_demand_migrates_then_changes_the_type(
     assert volume["volume_type"] == "hdd"
     assert volume["os-vol-host-attr:host"] == f"{B}#pool"
     assert await ledgers(sessionmaker) == {A: 0, B: 4}
+
+
+async def test_no_migration_while_an_old_copy_is_still_being_removed(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # A failed copy to B queues the removal of B's copy. A new migration to B while that
+    # removal is queued (or retried) would let it delete the volume's new, live copy on B:
+    # the agent runs several jobs at once, and the removal names only B's file.
+    await two_backends(client, service)
+    await make_type(client, admin, "any", {})
+    volume_id = await volume_on(client, admin, member, service, "any", 2)
+    assert (await show(client, admin, volume_id))["os-vol-host-attr:host"] == f"{A}#pool"
+    assert (await migrate(client, admin, volume_id, host=f"{B}#pool")).status_code == 202
+    job = await claim(client, service, [A, B])
+    assert job is not None and job["kind"] == "migrate_volume"
+    assert (await finish(client, service, job, ok=False)).status_code == 200
+
+    r = await migrate(client, admin, volume_id, host=f"{B}#pool")
+    assert r.status_code == 400, r.text
+    assert "copy" in r.text
+    assert await ledgers(sessionmaker) == {A: 2, B: 0}
+
+    cleanup = await claim(client, service, [A, B], removals=True)
+    assert cleanup is not None and cleanup["kind"] == "delete_volume_copy"
+    r = await migrate(client, admin, volume_id, host=f"{B}#pool")
+    assert r.status_code == 400, r.text  # still running: it may yet be retried
+    assert (await finish(client, service, cleanup)).status_code == 200
+
+    r = await migrate(client, admin, volume_id, host=f"{B}#pool")
+    assert r.status_code == 202, r.text
+    assert await ledgers(sessionmaker) == {A: 2, B: 2}
+
+
+async def test_a_type_a_volume_is_being_retyped_to_is_in_use(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # The new type is only in the migrate job until the copy is done: deleting it then
+    # made the job's result fail on the volume's foreign key (500 to the agent, the copy
+    # redone until the attempts ran out), instead of a clear 400 up front.
+    await two_backends(client, service)
+    await make_type(client, admin, "ssd", {"disk_type": "ssd"})
+    await make_type(client, admin, "hdd", {"disk_type": "hdd"})
+    volume_id = await volume_on(client, admin, member, service, "ssd", 2)
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes/{volume_id}/action",
+        json={"os-retype": {"new_type": "hdd", "migration_policy": "on-demand"}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    types = await client.get(f"/v3/{admin.project_id}/types", headers=admin.headers())
+    hdd = next(t["id"] for t in types.json()["volume_types"] if t["name"] == "hdd")
+    r = await client.delete(f"/v3/{admin.project_id}/types/{hdd}", headers=admin.headers())
+    assert r.status_code == 400, r.text
+
+    job = await claim(client, service, [A, B])
+    assert job is not None and job["kind"] == "migrate_volume"
+    r = await finish(client, service, job, result={"provider_location": "/b/v"})
+    assert r.status_code == 200, r.text
+    shown = await show(client, admin, volume_id)
+    assert shown["volume_type"] == "hdd" and shown["status"] == "available"
+    assert await ledgers(sessionmaker) == {A: 0, B: 2}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import VolumeType
-from tests.api.helpers import claim, file_pool, report, run_jobs
+from tests.api.helpers import claim, fault, file_pool, report, run_jobs
 from tests.conftest import Caller
 
 UUID = "00000000-0000-4000-8000-000000000000"
@@ -20,15 +20,6 @@ UUID = "00000000-0000-4000-8000-000000000000"
 
 def url(caller: Caller, rest: str = "") -> str:
     return f"/v3/{caller.project_id}/qos-specs{rest}"
-
-
-def fault(r: httpx.Response, code: int, name: str) -> str:
-    assert r.status_code == code, r.text
-    body = r.json()
-    assert list(body) == [name], body
-    assert body[name]["code"] == code
-    message: str = body[name]["message"]
-    return message
 
 
 async def make_qos(

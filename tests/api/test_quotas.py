@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import file_pool, report, run_jobs
+from tests.api.helpers import create_volume as create
+from tests.api.helpers import fault, file_pool, report, run_jobs, set_quota
 from tests.conftest import Caller, MakeCaller
 
 # The test settings: quota_volumes=100, quota_gigabytes=10000, the rest from app.config.
@@ -21,15 +22,6 @@ DEFAULTS = {
     "groups": 10,
     "per_volume_gigabytes": -1,
 }
-
-
-def fault(r: httpx.Response, code: int, name: str) -> str:
-    assert r.status_code == code, r.text
-    body = r.json()
-    assert list(body) == [name], body
-    assert body[name]["code"] == code
-    message: str = body[name]["message"]
-    return message
 
 
 def quota_url(caller: Caller, target: str, rest: str = "") -> str:
@@ -46,27 +38,6 @@ async def show(
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()["quota_set"]
     return body
-
-
-async def set_quota(
-    client: httpx.AsyncClient, admin: Caller, target: str, **values: Any
-) -> httpx.Response:
-    # cinderclient's body: tenant_id rides along with the limits.
-    return await client.put(
-        quota_url(admin, target),
-        json={"quota_set": {"tenant_id": target, **values}},
-        headers=admin.headers(),
-    )
-
-
-async def create(
-    client: httpx.AsyncClient, caller: Caller, size: int, **extra: Any
-) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/volumes",
-        json={"volume": {"size": size, **extra}},
-        headers=caller.headers(),
-    )
 
 
 async def volume_count(client: httpx.AsyncClient, caller: Caller) -> int:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
@@ -16,6 +17,8 @@ from app.db.models import Project, RoleAssignment, User
 from app.main import create_app
 from tests.api.helpers import file_pool, next_timestamp
 from tests.conftest import Caller
+
+pytestmark = pytest.mark.both_databases  # replicas sharing one database
 
 
 async def eventually(check: Callable[[], bool], within: float = 10.0) -> float:

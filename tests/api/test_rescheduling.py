@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.db.models import Pool
-from tests.api.helpers import claim, file_pool, finish, report
-from tests.api.test_jobs_and_backends import new_volume, status_of
+from tests.api.helpers import claim, file_pool, finish, new_volume, report
+from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller
+
+pytestmark = pytest.mark.both_databases  # claims moved between pools
 
 HOSTS = ["n1@file", "n2@file", "n3@file", "n4@file"]
 

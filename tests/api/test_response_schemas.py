@@ -43,8 +43,8 @@ from tempest.lib.services.volume.v3.services_client import ServicesClient
 from tempest.lib.services.volume.v3.volumes_client import VolumesClient
 
 from app.api.microversion import APIVersion
-from tests.api.helpers import claim, finish, report, run_jobs
-from tests.api.test_backups import BACKUP_HOST, register
+from tests.api.helpers import BACKUP_HOST, claim, finish, report, run_jobs
+from tests.api.helpers import register_backup_service as register
 from tests.conftest import Caller
 
 BACKEND = "node1@file"

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
-from tests.api.helpers import file_pool, report, run_jobs
+from tests.api.helpers import file_pool, make_type, report, retype, run_jobs
 from tests.conftest import Caller, MakeCaller
-
-
-async def make_type(
-    client: httpx.AsyncClient, admin: Caller, name: str, specs: dict[str, str]
-) -> None:
-    r = await client.post(
-        f"/v3/{admin.project_id}/types",
-        headers=admin.headers(),
-        json={"volume_type": {"name": name, "extra_specs": specs}},
-    )
-    assert r.status_code == 200, r.text
-
-
-async def retype(
-    client: httpx.AsyncClient, caller: Caller, volume_id: str, **args: Any
-) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
-        json={"os-retype": args},
-        headers=caller.headers(),
-    )
 
 
 async def test_retype(

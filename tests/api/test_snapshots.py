@@ -12,9 +12,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.db.models import Job, Pool, Snapshot, Volume
+from app.db.models import Job, Snapshot, Volume
 from app.volumes import reaper
-from tests.api.helpers import claim, file_pool, finish, report, run_jobs
+from tests.api.helpers import claim, create_snapshot, file_pool, finish, report, run_jobs
+from tests.api.helpers import messages_about as messages_of
+from tests.api.helpers import pool_ledger as ledger
+from tests.api.helpers import snapshot_status as status_of
 from tests.conftest import Caller, MakeCaller
 
 BACKEND = "node1@file"
@@ -48,15 +51,6 @@ async def snap(
     )
 
 
-async def create_snapshot(
-    client: httpx.AsyncClient, caller: Caller, volume_id: str, **extra: Any
-) -> dict[str, Any]:
-    r = await snap(client, caller, volume_id, **extra)
-    assert r.status_code == 202, r.text
-    body: dict[str, Any] = r.json()["snapshot"]
-    return body
-
-
 async def show(
     client: httpx.AsyncClient, caller: Caller, snapshot_id: str, version: str | None = None
 ) -> httpx.Response:
@@ -65,25 +59,10 @@ async def show(
     )
 
 
-async def status_of(client: httpx.AsyncClient, caller: Caller, snapshot_id: str) -> str | None:
-    r = await show(client, caller, snapshot_id)
-    if r.status_code == 404:
-        return None
-    assert r.status_code == 200, r.text
-    status: str = r.json()["snapshot"]["status"]
-    return status
-
-
 async def job_of(client: httpx.AsyncClient, service: Caller, kind: str) -> dict[str, Any]:
     job = await claim(client, service, [BACKEND])
     assert job is not None and job["kind"] == kind, job
     return job
-
-
-async def ledger(app: FastAPI) -> float:
-    async with app.state.runtime.sessionmaker() as session:
-        pool = (await session.scalars(select(Pool))).one()
-    return float(pool.allocated_gb)
 
 
 async def usage(client: httpx.AsyncClient, admin: Caller, project_id: str) -> dict[str, int]:
@@ -93,15 +72,6 @@ async def usage(client: httpx.AsyncClient, admin: Caller, project_id: str) -> di
     assert r.status_code == 200, r.text
     quota = r.json()["quota_set"]
     return {k: quota[k]["in_use"] for k in ("volumes", "snapshots", "gigabytes")}
-
-
-async def messages_of(client: httpx.AsyncClient, caller: Caller, resource_id: str) -> list[str]:
-    r = await client.get(
-        f"/v3/{caller.project_id}/messages?resource_uuid={resource_id}",
-        headers=caller.headers("3.3"),
-    )
-    assert r.status_code == 200, r.text
-    return [f"{m['event_id']}: {m['user_message']}" for m in r.json()["messages"]]
 
 
 async def action(
@@ -441,6 +411,7 @@ async def test_failed_delete_is_error_deleting_and_may_be_retried(
     assert await ledger(app) == 1
 
 
+@pytest.mark.both_databases
 async def test_reaper_fails_a_create_whose_agent_died(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
 ) -> None:
@@ -601,6 +572,7 @@ async def test_cascade_with_a_failed_snapshot_delete_ends_in_error_deleting(
 # --- concurrency ----------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 async def test_parallel_creates_never_oversubscribe_the_volume_pool(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
 ) -> None:
@@ -754,6 +726,7 @@ async def test_unknown_snapshot_is_404(
     assert "Snapshot nope could not be found" in r.json()["itemNotFound"]["message"]
 
 
+@pytest.mark.both_databases
 async def test_cascade_racing_the_last_snapshot_deletes_queues_the_volume_delete_once(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller, admin: Caller
 ) -> None:

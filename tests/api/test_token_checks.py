@@ -9,12 +9,15 @@ import asyncio
 import time
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
 from app.identity import service
 from app.main import create_app
 from tests.conftest import Caller, MakeCaller
+
+pytestmark = pytest.mark.both_databases  # revocations and password changes seen across replicas
 
 TOKENS = "/identity/v3/auth/tokens"
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import report
+from tests.api.helpers import fault, make_type, report
 from tests.conftest import Caller, MakeCaller
 
 DEFAULT = "__DEFAULT__"
@@ -16,17 +16,6 @@ DEFAULT = "__DEFAULT__"
 
 def types_url(caller: Caller, rest: str = "") -> str:
     return f"/v3/{caller.project_id}/types{rest}"
-
-
-async def make_type(
-    client: httpx.AsyncClient, admin: Caller, name: str, **extra: Any
-) -> dict[str, Any]:
-    r = await client.post(
-        types_url(admin), json={"volume_type": {"name": name, **extra}}, headers=admin.headers()
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["volume_type"]
-    return body
 
 
 async def names(client: httpx.AsyncClient, caller: Caller, query: str = "") -> list[str]:
@@ -43,15 +32,6 @@ async def grant(
         json={action: {"project": project}},
         headers=admin.headers(),
     )
-
-
-def fault(r: httpx.Response, code: int, name: str) -> str:
-    assert r.status_code == code, r.text
-    body = r.json()
-    assert list(body) == [name], body
-    assert body[name]["code"] == code
-    message: str = body[name]["message"]
-    return message
 
 
 async def test_create_and_show(client: httpx.AsyncClient, admin: Caller, member: Caller) -> None:

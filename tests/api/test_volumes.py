@@ -6,30 +6,21 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.api.helpers import claim, file_pool, finish, report, run_jobs
+from app.db.models import Volume
+from tests.api.helpers import (
+    assert_ledgers_exact,
+    available_volume,
+    claim,
+    file_pool,
+    finish,
+    report,
+    run_jobs,
+)
+from tests.api.helpers import create_volume as create
+from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
-
-
-async def create(
-    client: httpx.AsyncClient,
-    caller: Caller,
-    size: Any = 1,
-    version: str | None = None,
-    **extra: Any,
-) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/volumes",
-        json={"volume": {"size": size, **extra}},
-        headers=caller.headers(version),
-    )
-
-
-async def show(client: httpx.AsyncClient, caller: Caller, volume_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v3/{caller.project_id}/volumes/{volume_id}", headers=caller.headers())
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["volume"]
-    return body
 
 
 async def test_create_runs_the_job_and_becomes_available(
@@ -320,3 +311,100 @@ async def test_extend_volume_completion_needs_an_attached_extend(
     assert r.status_code == 404
     r = await client.post(action, json=body, headers=admin.headers("3.71"))
     assert r.status_code == 400 and "not waiting" in r.json()["badRequest"]["message"]
+
+
+# --- an admin action on a volume whose job is in flight: every ledger stays exact -------
+
+
+@pytest.mark.both_databases
+async def test_force_delete_while_extending_releases_the_delta(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    volume_id = await available_volume(client, member, service, size=2)
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes/{volume_id}/action",
+        json={"os-extend": {"new_size": 5}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    # The agent is slow; the admin force-deletes the volume stuck in 'extending'.
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-force_delete": {}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text
+    # The agent runs both jobs (extend first, it was queued first), successfully.
+    await run_jobs(client, service, ["node1@file"])
+    async with sessionmaker() as session:
+        assert await session.get(Volume, volume_id) is None
+    await assert_ledgers_exact(sessionmaker, member.project_id)
+
+
+@pytest.mark.both_databases
+async def test_no_reset_status_while_extending_nor_to_a_transitional_status(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    volume_id = await available_volume(client, member, service, size=2)
+    r = await client.post(
+        f"/v3/{member.project_id}/volumes/{volume_id}/action",
+        json={"os-extend": {"new_size": 5}},
+        headers=member.headers(),
+    )
+    assert r.status_code == 202, r.text
+    # Refused while the extend is in flight: its job would find a status it does not
+    # expect and what it claimed would never be given back.
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "available"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400 and "in flight" in r.text
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-reset_status": {"status": "extending"}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 400  # never to a transitional status
+    await run_jobs(client, service, ["node1@file"])
+    await assert_ledgers_exact(sessionmaker, member.project_id)
+
+
+@pytest.mark.both_databases
+async def test_force_delete_supersedes_a_running_delete(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A user delete then an admin force delete: one delete job stays, so two results can
+    never both release the volume's quota and claim."""
+    await available_volume(client, member, service, size=3)
+    volume_id = await available_volume(client, member, service, size=2)
+    r = await client.delete(
+        f"/v3/{member.project_id}/volumes/{volume_id}", headers=member.headers()
+    )
+    assert r.status_code == 202, r.text
+    first = await claim(client, service, ["node1@file"])
+    assert first is not None
+    r = await client.post(
+        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
+        json={"os-force_delete": {}},
+        headers=admin.headers(),
+    )
+    assert r.status_code == 202, r.text
+    second = await claim(client, service, ["node1@file"])
+    assert second is not None and await claim(client, service, ["node1@file"]) is None
+    late = await finish(client, service, first)
+    assert late.status_code == 409  # superseded: its result changes nothing
+    assert (await finish(client, service, second)).status_code == 200
+    await assert_ledgers_exact(sessionmaker, member.project_id)

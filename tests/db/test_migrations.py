@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import migrate
 from app.db.models import Base
+
+pytestmark = pytest.mark.both_databases  # the schema migrations, per dialect
 
 
 async def test_models_match_migrations(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from app.drivers import DriverError
 from app.drivers.backup import MANIFEST_NAME, BackupCorrupt, PosixBackupRepository, restore
 from app.drivers.backup.posix import read_manifest
+from tests.helpers import file_mode as _mode
 
 MiB = 1024 * 1024
 CHUNK = MiB
@@ -184,17 +183,6 @@ def test_setup_refuses_an_unwritable_repository(tmp_path: Path) -> None:
 
 
 # --- the repository is its owner's, and nothing in it leads outside ---------------------
-
-
-@pytest.fixture
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
 
 
 def _tree(root: Path) -> dict[str, bytes | None]:

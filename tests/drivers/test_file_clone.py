@@ -13,8 +13,7 @@ from app.agent.jobs import JOB_KINDS
 from app.drivers import DriverError, VolumeSpec
 from app.drivers.copy import checksum
 from app.drivers.file import FileDriver, GiB
-from tests.drivers.test_file_driver import make_driver
-from tests.drivers.test_reflink import xfs_folder  # noqa: F401  (a fixture)
+from tests.drivers.helpers import make_driver
 
 SOURCE = VolumeSpec(id="11111111-1111-4111-8111-111111111111", size_gb=1, pool="file1")
 CLONE = VolumeSpec(id="22222222-2222-4222-8222-222222222222", size_gb=1, pool="file1")
@@ -98,7 +97,7 @@ def test_clone_volume_job_kind(tmp_path: Path) -> None:
         kind.bind(driver, {"volume": payload["volume"]}, {})()
 
 
-def test_reflink_clone_on_xfs(xfs_folder: Path) -> None:  # noqa: F811
+def test_reflink_clone_on_xfs(xfs_folder: Path) -> None:
     driver = make_driver(xfs_folder / "file1", capacity_gb=100)
     assert driver.reflink is True
     driver.create_volume(SOURCE)

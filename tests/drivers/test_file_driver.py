@@ -8,17 +8,11 @@ from typing import Any
 
 import pytest
 
-from app.drivers import DriverConfigError, DriverError, VolumeSpec, create_driver
+from app.drivers import DriverConfigError, DriverError, VolumeSpec
 from app.drivers.file import FileDriver, GiB
+from tests.drivers.helpers import make_driver
 
 VOLUME_ID = "6f1c1f0e-8d4b-4b8e-9a57-0c4cbe1f3a11"
-
-
-def make_driver(folder: Path, **options: Any) -> FileDriver:
-    driver = create_driver("file1", "file", {"path": str(folder), **options})
-    assert isinstance(driver, FileDriver)
-    driver.do_setup()
-    return driver
 
 
 def pool_of(driver: FileDriver) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from app.agent.jobs import JOB_KINDS
 from app.drivers import DriverError, SnapshotSpec, VolumeSpec, create_driver
 from app.drivers.copy import checksum
 from app.drivers.file import FileDriver, GiB
-from tests.drivers.test_reflink import xfs_folder  # noqa: F401  (the fixture)
 
 VOL = VolumeSpec(id="v1", size_gb=1)
 SNAP = SnapshotSpec(id="s1", size_gb=1, volume_id="v1")
@@ -76,7 +75,7 @@ def test_sparse_copy_on_a_folder_without_reflinks(tmp_path: Path) -> None:
     check_snapshot_lifecycle(driver)
 
 
-def test_reflink_clone_on_xfs(xfs_folder: Path) -> None:  # noqa: F811
+def test_reflink_clone_on_xfs(xfs_folder: Path) -> None:
     driver = make(xfs_folder / "pool")
     assert driver.reflink is True
     check_snapshot_lifecycle(driver)

@@ -7,10 +7,9 @@ import pytest
 
 from app.drivers.backup import MANIFEST_NAME, restore
 from app.drivers.copy import checksum
-from tests.e2e.test_up import Up, openstack, up, volume_status, wait_for
+from tests.e2e.helpers import Up, openstack, volume_status, wait_for
 
 pytestmark = pytest.mark.e2e
-__all__ = ["up"]  # the fixture, imported for pytest
 
 
 def backup_status(up: Up, name: str) -> str:

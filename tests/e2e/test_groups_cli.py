@@ -9,21 +9,21 @@ from typing import Any
 import pytest
 
 from app.drivers.copy import checksum
-from tests.e2e.test_up import Up, openstack, up, wait_for  # noqa: F401  (up: a fixture)
+from tests.e2e.helpers import Up, openstack, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def cli(up: Up, version: str, *args: str) -> Any:  # noqa: F811
+def cli(up: Up, version: str, *args: str) -> Any:
     return openstack(up, "--os-volume-api-version", version, *args)
 
 
-def group_show(up: Up, name: str) -> dict[str, Any]:  # noqa: F811
+def group_show(up: Up, name: str) -> dict[str, Any]:
     shown: dict[str, Any] = cli(up, "3.14", "volume", "group", "show", name, "-f", "json")
     return shown
 
 
-def test_volume_groups_with_the_openstack_cli(up: Up) -> None:  # noqa: F811
+def test_volume_groups_with_the_openstack_cli(up: Up) -> None:
     gtype = cli(up, "3.11", "volume", "group", "type", "create", "generic", "-f", "json")
     assert gtype["Name"] == "generic" and gtype["Is Public"] is True
     listed = cli(up, "3.11", "volume", "group", "type", "list", "-f", "json")
@@ -92,11 +92,11 @@ def test_volume_groups_with_the_openstack_cli(up: Up) -> None:  # noqa: F811
     cli(up, "3.11", "volume", "group", "type", "delete", "generic")
 
 
-def _fails(up: Up, version: str, *args: str) -> str:  # noqa: F811
+def _fails(up: Up, version: str, *args: str) -> str:
     import os
     import subprocess
 
-    from tests.e2e.test_up import BIN
+    from tests.e2e.helpers import BIN
 
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(up.data_dir / "clouds.yaml")}
     done = subprocess.run(

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from app.drivers.copy import checksum
-from tests.e2e.test_up import BIN, Up, openstack, up, volume_status, wait_for
+from tests.e2e.helpers import BIN, Up, openstack, volume_status, wait_for
 
 pytestmark = pytest.mark.e2e
-__all__ = ["up"]  # the fixture, imported for pytest
 
 
 @pytest.fixture

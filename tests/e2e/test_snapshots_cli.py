@@ -8,17 +8,17 @@ import subprocess
 
 import pytest
 
-from tests.e2e.test_up import BIN, Up, openstack, up, volume_status, wait_for  # noqa: F401
+from tests.e2e.helpers import BIN, Up, openstack, volume_status, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def snapshot_status(up: Up, name: str) -> str:  # noqa: F811
+def snapshot_status(up: Up, name: str) -> str:
     status: str = openstack(up, "volume", "snapshot", "show", name, "-f", "json")["status"]
     return status
 
 
-def test_openstack_cli_through_a_snapshot_life(up: Up) -> None:  # noqa: F811
+def test_openstack_cli_through_a_snapshot_life(up: Up) -> None:
     volume_id = openstack(up, "volume", "create", "--size", "1", "v1", "-f", "json")["id"]
     wait_for(lambda: volume_status(up, "v1") == "available")
     created = openstack(
@@ -86,7 +86,7 @@ def test_openstack_cli_through_a_snapshot_life(up: Up) -> None:  # noqa: F811
     assert sorted(p.name for p in (up.data_dir / "volumes").iterdir()) == []
 
 
-def openstack_fails(up: Up, *args: str) -> str:  # noqa: F811
+def openstack_fails(up: Up, *args: str) -> str:
     """Run a CLI command that must fail; its error output."""
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(up.data_dir / "clouds.yaml")}
     done = subprocess.run(

@@ -8,12 +8,15 @@ import json
 import re
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 
 from app.db.models import Agent, Backend
 from app.db.session import make_engine, make_sessionmaker
 from app.identity.agent_cli import agent_user_app
-from tests.identity.test_cli import Cli, cli  # noqa: F401 - the fixture
+from tests.identity.helpers import Cli
+
+pytestmark = pytest.mark.both_databases  # the CLI on each database URL
 
 
 def _backend_owner(db_url: str, host: str, *, add_owned_by: str | None = None) -> str | None:
@@ -51,7 +54,7 @@ def _agents(db_url: str) -> dict[str, str]:
     return asyncio.run(work())
 
 
-def test_agent_user_create_makes_a_service_user_registered_as_that_agent(cli: Cli) -> None:  # noqa: F811
+def test_agent_user_create_makes_a_service_user_registered_as_that_agent(cli: Cli) -> None:
     out = cli(agent_user_app, "create", "edge1")
     password = re.search(r"shown once: (\S+)", out)
     assert password is not None
@@ -63,7 +66,7 @@ def test_agent_user_create_makes_a_service_user_registered_as_that_agent(cli: Cl
     assert cli.login("edge2", "s3cret", "service").roles == ("service",)
 
 
-def test_agent_user_reassign_moves_a_host_to_another_agent(cli: Cli) -> None:  # noqa: F811
+def test_agent_user_reassign_moves_a_host_to_another_agent(cli: Cli) -> None:
     cli(agent_user_app, "create", "edge1")
     cli(agent_user_app, "create", "edge2")
     _backend_owner(cli.db_url, "n1@file", add_owned_by="edge1")

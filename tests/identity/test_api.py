@@ -9,60 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.identity import service
-
-TOKENS = "/identity/v3/auth/tokens"
-UNAUTHORIZED_BODY = {
-    "error": {
-        "code": 401,
-        "message": "The request you have made requires authentication.",
-        "title": "Unauthorized",
-    }
-}
-
-
-def password_auth(
-    user: str = "alice",
-    password: str = "pw-alice",
-    project: str | None = "demo",
-    *,
-    by_id: bool = False,
-    domain: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    user_ref: dict[str, Any] = (
-        {"id": user} if by_id else {"name": user, "domain": domain or {"name": "Default"}}
-    )
-    auth: dict[str, Any] = {
-        "identity": {
-            "methods": ["password"],
-            "password": {"user": {**user_ref, "password": password}},
-        }
-    }
-    if project is not None:
-        auth["scope"] = {"project": {"name": project, "domain": {"id": "default"}}}
-    return {"auth": auth}
-
-
-@pytest.fixture
-async def people(app: FastAPI) -> dict[str, str]:
-    """demo (alice: member), admin (root: admin), and bob with admin on demo only."""
-    async with app.state.runtime.sessionmaker() as session:
-        demo = await service.create_project(session, "demo")
-        await service.create_project(session, "admin")
-        await service.create_project(session, "empty")
-        alice = await service.create_user(session, "alice", "pw-alice", project="demo")
-        await service.add_role(session, "alice", "demo", "member")
-        await service.create_user(session, "root", "pw-root", project="admin")
-        await service.add_role(session, "root", "admin", "admin")
-        await service.create_user(session, "bob", "pw-bob", project="demo")
-        await service.add_role(session, "bob", "demo", "admin")
-        await session.commit()
-        return {"alice": alice.id, "demo": demo.id}
-
-
-async def login(client: httpx.AsyncClient, *args: Any, **kwargs: Any) -> str:
-    response = await client.post(TOKENS, json=password_auth(*args, **kwargs))
-    assert response.status_code == 201, response.text
-    return response.headers["X-Subject-Token"]
+from tests.identity.helpers import TOKENS, UNAUTHORIZED_BODY, login, password_auth
 
 
 async def test_versions_document(client: httpx.AsyncClient) -> None:

@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from app.db.session import make_engine, make_sessionmaker
-from app.identity import service
 from app.identity.cli import project_app, role_app, user_app
+from tests.identity.helpers import Cli
 
-runner = CliRunner()
-
-
-class Cli:
-    def __init__(self, db_url: str) -> None:
-        self.env = {"PUMICE_DATABASE_URL": db_url}
-        self.db_url = db_url
-
-    def __call__(
-        self, app: typer.Typer, *args: str, code: int = 0, stdin: str | None = None
-    ) -> str:
-        result = runner.invoke(app, list(args), env=self.env, input=stdin)
-        assert result.exit_code == code, result.output + result.stderr
-        return result.output if code == 0 else result.stderr
-
-    def login(self, user: str, password: str, project: str | None) -> service.AuthResult:
-        async def attempt() -> service.AuthResult:
-            engine = make_engine(self.db_url)
-            try:
-                async with make_sessionmaker(engine)() as session:
-                    return await service.authenticate(
-                        session,
-                        user_name=user,
-                        user_id=None,
-                        password=password,
-                        project_name=project,
-                        project_id=None,
-                    )
-            finally:
-                await engine.dispose()
-
-        return asyncio.run(attempt())
-
-
-@pytest.fixture
-def cli(db_url: str) -> Cli:
-    return Cli(db_url)
+pytestmark = pytest.mark.both_databases  # the CLI on each database URL
 
 
 def test_projects(cli: Cli) -> None:

@@ -5,10 +5,9 @@ never the database. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,13 +30,6 @@ from app.main import create_app
 from app.runtime import Runtime
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,10 +18,9 @@ from app.db.models import RevokedToken, utcnow
 from app.db.session import make_engine, make_sessionmaker
 from app.identity import revocations, service
 from app.identity.tokens import TokenClaims, TokenIssuer, new_signing_key
-from tests.identity.test_api import TOKENS, UNAUTHORIZED_BODY, login, password_auth, people
-from tests.identity.test_cli import Cli, cli
+from tests.identity.helpers import TOKENS, UNAUTHORIZED_BODY, Cli, login, password_auth
 
-__all__ = ["cli", "people"]  # fixtures
+pytestmark = pytest.mark.both_databases  # revocations stored in the database
 
 
 def subject(caller: str, token: str) -> dict[str, str]:

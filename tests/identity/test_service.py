@@ -14,6 +14,8 @@ from app.identity import service
 from app.identity.passwords import verify_password
 from app.identity.tokens import UNAUTHORIZED, TokenIssuer, new_signing_key
 
+pytestmark = pytest.mark.both_databases  # unique violations from racing writers
+
 Maker = async_sessionmaker[AsyncSession]
 
 

@@ -18,7 +18,9 @@ from app.db.models import utcnow
 from app.errors import TooManyRequests
 from app.identity import service, throttle
 from app.main import create_app
-from tests.identity.test_api import TOKENS, UNAUTHORIZED_BODY, password_auth
+from tests.identity.helpers import TOKENS, UNAUTHORIZED_BODY, password_auth
+
+pytestmark = pytest.mark.both_databases  # login throttling counted in the database
 
 RULES = throttle.Rules(max_failures=3, user_max_failures=5, window_seconds=300, delay_seconds=0)
 

@@ -65,3 +65,11 @@ def cache_10k(backends_10k: list[dict[str, Any]]) -> CapabilityCache:
     cache = CapabilityCache()
     feed(cache, backends_10k)
     return cache
+
+
+@pytest.fixture(scope="module")
+def rich(wl: Any) -> CapabilityCache:
+    """The rich cache (tests/scheduler/rich.py) fed with the workload's backends."""
+    from tests.scheduler.rich import rich_cache  # rich.py imports NOW from here
+
+    return rich_cache(wl)

@@ -7,38 +7,10 @@ import pytest
 
 from app.errors import BadRequest
 from app.scheduler import CapabilityCache
+from tests.scheduler.helpers import make_pool, report
 
 T0 = datetime(2026, 11, 25, 15, 0, 0)
 HOST = "node1@file1"
-
-
-def report(*pools: dict[str, Any], **backend: Any) -> dict[str, Any]:
-    caps: dict[str, Any] = {
-        "volume_backend_name": "file1",
-        "vendor_name": "Pumice",
-        "driver_version": "1.0.0",
-        "storage_protocol": "iSCSI",
-        "pools": list(pools) or [make_pool("p1")],
-    }
-    caps.update(backend)
-    return caps
-
-
-def make_pool(name: str, **kw: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "pool_name": name,
-        "total_capacity_gb": 100.0,
-        "free_capacity_gb": 97.0,
-        "allocated_capacity_gb": 3.0,
-        "provisioned_capacity_gb": 3.0,
-        "thin_provisioning_support": True,
-        "thick_provisioning_support": False,
-        "max_over_subscription_ratio": "20.0",
-        "reserved_percentage": 0,
-        "multiattach": True,
-    }
-    out.update(kw)
-    return out
 
 
 def test_ingest_builds_pools() -> None:

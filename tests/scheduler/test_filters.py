@@ -12,8 +12,8 @@ from app.scheduler import CapabilityCache, Scheduler, VolumeRequest
 from app.scheduler.context import Context
 from app.scheduler.filters import FILTERS, filter_class
 from tests.scheduler.conftest import NOW
-from tests.scheduler.rich import VOLUME_A, VOLUME_B, reference_select, requests, rich_cache
-from tests.scheduler.test_cache import make_pool, report
+from tests.scheduler.helpers import make_pool, report
+from tests.scheduler.rich import VOLUME_A, VOLUME_B, reference_select, requests
 
 ALL_FILTERS = sorted(FILTERS)
 ALL_WEIGHERS = [
@@ -22,11 +22,6 @@ ALL_WEIGHERS = [
     "VolumeNumberWeigher",
     "GoodnessWeigher",
 ]
-
-
-@pytest.fixture(scope="module")
-def rich(wl: Any) -> CapabilityCache:
-    return rich_cache(wl)
 
 
 def test_every_filter_is_registered() -> None:

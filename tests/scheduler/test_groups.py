@@ -10,7 +10,7 @@ import pytest
 from app.errors import BadRequest
 from app.scheduler import CapabilityCache, Scheduler, VolumeRequest
 from tests.scheduler.conftest import NOW
-from tests.scheduler.test_cache import make_pool, report
+from tests.scheduler.helpers import make_pool, report
 
 THICK = {"provisioning:type": "thick"}
 

@@ -10,7 +10,7 @@ from app.scheduler import CapabilityCache, Scheduler, VolumeRequest
 from app.scheduler.weighers import normalize
 from app.scheduler.weighers.capacity import replace_infinite
 from tests.scheduler.conftest import NOW, feed, to_request
-from tests.scheduler.test_cache import make_pool, report
+from tests.scheduler.helpers import make_pool, report
 
 
 @pytest.mark.parametrize("n_pools", [100, 1000, 10000])

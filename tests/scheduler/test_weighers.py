@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any
 
 import numpy as np
 import pytest
@@ -12,13 +11,8 @@ from app.scheduler import CapabilityCache, Scheduler, VolumeRequest
 from app.scheduler.context import Context
 from app.scheduler.weighers import WEIGHERS, weigher_class
 from tests.scheduler.conftest import NOW
-from tests.scheduler.rich import requests, rich_cache
-from tests.scheduler.test_cache import make_pool, report
-
-
-@pytest.fixture(scope="module")
-def rich(wl: Any) -> CapabilityCache:
-    return rich_cache(wl)
+from tests.scheduler.helpers import make_pool, report
+from tests.scheduler.rich import requests
 
 
 @pytest.mark.parametrize("name", sorted(set(WEIGHERS) - {"ChanceWeigher"}))

@@ -15,6 +15,8 @@ from app.scheduler import claims
 from tests.api.helpers import file_pool, report, run_jobs
 from tests.conftest import Caller
 
+pytestmark = pytest.mark.both_databases  # claims and guarded transitions (row locks)
+
 # (ledger, reported allocated, thin limit, thick limit, size, thin request, new ledger|None)
 CLAIMS = [
     (0, 0, 10, 10, 10, True, 10),  # exactly to the limit

@@ -14,6 +14,8 @@ from app.db.models import Project
 from app.runtime import Runtime
 from app.volumes.work import unit_of_work
 
+pytestmark = pytest.mark.both_databases  # transactions: commit, rollback, after-commit
+
 
 @dataclass
 class Recorder:

@@ -1,0 +1,92 @@
+"""Helpers shared by the end-to-end tests: `pumice up` as a real process and the real
+OpenStack client against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+class Up:
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir, self.port = data_dir, port
+        self.log = data_dir.parent / f"up-{port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.offset = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(exist_ok=True)
+        self.offset = len(self.output())
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMICE_", "OS_"))}
+        self.process = subprocess.Popen(
+            [str(BIN / "pumice"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            umask=0o022,  # a usual login umask: what pumice creates must not depend on it
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if (
+                    httpx.get(f"{self.endpoint}/v3/", timeout=1).status_code == 200
+                    and self._agent_up()
+                ):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("pumice up did not come up:\n" + self.output())
+
+    def _agent_up(self) -> bool:
+        return "Ready:" in self.output()[self.offset :]
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        return self.process.wait(timeout=30)
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+def openstack(up: Up, *args: str) -> Any:
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(up.data_dir / "clouds.yaml")}
+    done = subprocess.run(
+        [str(BIN / "openstack"), "--os-cloud", "pumice", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "-f" in args and "json" in args else done.stdout
+
+
+def wait_for(predicate: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def volume_status(up: Up, name: str) -> str:
+    status: str = openstack(up, "volume", "show", name, "-f", "json")["status"]
+    return status
