@@ -11,7 +11,6 @@ import json
 import os
 import random
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -514,11 +513,7 @@ async def test_no_input_makes_a_5xx_or_a_foreign_error_body(
         if not (method == "HEAD" and "GET" in (route.methods or ()))
     ]
     assert len(endpoints) > 50, endpoints
-    # The OpenAPI document is built once per app, on its first request: build it before
-    # requests are timed, so "slow" means a request that is slow every time.
-    assert (await client.get("/openapi.json")).status_code == 200
     failures: list[str] = []
-    slow: list[str] = []
     seen: set[tuple[str, str]] = set()
     for i in range(REQUESTS):
         # Every endpoint at least once, then at random.
@@ -527,11 +522,9 @@ async def test_no_input_makes_a_5xx_or_a_foreign_error_body(
         caller = rng.choices([world.admin, world.member, None], weights=[5, 5, 1])[0]
         if caller is not None:
             headers["X-Auth-Token"] = caller.token
-        started = time.monotonic()
+        # No time is asserted (the machines are shared and noisy): a request that hangs
+        # shows as a test that does not end.
         r = await client.request(method, url, content=body, headers=headers)
-        took = time.monotonic() - started
-        if took > 1.0:
-            slow.append(f"{took:.1f}s {method} {url[:100]} -> {r.status_code}")
         problem = check(route.path, method, r)
         if problem and (route.path, problem) not in seen:
             seen.add((route.path, problem))
@@ -541,8 +534,7 @@ async def test_no_input_makes_a_5xx_or_a_foreign_error_body(
                 f"{headers.get('OpenStack-API-Version')} body={(body or b'')[:200]!r} -> "
                 f"{r.status_code} {r.text[:300]}"
             )
-    assert not failures, "\n".join(failures + slow)
-    assert not slow, "\n".join(slow)
+    assert not failures, "\n".join(failures)
 
 
 # --- what the fuzz found, pinned ---------------------------------------------------------------

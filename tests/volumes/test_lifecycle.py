@@ -12,6 +12,9 @@ from app.db.models import Volume, VolumeType
 from app.errors import BadRequest
 from app.volumes import lifecycle
 
+# The conditional update: row locks and returning differ by dialect.
+pytestmark = pytest.mark.both_databases
+
 
 async def _volume(maker: async_sessionmaker[AsyncSession], status: str = "available") -> str:
     async with maker() as session, session.begin():
