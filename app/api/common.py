@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.api.deps import ContextDep, VersionDep, min_version, project_scope
 from app.api.microversion import PROJECT_ID_OPTIONAL
+from app.api.schemas.contract import FAULT_RESPONSES
 from app.context import RequestContext
 from app.errors import BadRequest, NotFound
 
@@ -33,12 +34,14 @@ def v3_route(
         # The project comes from request.path_params (url_project), so FastAPI cannot see
         # it: declare it, or generated clients drop the operation for an undeclared
         # parameter of its path.
-        extra = {"parameters": [PROJECT_ID_PARAMETER]}
+        # The microversion header is read by middleware, so it is declared here too.
+        extra = {"parameters": [PROJECT_ID_PARAMETER, MICROVERSION_PARAMETER]}
+        options = {**kwargs, "responses": {**FAULT_RESPONSES, **kwargs.get("responses", {})}}
         router.add_api_route(
-            f"/v3/{{project_id}}{path}", endpoint, methods=[method], openapi_extra=extra, **kwargs
+            f"/v3/{{project_id}}{path}", endpoint, methods=[method], openapi_extra=extra, **options
         )
         router.add_api_route(
-            f"/v3{path}", endpoint, methods=[method], include_in_schema=False, **kwargs
+            f"/v3{path}", endpoint, methods=[method], include_in_schema=False, **options
         )
         return endpoint
 
@@ -51,6 +54,14 @@ PROJECT_ID_PARAMETER = {
     "required": True,
     "schema": {"type": "string"},
     "description": "The project (tenant) the request acts in; from 3.67 it may be left out.",
+}
+MICROVERSION_PARAMETER = {
+    "name": "OpenStack-API-Version",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "example": "volume 3.71",
+    "description": "The microversion asked for (`volume 3.0` when left out, `volume latest`).",
 }
 
 

@@ -29,7 +29,7 @@ FAULT_NAMES = {
     501: "notImplemented",
     503: "serviceUnavailable",
 }
-
+OTHER_FAULT = "computeFault"  # the name of any other status's fault
 
 INTERNAL_ERROR = (
     "The server has either erred or is incapable of performing the requested operation."
@@ -37,7 +37,7 @@ INTERNAL_ERROR = (
 
 
 def fault_body(code: int, message: str) -> dict[str, Any]:
-    return {FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
+    return {FAULT_NAMES.get(code, OTHER_FAULT): {"code": code, "message": message}}
 
 
 def is_identity(path: str) -> bool:
