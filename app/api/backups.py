@@ -8,19 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Select
 
-from app.api import microversion as mv
+from app.api.actions import action_policy, read_action
 from app.api.common import (
     UrlProject,
-    all_tenants,
     iso,
-    next_links,
     optional_str,
-    page,
     parse_bool,
-    parse_limit,
-    parse_sort,
     read_body,
     self_links,
     v3_route,
@@ -28,6 +23,7 @@ from app.api.common import (
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
+from app.api.listing import Listing, add_list_routes, equal_filters
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import backups as S
@@ -41,7 +37,6 @@ from app.volumes import volumes as vflows
 router = APIRouter(tags=["backups"])
 
 Getter = Annotated[RequestContext, may("backup:get")]
-Lister = Annotated[RequestContext, may("backup:get_all")]
 # Cinder's backup_admin_actions, by action.
 ACTION_POLICIES = {
     "os-reset_status": "volume_extension:backup_admin_actions:reset_status",
@@ -204,49 +199,33 @@ async def create_backup(
     return JSONResponse({"backup": summary(request, backup)}, status_code=202)
 
 
+LISTING = Listing("backups", flows.BACKUPS, SORT_KEYS)
+EQUAL_FILTERS = {
+    "name": Backup.name,
+    "display_name": Backup.name,
+    "status": Backup.status,
+    "volume_id": Backup.volume_id,
+}
+
+
 async def _list(
     request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
 ) -> dict[str, Any]:
-    tenants = all_tenants(request, ctx)
-    query = flows.visible(select(Backup), ctx, tenants)
-    params = request.query_params
-    for key in ("name", "display_name"):
-        if key in params:
-            query = query.where(Backup.name == params[key])
-    if "status" in params:
-        query = query.where(Backup.status == params["status"])
-    if "volume_id" in params:
-        query = query.where(Backup.volume_id == params["volume_id"])
-    if "project_id" in params and ctx.is_admin:
-        query = query.where(Backup.project_id == params["project_id"])
-    sort = parse_sort(request, SORT_KEYS)
-    limit = parse_limit(request)
-    items = await page(
-        session, query, Backup, request, sort, limit, flows.visible(select(Backup), ctx, tenants)
-    )
-    rendered = [view(request, b, ctx, version) if detail else summary(request, b) for b in items]
-    out: dict[str, Any] = {"backups": rendered, **next_links(request, items, limit, "backups")}
-    if (
-        version >= mv.SUPPORT_COUNT_INFO
-        and "with_count" in params
-        and parse_bool(params["with_count"], "with_count")
-    ):
-        out["count"] = await vflows.count(session, query)
-    return out
+    def where(query: Select[Any], _tenants: bool) -> Select[Any]:
+        query = equal_filters(query, request, EQUAL_FILTERS)
+        if "project_id" in request.query_params and ctx.is_admin:
+            query = query.where(Backup.project_id == request.query_params["project_id"])
+        return query
+
+    async def render(items: list[Backup]) -> list[dict[str, Any]]:
+        return [view(request, b, ctx, version) if detail else summary(request, b) for b in items]
+
+    return await LISTING.answer(request, ctx, session, version, where, render)
 
 
-@v3_route(router, "GET", "/backups", **returns(S.BackupListResponse))
-async def list_backups(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=False)
-
-
-@v3_route(router, "GET", "/backups/detail", **returns(S.BackupDetailListResponse))
-async def list_backups_detail(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=True)
+add_list_routes(
+    router, "backups", "backup:get_all", (S.BackupListResponse, S.BackupDetailListResponse), _list
+)
 
 
 @v3_route(router, "GET", "/backups/{backup_id}", **returns(S.BackupResponse))
@@ -315,17 +294,8 @@ async def backup_action(
     ctx: ContextDep,
     work: WorkDep,
 ) -> Response:
-    body = await read_body(request)
-    if len(body) != 1:
-        raise BadRequest("Exactly one action per request.")
-    action, args = next(iter(body.items()))
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
-    policy = ACTION_POLICIES.get(action)
-    if policy is None:
-        raise BadRequest(f"There is no such action: {action}")
+    action, args = await read_action(request)
+    policy = action_policy(ACTION_POLICIES, action)
     authorize(ctx, policy)
     session, runtime = work.session, work.runtime
     outcome = flows.Outcome()

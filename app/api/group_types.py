@@ -66,7 +66,7 @@ async def list_group_types(
     raw = request.query_params.get("is_public")
     if ctx.is_admin and raw is not None and raw.lower() != "none":
         is_public = parse_bool(raw, "is_public")
-    found = await gtypes.list_types(session, ctx, is_public)
+    found = await gtypes.GROUP_TYPES.list_types(session, ctx, is_public)
     return {"group_types": [view(t, ctx) for t in found]}
 
 
@@ -95,11 +95,11 @@ async def create_group_type(
     # 202, as Cinder answers (its group_types create is wsgi.response(ACCEPTED)).
     min_version(GROUP_TYPE, version)
     body = await read_body(request, "group_type")
-    name = gtypes.validate_name(body.get("name"))
+    name = gtypes.GROUP_TYPES.validate_name(body.get("name"))
     description = optional_str(body.get("description"), "description")
     is_public = parse_bool(body.get("is_public", True), "is_public")
     raw_specs = body.get("group_specs")
-    specs = gtypes.validate_specs({} if raw_specs is None else raw_specs)
+    specs = gtypes.GROUP_TYPES.validate_specs({} if raw_specs is None else raw_specs)
     gtype = await gtypes.create(work.session, name, description, is_public, specs)
     return {"group_type": view(gtype, ctx)}
 
@@ -122,7 +122,7 @@ async def update_group_type(
         )
     gtype = await _find(work.session, ctx, work.runtime, type_id)
     if "name" in body:
-        name = gtypes.validate_name(body["name"])
+        name = gtypes.GROUP_TYPES.validate_name(body["name"])
         default_name = work.runtime.settings.default_group_type
         if name != gtype.name and default_name and gtype.name == default_name:
             raise BadRequest("The default group type cannot be renamed.")
@@ -176,7 +176,7 @@ async def set_group_specs(
     body = await read_body(request)
     if not isinstance(body.get("group_specs"), dict):
         raise BadRequest("Missing required element 'group_specs' in request body.")
-    specs = gtypes.validate_specs(body["group_specs"])
+    specs = gtypes.GROUP_TYPES.validate_specs(body["group_specs"])
     gtype = await _find(work.session, ctx, work.runtime, type_id)
     await gtypes.set_specs(work.session, gtype, specs)
     return {"group_specs": specs}
@@ -211,7 +211,7 @@ async def update_group_spec(
     version: VersionDep,
 ) -> dict[str, Any]:
     min_version(GROUP_TYPE, version)
-    specs = gtypes.validate_specs(await read_body(request))
+    specs = gtypes.GROUP_TYPES.validate_specs(await read_body(request))
     if list(specs) != [key]:
         raise BadRequest("Request body and URI mismatch")
     gtype = await _find(work.session, ctx, work.runtime, type_id)

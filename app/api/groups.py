@@ -7,25 +7,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.actions import read_action
 from app.api.common import (
     UrlProject,
-    all_tenants,
     iso,
-    next_links,
     optional_str,
-    page,
     parse_bool,
-    parse_limit,
-    parse_sort,
     read_body,
     v3_route,
 )
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
+from app.api.listing import Listing, add_list_routes, equal_filters
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import groups as S
@@ -118,54 +115,35 @@ async def _volume_ids(session: AsyncSession, groups: list[Group]) -> dict[str, l
     return out
 
 
+# Cinder's groups view names the next link 'group_links', and counts nothing.
+LISTING = Listing("groups", flows.GROUPS, SORT_KEYS, links="group", counted=False)
+EQUAL_FILTERS = {"name": Group.name, "status": Group.status}
+
+
 async def _list(
     request: Request, ctx: RequestContext, session: AsyncSession, version: APIVersion, detail: bool
 ) -> dict[str, Any]:
     min_version(GROUPS, version)
-    every = all_tenants(request, ctx)
-    query = flows.visible(select(Group), ctx, every)
-    params = request.query_params
-    if "name" in params:
-        query = query.where(Group.name == params["name"])
-    if "status" in params:
-        query = query.where(Group.status == params["status"])
-    if "project_id" in params and ctx.is_admin:
-        query = query.where(Group.project_id == params["project_id"])
-    limit = parse_limit(request)
-    items = await page(
-        session,
-        query,
-        Group,
-        request,
-        parse_sort(request, SORT_KEYS),
-        limit,
-        flows.visible(select(Group), ctx, every),
-    )
-    if detail:
+
+    def where(query: Select[Any], _tenants: bool) -> Select[Any]:
+        query = equal_filters(query, request, EQUAL_FILTERS)
+        if "project_id" in request.query_params and ctx.is_admin:
+            query = query.where(Group.project_id == request.query_params["project_id"])
+        return query
+
+    async def render(items: list[Group]) -> list[dict[str, Any]]:
+        if not detail:
+            return [summary(g) for g in items]
         ids = await _volume_ids(session, items) if _list_volume(request, version) else None
-        rendered = [view(g, version, ctx, ids[g.id] if ids is not None else None) for g in items]
-    else:
-        rendered = [summary(g) for g in items]
-    # Cinder's groups view names the next link 'group_links'.
-    return {"groups": rendered, **next_links(request, items, limit, "group")}
+        return [view(g, version, ctx, ids[g.id] if ids is not None else None) for g in items]
+
+    return await LISTING.answer(request, ctx, session, version, where, render)
 
 
-Lister = Annotated[RequestContext, may("group:get_all")]
+add_list_routes(
+    router, "groups", "group:get_all", (S.GroupListResponse, S.GroupDetailListResponse), _list
+)
 Creator = Annotated[RequestContext, may("group:create")]
-
-
-@v3_route(router, "GET", "/groups", **returns(S.GroupListResponse))
-async def list_groups(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=False)
-
-
-@v3_route(router, "GET", "/groups/detail", **returns(S.GroupDetailListResponse))
-async def list_groups_detail(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=True)
 
 
 @v3_route(router, "GET", "/groups/{group_id}", **returns(S.GroupResponse))
@@ -275,14 +253,7 @@ async def group_action(
     version: VersionDep,
 ) -> Response:
     min_version(GROUPS, version)
-    body = await read_body(request)
-    if len(body) != 1:
-        raise BadRequest("Exactly one action per request.")
-    action, args = next(iter(body.items()))
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
+    action, args = await read_action(request)
     if action == "delete":
         authorize(ctx, "group:delete")
         delete_volumes = parse_bool(args.get("delete-volumes", False), "delete-volumes")

@@ -7,50 +7,37 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Select
 
 from app.api import microversion as mv
+from app.api.actions import action_policy, read_action
 from app.api.common import (
     UrlProject,
-    all_tenants,
     iso,
-    json_filter,
-    next_links,
     optional_str,
-    page,
     parse_bool,
-    parse_limit,
-    parse_sort,
     read_body,
     v3_route,
 )
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
+from app.api.listing import Listing, add_list_routes, equal_filters, metadata_filter
 from app.api.manageable import MANAGE_EXISTING_LIST, MAX_REF_NAME
+from app.api.metadata import MetadataPolicies, add_metadata_routes
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import snapshots as S
-from app.api.schemas.volumes import (
-    MetadataRequest,
-    MetadataResponse,
-    MetaItemRequest,
-    MetaItemResponse,
-    no_body,
-    returns,
-)
+from app.api.schemas.volumes import no_body, returns
 from app.context import RequestContext
 from app.db.models import Snapshot, SnapshotMetadata
-from app.errors import BadRequest, Forbidden, NotFound
+from app.errors import BadRequest, Forbidden
 from app.volumes import snapshots as flows
 from app.volumes import volumes as vflows
 
 router = APIRouter(tags=["snapshots"])
 
 Getter = Annotated[RequestContext, may("volume:get_snapshot")]
-Lister = Annotated[RequestContext, may("volume:get_all_snapshots")]
-MetadataReader = Annotated[RequestContext, may("volume:get_snapshot_metadata")]
-MetadataWriter = Annotated[RequestContext, may("volume:update_snapshot_metadata")]
 # Cinder's snapshot_admin_actions, by action.
 ACTION_POLICIES = {
     "os-reset_status": "volume_extension:snapshot_admin_actions:reset_status",
@@ -176,57 +163,43 @@ async def create_snapshot(
     return JSONResponse({"snapshot": view(snapshot, version, ctx)}, status_code=202)
 
 
+LISTING = Listing("snapshots", flows.SNAPSHOTS, SORT_KEYS)
+EQUAL_FILTERS = {
+    "name": Snapshot.name,
+    "display_name": Snapshot.name,
+    "status": Snapshot.status,
+    "volume_id": Snapshot.volume_id,
+}
+
+
 async def _list(
     request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
 ) -> dict[str, Any]:
-    tenants = all_tenants(request, ctx)
-    query = flows.visible(select(Snapshot), ctx, tenants)
     params = request.query_params
-    for key in ("name", "display_name"):
-        if key in params:
-            query = query.where(Snapshot.name == params[key])
-    if "status" in params:
-        query = query.where(Snapshot.status == params["status"])
-    if "volume_id" in params:
-        query = query.where(Snapshot.volume_id == params["volume_id"])
-    if "project_id" in params and ctx.is_admin and tenants:
-        query = query.where(Snapshot.project_id == params["project_id"])
-    if "metadata" in params and version >= SNAPSHOT_LIST_METADATA_FILTER:
-        for key, value in json_filter(params["metadata"], "metadata").items():
-            query = query.where(
-                Snapshot.id.in_(
-                    select(SnapshotMetadata.snapshot_id).where(
-                        SnapshotMetadata.key == key, SnapshotMetadata.value == value
-                    )
-                )
+
+    def where(query: Select[Any], tenants: bool) -> Select[Any]:
+        query = equal_filters(query, request, EQUAL_FILTERS)
+        if "project_id" in params and ctx.is_admin and tenants:
+            query = query.where(Snapshot.project_id == params["project_id"])
+        if "metadata" in params and version >= SNAPSHOT_LIST_METADATA_FILTER:
+            query = metadata_filter(
+                query, params["metadata"], Snapshot.id, SnapshotMetadata.snapshot_id
             )
-    sort = parse_sort(request, SORT_KEYS)
-    limit = parse_limit(request)
-    marker_query = flows.visible(select(Snapshot), ctx, tenants)
-    items = await page(session, query, Snapshot, request, sort, limit, marker_query)
-    rendered = [view(s, version, ctx, detail=detail, extended=detail) for s in items]
-    out: dict[str, Any] = {"snapshots": rendered, **next_links(request, items, limit, "snapshots")}
-    if (
-        version >= mv.SUPPORT_COUNT_INFO
-        and "with_count" in params
-        and parse_bool(params["with_count"], "with_count")
-    ):
-        out["count"] = await vflows.count(session, query)
-    return out
+        return query
+
+    async def render(items: list[Snapshot]) -> list[dict[str, Any]]:
+        return [view(s, version, ctx, detail=detail, extended=detail) for s in items]
+
+    return await LISTING.answer(request, ctx, session, version, where, render)
 
 
-@v3_route(router, "GET", "/snapshots", **returns(S.SnapshotListResponse))
-async def list_snapshots(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=False)
-
-
-@v3_route(router, "GET", "/snapshots/detail", **returns(S.SnapshotListResponse))
-async def list_snapshots_detail(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=True)
+add_list_routes(
+    router,
+    "snapshots",
+    "volume:get_all_snapshots",
+    (S.SnapshotListResponse, S.SnapshotListResponse),
+    _list,
+)
 
 
 @v3_route(router, "GET", "/snapshots/{snapshot_id}", **returns(S.SnapshotResponse))
@@ -276,95 +249,18 @@ async def delete_snapshot(
 
 # --- metadata -----------------------------------------------------------------------------
 
-
-def _metadata(snapshot: Snapshot) -> dict[str, str]:
-    return {m.key: m.value for m in snapshot.snapshot_metadata}
-
-
-@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
-async def get_metadata(
-    snapshot_id: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
-) -> dict[str, Any]:
-    return {"metadata": _metadata(await flows.get(session, ctx, snapshot_id))}
-
-
-async def _write_metadata(
-    request: Request, snapshot_id: str, ctx: RequestContext, work: WorkDep, *, replace: bool
-) -> dict[str, Any]:
-    body = await read_body(request)
-    metadata = vflows.validate_metadata(body.get("metadata"))
-    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
-    write = flows.replace_metadata if replace else flows.merge_metadata
-    await write(work.session, snapshot, metadata)
-    return {"metadata": _metadata(snapshot)}
-
-
-@v3_route(router, "POST", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
-async def merge_metadata(
-    request: Request,
-    _body: MetadataRequest,
-    snapshot_id: str,
-    _p: UrlProject,
-    ctx: MetadataWriter,
-    work: WorkDep,
-) -> dict[str, Any]:
-    return await _write_metadata(request, snapshot_id, ctx, work, replace=False)
-
-
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata", **returns(MetadataResponse))
-async def replace_metadata(
-    request: Request,
-    _body: MetadataRequest,
-    snapshot_id: str,
-    _p: UrlProject,
-    ctx: MetadataWriter,
-    work: WorkDep,
-) -> dict[str, Any]:
-    return await _write_metadata(request, snapshot_id, ctx, work, replace=True)
-
-
-@v3_route(router, "GET", "/snapshots/{snapshot_id}/metadata/{key}", **returns(MetaItemResponse))
-async def get_metadata_item(
-    snapshot_id: str, key: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
-) -> dict[str, Any]:
-    metadata = _metadata(await flows.get(session, ctx, snapshot_id))
-    if key not in metadata:
-        raise NotFound(f"Metadata key {key} could not be found for snapshot {snapshot_id}.")
-    return {"meta": {key: metadata[key]}}
-
-
-@v3_route(router, "PUT", "/snapshots/{snapshot_id}/metadata/{key}", **returns(MetaItemResponse))
-async def set_metadata_item(
-    request: Request,
-    _body: MetaItemRequest,
-    snapshot_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: MetadataWriter,
-    work: WorkDep,
-) -> dict[str, Any]:
-    body = await read_body(request)
-    meta = vflows.validate_metadata(body.get("meta"))
-    if len(meta) != 1 or key not in meta:
-        raise BadRequest(
-            "Request body and URI mismatch: 'meta' must hold exactly the key of the URI."
-        )
-    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
-    await flows.merge_metadata(work.session, snapshot, meta)
-    return {"meta": meta}
-
-
-@v3_route(router, "DELETE", "/snapshots/{snapshot_id}/metadata/{key}", **no_body(200))
-async def delete_metadata_item(
-    snapshot_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume:delete_snapshot_metadata")],
-    work: WorkDep,
-) -> Response:
-    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
-    await flows.delete_metadata_key(work.session, snapshot, key)
-    return Response(status_code=200)
+add_metadata_routes(
+    router,
+    "snapshots",
+    flows.SNAPSHOT_METADATA,
+    flows.get,
+    MetadataPolicies(
+        read="volume:get_snapshot_metadata",
+        create="volume:update_snapshot_metadata",
+        update="volume:update_snapshot_metadata",
+        delete="volume:delete_snapshot_metadata",
+    ),
+)
 
 
 # --- actions ------------------------------------------------------------------------------
@@ -379,17 +275,8 @@ async def snapshot_action(
     ctx: ContextDep,
     work: WorkDep,
 ) -> Response:
-    body = await read_body(request)
-    if len(body) != 1:
-        raise BadRequest("Exactly one action per request.")
-    action, args = next(iter(body.items()))
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
-    policy = ACTION_POLICIES.get(action)
-    if policy is None:
-        raise BadRequest(f"There is no such action: {action}")
+    action, args = await read_action(request)
+    policy = action_policy(ACTION_POLICIES, action)
     session = work.session
     if not ctx.is_admin:
         # Not found first for another project's snapshot, as every other request.

@@ -93,7 +93,7 @@ async def list_types(
     raw = request.query_params.get("is_public")
     if ctx.is_admin:
         is_public = None if raw is None or raw.lower() == "none" else parse_bool(raw, "is_public")
-    found = await vtypes.list_types(session, ctx, is_public if ctx.is_admin else None)
+    found = await vtypes.VOLUME_TYPES.list_types(session, ctx, is_public if ctx.is_admin else None)
     return {"volume_types": [view(t, ctx) for t in found]}
 
 
@@ -117,12 +117,12 @@ async def create_type(
     work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request, "volume_type")
-    name = vtypes.validate_name(body.get("name"))
+    name = vtypes.VOLUME_TYPES.validate_name(body.get("name"))
     description = optional_str(body.get("description"), "description")
     is_public = parse_bool(
         body.get("os-volume-type-access:is_public", body.get("is_public", True)), "is_public"
     )
-    specs = vtypes.validate_specs(body.get("extra_specs") or {})
+    specs = vtypes.VOLUME_TYPES.validate_specs(body.get("extra_specs") or {})
     vtype = await vtypes.create(work.session, name, description, is_public, specs)
     return {"volume_type": view(vtype, ctx, qos=False)}
 
@@ -144,7 +144,7 @@ async def update_type(
     session, runtime = work.session, work.runtime
     vtype = await _find(session, ctx, runtime, type_id)
     if "name" in body:
-        name = vtypes.validate_name(body["name"])
+        name = vtypes.VOLUME_TYPES.validate_name(body["name"])
         if name != vtype.name and vtype.name == runtime.settings.default_volume_type:
             raise BadRequest("The default volume type cannot be renamed.")
         clash = (
@@ -200,7 +200,7 @@ async def set_specs(
     body = await read_body(request)
     if not isinstance(body.get("extra_specs"), dict):
         raise BadRequest("Missing required element 'extra_specs' in request body.")
-    specs = vtypes.validate_specs(body["extra_specs"])
+    specs = vtypes.VOLUME_TYPES.validate_specs(body["extra_specs"])
     vtype = await _find(work.session, ctx, work.runtime, type_id)
     await vtypes.set_specs(work.session, vtype, specs)
     return {"extra_specs": specs}
@@ -232,7 +232,7 @@ async def update_spec(
     work: WorkDep,
 ) -> dict[str, Any]:
     body = await read_body(request)
-    specs = vtypes.validate_specs(body)
+    specs = vtypes.VOLUME_TYPES.validate_specs(body)
     if list(specs) != [key]:
         raise BadRequest("Request body and URI mismatch")
     vtype = await _find(work.session, ctx, work.runtime, type_id)

@@ -7,21 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from app.api import microversion as mv
+from app.api.actions import action_policy, read_action
 from app.api.common import (
     UrlProject,
     all_tenants,
     iso,
-    json_filter,
-    next_links,
     optional_str,
-    page,
     parse_bool,
     parse_int,
-    parse_limit,
-    parse_sort,
     read_body,
     self_links,
     v3_route,
@@ -29,13 +25,15 @@ from app.api.common import (
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
+from app.api.listing import Listing, add_list_routes, equal_filters, metadata_filter
+from app.api.metadata import MetadataPolicies, add_metadata_routes
 from app.api.microversion import APIVersion
 from app.api.policy import POLICIES, Rule, authorize, may
 from app.api.schemas import volumes as S
 from app.api.schemas.volumes import no_body, returns
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
-from app.errors import BadRequest, Forbidden, NotFound
+from app.errors import BadRequest, Forbidden
 from app.volumes import migrate as migration
 from app.volumes import volumes as flows
 
@@ -43,7 +41,6 @@ router = APIRouter(tags=["volumes"])
 
 Getter = Annotated[RequestContext, may("volume:get")]
 Lister = Annotated[RequestContext, may("volume:get_all")]
-MetadataReader = Annotated[RequestContext, may("volume:get_volume_metadata")]
 # Each action's policy (Cinder's volume_actions and volume_admin_actions); os-set_bootable
 # is an update of the volume.
 ACTION_POLICIES = {
@@ -240,74 +237,54 @@ async def create_volume(
     )
 
 
+LISTING = Listing("volumes", flows.VOLUMES, SORT_KEYS)
+EQUAL_FILTERS = {
+    "name": Volume.name,
+    "display_name": Volume.name,
+    "status": Volume.status,
+    "availability_zone": Volume.availability_zone,
+}
+
+
 async def _list(
     request: Request, ctx: RequestContext, session: SessionDep, version: APIVersion, detail: bool
 ) -> dict[str, Any]:
-    query = flows.visible(select(Volume), ctx, all_tenants(request, ctx))
     params = request.query_params
-    for key in ("name", "display_name"):
-        if key in params:
-            query = query.where(Volume.name == params[key])
-    if "status" in params:
-        query = query.where(Volume.status == params["status"])
-    if "availability_zone" in params:
-        query = query.where(Volume.availability_zone == params["availability_zone"])
-    if "group_id" in params and version >= GROUP_VOLUME_LIST:
-        query = query.where(Volume.group_id == params["group_id"])
-    if "bootable" in params:
-        query = query.where(Volume.bootable.is_(parse_bool(params["bootable"], "bootable")))
-    if "metadata" in params:
-        for key, value in json_filter(params["metadata"], "metadata").items():
-            query = query.where(
-                Volume.id.in_(
-                    select(VolumeMetadata.volume_id).where(
-                        VolumeMetadata.key == key, VolumeMetadata.value == value
-                    )
-                )
-            )
-    if "project_id" in params and ctx.is_admin:
-        query = query.where(Volume.project_id == params["project_id"])
-    sort = parse_sort(request, SORT_KEYS)
-    limit = parse_limit(request)
-    marker_query = flows.visible(select(Volume), ctx, all_tenants(request, ctx))
-    items = await page(session, query, Volume, request, sort, limit, marker_query)
-    if detail:
+
+    def where(query: Select[Any], _tenants: bool) -> Select[Any]:
+        query = equal_filters(query, request, EQUAL_FILTERS)
+        if "group_id" in params and version >= GROUP_VOLUME_LIST:
+            query = query.where(Volume.group_id == params["group_id"])
+        if "bootable" in params:
+            query = query.where(Volume.bootable.is_(parse_bool(params["bootable"], "bootable")))
+        if "metadata" in params:
+            query = metadata_filter(query, params["metadata"], Volume.id, VolumeMetadata.volume_id)
+        if "project_id" in params and ctx.is_admin:
+            query = query.where(Volume.project_id == params["project_id"])
+        return query
+
+    async def render(items: list[Volume]) -> list[dict[str, Any]]:
+        if not detail:
+            return [
+                {
+                    "id": v.id,
+                    "name": v.name,
+                    "links": self_links(request, v.project_id, "volumes", v.id),
+                }
+                for v in items
+            ]
         names = await _type_names(session, items)
-        rendered = [
+        return [
             view(request, v, names.get(v.volume_type_id), ctx, version, extended=True)
             for v in items
         ]
-    else:
-        rendered = [
-            {
-                "id": v.id,
-                "name": v.name,
-                "links": self_links(request, v.project_id, "volumes", v.id),
-            }
-            for v in items
-        ]
-    out: dict[str, Any] = {"volumes": rendered, **next_links(request, items, limit, "volumes")}
-    if (
-        version >= mv.SUPPORT_COUNT_INFO
-        and "with_count" in params
-        and parse_bool(params["with_count"], "with_count")
-    ):
-        out["count"] = await flows.count(session, query)
-    return out
+
+    return await LISTING.answer(request, ctx, session, version, where, render)
 
 
-@v3_route(router, "GET", "/volumes", **returns(S.VolumeListResponse))
-async def list_volumes(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=False)
-
-
-@v3_route(router, "GET", "/volumes/detail", **returns(S.VolumeDetailListResponse))
-async def list_volumes_detail(
-    request: Request, _p: UrlProject, ctx: Lister, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    return await _list(request, ctx, session, version, detail=True)
+add_list_routes(
+    router, "volumes", "volume:get_all", (S.VolumeListResponse, S.VolumeDetailListResponse), _list
+)
 
 
 @v3_route(router, "GET", "/volumes/summary", **returns(S.VolumesSummaryResponse))
@@ -406,95 +383,18 @@ async def delete_volume(
 
 # --- metadata -----------------------------------------------------------------------------
 
-
-def _metadata(volume: Volume) -> dict[str, str]:
-    return {m.key: m.value for m in volume.volume_metadata}
-
-
-@v3_route(router, "GET", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
-async def get_metadata(
-    volume_id: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
-) -> dict[str, Any]:
-    return {"metadata": _metadata(await flows.get(session, ctx, volume_id))}
-
-
-async def _write_metadata(
-    request: Request, volume_id: str, ctx: RequestContext, work: WorkDep, *, replace: bool
-) -> dict[str, Any]:
-    body = await read_body(request)
-    metadata = flows.validate_metadata(body.get("metadata"))
-    volume = await flows.get(work.session, ctx, volume_id, for_update=True)
-    write = flows.replace_metadata if replace else flows.merge_metadata
-    await write(work.session, volume, metadata)
-    return {"metadata": _metadata(volume)}
-
-
-@v3_route(router, "POST", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
-async def merge_metadata(
-    request: Request,
-    _body: S.MetadataRequest,
-    volume_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume:create_volume_metadata")],
-    work: WorkDep,
-) -> dict[str, Any]:
-    return await _write_metadata(request, volume_id, ctx, work, replace=False)
-
-
-@v3_route(router, "PUT", "/volumes/{volume_id}/metadata", **returns(S.MetadataResponse))
-async def replace_metadata(
-    request: Request,
-    _body: S.MetadataRequest,
-    volume_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume:update_volume_metadata")],
-    work: WorkDep,
-) -> dict[str, Any]:
-    return await _write_metadata(request, volume_id, ctx, work, replace=True)
-
-
-@v3_route(router, "GET", "/volumes/{volume_id}/metadata/{key}", **returns(S.MetaItemResponse))
-async def get_metadata_item(
-    volume_id: str, key: str, _p: UrlProject, ctx: MetadataReader, session: SessionDep
-) -> dict[str, Any]:
-    metadata = _metadata(await flows.get(session, ctx, volume_id))
-    if key not in metadata:
-        raise NotFound(f"Metadata key {key} could not be found for volume {volume_id}.")
-    return {"meta": {key: metadata[key]}}
-
-
-@v3_route(router, "PUT", "/volumes/{volume_id}/metadata/{key}", **returns(S.MetaItemResponse))
-async def set_metadata_item(
-    request: Request,
-    _body: S.MetaItemRequest,
-    volume_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume:update_volume_metadata")],
-    work: WorkDep,
-) -> dict[str, Any]:
-    body = await read_body(request)
-    meta = flows.validate_metadata(body.get("meta"))
-    if len(meta) != 1 or key not in meta:
-        raise BadRequest(
-            "Request body and URI mismatch: 'meta' must hold exactly the key of the URI."
-        )
-    volume = await flows.get(work.session, ctx, volume_id, for_update=True)
-    await flows.merge_metadata(work.session, volume, meta)
-    return {"meta": meta}
-
-
-@v3_route(router, "DELETE", "/volumes/{volume_id}/metadata/{key}", **no_body(200))
-async def delete_metadata_item(
-    volume_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume:delete_volume_metadata")],
-    work: WorkDep,
-) -> Response:
-    volume = await flows.get(work.session, ctx, volume_id, for_update=True)
-    await flows.delete_metadata_key(work.session, volume, key)
-    return Response(status_code=200)
+add_metadata_routes(
+    router,
+    "volumes",
+    flows.VOLUME_METADATA,
+    flows.get,
+    MetadataPolicies(
+        read="volume:get_volume_metadata",
+        create="volume:create_volume_metadata",
+        update="volume:update_volume_metadata",
+        delete="volume:delete_volume_metadata",
+    ),
+)
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -511,17 +411,8 @@ async def volume_action(
     work: WorkDep,
     version: VersionDep,
 ) -> Response:
-    body = await read_body(request)
-    if len(body) != 1:
-        raise BadRequest("Exactly one action per request.")
-    action, args = next(iter(body.items()))
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
-    policy = ACTION_POLICIES.get(action)
-    if policy is None:
-        raise BadRequest(f"There is no such action: {action}")
+    action, args = await read_action(request)
+    policy = action_policy(ACTION_POLICIES, action)
     # A project's own actions are refused before the lookup; an admin's only after it,
     # so another project's volume is not found, as for every other request.
     if not _admin_only(policy) or not ctx.can_write:

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -26,6 +26,7 @@ from app.runtime import Runtime
 from app.volumes import backup_services, jobs, lifecycle, messages, quotas
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
+from app.volumes.repository import Repository
 from app.volumes.snapshots import SnapshotStatus, snapshot_payload
 from app.volumes.states import BackupStatus, VolumeStatus
 from app.volumes.volumes import Outcome, split_host
@@ -56,25 +57,9 @@ class CreateBackup:
     availability_zone: str | None = None
 
 
-def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) -> Select[Any]:
-    if ctx.is_admin and all_tenants:
-        return query
-    return query.where(Backup.project_id == ctx.project_id)
-
-
-async def get(
-    session: AsyncSession, ctx: RequestContext, backup_id: str, *, for_update: bool = False
-) -> Backup:
-    query = select(Backup).where(Backup.id == backup_id)
-    if not ctx.is_admin:
-        # Another project's backup is simply not found.
-        query = query.where(Backup.project_id == ctx.project_id)
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    backup = (await session.scalars(query)).first()
-    if backup is None:
-        raise NotFound(f"Backup {backup_id} could not be found.")
-    return backup
+BACKUPS = Repository(Backup, "Backup")
+visible = BACKUPS.visible
+get = BACKUPS.get
 
 
 # --- create -------------------------------------------------------------------------------

@@ -13,25 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.context import RequestContext
 from app.db.models import Group, GroupType, GroupTypeSpec, utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.volumes.specs import SpecStore
-
-MAX_TEXT = 255
+from app.volumes.specs import SpecStore, TypeCatalog
 
 
 def _visible(ctx: RequestContext) -> Any:
     # No per-project access list exists for group types: a private one is the admin's.
     return True if ctx.is_admin else GroupType.is_public.is_(True)
-
-
-async def get(session: AsyncSession, ctx: RequestContext, id_or_name: str) -> GroupType:
-    """By id, else by name, among the group types the caller may see."""
-    for column in (GroupType.id, GroupType.name):
-        found = (
-            await session.scalars(select(GroupType).where(column == id_or_name, _visible(ctx)))
-        ).first()
-        if found is not None:
-            return found
-    raise NotFound(f"Group type {id_or_name} could not be found.")
 
 
 async def default(session: AsyncSession, ctx: RequestContext, name: str | None) -> GroupType:
@@ -45,40 +32,8 @@ async def default(session: AsyncSession, ctx: RequestContext, name: str | None) 
     return found
 
 
-async def list_types(
-    session: AsyncSession, ctx: RequestContext, is_public: bool | None = None
-) -> list[GroupType]:
-    query = select(GroupType).where(_visible(ctx)).order_by(GroupType.created_at, GroupType.id)
-    if is_public is not None:
-        query = query.where(GroupType.is_public.is_(is_public))
-    return list((await session.scalars(query)).all())
-
-
-def validate_name(name: object) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT:
-        raise BadRequest(
-            f"Group type name must be a non-empty string of at most {MAX_TEXT} characters."
-        )
-    return name.strip()
-
-
-def validate_specs(specs: object) -> dict[str, str]:
-    if not isinstance(specs, dict):
-        raise BadRequest("group_specs must be an object.")
-    out: dict[str, str] = {}
-    for key, value in specs.items():
-        if not isinstance(key, str) or not key or len(key) > MAX_TEXT:
-            raise BadRequest(
-                f"Group spec keys must be non-empty strings of at most {MAX_TEXT} characters."
-            )
-        if isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str | int | float) or len(str(value)) > MAX_TEXT:
-            raise BadRequest(
-                f"Value for group spec {key} must be a string of at most {MAX_TEXT} characters."
-            )
-        out[key] = str(value)
-    return out
+GROUP_TYPES = TypeCatalog(GroupType, "Group type", "group_specs", "group spec", _visible)
+get = GROUP_TYPES.get
 
 
 async def _name_taken(session: AsyncSession, name: str, other_than: str | None = None) -> bool:

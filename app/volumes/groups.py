@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 
 from app.context import RequestContext
@@ -26,6 +25,7 @@ from app.volumes import types as vtypes
 from app.volumes import volumes as flows
 from app.volumes.group_members import GroupStatus
 from app.volumes.messages import Action, Detail
+from app.volumes.repository import Repository
 from app.volumes.states import VolumeStatus
 
 # The size each volume type is asked to fit when a group is placed. Not 0: the
@@ -46,25 +46,9 @@ class CreateGroup:
     availability_zone: str | None = None
 
 
-def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) -> Select[Any]:
-    if ctx.is_admin and all_tenants:
-        return query
-    return query.where(Group.project_id == ctx.project_id)
-
-
-async def get(
-    session: AsyncSession, ctx: RequestContext, group_id: str, *, for_update: bool = False
-) -> Group:
-    """The caller's group (an admin's: any); another project's is simply not found."""
-    query = select(Group).where(Group.id == group_id)
-    if not ctx.is_admin:
-        query = query.where(Group.project_id == ctx.project_id)
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    group = (await session.scalars(query)).first()
-    if group is None:
-        raise NotFound(f"Group {group_id} could not be found.")
-    return group
+GROUPS = Repository(Group, "Group")
+visible = GROUPS.visible
+get = GROUPS.get
 
 
 async def members(session: AsyncSession, group_id: str, *, lock: bool = False) -> list[Volume]:

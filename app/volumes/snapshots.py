@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
@@ -33,6 +33,7 @@ from app.volumes import types as vtypes
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
 from app.volumes.metadata import MetadataStore
+from app.volumes.repository import Repository
 from app.volumes.states import SnapshotStatus, VolumeStatus
 from app.volumes.volumes import Outcome
 
@@ -71,25 +72,9 @@ def snapshot_payload(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
-def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) -> Select[Any]:
-    if ctx.is_admin and all_tenants:
-        return query
-    return query.where(Snapshot.project_id == ctx.project_id)
-
-
-async def get(
-    session: AsyncSession, ctx: RequestContext, snapshot_id: str, *, for_update: bool = False
-) -> Snapshot:
-    """The caller's snapshot (another project's is simply not found)."""
-    query = select(Snapshot).where(Snapshot.id == snapshot_id)
-    if not ctx.is_admin:
-        query = query.where(Snapshot.project_id == ctx.project_id)
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    snapshot = (await session.scalars(query)).first()
-    if snapshot is None:
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
-    return snapshot
+SNAPSHOTS = Repository(Snapshot, "Snapshot")
+visible = SNAPSHOTS.visible
+get = SNAPSHOTS.get
 
 
 async def lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:

@@ -1,16 +1,82 @@
-"""Key/value specs of a type (volume types' extra specs, group types' group specs):
-set key by key, deleted key by key, read as a dict."""
+"""What volume types and group types share: finding one the caller may see, listing
+them, checking a name, and their key/value specs (volume types' extra specs, group
+types' group specs) checked, set key by key, deleted key by key, read as a dict."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import utcnow
-from app.errors import NotFound
+from app.context import RequestContext
+from app.db.models import GroupType, VolumeType, utcnow
+from app.errors import BadRequest, NotFound
+
+MAX_TEXT = 255
+
+
+Kind = TypeVar("Kind", VolumeType, GroupType)
+
+
+@dataclass(frozen=True)
+class TypeCatalog(Generic[Kind]):
+    """One kind of type (volume types, group types) as callers find and check it."""
+
+    model: type[Kind]
+    noun: str  # for messages: "Volume type"
+    specs_member: str  # the body's member holding the specs: "extra_specs"
+    spec_noun: str  # one spec, for messages: "extra spec"
+    visible: Callable[[RequestContext], Any]  # the clause of the types a caller sees
+
+    async def get(self, session: AsyncSession, ctx: RequestContext, id_or_name: str) -> Kind:
+        """By id, else by name, among the types the caller may see (Cinder's order)."""
+        for column in (self.model.id, self.model.name):
+            query = select(self.model).where(column == id_or_name, self.visible(ctx))
+            found = (await session.scalars(query)).first()
+            if found is not None:
+                return found
+        raise NotFound(f"{self.noun} {id_or_name} could not be found.")
+
+    async def list_types(
+        self, session: AsyncSession, ctx: RequestContext, is_public: bool | None = None
+    ) -> list[Kind]:
+        """The types the caller may see, oldest first; only public or private if asked."""
+        model = self.model
+        query = select(model).where(self.visible(ctx)).order_by(model.created_at, model.id)
+        if is_public is not None:
+            query = query.where(model.is_public.is_(is_public))
+        return list((await session.scalars(query)).all())
+
+    def validate_name(self, name: object) -> str:
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT:
+            raise BadRequest(
+                f"{self.noun} name must be a non-empty string of at most {MAX_TEXT} characters."
+            )
+        return name.strip()
+
+    def validate_specs(self, specs: object) -> dict[str, str]:
+        """Specs as strings (a number or boolean is taken as its text)."""
+        if not isinstance(specs, dict):
+            raise BadRequest(f"{self.specs_member} must be an object.")
+        out: dict[str, str] = {}
+        for key, value in specs.items():
+            if not isinstance(key, str) or not key or len(key) > MAX_TEXT:
+                raise BadRequest(
+                    f"{self.spec_noun.capitalize()} keys must be non-empty strings of at most "
+                    f"{MAX_TEXT} characters."
+                )
+            if isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str | int | float) or len(str(value)) > MAX_TEXT:
+                raise BadRequest(
+                    f"Value for {self.spec_noun} {key} must be a string of at most "
+                    f"{MAX_TEXT} characters."
+                )
+            out[key] = str(value)
+        return out
 
 
 @dataclass(frozen=True)

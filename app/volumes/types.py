@@ -20,7 +20,7 @@ from app.db.models import (
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound
 from app.volumes import jobs
-from app.volumes.specs import SpecStore
+from app.volumes.specs import SpecStore, TypeCatalog
 
 DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
 
@@ -50,17 +50,6 @@ def _visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
     return or_(VolumeType.is_public.is_(True), VolumeType.id.in_(granted))
 
 
-async def get(session: AsyncSession, ctx: RequestContext, id_or_name: str) -> VolumeType:
-    """By id, else by name, among the types the caller may see (Cinder's lookup order)."""
-    for column in (VolumeType.id, VolumeType.name):
-        found = (
-            await session.scalars(select(VolumeType).where(column == id_or_name, _visible(ctx)))
-        ).first()
-        if found is not None:
-            return found
-    raise NotFound(f"Volume type {id_or_name} could not be found.")
-
-
 async def default(session: AsyncSession, name: str) -> VolumeType:
     found = (await session.scalars(select(VolumeType).where(VolumeType.name == name))).first()
     if found is None:
@@ -68,36 +57,8 @@ async def default(session: AsyncSession, name: str) -> VolumeType:
     return found
 
 
-async def list_types(
-    session: AsyncSession, ctx: RequestContext, is_public: bool | None = None
-) -> list[VolumeType]:
-    query = select(VolumeType).where(_visible(ctx)).order_by(VolumeType.created_at, VolumeType.id)
-    if is_public is not None:
-        query = query.where(VolumeType.is_public.is_(is_public))
-    return list((await session.scalars(query)).all())
-
-
-def validate_name(name: object) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise BadRequest("Volume type name must be a non-empty string of at most 255 characters.")
-    return name.strip()
-
-
-def validate_specs(specs: object) -> dict[str, str]:
-    if not isinstance(specs, dict):
-        raise BadRequest("extra_specs must be an object.")
-    out: dict[str, str] = {}
-    for key, value in specs.items():
-        if not isinstance(key, str) or not key or len(key) > 255:
-            raise BadRequest("Extra spec keys must be non-empty strings of at most 255 characters.")
-        if isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str | int | float) or len(str(value)) > 255:
-            raise BadRequest(
-                f"Value for extra spec {key} must be a string of at most 255 characters."
-            )
-        out[key] = str(value)
-    return out
+VOLUME_TYPES = TypeCatalog(VolumeType, "Volume type", "extra_specs", "extra spec", _visible)
+get = VOLUME_TYPES.get
 
 
 async def create(

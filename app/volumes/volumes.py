@@ -24,6 +24,7 @@ from app.volumes import group_members, jobs, lifecycle, messages, qos_specs, quo
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
 from app.volumes.metadata import MAX_METADATA_ITEMS, MetadataStore
+from app.volumes.repository import Repository
 from app.volumes.states import VolumeStatus
 
 # How many ranked candidates one request tries in the database before giving up: the
@@ -143,10 +144,8 @@ def validate_metadata(metadata: object) -> dict[str, str]:
     return out
 
 
-def visible(query: Select[Any], ctx: RequestContext, all_tenants: bool = False) -> Select[Any]:
-    if ctx.is_admin and all_tenants:
-        return query
-    return query.where(Volume.project_id == ctx.project_id)
+VOLUMES = Repository(Volume, "Volume")
+visible = VOLUMES.visible
 
 
 async def get(

@@ -1,0 +1,33 @@
+"""`POST /{collection}/{id}/action`: the body names one action and its arguments, as
+every Cinder resource with actions takes it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+
+from app.api.common import read_body
+from app.errors import BadRequest
+
+
+async def read_action(request: Request) -> tuple[str, dict[str, Any]]:
+    """The action the body names and its arguments (an object; null stands for {})."""
+    body = await read_body(request)
+    if len(body) != 1:
+        raise BadRequest("Exactly one action per request.")
+    action, args = next(iter(body.items()))
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise BadRequest(f"Invalid arguments for {action}: it must be an object.")
+    return action, args
+
+
+def action_policy(policies: Mapping[str, str], action: str) -> str:
+    """The policy of a known action; 400 for any other."""
+    policy = policies.get(action)
+    if policy is None:
+        raise BadRequest(f"There is no such action: {action}")
+    return policy
