@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import RuntimeDep, SessionDep
+from app.api.schemas import identity as schemas
 from app.db.models import Project, User
 from app.errors import (
     BadRequest,
@@ -253,14 +254,23 @@ async def _password_checked(
 # --- version discovery -----------------------------------------------------------
 
 
-@router.get("", status_code=300, summary="Identity API versions")
+@router.get(
+    "",
+    status_code=300,
+    summary="Identity API versions",
+    **schemas.answers(schemas.VersionsResponse, 300),
+)
 @router.get("/", status_code=300, include_in_schema=False)
 async def identity_versions(request: Request) -> JSONResponse:
     # Keystone answers its root with 300 Multiple Choices and a {"versions": {"values"}}.
     return JSONResponse(keystone.versions_body(identity_url(request)), status_code=300)
 
 
-@router.get("/v3", summary="Identity API v3")
+@router.get(
+    "/v3",
+    summary="Identity API v3",
+    **schemas.answers(schemas.VersionResponse, 200),
+)
 @router.get("/v3/", include_in_schema=False)
 async def identity_v3(request: Request) -> dict[str, Any]:
     return {"version": keystone.version_body(identity_url(request))}
@@ -269,7 +279,12 @@ async def identity_v3(request: Request) -> dict[str, Any]:
 # --- tokens ----------------------------------------------------------------------
 
 
-@router.post("/v3/auth/tokens", status_code=201, summary="Password authentication")
+@router.post(
+    "/v3/auth/tokens",
+    status_code=201,
+    summary="Password authentication",
+    **schemas.answers(schemas.TokenResponse, 201),
+)
 async def issue_token(
     body: AuthRequest, request: Request, runtime: RuntimeDep, session: SessionDep
 ) -> JSONResponse:
@@ -389,7 +404,11 @@ async def _subject(
     return token, subject
 
 
-@router.get("/v3/auth/tokens", summary="Validate a token")
+@router.get(
+    "/v3/auth/tokens",
+    summary="Validate a token",
+    **schemas.answers(schemas.TokenResponse, 200),
+)
 async def validate_token(
     request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
 ) -> JSONResponse:
@@ -403,7 +422,12 @@ async def validate_token(
     return JSONResponse(content, headers={"X-Subject-Token": token})
 
 
-@router.head("/v3/auth/tokens", summary="Check a token")
+@router.head(
+    "/v3/auth/tokens",
+    summary="Check a token",
+    response_class=Response,
+    responses=schemas.ERROR_RESPONSES,
+)
 async def check_token(
     request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
 ) -> Response:
@@ -411,7 +435,13 @@ async def check_token(
     return Response(status_code=200, headers={"X-Subject-Token": token})
 
 
-@router.delete("/v3/auth/tokens", status_code=204, summary="Revoke a token")
+@router.delete(
+    "/v3/auth/tokens",
+    status_code=204,
+    summary="Revoke a token",
+    response_class=Response,
+    responses=schemas.ERROR_RESPONSES,
+)
 async def revoke_token(
     request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
 ) -> Response:
@@ -426,13 +456,21 @@ async def revoke_token(
     return Response(status_code=204)
 
 
-@router.get("/v3/auth/projects", summary="Projects the caller may scope to")
+@router.get(
+    "/v3/auth/projects",
+    summary="Projects the caller may scope to",
+    **schemas.answers(schemas.ProjectsResponse, 200),
+)
 async def auth_projects(request: Request, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     projects = await service.list_user_projects(session, caller.user_id)
     return _projects_page(request, projects)
 
 
-@router.get("/v3/auth/catalog", summary="The caller's service catalog")
+@router.get(
+    "/v3/auth/catalog",
+    summary="The caller's service catalog",
+    **schemas.answers(schemas.CatalogResponse, 200),
+)
 async def auth_catalog(request: Request, caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
     return {
         "catalog": build_catalog(base_url(request), caller.project_id, runtime.settings.region),
@@ -443,7 +481,11 @@ async def auth_catalog(request: Request, caller: CallerDep, runtime: RuntimeDep)
 # --- users and projects (self-lookups; everything for an admin) --------------------
 
 
-@router.get("/v3/users", summary="List users (admin)")
+@router.get(
+    "/v3/users",
+    summary="List users (admin)",
+    **schemas.answers(schemas.UsersResponse, 200),
+)
 async def users(
     request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
 ) -> dict[str, Any]:
@@ -456,7 +498,11 @@ async def users(
     }
 
 
-@router.get("/v3/users/{user_id}", summary="Show a user (self or admin)")
+@router.get(
+    "/v3/users/{user_id}",
+    summary="Show a user (self or admin)",
+    **schemas.answers(schemas.UserResponse, 200),
+)
 async def user(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -464,7 +510,13 @@ async def user(
     return {"user": keystone.user_body(found, identity_url(request))}
 
 
-@router.post("/v3/users/{user_id}/password", status_code=204, summary="Change one's password")
+@router.post(
+    "/v3/users/{user_id}/password",
+    status_code=204,
+    summary="Change one's password",
+    response_class=Response,
+    responses=schemas.ERROR_RESPONSES,
+)
 async def change_password(
     user_id: str,
     body: PasswordChangeRequest,
@@ -491,7 +543,11 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.get("/v3/users/{user_id}/projects", summary="A user's projects (self or admin)")
+@router.get(
+    "/v3/users/{user_id}/projects",
+    summary="A user's projects (self or admin)",
+    **schemas.answers(schemas.ProjectsResponse, 200),
+)
 async def user_projects(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -499,7 +555,11 @@ async def user_projects(
     return _projects_page(request, await service.list_user_projects(session, found.id))
 
 
-@router.get("/v3/projects", summary="List projects (admin)")
+@router.get(
+    "/v3/projects",
+    summary="List projects (admin)",
+    **schemas.answers(schemas.ProjectsResponse, 200),
+)
 async def projects(
     request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
 ) -> dict[str, Any]:
@@ -508,7 +568,11 @@ async def projects(
     return _projects_page(request, found)
 
 
-@router.get("/v3/projects/{project_id}", summary="Show a project (member or admin)")
+@router.get(
+    "/v3/projects/{project_id}",
+    summary="Show a project (member or admin)",
+    **schemas.answers(schemas.ProjectResponse, 200),
+)
 async def project(
     project_id: str, request: Request, caller: CallerDep, session: SessionDep
 ) -> dict[str, Any]:
