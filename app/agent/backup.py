@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 
+from app import jobkinds
 from app.agent.backends import Backend
 from app.agent.client import Job
 from app.agent.config import AgentConfig
@@ -27,9 +28,10 @@ log = structlog.get_logger(__name__)
 MiB = 1024 * 1024
 Progress = Callable[[int], None]
 Work = Callable[[], dict[str, Any]]
-BackupHandler = Callable[
-    ["BackupService", Mapping[str, Backend], dict[str, Any], Progress], dict[str, Any]
-]
+P = TypeVar("P", bound=jobkinds.Wire)
+# A handler gets the payload validated into its kind's model; what it returns is posted
+# validated into the kind's result model.
+BackupHandler = Callable[["BackupService", Mapping[str, Backend], P, Progress], Mapping[str, Any]]
 
 
 @dataclass
@@ -71,10 +73,46 @@ class BackupService:
         """The job's work, or why it cannot run here."""
         if not self.ready:
             return f"backup service {self.host} is not ready: {self.setup_error}"
-        handler = BACKUP_JOB_KINDS.get((job.kind, job.payload_version))
-        if handler is None:
+        kind = BACKUP_JOB_KINDS.get((job.kind, job.payload_version))
+        if kind is None:
             return f"unsupported job {job.kind} version {job.payload_version}"
-        return lambda: handler(self, backends, job.payload, progress)
+        try:
+            return kind.bind(self, backends, job.payload, progress)
+        except DriverError as exc:  # a payload that does not fit its kind's model
+            return exc.message
+
+
+@dataclass(frozen=True)
+class BackupJobKind(Generic[P]):
+    """A kind of the catalog (app/jobkinds.py) that runs on the backup service, with the
+    handler this agent runs it with."""
+
+    kind: jobkinds.JobKind[P, Any]
+    handler: BackupHandler[P]
+
+    def bind(
+        self,
+        service: BackupService,
+        backends: Mapping[str, Backend],
+        payload: Mapping[str, Any],
+        progress: Progress,
+    ) -> Work:
+        """The job's work; DriverError at once when the payload does not fit its model."""
+        try:
+            typed = self.kind.load(payload)
+        except jobkinds.InvalidJobData as exc:
+            raise DriverError(str(exc)) from None
+
+        def work() -> dict[str, Any]:
+            result = self.handler(service, backends, typed, progress)
+            try:
+                return self.kind.dump_result(result)
+            except jobkinds.InvalidJobData as exc:
+                raise DriverError(
+                    f"the backup driver's answer to {self.kind.name}: {exc}"
+                ) from None
+
+        return work
 
 
 def reaches(backends: Mapping[str, Backend]) -> list[str]:
@@ -102,57 +140,48 @@ def build_backup_service(config: AgentConfig) -> BackupService | None:
     )
 
 
-def _backup_ref(payload: dict[str, Any]) -> tuple[str, str | None]:
-    backup = payload.get("backup")
-    if not isinstance(backup, dict) or not isinstance(backup.get("id"), str):
-        raise DriverError("invalid job payload: no backup id")
-    container = backup.get("container")
-    if container is not None and not isinstance(container, str):
-        raise DriverError("invalid job payload: container must be a string")
-    return backup["id"], container
-
-
 def _create_backup(
     service: BackupService,
     backends: Mapping[str, Backend],
-    payload: dict[str, Any],
+    payload: jobkinds.CreateBackupPayload,
     progress: Progress,
-) -> dict[str, Any]:
-    backup_id, container = _backup_ref(payload)
-    raw = payload.get("volume")
-    if not isinstance(raw, dict):
-        raise DriverError("invalid job payload: no volume")
-    volume = VolumeSpec.from_dict(raw)
+) -> Mapping[str, Any]:
+    volume = VolumeSpec.from_dict(payload.volume.model_dump())
     backend_host = (volume.host or "").partition("#")[0]
     backend = backends.get(backend_host)
     if backend is None or not backend.ready:
         raise DriverError(f"backend {backend_host} is not served here: cannot read the volume")
-    snapshot = payload.get("snapshot")
-    if snapshot is not None and not isinstance(snapshot, dict):
-        raise DriverError("invalid job payload: snapshot must be an object")
     # A backup of a snapshot reads the snapshot's bytes (the volume as it was then).
     source = (
-        backend.driver.snapshot_local_path(SnapshotSpec.from_dict(snapshot))
-        if snapshot is not None
+        backend.driver.snapshot_local_path(SnapshotSpec.from_dict(payload.snapshot.model_dump()))
+        if payload.snapshot is not None
         else backend.driver.local_path(volume)
     )
     return service.repository.create_backup(
-        backup_id, source, container=container, volume_id=volume.id, progress=progress
+        payload.backup.id,
+        source,
+        container=payload.backup.container,
+        volume_id=volume.id,
+        progress=progress,
     )
 
 
 def _delete_backup(
     service: BackupService,
     _backends: Mapping[str, Backend],
-    payload: dict[str, Any],
+    payload: jobkinds.DeleteBackupPayload,
     _progress: Progress,
-) -> dict[str, Any]:
-    backup_id, container = _backup_ref(payload)
-    service.repository.delete_backup(backup_id, container)
+) -> Mapping[str, Any]:
+    service.repository.delete_backup(payload.backup.id, payload.backup.container)
     return {}
 
 
-BACKUP_JOB_KINDS: dict[tuple[str, int], BackupHandler] = {
-    ("create_backup", 1): _create_backup,
-    ("delete_backup", 1): _delete_backup,
+# Every catalog kind that runs on the backup service, with its handler (a test checks
+# that none is missing).
+BACKUP_JOB_KINDS: dict[tuple[str, int], BackupJobKind[Any]] = {
+    bound.kind.key: bound
+    for bound in (
+        BackupJobKind(jobkinds.CREATE_BACKUP, _create_backup),
+        BackupJobKind(jobkinds.DELETE_BACKUP, _delete_backup),
+    )
 }

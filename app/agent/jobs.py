@@ -14,10 +14,11 @@ import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Generic, TypeVar
 
 import structlog
 
+from app import jobkinds
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError, Job, LeaseLost
@@ -28,82 +29,116 @@ log = structlog.get_logger(__name__)
 # Error messages become user messages: keep them to a readable line.
 MAX_ERROR_CHARS = 255
 
-Handler = Callable[[VolumeDriver, dict[str, Any]], dict[str, Any]]
 # The agent's volume drivers by backend host: what a job that spans two backends of this
 # agent (a migration) reaches for.
 Peers = Mapping[str, VolumeDriver]
-PeerHandler = Callable[[VolumeDriver, dict[str, Any], Peers], dict[str, Any]]
+P = TypeVar("P", bound=jobkinds.Wire)
+# A handler gets the job's payload validated into its kind's model and returns what the
+# driver reported; the runner posts that validated into the kind's result model.
+Handler = Callable[[VolumeDriver, P, Peers], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
-class JobKind:
-    name: str
-    payload_version: int
-    handler: Handler | PeerHandler
-    # Whether a fresh capability report should follow, so the scheduler sees the change.
-    changes_capacity: bool
-    # The handler also takes the agent's other backends (a PeerHandler).
-    needs_peers: bool = False
+class VolumeJobKind(Generic[P]):
+    """A kind of the catalog (app/jobkinds.py) that runs on a volume backend, with the
+    handler this agent runs it with."""
+
+    kind: jobkinds.JobKind[P, Any]
+    handler: Handler[P]
+
+    @property
+    def changes_capacity(self) -> bool:
+        return self.kind.changes_capacity
 
     def bind(
-        self, driver: VolumeDriver, payload: dict[str, Any], peers: Peers
+        self, driver: VolumeDriver, payload: Mapping[str, Any], peers: Peers
     ) -> Callable[[], dict[str, Any]]:
-        if self.needs_peers:
-            return functools.partial(cast(PeerHandler, self.handler), driver, payload, peers)
-        return functools.partial(cast(Handler, self.handler), driver, payload)
+        """The driver call, ready for a worker thread; DriverError at once when the
+        payload does not fit the kind's model (the job fails with that reason)."""
+        typed = load(self.kind, payload)
+        # Only a kind declared to need them sees the agent's other backends.
+        reach = peers if self.kind.needs_peers else {}
+        return functools.partial(self._call, driver, typed, reach)
+
+    def _call(self, driver: VolumeDriver, payload: P, peers: Peers) -> dict[str, Any]:
+        return dump_result(self.kind, self.handler(driver, payload, peers))
 
     def run(
-        self, driver: VolumeDriver, payload: dict[str, Any], peers: Peers | None = None
+        self, driver: VolumeDriver, payload: Mapping[str, Any], peers: Peers | None = None
     ) -> dict[str, Any]:
         """Run the handler here and now (the runner binds it for a worker thread)."""
         return self.bind(driver, payload, peers or {})()
 
 
-def _volume(payload: dict[str, Any], *, sized: bool = True) -> VolumeSpec:
-    volume = payload.get("volume")
-    if not isinstance(volume, dict):
-        raise DriverError("invalid job payload: no volume")
-    return VolumeSpec.from_dict(volume, sized=sized)
+def load(kind: jobkinds.JobKind[P, Any], payload: Mapping[str, Any]) -> P:
+    try:
+        return kind.load(payload)
+    except jobkinds.InvalidJobData as exc:
+        raise DriverError(str(exc)) from None
 
 
-def _create_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
-    return driver.create_volume(_volume(payload))
+def dump_result(kind: jobkinds.JobKind[Any, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return kind.dump_result(result)
+    except jobkinds.InvalidJobData as exc:
+        raise DriverError(f"the driver's answer to {kind.name}: {exc}") from None
 
 
-def _delete_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+def _volume(ref: jobkinds.VolumeRef, *, sized: bool = True) -> VolumeSpec:
+    return VolumeSpec.from_dict(ref.model_dump(), sized=sized)
+
+
+def _snapshot(ref: jobkinds.SnapshotRef, *, sized: bool = True) -> SnapshotSpec:
+    return SnapshotSpec.from_dict(ref.model_dump(), sized=sized)
+
+
+def _create_volume(
+    driver: VolumeDriver, payload: jobkinds.CreateVolumePayload, _peers: Peers
+) -> Mapping[str, Any]:
+    return driver.create_volume(_volume(payload.volume))
+
+
+def _delete_volume(
+    driver: VolumeDriver, payload: jobkinds.VolumeJob, _peers: Peers
+) -> Mapping[str, Any]:
     # A volume whose manage failed has no known size (0): it is deleted all the same.
-    driver.delete_volume(_volume(payload, sized=False))
+    driver.delete_volume(_volume(payload.volume, sized=False))
     return {}
 
 
-def _extend_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
-    new_size = payload.get("new_size_gb")
-    if isinstance(new_size, bool) or not isinstance(new_size, int):
-        raise DriverError("invalid job payload: new_size_gb must be an integer")
-    driver.extend_volume(_volume(payload), new_size)
+def _extend_volume(
+    driver: VolumeDriver, payload: jobkinds.ExtendVolumePayload, _peers: Peers
+) -> Mapping[str, Any]:
+    driver.extend_volume(_volume(payload.volume), payload.new_size_gb)
     return {}
 
 
-def _manage_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
-    ref = payload.get("ref")
-    if not isinstance(ref, dict):
-        raise DriverError("invalid job payload: ref must be an object")
-    result = driver.manage_existing(_volume(payload, sized=False), ref)
+def _managed_size(result: Mapping[str, Any], what: str) -> Mapping[str, Any]:
     size = result.get("size_gb")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise DriverError(f"the driver reported an invalid size for the managed volume: {size!r}")
+        raise DriverError(f"the driver reported an invalid size for the managed {what}: {size!r}")
     return result
 
 
-def _clone_volume(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+def _manage_volume(
+    driver: VolumeDriver, payload: jobkinds.ManageVolumePayload, _peers: Peers
+) -> Mapping[str, Any]:
+    result = driver.manage_existing(_volume(payload.volume, sized=False), payload.ref)
+    return _managed_size(result, "volume")
+
+
+def _clone_volume(
+    driver: VolumeDriver, payload: jobkinds.CloneVolumePayload, _peers: Peers
+) -> Mapping[str, Any]:
     # The source is a volume of the same pool (a group copied from its source group).
-    source = _volume({"volume": payload.get("source")})
-    return driver.create_cloned_volume(_volume(payload), source)
+    return driver.create_cloned_volume(_volume(payload.volume), _volume(payload.source))
 
 
-def _migrate_volume(driver: VolumeDriver, payload: dict[str, Any], peers: Peers) -> dict[str, Any]:
-    source = _volume(payload)
-    target = _volume({"volume": payload.get("target")})
+def _migrate_volume(
+    driver: VolumeDriver, payload: jobkinds.MigrateVolumePayload, peers: Peers
+) -> Mapping[str, Any]:
+    source = _volume(payload.volume)
+    target = _volume(payload.target)
     source_driver = migration.driver_of(peers, source.host)
     if source_driver is None:
         raise DriverError(f"this agent does not serve {source.host}, the volume's source")
@@ -111,60 +146,55 @@ def _migrate_volume(driver: VolumeDriver, payload: dict[str, Any], peers: Peers)
 
 
 def _delete_volume_copy(
-    driver: VolumeDriver, payload: dict[str, Any], peers: Peers
-) -> dict[str, Any]:
-    copy = _volume(payload, sized=False)
-    if payload.get("keep") is None:  # the volume lives nowhere: nothing to protect
+    driver: VolumeDriver, payload: jobkinds.RemoveVolumeCopyPayload, peers: Peers
+) -> Mapping[str, Any]:
+    copy = _volume(payload.volume, sized=False)
+    if payload.keep is None:  # the volume lives nowhere: nothing to protect
         driver.delete_volume(copy)
         return {}
-    keep = _volume({"volume": payload.get("keep")}, sized=False)
+    keep = _volume(payload.keep, sized=False)
     migration.delete_copy(driver, copy, migration.driver_of(peers, keep.host), keep)
     return {}
 
 
-def _snapshot(payload: dict[str, Any], *, sized: bool = True) -> SnapshotSpec:
-    snapshot = payload.get("snapshot")
-    if not isinstance(snapshot, dict):
-        raise DriverError("invalid job payload: no snapshot")
-    return SnapshotSpec.from_dict(snapshot, sized=sized)
+def _create_snapshot(
+    driver: VolumeDriver, payload: jobkinds.CreateSnapshotPayload, _peers: Peers
+) -> Mapping[str, Any]:
+    return driver.create_snapshot(_snapshot(payload.snapshot), _volume(payload.volume))
 
 
-def _create_snapshot(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
-    return driver.create_snapshot(_snapshot(payload), _volume(payload))
-
-
-def _delete_snapshot(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
+def _delete_snapshot(
+    driver: VolumeDriver, payload: jobkinds.SnapshotJob, _peers: Peers
+) -> Mapping[str, Any]:
     # A snapshot whose manage failed has no known size (0): it is deleted all the same.
-    driver.delete_snapshot(_snapshot(payload, sized=False))
+    driver.delete_snapshot(_snapshot(payload.snapshot, sized=False))
     return {}
 
 
-def _manage_snapshot(driver: VolumeDriver, payload: dict[str, Any]) -> dict[str, Any]:
-    ref = payload.get("ref")
-    if not isinstance(ref, dict):
-        raise DriverError("invalid job payload: ref must be an object")
-    result = driver.manage_existing_snapshot(_snapshot(payload, sized=False), _volume(payload), ref)
-    size = result.get("size_gb")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise DriverError(f"the driver reported an invalid size for the managed snapshot: {size!r}")
-    return result
+def _manage_snapshot(
+    driver: VolumeDriver, payload: jobkinds.ManageSnapshotPayload, _peers: Peers
+) -> Mapping[str, Any]:
+    result = driver.manage_existing_snapshot(
+        _snapshot(payload.snapshot, sized=False), _volume(payload.volume), payload.ref
+    )
+    return _managed_size(result, "snapshot")
 
 
-JOB_KINDS: dict[tuple[str, int], JobKind] = {
-    (kind.name, kind.payload_version): kind
-    for kind in (
-        JobKind("create_volume", 1, _create_volume, changes_capacity=True),
-        JobKind("delete_volume", 1, _delete_volume, changes_capacity=True),
-        JobKind("extend_volume", 1, _extend_volume, changes_capacity=True),
-        JobKind("manage_volume", 1, _manage_volume, changes_capacity=True),
-        JobKind("create_snapshot", 1, _create_snapshot, changes_capacity=True),
-        JobKind("delete_snapshot", 1, _delete_snapshot, changes_capacity=True),
-        JobKind("manage_snapshot", 1, _manage_snapshot, changes_capacity=True),
-        JobKind("clone_volume", 1, _clone_volume, changes_capacity=True),
-        JobKind("migrate_volume", 1, _migrate_volume, changes_capacity=True, needs_peers=True),
-        JobKind(
-            "delete_volume_copy", 1, _delete_volume_copy, changes_capacity=True, needs_peers=True
-        ),
+# Every catalog kind that runs on a volume backend, with its handler (a test checks that
+# none is missing).
+JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = {
+    bound.kind.key: bound
+    for bound in (
+        VolumeJobKind(jobkinds.CREATE_VOLUME, _create_volume),
+        VolumeJobKind(jobkinds.DELETE_VOLUME, _delete_volume),
+        VolumeJobKind(jobkinds.EXTEND_VOLUME, _extend_volume),
+        VolumeJobKind(jobkinds.MANAGE_VOLUME, _manage_volume),
+        VolumeJobKind(jobkinds.CREATE_SNAPSHOT, _create_snapshot),
+        VolumeJobKind(jobkinds.DELETE_SNAPSHOT, _delete_snapshot),
+        VolumeJobKind(jobkinds.MANAGE_SNAPSHOT, _manage_snapshot),
+        VolumeJobKind(jobkinds.CLONE_VOLUME, _clone_volume),
+        VolumeJobKind(jobkinds.MIGRATE_VOLUME, _migrate_volume),
+        VolumeJobKind(jobkinds.REMOVE_VOLUME_COPY, _delete_volume_copy),
     )
 }
 
@@ -265,7 +295,7 @@ class JobRunner:
         """(result, None) or (None, reason); raises LeaseLost to abandon the job."""
         call = self._prepare(job)
         if isinstance(call, str):
-            return None, call
+            return None, _short(call)
         key = f"{job.backend}/{job.resource_type}/{job.resource_id}"
         work = asyncio.ensure_future(asyncio.to_thread(self._locks.run, key, call))
         lease = asyncio.create_task(self._keep_lease(job))
@@ -304,7 +334,10 @@ class JobRunner:
         kind = JOB_KINDS.get((job.kind, job.payload_version))
         if kind is None:
             return f"unsupported job {job.kind} version {job.payload_version}"
-        return kind.bind(backend.driver, job.payload, self._peers())
+        try:
+            return kind.bind(backend.driver, job.payload, self._peers())
+        except DriverError as exc:  # a payload that does not fit its kind's model
+            return exc.message
 
     def _peers(self) -> Peers:
         return {host: b.driver for host, b in self._backends.items() if b.ready}

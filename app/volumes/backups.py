@@ -13,12 +13,13 @@ no pool capacity)."""
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Backup, BackupService, Job, Snapshot, Volume, utcnow
 from app.errors import BadRequest, NotFound
@@ -27,14 +28,11 @@ from app.volumes import backup_services, jobs, lifecycle, messages, quotas
 from app.volumes import volumes as vflows
 from app.volumes.messages import Action, Detail
 from app.volumes.repository import Repository
-from app.volumes.snapshots import SnapshotStatus, snapshot_payload
+from app.volumes.snapshots import SnapshotStatus, snapshot_ref
 from app.volumes.states import BackupStatus, VolumeStatus
-from app.volumes.volumes import Outcome, split_host
+from app.volumes.volumes import JobEnd, Outcome, split_host
 
-RESOURCE_TYPE = "backup"
 MESSAGE_RESOURCE = "VOLUME_BACKUP"
-CREATE_JOB = "create_backup"
-DELETE_JOB = "delete_backup"
 DEFAULT_CONTAINER = "volumebackups"
 # The volume's status while an agent reads it for a backup (Cinder's name).
 BACKING_UP = "backing-up"
@@ -126,7 +124,11 @@ async def create(
             session, backup, Action.BACKUP_CREATE, Detail.BACKUP_SCHEDULE_ERROR, ctx.request_id
         )
         return backup, outcome
-    payload = {"backup": _backup_payload(backup), "volume": vflows.volume_payload(volume)}
+    payload = jobkinds.CreateBackupPayload(
+        backup=_backup_ref(backup),
+        volume=vflows.volume_ref(volume),
+        snapshot=snapshot_ref(snapshot) if snapshot is not None else None,
+    )
     if snapshot is not None:
         # The snapshot is read, not the volume: the volume stays usable meanwhile.
         await lifecycle.conditional_update(
@@ -136,7 +138,6 @@ async def create(
             {"status": SnapshotStatus.AVAILABLE},
             {"status": BACKING_UP},
         )
-        payload["snapshot"] = snapshot_payload(snapshot)
     else:
         await lifecycle.transition(
             session,
@@ -148,11 +149,10 @@ async def create(
         )
     jobs.enqueue(
         session,
-        kind=CREATE_JOB,
-        backend=service.host,
-        resource_type=RESOURCE_TYPE,
-        resource_id=backup.id,
+        kind=jobkinds.CREATE_BACKUP,
         payload=payload,
+        backend=service.host,
+        resource_id=backup.id,
         max_attempts=runtime.settings.job_max_attempts,
         request_id=ctx.request_id,
     )
@@ -222,8 +222,8 @@ async def _snapshot_to_back_up(
     return snapshot
 
 
-def _backup_payload(backup: Backup) -> dict[str, Any]:
-    return {"id": backup.id, "container": backup.container, "volume_id": backup.volume_id}
+def _backup_ref(backup: Backup) -> jobkinds.BackupRef:
+    return jobkinds.BackupRef(id=backup.id, container=backup.container, volume_id=backup.volume_id)
 
 
 async def _message(
@@ -276,11 +276,11 @@ async def delete(
     held = holds_quota(backup.status)
     if force:
         for job in await jobs.cancel_active(session, backup.id, "superseded by a force delete"):
-            if job.kind == CREATE_JOB:
+            if job.kind == jobkinds.CREATE_BACKUP.name:
                 await _give_source_back(session, backup)
-            elif job.kind == DELETE_JOB:
+            elif job.kind == jobkinds.DELETE_BACKUP.name:
                 # 'deleting' does not say whether it came from error: the job knows.
-                held = bool(job.payload.get("quota_held", True))
+                held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
     previous = backup.status
     if not await lifecycle.move(
         session, backup, {"status": previous}, status=BackupStatus.DELETING
@@ -292,11 +292,10 @@ async def delete(
         return outcome
     jobs.enqueue(
         session,
-        kind=DELETE_JOB,
+        kind=jobkinds.DELETE_BACKUP,
+        payload=jobkinds.DeleteBackupPayload(backup=_backup_ref(backup), quota_held=held),
         backend=backup.service,
-        resource_type=RESOURCE_TYPE,
         resource_id=backup.id,
-        payload={"backup": _backup_payload(backup), "quota_held": held},
         max_attempts=runtime.settings.job_max_attempts,
         request_id=ctx.request_id,
     )
@@ -382,29 +381,34 @@ def _why(job: Job) -> str:
     return job.error or "the backup agent reported a failure"
 
 
-async def apply_result(session: AsyncSession, runtime: Runtime, job: Job, ok: bool) -> Outcome:
-    """A backup job ended (the agent's result, or the reaper's verdict)."""
-    outcome = Outcome()
-    found = await session.get(Backup, job.resource_id)
-    if found is None:
+BackupEnd = Callable[[AsyncSession, Job, Backup, bool], Awaitable[None]]
+
+
+def _on_backup(end: BackupEnd, *, ok: bool, reads_source: bool) -> JobEnd:
+    """A backup job's end (the agent's result, or the reaper's verdict): the backup
+    locked (after the volume or snapshot it reads, when `reads_source`: the lock
+    order), then `end`; nothing when the backup is gone."""
+
+    async def apply(session: AsyncSession, _runtime: Runtime, job: Job) -> Outcome:
+        outcome = Outcome()
+        found = await session.get(Backup, job.resource_id)
+        if found is None:
+            return outcome
+        if reads_source:
+            await _lock_source(session, found)
+        backup = (
+            await session.scalars(
+                select(Backup)
+                .where(Backup.id == job.resource_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if backup is not None:
+            await end(session, job, backup, ok)
         return outcome
-    if job.kind == CREATE_JOB:
-        await _lock_source(session, found)
-    backup = (
-        await session.scalars(
-            select(Backup)
-            .where(Backup.id == job.resource_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if backup is None:
-        return outcome
-    if job.kind == CREATE_JOB:
-        await _create_ended(session, job, backup, ok)
-    elif job.kind == DELETE_JOB:
-        await _delete_ended(session, job, backup, ok)
-    return outcome
+
+    return apply
 
 
 async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: bool) -> None:
@@ -439,7 +443,7 @@ async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
 async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: bool) -> None:
     if backup.status != BackupStatus.DELETING:
         return
-    held = bool(job.payload.get("quota_held", True))
+    held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
     if ok:
         await _finish_delete(session, backup, held)
         return
@@ -452,3 +456,10 @@ async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
         await _message(
             session, backup, Action.BACKUP_DELETE, Detail.BACKUP_DELETE_DRIVER_ERROR, job.request_id
         )
+
+
+# How each backup job ends (registered per kind in app/volumes/results.py).
+created = _on_backup(_create_ended, ok=True, reads_source=True)
+create_failed = _on_backup(_create_ended, ok=False, reads_source=True)
+deleted = _on_backup(_delete_ended, ok=True, reads_source=False)
+delete_failed = _on_backup(_delete_ended, ok=False, reads_source=False)

@@ -14,9 +14,7 @@ from app.scheduler import claims
 from app.volumes import lifecycle, messages
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, queue_copy_removal, split_host, volume_payload
-
-JOB_KIND = "clone_volume"
+from app.volumes.volumes import Outcome, queue_copy_removal, split_host, volume_ref
 
 
 async def clone_failed(
@@ -36,7 +34,7 @@ async def clone_failed(
         outcome.ledgers[split_host(host)] = await claims.release(session, pool_id, volume.size)
         # A clone whose lease ran out may still be finished by its agent: remove whatever
         # it leaves, so no file outlives the claim just given back.
-        copy = {**volume_payload(volume), "host": host, "pool": split_host(host)[1]}
+        copy = volume_ref(volume).model_copy(update={"host": host, "pool": split_host(host)[1]})
         queue_copy_removal(session, runtime, volume.id, copy, None, outcome, job.request_id)
     await messages.about_volume(
         session,

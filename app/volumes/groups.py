@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 
+from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Group, GroupVolumeType, Volume, VolumeType, utcnow
 from app.errors import BadRequest, NotFound
@@ -405,15 +406,13 @@ async def create_from_source(
     session.add_all(clones)
     await session.flush()
     for clone, volume in zip(clones, sources, strict=True):
-        flows.queue_job(
-            session,
-            runtime,
-            clone,
-            "clone_volume",
-            outcome,
-            ctx.request_id,
-            source=flows.volume_payload(volume),
+        payload = jobkinds.CloneVolumePayload(
+            volume=flows.volume_ref(clone),
+            source=flows.volume_ref(volume),
             qos_specs=await qos_specs.for_type(session, clone.volume_type_id),
+        )
+        flows.queue_job(
+            session, runtime, clone, jobkinds.CLONE_VOLUME, payload, outcome, ctx.request_id
         )
     return group, outcome
 

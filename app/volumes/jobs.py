@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.db.models import Backup, Job, utcnow
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
-PAYLOAD_VERSION = 1
+P = TypeVar("P", bound=jobkinds.Wire)
 LEASE_EXPIRED_ERROR = "The storage agent stopped responding before it finished the operation."
 STRANDED_ERROR = "The storage backend is down and did not take the operation in time."
 
@@ -23,21 +24,22 @@ STRANDED_ERROR = "The storage backend is down and did not take the operation in 
 def enqueue(
     session: AsyncSession,
     *,
-    kind: str,
+    kind: jobkinds.JobKind[P, Any],
+    payload: P,
     backend: str,
-    resource_type: str,
     resource_id: str,
-    payload: dict[str, Any],
     max_attempts: int,
     request_id: str | None = None,
 ) -> Job:
+    """Queue a job of a catalog kind; its payload is the kind's model (stored and sent
+    as its JSON dump, with the kind's payload version)."""
     job = Job(
-        kind=kind,
+        kind=kind.name,
         backend=backend,
-        resource_type=resource_type,
+        resource_type=kind.resource.value,
         resource_id=resource_id,
-        payload=payload,
-        payload_version=PAYLOAD_VERSION,
+        payload=kind.dump(payload),
+        payload_version=kind.version,
         state=PENDING,
         max_attempts=max_attempts,
         request_id=request_id,
@@ -230,29 +232,21 @@ async def strand(session: AsyncSession, job_id: int) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
 
-# Jobs on a copy the volume no longer uses (a migration's leftover): operations on the
-# volume neither wait for them nor cancel them, or the copy would be left behind.
-COPY_REMOVAL_KIND = "delete_volume_copy"
-DETACHED_KINDS = (COPY_REMOVAL_KIND,)
-
-
 async def active(session: AsyncSession, resource_id: str, *, lock: bool = False) -> list[Job]:
     query = (
         select(Job)
         .where(
             Job.resource_id == resource_id,
             Job.state.in_((PENDING, RUNNING)),
-            Job.kind.not_in(DETACHED_KINDS),
+            # Jobs on a copy the volume no longer uses (a migration's leftover):
+            # operations on the volume neither wait for them nor cancel them.
+            Job.kind.not_in(jobkinds.DETACHED),
         )
         .order_by(Job.id)
     )
     if lock:
         query = query.with_for_update()
     return list((await session.scalars(query)).all())
-
-
-# app/volumes/backups.py's create job (that module builds on the volume flows).
-_CREATE_BACKUP = "create_backup"
 
 
 async def backup_reading(
@@ -264,7 +258,7 @@ async def backup_reading(
     query = (
         select(Backup.id)
         .join(Job, Job.resource_id == Backup.id)
-        .where(Job.kind == _CREATE_BACKUP, Job.state.in_((PENDING, RUNNING)))
+        .where(Job.kind == jobkinds.CREATE_BACKUP.name, Job.state.in_((PENDING, RUNNING)))
     )
     if snapshot_id is not None:
         query = query.where(Backup.snapshot_id == snapshot_id)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, OverQuota
@@ -32,9 +33,8 @@ from app.volumes import lifecycle, messages, quotas
 from app.volumes import types as vtypes
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, queue_job, split_host
+from app.volumes.volumes import Outcome, queue_job, split_host, volume_ref
 
-JOB_KIND = "manage_volume"
 # The size is not known until the agent reports it: the claim decides capacity then.
 SKIPPED_FILTERS = ("CapacityFilter",)
 
@@ -142,7 +142,8 @@ async def manage_existing(
     session.add(volume)
     await session.flush()
     outcome = Outcome()
-    queue_job(session, runtime, volume, JOB_KIND, outcome, ctx.request_id, ref=spec.ref)
+    payload = jobkinds.ManageVolumePayload(volume=volume_ref(volume), ref=spec.ref)
+    queue_job(session, runtime, volume, jobkinds.MANAGE_VOLUME, payload, outcome, ctx.request_id)
     return volume, vtype, outcome
 
 

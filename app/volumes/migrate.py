@@ -17,11 +17,11 @@ or the reaper can release exactly what was claimed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Backend, Job, Snapshot, Volume, VolumeType, utcnow
 from app.errors import BadRequest
@@ -36,14 +36,12 @@ from app.volumes.volumes import (
     MAX_CLAIM_TRIES,
     Outcome,
     claim_first,
+    copy_ref,
     queue_copy_removal,
     split_host,
-    volume_payload,
+    volume_ref,
     volume_request,
 )
-
-JOB_KIND = "migrate_volume"
-CLEANUP_KIND = jobs.COPY_REMOVAL_KIND
 
 
 @dataclass(frozen=True)
@@ -167,7 +165,7 @@ async def _check_movable(session: AsyncSession, volume: Volume, action: str) -> 
         select(Job.id)
         .where(
             Job.resource_id == volume.id,
-            Job.kind == CLEANUP_KIND,
+            Job.kind == jobkinds.REMOVE_VOLUME_COPY.name,
             Job.state.in_((jobs.PENDING, jobs.RUNNING)),
         )
         .limit(1)
@@ -238,29 +236,21 @@ async def _start(
     volume.updated_at = utcnow()
     jobs.enqueue(
         session,
-        kind=JOB_KIND,
+        kind=jobkinds.MIGRATE_VOLUME,
+        payload=jobkinds.MigrateVolumePayload(
+            volume=volume_ref(volume),
+            target=copy_ref(volume, target.key),
+            target_pool_id=target.pool_id,
+            thin=request.thin,
+            new_type_id=new_type_id,
+            qos_specs=await qos_specs.for_type(session, new_type_id or volume.volume_type_id),
+        ),
         backend=target_backend,
-        resource_type="volume",
         resource_id=volume.id,
-        payload={
-            "volume": volume_payload(volume),
-            "target": _copy_payload(volume, target.key),
-            "target_pool_id": target.pool_id,
-            "thin": request.thin,
-            "new_type_id": new_type_id,
-            "qos_specs": await qos_specs.for_type(session, new_type_id or volume.volume_type_id),
-        },
         max_attempts=runtime.settings.job_max_attempts,
         request_id=ctx.request_id,
     )
     outcome.job_queued = True
-
-
-def _copy_payload(volume: Volume, key: str) -> dict[str, Any]:
-    """The volume as it is (to be) on pool `key`: same id and size, another place."""
-    payload = volume_payload(volume)
-    payload.update(host=key, pool=split_host(key)[1], provider_location=None)
-    return payload
 
 
 # --- how the migrate job ends (app/volumes/results.py calls these) -------------------------
@@ -273,22 +263,22 @@ async def migrated(
     goes back and the old copy is removed."""
     if volume.migration_status != MigrationStatus.MIGRATING:
         return
-    source = dict(job.payload["volume"])
-    target = dict(job.payload["target"])
+    payload = jobkinds.MIGRATE_VOLUME.load(job.payload)
+    source, target = payload.volume, payload.target
     location = (job.result or {}).get("provider_location")
-    outcome.ledgers[split_host(source["host"])] = await claims.release(
+    outcome.ledgers[split_host(source.host or "")] = await claims.release(
         session, int(_pool_id_of(volume)), volume.size
     )
-    volume.host = target["host"]
-    volume.pool_id = int(job.payload["target_pool_id"])
+    volume.host = target.host
+    volume.pool_id = payload.target_pool_id
     volume.provider_location = location if isinstance(location, str) else None
-    volume.availability_zone = _zone_of(runtime, target["host"], volume.availability_zone)
-    if job.payload.get("new_type_id"):
-        volume.volume_type_id = str(job.payload["new_type_id"])
+    volume.availability_zone = _zone_of(runtime, target.host or "", volume.availability_zone)
+    if payload.new_type_id:
+        volume.volume_type_id = payload.new_type_id
     volume.status = volume.previous_status or VolumeStatus.AVAILABLE
     volume.migration_status = MigrationStatus.SUCCESS
     volume.updated_at = utcnow()
-    target["provider_location"] = volume.provider_location
+    target = target.model_copy(update={"provider_location": volume.provider_location})
     queue_copy_removal(session, runtime, volume.id, source, target, outcome, job.request_id)
 
 
@@ -299,23 +289,22 @@ async def migrate_failed(
     the volume returns to its status with migration_status 'error' and a message."""
     if volume.migration_status != MigrationStatus.MIGRATING:
         return
-    target = dict(job.payload["target"])
-    outcome.ledgers[split_host(target["host"])] = await claims.release(
-        session, int(job.payload["target_pool_id"]), volume.size
+    payload = jobkinds.MIGRATE_VOLUME.load(job.payload)
+    target = payload.target
+    outcome.ledgers[split_host(target.host or "")] = await claims.release(
+        session, payload.target_pool_id, volume.size
     )
     volume.status = volume.previous_status or VolumeStatus.AVAILABLE
     volume.migration_status = MigrationStatus.ERROR
     volume.updated_at = utcnow()
-    queue_copy_removal(
-        session, runtime, volume.id, target, dict(job.payload["volume"]), outcome, job.request_id
-    )
-    action = Action.RETYPE_VOLUME if job.payload.get("new_type_id") else Action.MIGRATE_VOLUME
+    queue_copy_removal(session, runtime, volume.id, target, payload.volume, outcome, job.request_id)
+    action = Action.RETYPE_VOLUME if payload.new_type_id else Action.MIGRATE_VOLUME
     await messages.about_volume(
         session,
         volume,
         action,
         Detail.DRIVER_FAILED,
-        f"Copy to {target['host']} failed: {job.error or 'the storage agent reported a failure'}",
+        f"Copy to {target.host} failed: {job.error or 'the storage agent reported a failure'}",
         job.request_id,
     )
 

@@ -1,15 +1,21 @@
 """What a finished job means for its resource: the status change (and claim or quota
 release) that the agent's result, or the reaper's verdict, calls for. Runs in the
-transaction that records the job's end."""
+transaction that records the job's end.
+
+`RESULTS` holds, for every kind of the job catalog (app/jobkinds.py), the handler of its
+success and of its failure; `apply` reads it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
 from app.scheduler import claims
@@ -26,25 +32,20 @@ from app.volumes import (
 from app.volumes.messages import Action, Detail
 from app.volumes.states import VolumeStatus
 from app.volumes.volumes import (
+    JobEnd,
     Outcome,
     finish_delete,
     queue_copy_removal,
     release_extension,
     schedule,
     split_host,
-    volume_payload,
+    volume_ref,
     volume_request,
 )
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None]]
-# How the jobs of other resources (snapshots, backups, ...) end: each such module locks
-# its own resource and applies the result; keyed by Job.resource_type.
-ResourceResult = Callable[[AsyncSession, Runtime, Job, bool], Awaitable[Outcome]]
-OTHER_RESOURCES: dict[str, ResourceResult] = {}
-OTHER_RESOURCES[snapshots.RESOURCE_TYPE] = snapshots.apply_result
-OTHER_RESOURCES[backups.RESOURCE_TYPE] = backups.apply_result
+VolumeEnd = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None]]
 
 
 async def _volume(session: AsyncSession, job: Job) -> Volume | None:
@@ -58,6 +59,22 @@ async def _volume(session: AsyncSession, job: Job) -> Volume | None:
             .execution_options(populate_existing=True)
         )
     ).first()
+
+
+def on_volume(end: VolumeEnd) -> JobEnd:
+    """A job end that applies `end` to the job's volume, locked (`_volume`); nothing
+    when the volume is gone."""
+
+    async def apply(session: AsyncSession, runtime: Runtime, job: Job) -> Outcome:
+        outcome = Outcome()
+        volume = await _volume(session, job)
+        if volume is None:
+            log.warning("job finished for a resource that is gone", job_id=job.id)
+            return outcome
+        await end(session, runtime, job, volume, outcome)
+        return outcome
+
+    return apply
 
 
 def _why(job: Job) -> str:
@@ -96,7 +113,7 @@ async def _extended(
         volume,
         {"status": VolumeStatus.EXTENDING},
         status=VolumeStatus.AVAILABLE,
-        size=int(job.payload["new_size_gb"]),
+        size=jobkinds.EXTEND_VOLUME.load(job.payload).new_size_gb,
     )
 
 
@@ -111,7 +128,7 @@ async def _create_failed(
     if volume.status != VolumeStatus.CREATING:
         return
     attempts = await _failed_creates(session, volume.id)
-    failed_copy = volume_payload(volume) if volume.host else None
+    failed_copy = volume_ref(volume) if volume.host else None
     if volume.pool_id is not None and volume.host:
         outcome.ledgers[split_host(volume.host)] = await claims.release(
             session, volume.pool_id, volume.size
@@ -121,7 +138,7 @@ async def _create_failed(
     if failed_copy is not None:
         # An agent whose lease ran out may still finish the create after all: whatever
         # it leaves on that backend goes, so no file outlives the ledger's claim.
-        keep = volume_payload(volume) if volume.host else None
+        keep = volume_ref(volume) if volume.host else None
         queue_copy_removal(session, runtime, volume.id, failed_copy, keep, outcome, job.request_id)
 
 
@@ -135,14 +152,14 @@ async def _place_again(
 ) -> None:
     if len(attempts) < runtime.settings.scheduler_max_attempts:
         vtype = await session.get(VolumeType, volume.volume_type_id)
-        asked = job.payload.get("request") or {}
+        asked = jobkinds.CREATE_VOLUME.load(job.payload).request or jobkinds.PlacementRequest()
         if vtype is not None:
             request = await volume_request(
                 session,
                 volume,
                 vtype,
-                zone=asked.get("availability_zone"),
-                hints=asked.get("scheduler_hints") or {},
+                zone=asked.availability_zone,
+                hints=asked.scheduler_hints,
                 tried={backend for backend, _ in attempts},
             )
             await schedule(
@@ -166,7 +183,11 @@ async def _failed_creates(session: AsyncSession, volume_id: str) -> list[tuple[s
     is the record of what was tried."""
     rows = await session.execute(
         select(Job.backend, Job.error)
-        .where(Job.resource_id == volume_id, Job.kind == "create_volume", Job.state == "failed")
+        .where(
+            Job.resource_id == volume_id,
+            Job.kind == jobkinds.CREATE_VOLUME.name,
+            Job.state == "failed",
+        )
         .order_by(Job.id)
     )
     return [(backend, error or "unknown error") for backend, error in rows]
@@ -226,41 +247,37 @@ async def _clone_failed(
     await clones.clone_failed(session, runtime, job, volume, outcome)
 
 
-ON_SUCCESS: dict[str, Handler] = {
-    "create_volume": _created,
-    "delete_volume": _deleted,
-    "extend_volume": _extended,
-    manage.JOB_KIND: manage.managed,
-    migrate.JOB_KIND: migrate.migrated,
-    migrate.CLEANUP_KIND: migrate.cleaned,
-    clones.JOB_KIND: _cloned,
-}
-ON_FAILURE: dict[str, Handler] = {
-    "create_volume": _create_failed,
-    "delete_volume": _delete_failed,
-    "extend_volume": _extend_failed,
-    manage.JOB_KIND: manage.manage_failed,
-    migrate.JOB_KIND: migrate.migrate_failed,
-    migrate.CLEANUP_KIND: _cleanup_failed,
-    clones.JOB_KIND: _clone_failed,
+@dataclass(frozen=True)
+class Ends:
+    """How a job of one kind ends for its resource: when the agent succeeded, and when
+    it failed (or the reaper gave up on it)."""
+
+    on_success: JobEnd
+    on_failure: JobEnd
+
+
+RESULTS: dict[jobkinds.JobKind[Any, Any], Ends] = {
+    jobkinds.CREATE_VOLUME: Ends(on_volume(_created), on_volume(_create_failed)),
+    jobkinds.DELETE_VOLUME: Ends(on_volume(_deleted), on_volume(_delete_failed)),
+    jobkinds.EXTEND_VOLUME: Ends(on_volume(_extended), on_volume(_extend_failed)),
+    jobkinds.MANAGE_VOLUME: Ends(on_volume(manage.managed), on_volume(manage.manage_failed)),
+    jobkinds.MIGRATE_VOLUME: Ends(on_volume(migrate.migrated), on_volume(migrate.migrate_failed)),
+    jobkinds.REMOVE_VOLUME_COPY: Ends(on_volume(migrate.cleaned), on_volume(_cleanup_failed)),
+    jobkinds.CLONE_VOLUME: Ends(on_volume(_cloned), on_volume(_clone_failed)),
+    jobkinds.CREATE_SNAPSHOT: Ends(snapshots.created, snapshots.create_failed),
+    jobkinds.DELETE_SNAPSHOT: Ends(snapshots.deleted, snapshots.delete_failed),
+    jobkinds.MANAGE_SNAPSHOT: Ends(snapshots.managed, snapshots.manage_failed),
+    jobkinds.CREATE_BACKUP: Ends(backups.created, backups.create_failed),
+    jobkinds.DELETE_BACKUP: Ends(backups.deleted, backups.delete_failed),
 }
 
 
 async def apply(session: AsyncSession, runtime: Runtime, job: Job, *, ok: bool) -> Outcome:
-    if job.resource_type != "volume":
-        other = OTHER_RESOURCES.get(job.resource_type)
-        if other is None:
-            log.error("no handler for resource type", resource_type=job.resource_type)
-            return Outcome()
-        return await other(session, runtime, job, ok)
-    outcome = Outcome()
-    handler = (ON_SUCCESS if ok else ON_FAILURE).get(job.kind)
-    if handler is None:
-        log.error("no handler for job kind", kind=job.kind, job_id=job.id)
-        return outcome
-    volume = await _volume(session, job)
-    if volume is None:
-        log.warning("job finished for a resource that is gone", job_id=job.id)
-        return outcome
-    await handler(session, runtime, job, volume, outcome)
-    return outcome
+    kind = jobkinds.lookup(job.kind, job.payload_version)
+    ends = RESULTS.get(kind) if kind is not None else None
+    if ends is None:
+        log.error(
+            "no handler for job kind", kind=job.kind, version=job.payload_version, job_id=job.id
+        )
+        return Outcome()
+    return await (ends.on_success if ok else ends.on_failure)(session, runtime, job)

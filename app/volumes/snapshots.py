@@ -17,12 +17,14 @@ waits forever."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Backend, Job, Pool, Snapshot, SnapshotMetadata, Volume, VolumeType, utcnow
 from app.errors import BadRequest, NotFound, OverQuota
@@ -35,10 +37,9 @@ from app.volumes.messages import Action, Detail
 from app.volumes.metadata import MetadataStore
 from app.volumes.repository import Repository
 from app.volumes.states import SnapshotStatus, VolumeStatus
-from app.volumes.volumes import Outcome
+from app.volumes.volumes import JobEnd, Outcome
 
-RESOURCE_TYPE = "snapshot"
-CREATE_JOB, DELETE_JOB, MANAGE_JOB = "create_snapshot", "delete_snapshot", "manage_snapshot"
+P = TypeVar("P", bound=jobkinds.Wire)
 # Filters that judge a new placement's hints; the snapshot's pool is its volume's,
 # and capacity is exactly what is being asked.
 SKIPPED_FILTERS = tuple(f for f in vflows.PLACEMENT_ONLY_FILTERS if f != "CapacityFilter")
@@ -62,14 +63,15 @@ class ManageSnapshot:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def snapshot_payload(snapshot: Snapshot) -> dict[str, Any]:
-    return {
-        "id": snapshot.id,
-        "size_gb": snapshot.size,
-        "name": snapshot.name,
-        "volume_id": snapshot.volume_id,
-        "provider_location": snapshot.provider_location,
-    }
+def snapshot_ref(snapshot: Snapshot) -> jobkinds.SnapshotRef:
+    """The snapshot as an agent sees it (the SNAP of job payloads)."""
+    return jobkinds.SnapshotRef(
+        id=snapshot.id,
+        size_gb=snapshot.size,
+        name=snapshot.name,
+        volume_id=snapshot.volume_id,
+        provider_location=snapshot.provider_location,
+    )
 
 
 SNAPSHOTS = Repository(Snapshot, "Snapshot")
@@ -126,21 +128,19 @@ def _queue(
     runtime: Runtime,
     snapshot: Snapshot,
     volume: Volume,
-    kind: str,
+    kind: jobkinds.JobKind[P, Any],
+    payload: P,
     outcome: Outcome,
     request_id: str | None,
-    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Ask the agent of the volume's backend to act on the snapshot, in this transaction:
-    the payload is the snapshot as the agent sees it plus `extra`."""
+    """Ask the agent of the volume's backend to act on the snapshot, in this transaction."""
     backend, _ = vflows.split_host(volume.host or "")
     jobs.enqueue(
         session,
         kind=kind,
+        payload=payload,
         backend=backend,
-        resource_type=RESOURCE_TYPE,
         resource_id=snapshot.id,
-        payload={"snapshot": snapshot_payload(snapshot), **(extra or {})},
         max_attempts=runtime.settings.job_max_attempts,
         request_id=request_id,
     )
@@ -222,15 +222,18 @@ async def create(
         )
         return snapshot, outcome
     snapshot.pool_id = volume.pool_id
+    payload = jobkinds.CreateSnapshotPayload(
+        snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume)
+    )
     _queue(
         session,
         runtime,
         snapshot,
         volume,
-        CREATE_JOB,
+        jobkinds.CREATE_SNAPSHOT,
+        payload,
         outcome,
         ctx.request_id,
-        {"volume": vflows.volume_payload(volume)},
     )
     return snapshot, outcome
 
@@ -311,7 +314,10 @@ async def delete_snapshot(
     if not ever_ran:
         await finish_delete(session, runtime, snapshot, volume, outcome, request_id, finish_volume)
         return
-    _queue(session, runtime, snapshot, volume, DELETE_JOB, outcome, request_id)
+    payload = jobkinds.SnapshotJob(snapshot=snapshot_ref(snapshot))
+    _queue(
+        session, runtime, snapshot, volume, jobkinds.DELETE_SNAPSHOT, payload, outcome, request_id
+    )
 
 
 async def finish_delete(
@@ -359,7 +365,7 @@ async def _continue_volume_delete(
     if volume.pool_id is None:
         await vflows.finish_delete(session, volume, outcome, runtime)
         return
-    vflows.queue_job(session, runtime, volume, "delete_volume", outcome, request_id)
+    vflows.queue_delete(session, runtime, volume, outcome, request_id)
 
 
 async def before_volume_delete(
@@ -460,15 +466,18 @@ async def manage_existing(
     session.add(snapshot)
     await session.flush()
     outcome = Outcome()
+    payload = jobkinds.ManageSnapshotPayload(
+        snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume), ref=spec.ref
+    )
     _queue(
         session,
         runtime,
         snapshot,
         volume,
-        MANAGE_JOB,
+        jobkinds.MANAGE_SNAPSHOT,
+        payload,
         outcome,
         ctx.request_id,
-        {"volume": vflows.volume_payload(volume), "ref": spec.ref},
     )
     return snapshot, outcome
 
@@ -476,36 +485,45 @@ async def manage_existing(
 # --- the agent's answer (registered in app/volumes/results.py) ----------------------------
 
 
-async def apply_result(session: AsyncSession, runtime: Runtime, job: Job, ok: bool) -> Outcome:
-    outcome = Outcome()
-    found = await session.get(Snapshot, job.resource_id)
-    if found is None:
+SnapshotEnd = Callable[[AsyncSession, Runtime, Job, Snapshot, Volume, Outcome], Awaitable[None]]
+
+
+def on_snapshot(end: SnapshotEnd) -> JobEnd:
+    """A job end that locks the job's snapshot and its volume (volume first, the lock
+    order), then applies `end`; nothing when either is gone."""
+
+    async def apply(session: AsyncSession, runtime: Runtime, job: Job) -> Outcome:
+        outcome = Outcome()
+        found = await session.get(Snapshot, job.resource_id)
+        if found is None:
+            return outcome
+        volume = await lock_volume(session, found.volume_id)
+        snapshot = (
+            await session.scalars(
+                select(Snapshot)
+                .where(Snapshot.id == job.resource_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if snapshot is None or volume is None:
+            return outcome
+        await end(session, runtime, job, snapshot, volume, outcome)
         return outcome
-    volume = await lock_volume(session, found.volume_id)
-    snapshot = (
-        await session.scalars(
-            select(Snapshot)
-            .where(Snapshot.id == job.resource_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if snapshot is None or volume is None:
-        return outcome
-    if job.kind == CREATE_JOB:
-        await (_created if ok else _create_failed)(session, job, snapshot, outcome)
-    elif job.kind == DELETE_JOB:
-        if ok:
-            if snapshot.status == SnapshotStatus.DELETING:
-                await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
-        else:
-            await _delete_failed(session, job, snapshot, volume)
-    elif job.kind == MANAGE_JOB:
-        if ok:
-            await _managed(session, runtime, job, snapshot, volume, outcome)
-        else:
-            await _manage_failed(session, job, snapshot, _why(job))
-    return outcome
+
+    return apply
+
+
+async def _deleted(
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    snapshot: Snapshot,
+    volume: Volume,
+    outcome: Outcome,
+) -> None:
+    if snapshot.status == SnapshotStatus.DELETING:
+        await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
 
 
 def _why(job: Job) -> str:
@@ -517,7 +535,14 @@ def _location(job: Job) -> str | None:
     return location if isinstance(location, str) else None
 
 
-async def _created(session: AsyncSession, job: Job, snapshot: Snapshot, _o: Outcome) -> None:
+async def _created(
+    session: AsyncSession,
+    _rt: Runtime,
+    job: Job,
+    snapshot: Snapshot,
+    _volume: Volume,
+    _o: Outcome,
+) -> None:
     await lifecycle.move(
         session,
         snapshot,
@@ -529,7 +554,12 @@ async def _created(session: AsyncSession, job: Job, snapshot: Snapshot, _o: Outc
 
 
 async def _create_failed(
-    session: AsyncSession, job: Job, snapshot: Snapshot, outcome: Outcome
+    session: AsyncSession,
+    _rt: Runtime,
+    job: Job,
+    snapshot: Snapshot,
+    _volume: Volume,
+    outcome: Outcome,
 ) -> None:
     """The claim goes back at once; the quota with the snapshot's delete (as a volume
     whose create failed). Its delete still asks the agent: a create that outlived its
@@ -552,7 +582,12 @@ async def _create_failed(
 
 
 async def _delete_failed(
-    session: AsyncSession, job: Job, snapshot: Snapshot, volume: Volume
+    session: AsyncSession,
+    _rt: Runtime,
+    job: Job,
+    snapshot: Snapshot,
+    volume: Volume,
+    _o: Outcome,
 ) -> None:
     if not await lifecycle.move(
         session, snapshot, {"status": SnapshotStatus.DELETING}, status=SnapshotStatus.ERROR_DELETING
@@ -655,6 +690,17 @@ async def _claim_managed(
     return None
 
 
+async def _not_managed(
+    session: AsyncSession,
+    _rt: Runtime,
+    job: Job,
+    snapshot: Snapshot,
+    _volume: Volume,
+    _o: Outcome,
+) -> None:
+    await _manage_failed(session, job, snapshot, _why(job))
+
+
 async def _manage_failed(
     session: AsyncSession,
     job: Job,
@@ -679,3 +725,9 @@ async def _manage_failed(
             reason,
             job.request_id,
         )
+
+
+# How each snapshot job ends (registered per kind in app/volumes/results.py).
+created, create_failed = on_snapshot(_created), on_snapshot(_create_failed)
+deleted, delete_failed = on_snapshot(_deleted), on_snapshot(_delete_failed)
+managed, manage_failed = on_snapshot(_managed), on_snapshot(_not_managed)

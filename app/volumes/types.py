@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.context import RequestContext
 from app.db.models import (
     GroupVolumeType,
@@ -94,19 +95,16 @@ async def in_use(session: AsyncSession, type_id: str) -> bool:
     return bool(count or listed) or await _migration_target(session, type_id)
 
 
-# app/volumes/migrate.py's job kind (that module builds on this one).
-_MIGRATE_JOB = "migrate_volume"
-
-
 async def _migration_target(session: AsyncSession, type_id: str) -> bool:
     """Whether a retype by migration in flight moves a volume to this type: the volume
     takes it when the copy is done, so it must still exist then."""
     payloads = await session.scalars(
         select(Job.payload).where(
-            Job.kind == _MIGRATE_JOB, Job.state.in_((jobs.PENDING, jobs.RUNNING))
+            Job.kind == jobkinds.MIGRATE_VOLUME.name,
+            Job.state.in_((jobs.PENDING, jobs.RUNNING)),
         )
     )
-    return any((p or {}).get("new_type_id") == type_id for p in payloads)
+    return any(jobkinds.MIGRATE_VOLUME.load(p).new_type_id == type_id for p in payloads)
 
 
 async def remove(session: AsyncSession, vtype: VolumeType, default_name: str) -> None:

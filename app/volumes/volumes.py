@@ -6,13 +6,14 @@ that asks an agent to act commit together or not at all. The caller commits, the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, NotFound
@@ -46,6 +47,12 @@ class Outcome:
             runtime.jobs.notify()
 
 
+# How a job's end (its agent's result, or the reaper's verdict) is applied: in the
+# transaction that records it; app/volumes/results.py holds one per kind and outcome.
+JobEnd = Callable[[AsyncSession, Runtime, Job], Awaitable[Outcome]]
+P = TypeVar("P", bound=jobkinds.Wire)
+
+
 @dataclass(frozen=True)
 class CreateVolume:
     size: int
@@ -64,49 +71,66 @@ def split_host(host: str) -> tuple[str, str]:
     return backend, pool
 
 
-def volume_payload(volume: Volume) -> dict[str, Any]:
+def volume_ref(volume: Volume) -> jobkinds.VolumeRef:
+    """The volume as an agent sees it (the VOL of job payloads)."""
     _, pool = split_host(volume.host or "")
-    return {
-        "id": volume.id,
-        "size_gb": volume.size,
-        "name": volume.name,
-        "pool": pool,
-        "host": volume.host,
-        "provider_location": volume.provider_location,
-    }
+    return jobkinds.VolumeRef(
+        id=volume.id,
+        size_gb=volume.size,
+        name=volume.name,
+        pool=pool,
+        host=volume.host,
+        provider_location=volume.provider_location,
+    )
+
+
+def copy_ref(volume: Volume, host: str) -> jobkinds.VolumeRef:
+    """The volume as it is (or is to be) on pool `host`: same id and size, another place."""
+    return volume_ref(volume).model_copy(
+        update={"host": host, "pool": split_host(host)[1], "provider_location": None}
+    )
 
 
 def queue_job(
     session: AsyncSession,
     runtime: Runtime,
     volume: Volume,
-    kind: str,
+    kind: jobkinds.JobKind[P, Any],
+    payload: P,
     outcome: Outcome,
     request_id: str | None,
-    **payload: Any,
 ) -> None:
-    """Ask the agent of the volume's backend to act on it, in the caller's transaction:
-    the payload is the volume as the agent sees it plus `payload`."""
+    """Ask the agent of the volume's backend to act on it, in the caller's transaction."""
     backend, _ = split_host(volume.host or "")
     jobs.enqueue(
         session,
         kind=kind,
+        payload=payload,
         backend=backend,
-        resource_type="volume",
         resource_id=volume.id,
-        payload={"volume": volume_payload(volume), **payload},
         max_attempts=runtime.settings.job_max_attempts,
         request_id=request_id,
     )
     outcome.job_queued = True
 
 
+def queue_delete(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume: Volume,
+    outcome: Outcome,
+    request_id: str | None,
+) -> None:
+    payload = jobkinds.VolumeJob(volume=volume_ref(volume))
+    queue_job(session, runtime, volume, jobkinds.DELETE_VOLUME, payload, outcome, request_id)
+
+
 def queue_copy_removal(
     session: AsyncSession,
     runtime: Runtime,
     volume_id: str,
-    remove: dict[str, Any],
-    keep: dict[str, Any] | None,
+    remove: jobkinds.VolumeRef,
+    keep: jobkinds.VolumeRef | None,
     outcome: Outcome,
     request_id: str | None,
 ) -> None:
@@ -116,11 +140,10 @@ def queue_copy_removal(
     runs it after any operation of the same volume still running on that backend."""
     jobs.enqueue(
         session,
-        kind=jobs.COPY_REMOVAL_KIND,
-        backend=split_host(remove["host"])[0],
-        resource_type="volume",
+        kind=jobkinds.REMOVE_VOLUME_COPY,
+        payload=jobkinds.RemoveVolumeCopyPayload(volume=remove, keep=keep),
+        backend=split_host(remove.host or "")[0],
         resource_id=volume_id,
-        payload={"volume": remove, "keep": keep},
         max_attempts=runtime.settings.job_max_attempts,
         request_id=request_id,
     )
@@ -332,19 +355,15 @@ async def schedule(
     key, pool_id, zone_of_pool = placed
     volume.host, volume.pool_id = key, pool_id
     volume.availability_zone = zone_of_pool
-    queue_job(
-        session,
-        runtime,
-        volume,
-        "create_volume",
-        outcome,
-        request_id,
-        request={
-            "availability_zone": request.availability_zone,
-            "scheduler_hints": request.scheduler_hints,
-        },
+    payload = jobkinds.CreateVolumePayload(
+        volume=volume_ref(volume),
+        request=jobkinds.PlacementRequest(
+            availability_zone=request.availability_zone,
+            scheduler_hints=request.scheduler_hints,
+        ),
         qos_specs=await qos_specs.for_type(session, volume.volume_type_id),
     )
+    queue_job(session, runtime, volume, jobkinds.CREATE_VOLUME, payload, outcome, request_id)
     return True
 
 
@@ -436,7 +455,7 @@ async def delete_volume(
         # Whatever was in flight (a create, an extend, an earlier delete) is overridden;
         # what it held goes back here, so the ledgers stay exact.
         for job in await jobs.cancel_active(session, volume.id, "superseded by a force delete"):
-            if job.kind == "extend_volume":
+            if job.kind == jobkinds.EXTEND_VOLUME.name:
                 await release_extension(session, volume, job, outcome)
     from app.volumes import snapshots  # here: snapshots builds on this module
 
@@ -448,7 +467,7 @@ async def delete_volume(
         # Never placed: nothing exists on any backend.
         await finish_delete(session, volume, outcome, runtime)
         return outcome
-    queue_job(session, runtime, volume, "delete_volume", outcome, ctx.request_id)
+    queue_delete(session, runtime, volume, outcome, ctx.request_id)
     return outcome
 
 
@@ -463,7 +482,7 @@ async def release_extension(
     session: AsyncSession, volume: Volume, job: Job, outcome: Outcome
 ) -> None:
     """Give back what an extend that will not happen had claimed (quota, then pool)."""
-    delta = int(job.payload["new_size_gb"]) - volume.size
+    delta = jobkinds.EXTEND_VOLUME.load(job.payload).new_size_gb - volume.size
     await quotas.release(session, volume.project_id, {"gigabytes": delta})
     if volume.pool_id is not None and volume.host:
         outcome.ledgers[split_host(volume.host)] = await claims.release(
@@ -535,9 +554,8 @@ async def extend(
         )
         return outcome
     outcome.ledgers[split_host(volume.host or "")] = allocated
-    queue_job(
-        session, runtime, volume, "extend_volume", outcome, ctx.request_id, new_size_gb=new_size
-    )
+    payload = jobkinds.ExtendVolumePayload(volume=volume_ref(volume), new_size_gb=new_size)
+    queue_job(session, runtime, volume, jobkinds.EXTEND_VOLUME, payload, outcome, ctx.request_id)
     return outcome
 
 

@@ -196,8 +196,11 @@ async def test_failures_are_posted_with_a_readable_reason(
     )
     broken = state.add_job("create_volume", {"nothing": True}, backend=BACKEND)
     unknown = state.add_job("resize_universe", {"volume": volume(vol_id, 1)}, backend=BACKEND)
-    jobs = (clash, shrink, broken, unknown)
-    await eventually(lambda: all(j in state.results for j in jobs), "four failures")
+    typo = state.add_job(
+        "extend_volume", {"volume": volume(vol_id, 1), "new_size_gb": "2"}, backend=BACKEND
+    )
+    jobs = (clash, shrink, broken, unknown, typo)
+    await eventually(lambda: all(j in state.results for j in jobs), "five failures")
     errors = {j: state.results[j] for j in jobs}
     assert all(r["ok"] is False for r in errors.values())
     assert errors[clash]["error"] == (
@@ -206,6 +209,8 @@ async def test_failures_are_posted_with_a_readable_reason(
     assert errors[shrink]["error"] == "cannot shrink volume from 1 GiB to 0 GiB"
     assert errors[broken]["error"] == "invalid job payload: no volume"
     assert errors[unknown]["error"] == "unsupported job resize_universe version 1"
+    # A payload that does not fit its kind's model never reaches the driver.
+    assert errors[typo]["error"] == "invalid job payload: new_size_gb must be an integer"
 
 
 async def test_a_lost_lease_abandons_the_job(

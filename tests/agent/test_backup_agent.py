@@ -241,10 +241,15 @@ async def test_backup_jobs_heartbeat_their_progress(api: FakeApiServer, tmp_path
         },
         backend="node1@backup",
     )
+    malformed = api.state.add_job(
+        "create_backup", {"backup": {**backup, "container": 7}}, backend="node1@backup"
+    )
     agent = Agent(load_config(config))
     task = asyncio.create_task(agent.run())
     try:
-        await eventually(lambda: {job_id, missing} <= set(api.state.results), "both results", 60)
+        await eventually(
+            lambda: {job_id, missing, malformed} <= set(api.state.results), "the results", 60
+        )
     finally:
         agent.stop()
         await asyncio.wait_for(task, 30)
@@ -257,6 +262,9 @@ async def test_backup_jobs_heartbeat_their_progress(api: FakeApiServer, tmp_path
     assert (repo / "volumebackups" / backup_id / MANIFEST_NAME).exists()
     failed = api.state.results[missing]
     assert failed["ok"] is False and "elsewhere@file is not served here" in failed["error"]
+    refused = api.state.results[malformed]
+    assert refused["ok"] is False
+    assert refused["error"] == "invalid job payload: backup.container must be a string; no volume"
     claimed_for = {tuple(c["backends"]) for c in api.state.claims}
     assert ("node1@backup", "node1@file1") in {tuple(sorted(c)) for c in claimed_for}
 

@@ -93,7 +93,7 @@ def test_clone_volume_job_kind(tmp_path: Path) -> None:
     result = kind.bind(driver, payload, {})()
     assert result == {"provider_location": str(driver.volume_path(CLONE))}
     assert checksum(driver.volume_path(CLONE)) == checksum(driver.volume_path(SOURCE))
-    with pytest.raises(DriverError, match="volume"):
+    with pytest.raises(DriverError, match="invalid job payload: no source"):
         kind.bind(driver, {"volume": payload["volume"]}, {})()
 
 

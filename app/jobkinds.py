@@ -1,0 +1,353 @@
+"""The job catalog: every kind of job the API queues and an agent runs, declared once.
+
+A kind is its name, the version of its payload, the pydantic models of its payload and
+of its result, the resource it acts on and the flags either end needs. Both ends read
+this one table:
+
+- the API builds every payload through the kind's model (`app/volumes/jobs.py`
+  `enqueue`), reads payloads back through it, and registers the success and failure
+  handlers of each kind in `app/volumes/results.py` (`RESULTS`);
+- the agent looks a claimed job up here by (name, version), validates its payload into
+  the model before its handler runs (`app/agent/jobs.py`, `app/agent/backup.py`), and
+  posts the result dumped from the result model.
+
+The wire form is the models' JSON dump (docs/CONTRACTS.md, "Job kinds"). A payload
+whose shape changes gets a new version, declared here next to the old one, so agents
+and the API of different releases keep understanding each other.
+
+This module imports only pydantic: the agent reads it without the API or the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError
+
+
+class InvalidJobData(ValueError):
+    """A payload or result that does not fit its kind's model; the message is one
+    readable line (it becomes the job's error, then a user message)."""
+
+
+class Wire(BaseModel):
+    """A payload, a result, or a part of one. Unknown keys are ignored: an older agent
+    reads a payload a newer API sent at the same version."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Keys left out of the wire form when None: their absence is how the payload says
+    # "none" (a create_backup of a volume rather than of a snapshot).
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset()
+
+    def wire(self) -> dict[str, Any]:
+        omit = {key for key in self.OMIT_WHEN_NONE if getattr(self, key) is None}
+        return self.model_dump(mode="json", exclude=omit or None)
+
+
+# --- the objects payloads are made of -----------------------------------------------------
+
+
+class VolumeRef(Wire):
+    """VOL: a volume as the agent sees it. size_gb 0: not known (a managed volume)."""
+
+    id: str
+    size_gb: StrictInt
+    name: str | None = None
+    pool: str | None = None
+    host: str | None = None  # 'node@backend#pool'
+    provider_location: str | None = None
+
+
+class SnapshotRef(Wire):
+    """SNAP: a snapshot as the agent sees it."""
+
+    id: str
+    size_gb: StrictInt
+    volume_id: str
+    name: str | None = None
+    provider_location: str | None = None
+
+
+class BackupRef(Wire):
+    id: str
+    container: str | None = None
+    volume_id: str | None = None
+
+
+class PlacementRequest(Wire):
+    """What a create asked of the scheduler: a failed create is rescheduled from it."""
+
+    availability_zone: str | None = None
+    scheduler_hints: dict[str, Any] = {}
+
+
+# --- payloads -------------------------------------------------------------------------------
+
+# QoS specs of the volume's type whose consumer is the back end ({key: value}), or None.
+QosSpecs = dict[str, str] | None
+
+
+class VolumeJob(Wire):
+    volume: VolumeRef
+
+
+class CreateVolumePayload(VolumeJob):
+    request: PlacementRequest | None = None
+    qos_specs: QosSpecs = None
+
+
+class ExtendVolumePayload(VolumeJob):
+    new_size_gb: StrictInt
+
+
+class ManageVolumePayload(VolumeJob):
+    ref: dict[str, Any]  # {"source-name": str}
+
+
+class CloneVolumePayload(VolumeJob):
+    source: VolumeRef  # same pool
+    qos_specs: QosSpecs = None
+
+
+class MigrateVolumePayload(VolumeJob):
+    """`volume` as it is on its source; `target` as it will be on the target pool. The
+    payload is the record of the target's claim (pool id, size), for the result or the
+    reaper to give back exactly that."""
+
+    target: VolumeRef
+    target_pool_id: StrictInt
+    thin: StrictBool = True
+    new_type_id: str | None = None  # a retype by migration
+    qos_specs: QosSpecs = None
+
+
+class RemoveVolumeCopyPayload(VolumeJob):
+    """`volume` is the copy to remove; never the storage of `keep` (None: the volume
+    lives nowhere)."""
+
+    keep: VolumeRef | None = None
+
+
+class SnapshotJob(Wire):
+    snapshot: SnapshotRef
+
+
+class CreateSnapshotPayload(SnapshotJob):
+    volume: VolumeRef
+
+
+class ManageSnapshotPayload(SnapshotJob):
+    volume: VolumeRef
+    ref: dict[str, Any]
+
+
+class CreateBackupPayload(Wire):
+    OMIT_WHEN_NONE = frozenset({"snapshot"})
+    backup: BackupRef
+    volume: VolumeRef
+    snapshot: SnapshotRef | None = None  # a backup of this snapshot, not of the volume
+
+
+class DeleteBackupPayload(Wire):
+    backup: BackupRef
+    # Whether the backup held quota when its delete began ('deleting' does not say).
+    quota_held: StrictBool = True
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+class NoResult(Wire):
+    pass
+
+
+class Created(Wire):
+    provider_location: str | None = None
+
+
+class Managed(Wire):
+    size_gb: StrictInt
+    provider_location: str | None = None
+
+
+class Migrated(Wire):
+    provider_location: str | None = None
+    sha256: str | None = None
+    bytes: StrictInt | None = None
+
+
+class BackupCreated(Wire):
+    object_count: StrictInt
+    size_bytes: StrictInt
+    stored_bytes: StrictInt
+    sha256: str
+
+
+# --- the catalog ----------------------------------------------------------------------------
+
+P = TypeVar("P", bound=Wire)
+R = TypeVar("R", bound=Wire)
+
+
+class Resource(StrEnum):
+    """What a job acts on (Job.resource_type)."""
+
+    VOLUME = "volume"
+    SNAPSHOT = "snapshot"
+    BACKUP = "backup"
+
+
+class Runner(StrEnum):
+    """Which part of an agent runs the job: the driver of a volume backend, or the
+    backup service (the job is queued on that service's host)."""
+
+    VOLUME_BACKEND = "volume backend"
+    BACKUP_SERVICE = "backup service"
+
+
+@dataclass(frozen=True, eq=False)
+class JobKind(Generic[P, R]):
+    name: str
+    version: int
+    payload: type[P]
+    result: type[R]
+    resource: Resource
+    runs_on: Runner = Runner.VOLUME_BACKEND
+    # The agent sends a fresh capability report after it, so the scheduler sees the change.
+    changes_capacity: bool = True
+    # The agent's handler also reaches the agent's other backends (a copy between them).
+    needs_peers: bool = False
+    # A job on a copy the volume no longer uses: operations on the volume neither wait
+    # for it nor cancel it, or the copy would be left behind.
+    detached: bool = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.name, self.version
+
+    def dump(self, payload: P) -> dict[str, Any]:
+        """The wire form of a payload of this kind (what the API stores and sends)."""
+        if type(payload) is not self.payload:
+            raise TypeError(f"{self.name} takes a {self.payload.__name__}, not {payload!r}")
+        return payload.wire()
+
+    def load(self, data: Mapping[str, Any] | None) -> P:
+        """The payload of a job of this kind; InvalidJobData when it does not fit."""
+        return _validate(self.payload, data, "invalid job payload")
+
+    def load_result(self, data: Mapping[str, Any] | None) -> R:
+        return _validate(self.result, data, "invalid job result")
+
+    def dump_result(self, data: Mapping[str, Any] | None) -> dict[str, Any]:
+        """What an agent posts for a handler's output: validated, then dumped."""
+        return self.load_result(data).wire()
+
+    def __repr__(self) -> str:
+        return f"JobKind({self.name!r}, {self.version})"
+
+
+def _validate(model: type[Any], data: Mapping[str, Any] | None, what: str) -> Any:
+    try:
+        return model.model_validate(dict(data or {}))
+    except ValidationError as exc:
+        raise InvalidJobData(f"{what}: {explain(exc)}") from None
+
+
+_EXPECTED = {
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "dict_type": "an object",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
+def explain(exc: ValidationError) -> str:
+    """Pydantic's errors as one short line: 'no volume', 'ref must be an object'."""
+    out = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "payload"
+        if error["type"] == "missing":
+            out.append(f"no {where}")
+        elif error["type"] in _EXPECTED:
+            out.append(f"{where} must be {_EXPECTED[error['type']]}")
+        else:
+            out.append(f"{where}: {error['msg']}")
+    return "; ".join(out)
+
+
+# The kinds. The API imports these constants, never spells a kind's name.
+CREATE_VOLUME = JobKind("create_volume", 1, CreateVolumePayload, Created, Resource.VOLUME)
+DELETE_VOLUME = JobKind("delete_volume", 1, VolumeJob, NoResult, Resource.VOLUME)
+EXTEND_VOLUME = JobKind("extend_volume", 1, ExtendVolumePayload, NoResult, Resource.VOLUME)
+MANAGE_VOLUME = JobKind("manage_volume", 1, ManageVolumePayload, Managed, Resource.VOLUME)
+CLONE_VOLUME = JobKind("clone_volume", 1, CloneVolumePayload, Created, Resource.VOLUME)
+MIGRATE_VOLUME = JobKind(
+    "migrate_volume", 1, MigrateVolumePayload, Migrated, Resource.VOLUME, needs_peers=True
+)
+REMOVE_VOLUME_COPY = JobKind(
+    "delete_volume_copy",
+    1,
+    RemoveVolumeCopyPayload,
+    NoResult,
+    Resource.VOLUME,
+    needs_peers=True,
+    detached=True,
+)
+CREATE_SNAPSHOT = JobKind("create_snapshot", 1, CreateSnapshotPayload, Created, Resource.SNAPSHOT)
+DELETE_SNAPSHOT = JobKind("delete_snapshot", 1, SnapshotJob, NoResult, Resource.SNAPSHOT)
+MANAGE_SNAPSHOT = JobKind("manage_snapshot", 1, ManageSnapshotPayload, Managed, Resource.SNAPSHOT)
+CREATE_BACKUP = JobKind(
+    "create_backup",
+    1,
+    CreateBackupPayload,
+    BackupCreated,
+    Resource.BACKUP,
+    runs_on=Runner.BACKUP_SERVICE,
+    changes_capacity=False,
+)
+DELETE_BACKUP = JobKind(
+    "delete_backup",
+    1,
+    DeleteBackupPayload,
+    NoResult,
+    Resource.BACKUP,
+    runs_on=Runner.BACKUP_SERVICE,
+    changes_capacity=False,
+)
+
+CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
+    kind.key: kind
+    for kind in (
+        CREATE_VOLUME,
+        DELETE_VOLUME,
+        EXTEND_VOLUME,
+        MANAGE_VOLUME,
+        CLONE_VOLUME,
+        MIGRATE_VOLUME,
+        REMOVE_VOLUME_COPY,
+        CREATE_SNAPSHOT,
+        DELETE_SNAPSHOT,
+        MANAGE_SNAPSHOT,
+        CREATE_BACKUP,
+        DELETE_BACKUP,
+    )
+}
+
+
+def lookup(name: str, version: int) -> JobKind[Any, Any] | None:
+    return CATALOG.get((name, version))
+
+
+def runs_on(runner: Runner) -> list[JobKind[Any, Any]]:
+    return [kind for kind in CATALOG.values() if kind.runs_on == runner]
+
+
+DETACHED = tuple(kind.name for kind in CATALOG.values() if kind.detached)
