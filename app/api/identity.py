@@ -258,7 +258,7 @@ async def _password_checked(
     "",
     status_code=300,
     summary="Identity API versions",
-    **schemas.answers(schemas.VersionsResponse, 300),
+    **schemas.answers(schemas.KeystoneVersionsResponse, 300),
 )
 @router.get("/", status_code=300, include_in_schema=False)
 async def identity_versions(request: Request) -> JSONResponse:
@@ -269,7 +269,7 @@ async def identity_versions(request: Request) -> JSONResponse:
 @router.get(
     "/v3",
     summary="Identity API v3",
-    **schemas.answers(schemas.VersionResponse, 200),
+    **schemas.answers(schemas.KeystoneVersionResponse, 200),
 )
 @router.get("/v3/", include_in_schema=False)
 async def identity_v3(request: Request) -> dict[str, Any]:
@@ -283,7 +283,7 @@ async def identity_v3(request: Request) -> dict[str, Any]:
     "/v3/auth/tokens",
     status_code=201,
     summary="Password authentication",
-    **schemas.answers(schemas.TokenResponse, 201),
+    **schemas.answers(schemas.KeystoneTokenResponse, 201),
 )
 async def issue_token(
     body: AuthRequest, request: Request, runtime: RuntimeDep, session: SessionDep
@@ -407,7 +407,7 @@ async def _subject(
 @router.get(
     "/v3/auth/tokens",
     summary="Validate a token",
-    **schemas.answers(schemas.TokenResponse, 200),
+    **schemas.answers(schemas.KeystoneTokenResponse, 200),
 )
 async def validate_token(
     request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
@@ -459,7 +459,7 @@ async def revoke_token(
 @router.get(
     "/v3/auth/projects",
     summary="Projects the caller may scope to",
-    **schemas.answers(schemas.ProjectsResponse, 200),
+    **schemas.answers(schemas.KeystoneProjectsResponse, 200),
 )
 async def auth_projects(request: Request, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     projects = await service.list_user_projects(session, caller.user_id)
@@ -469,7 +469,7 @@ async def auth_projects(request: Request, caller: CallerDep, session: SessionDep
 @router.get(
     "/v3/auth/catalog",
     summary="The caller's service catalog",
-    **schemas.answers(schemas.CatalogResponse, 200),
+    **schemas.answers(schemas.KeystoneCatalogResponse, 200),
 )
 async def auth_catalog(request: Request, caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
     return {
@@ -484,7 +484,7 @@ async def auth_catalog(request: Request, caller: CallerDep, runtime: RuntimeDep)
 @router.get(
     "/v3/users",
     summary="List users (admin)",
-    **schemas.answers(schemas.UsersResponse, 200),
+    **schemas.answers(schemas.KeystoneUsersResponse, 200),
 )
 async def users(
     request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
@@ -501,7 +501,7 @@ async def users(
 @router.get(
     "/v3/users/{user_id}",
     summary="Show a user (self or admin)",
-    **schemas.answers(schemas.UserResponse, 200),
+    **schemas.answers(schemas.KeystoneUserResponse, 200),
 )
 async def user(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
@@ -546,7 +546,7 @@ async def change_password(
 @router.get(
     "/v3/users/{user_id}/projects",
     summary="A user's projects (self or admin)",
-    **schemas.answers(schemas.ProjectsResponse, 200),
+    **schemas.answers(schemas.KeystoneProjectsResponse, 200),
 )
 async def user_projects(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
@@ -558,7 +558,7 @@ async def user_projects(
 @router.get(
     "/v3/projects",
     summary="List projects (admin)",
-    **schemas.answers(schemas.ProjectsResponse, 200),
+    **schemas.answers(schemas.KeystoneProjectsResponse, 200),
 )
 async def projects(
     request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
@@ -571,7 +571,7 @@ async def projects(
 @router.get(
     "/v3/projects/{project_id}",
     summary="Show a project (member or admin)",
-    **schemas.answers(schemas.ProjectResponse, 200),
+    **schemas.answers(schemas.KeystoneProjectResponse, 200),
 )
 async def project(
     project_id: str, request: Request, caller: CallerDep, session: SessionDep

@@ -381,3 +381,12 @@ async def test_the_faults_sent_are_what_the_document_says(
     # The document's fault names are the ones sent (one source: app/api/faults.py).
     names = set(doc["components"]["schemas"]["Fault"]["properties"])
     assert {"itemNotFound", "badRequest", "forbidden", "notAcceptable", "computeFault"} <= names
+
+
+async def test_component_schema_names_are_unique_without_module_prefixes(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two models of one name make FastAPI name both after their modules
+    (`app__api__schemas__x__Name`), which generators cannot resolve."""
+    names = list((await _document(client))["components"]["schemas"])
+    assert [name for name in names if "__" in name] == []

@@ -12,61 +12,61 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Link(_Strict):
+class KeystoneLink(_Strict):
     rel: str
     href: str
 
 
-class MediaType(_Strict):
+class KeystoneMediaType(_Strict):
     base: str
     type: str
 
 
-class Version(_Strict):
+class KeystoneVersion(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     id: str
     status: str
     updated: str
-    links: list[Link]
-    media_types: list[MediaType] = Field(alias="media-types")
+    links: list[KeystoneLink]
+    media_types: list[KeystoneMediaType] = Field(alias="media-types")
 
 
-class VersionResponse(_Strict):
-    version: Version
+class KeystoneVersionResponse(_Strict):
+    version: KeystoneVersion
 
 
-class VersionValues(_Strict):
-    values: list[Version]
+class KeystoneVersionValues(_Strict):
+    values: list[KeystoneVersion]
 
 
-class VersionsResponse(_Strict):
-    versions: VersionValues
+class KeystoneVersionsResponse(_Strict):
+    versions: KeystoneVersionValues
 
 
-class Domain(_Strict):
+class KeystoneDomain(_Strict):
     id: str
     name: str
 
 
-class TokenUser(_Strict):
+class KeystoneTokenUser(_Strict):
     id: str
     name: str
-    domain: Domain
+    domain: KeystoneDomain
     password_expires_at: str | None
 
 
-class TokenProject(_Strict):
+class KeystoneTokenProject(_Strict):
     id: str
     name: str
-    domain: Domain
+    domain: KeystoneDomain
 
 
-class Role(_Strict):
+class KeystoneRole(_Strict):
     id: str
     name: str
 
 
-class Endpoint(_Strict):
+class KeystoneEndpoint(_Strict):
     id: str
     interface: str
     region: str
@@ -74,42 +74,42 @@ class Endpoint(_Strict):
     url: str
 
 
-class CatalogEntry(_Strict):
+class KeystoneCatalogEntry(_Strict):
     id: str
     type: str
     name: str
-    endpoints: list[Endpoint]
+    endpoints: list[KeystoneEndpoint]
 
 
-class Token(_Strict):
+class KeystoneToken(_Strict):
     methods: list[str]
-    user: TokenUser
-    project: TokenProject
-    roles: list[Role]
+    user: KeystoneTokenUser
+    project: KeystoneTokenProject
+    roles: list[KeystoneRole]
     audit_ids: list[str]
     issued_at: str
     expires_at: str
     is_domain: bool
-    catalog: list[CatalogEntry] | None = Field(
+    catalog: list[KeystoneCatalogEntry] | None = Field(
         default=None, description="Left out with ?nocatalog."
     )
 
 
-class TokenResponse(_Strict):
-    token: Token
+class KeystoneTokenResponse(_Strict):
+    token: KeystoneToken
 
 
-class SelfLink(_Strict):
+class KeystoneSelfLink(_Strict):
     self: str
 
 
-class CollectionLinks(_Strict):
+class KeystoneCollectionLinks(_Strict):
     self: str
     previous: str | None
     next: str | None
 
 
-class User(_Strict):
+class KeystoneUser(_Strict):
     id: str
     name: str
     domain_id: str
@@ -117,19 +117,19 @@ class User(_Strict):
     default_project_id: str | None
     password_expires_at: str | None
     options: dict[str, Any]
-    links: SelfLink
+    links: KeystoneSelfLink
 
 
-class UserResponse(_Strict):
-    user: User
+class KeystoneUserResponse(_Strict):
+    user: KeystoneUser
 
 
-class UsersResponse(_Strict):
-    users: list[User]
-    links: CollectionLinks
+class KeystoneUsersResponse(_Strict):
+    users: list[KeystoneUser]
+    links: KeystoneCollectionLinks
 
 
-class Project(_Strict):
+class KeystoneProject(_Strict):
     id: str
     name: str
     description: str | None
@@ -139,21 +139,21 @@ class Project(_Strict):
     parent_id: str
     tags: list[str]
     options: dict[str, Any]
-    links: SelfLink
+    links: KeystoneSelfLink
 
 
-class ProjectResponse(_Strict):
-    project: Project
+class KeystoneProjectResponse(_Strict):
+    project: KeystoneProject
 
 
-class ProjectsResponse(_Strict):
-    projects: list[Project]
-    links: CollectionLinks
+class KeystoneProjectsResponse(_Strict):
+    projects: list[KeystoneProject]
+    links: KeystoneCollectionLinks
 
 
-class CatalogResponse(_Strict):
-    catalog: list[CatalogEntry]
-    links: CollectionLinks
+class KeystoneCatalogResponse(_Strict):
+    catalog: list[KeystoneCatalogEntry]
+    links: KeystoneCollectionLinks
 
 
 class KeystoneErrorDetail(_Strict):
