@@ -237,23 +237,32 @@ class FileDriver(VolumeDriver):
         to `volume-<id>` (one rename, atomic) and grown to a whole number of GiB, as
         Cinder rounds a managed volume's size up. A retry after the rename finds the
         volume file in place and reports it again."""
-        source = self.folder / self._source_name(ref)
         path = self.volume_path(volume)
-        if not _exists(path):
-            self._check_source(source)
-            try:
-                os.rename(source, path)
-            except FileNotFoundError:
-                # A concurrent retry of the same job may have renamed it first.
-                if not _exists(path):
-                    raise DriverError(f"no file named {source.name!r} to manage") from None
-            except OSError as exc:
-                raise DriverError(
-                    f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
-                ) from None
-            log.info("volume file taken over", volume_id=volume.id, source=source.name)
+        source = self._take_over(ref, path)
+        if source is not None:
+            log.info("volume file taken over", volume_id=volume.id, source=source)
         size_gb = self._round_up(path)
         return {"size_gb": size_gb, "provider_location": str(path)}
+
+    def _take_over(self, ref: Mapping[str, Any], path: Path) -> str | None:
+        """Rename the file `ref["source-name"]` names to `path` (one rename, atomic),
+        unless `path` is there already (a retry after the rename): the name it took over,
+        or None."""
+        source = self.folder / self._source_name(ref)
+        if _exists(path):
+            return None
+        self._check_source(source)
+        try:
+            os.rename(source, path)
+        except FileNotFoundError:
+            # A concurrent retry of the same job may have renamed it first.
+            if not _exists(path):
+                raise DriverError(f"no file named {source.name!r} to manage") from None
+        except OSError as exc:
+            raise DriverError(
+                f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
+            ) from None
+        return source.name
 
     def _source_name(self, ref: Mapping[str, Any]) -> str:
         name = ref.get("source-name")
@@ -360,20 +369,10 @@ class FileDriver(VolumeDriver):
     ) -> dict[str, Any]:
         """Take over a plain file of the folder as `snapshot-<id>` (one rename), grown to
         whole GiB; a retry after the rename finds it in place and reports it again."""
-        source = self.folder / self._source_name(ref)
         path = self.snapshot_path(snapshot)
-        if not _exists(path):
-            self._check_source(source)
-            try:
-                os.rename(source, path)
-            except FileNotFoundError:
-                if not _exists(path):
-                    raise DriverError(f"no file named {source.name!r} to manage") from None
-            except OSError as exc:
-                raise DriverError(
-                    f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
-                ) from None
-            log.info("snapshot file taken over", snapshot_id=snapshot.id, source=source.name)
+        source = self._take_over(ref, path)
+        if source is not None:
+            log.info("snapshot file taken over", snapshot_id=snapshot.id, source=source)
         return {"size_gb": self._round_up(path), "provider_location": str(path)}
 
     # -- capacity ----------------------------------------------------------------------
