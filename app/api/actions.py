@@ -31,3 +31,11 @@ def action_policy(policies: Mapping[str, str], action: str) -> str:
     if policy is None:
         raise BadRequest(f"There is no such action: {action}")
     return policy
+
+
+def admin_action_policies(resource: str) -> dict[str, str]:
+    """Cinder's `<resource>_admin_actions` policies of os-reset_status and os-force_delete."""
+    return {
+        f"os-{action}": f"volume_extension:{resource}_admin_actions:{action}"
+        for action in ("reset_status", "force_delete")
+    }

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Select
 
-from app.api.actions import action_policy, read_action
+from app.api.actions import action_policy, admin_action_policies, read_action
 from app.api.common import (
     UrlProject,
     iso,
@@ -23,11 +23,11 @@ from app.api.common import (
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
-from app.api.listing import Listing, add_list_routes, equal_filters
+from app.api.listing import Listing, add_list_routes, columns, equal_filters
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import backups as S
-from app.api.schemas.volumes import no_body, returns
+from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Backup, utcnow
 from app.errors import BadRequest, Forbidden
@@ -37,11 +37,7 @@ from app.volumes import volumes as vflows
 router = APIRouter(tags=["backups"])
 
 Getter = Annotated[RequestContext, may("backup:get")]
-# Cinder's backup_admin_actions, by action.
-ACTION_POLICIES = {
-    "os-reset_status": "volume_extension:backup_admin_actions:reset_status",
-    "os-force_delete": "volume_extension:backup_admin_actions:force_delete",
-}
+ACTION_POLICIES = admin_action_policies("backup")
 
 # Microversions that change backups, as Cinder names them.
 BACKUP_UPDATE = APIVersion(3, 9)
@@ -50,18 +46,12 @@ BACKUP_METADATA = APIVersion(3, 43)
 BACKUP_AZ = APIVersion(3, 51)
 BACKUP_PROJECT_USER_ID = APIVersion(3, 56)
 
-SORT_KEYS = {
-    "created_at": Backup.created_at,
-    "updated_at": Backup.updated_at,
-    "id": Backup.id,
-    "name": Backup.name,
-    "display_name": Backup.name,
-    "status": Backup.status,
-    "size": Backup.size,
-    "volume_id": Backup.volume_id,
-    "availability_zone": Backup.availability_zone,
-    "container": Backup.container,
-}
+SORT_KEYS = columns(
+    Backup,
+    *("created_at", "updated_at", "id", "name", "status", "size", "volume_id"),
+    *("availability_zone", "container"),
+    display_name="name",
+)
 # The repository keeps a container as a folder name.
 _CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
@@ -200,12 +190,7 @@ async def create_backup(
 
 
 LISTING = Listing("backups", flows.BACKUPS, SORT_KEYS)
-EQUAL_FILTERS = {
-    "name": Backup.name,
-    "display_name": Backup.name,
-    "status": Backup.status,
-    "volume_id": Backup.volume_id,
-}
+EQUAL_FILTERS = columns(Backup, "name", "status", "volume_id", display_name="name")
 
 
 async def _list(

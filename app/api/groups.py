@@ -22,7 +22,7 @@ from app.api.common import (
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
-from app.api.listing import Listing, add_list_routes, equal_filters
+from app.api.listing import Listing, add_list_routes, columns, equal_filters
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import groups as S
@@ -41,14 +41,7 @@ GROUP_VOLUME_LIST = APIVersion(3, 25)
 GROUP_REPLICATION = APIVersion(3, 38)
 GROUP_PROJECT_ID = APIVersion(3, 58)
 
-SORT_KEYS = {
-    "created_at": Group.created_at,
-    "updated_at": Group.updated_at,
-    "id": Group.id,
-    "name": Group.name,
-    "status": Group.status,
-    "availability_zone": Group.availability_zone,
-}
+SORT_KEYS = columns(Group, "created_at", "updated_at", "id", "name", "status", "availability_zone")
 
 
 def summary(group: Group) -> dict[str, Any]:
@@ -117,7 +110,7 @@ async def _volume_ids(session: AsyncSession, groups: list[Group]) -> dict[str, l
 
 # Cinder's groups view names the next link 'group_links', and counts nothing.
 LISTING = Listing("groups", flows.GROUPS, SORT_KEYS, links="group", counted=False)
-EQUAL_FILTERS = {"name": Group.name, "status": Group.status}
+EQUAL_FILTERS = columns(Group, "name", "status")
 
 
 async def _list(

@@ -31,7 +31,7 @@ from app.api.common import (
 from app.api.deps import SessionDep, VersionDep
 from app.api.microversion import APIVersion
 from app.api.policy import may
-from app.api.schemas.volumes import returns
+from app.api.schemas.contract import returns
 from app.context import RequestContext
 from app.volumes.repository import Repository
 from app.volumes.volumes import count
@@ -40,6 +40,13 @@ Columns = Mapping[str, InstrumentedAttribute[Any]]
 # A list's own filters: (the visible rows, whether all tenants were asked) → narrowed.
 Where = Callable[[Select[Any], bool], Select[Any]]
 Render = Callable[[list[Any]], Awaitable[list[dict[str, Any]]]]
+
+
+def columns(model: Any, *names: str, **aliases: str) -> dict[str, InstrumentedAttribute[Any]]:
+    """The query keys of a list (sort keys, filters) → `model`'s columns of those names;
+    `aliases` are other keys for a column (`display_name="name"`)."""
+    named = {name: getattr(model, name) for name in names}
+    return named | {alias: getattr(model, name) for alias, name in aliases.items()}
 
 
 def equal_filters(query: Select[Any], request: Request, columns: Columns) -> Select[Any]:

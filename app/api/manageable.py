@@ -13,8 +13,9 @@ from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_r
 from app.api.deps import ContextDep, VersionDep, WorkDep, min_version
 from app.api.microversion import APIVersion
 from app.api.policy import authorize
+from app.api.schemas.contract import returns
 from app.api.schemas.manageable import VolumeManageRequest
-from app.api.schemas.volumes import VolumeResponse, returns
+from app.api.schemas.volumes import VolumeResponse
 from app.api.volumes import view
 from app.context import RequestContext
 from app.errors import BadRequest, Forbidden

@@ -14,13 +14,12 @@ from fastapi import APIRouter, Path, Request, Response
 from app.api.common import UrlProject, read_body, v3_route
 from app.api.deps import SessionDep, WorkDep
 from app.api.policy import may
+from app.api.schemas.contract import no_body, returns
 from app.api.schemas.volumes import (
     MetadataRequest,
     MetadataResponse,
     MetaItemRequest,
     MetaItemResponse,
-    no_body,
-    returns,
 )
 from app.context import RequestContext
 from app.errors import BadRequest, NotFound

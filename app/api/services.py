@@ -48,6 +48,20 @@ def _wanted(params: Any, host: str, binary: str) -> bool:
     return "binary" not in params or params["binary"] == binary
 
 
+def _entry(binary: str, service: Any, up: bool, disabled_reason: str | None) -> dict[str, Any]:
+    """What every service's entry has; `service` is a backend or a backup service."""
+    return {
+        "binary": binary,
+        "host": service.host,
+        "zone": service.availability_zone,
+        "status": "disabled" if service.disabled else "enabled",
+        "state": "up" if up else "down",
+        "updated_at": iso(service.heard_at),
+        "cluster": None,
+        "disabled_reason": disabled_reason,
+    }
+
+
 @v3_route(router, "GET", "/os-services", **returns(S.ServiceListResponse))
 async def list_services(
     request: Request,
@@ -63,35 +77,19 @@ async def list_services(
         if not _wanted(params, backend.host, "cinder-volume"):
             continue
         up = runtime.cache.is_up(backend.host)
-        entry = {
-            "binary": "cinder-volume",
-            "host": backend.host,
-            "zone": backend.availability_zone,
-            "status": "disabled" if backend.disabled else "enabled",
-            "state": "up" if up else "down",
-            "updated_at": iso(backend.heard_at),
-            "cluster": None,
-            "disabled_reason": None,
-            "replication_status": "disabled",
-            "active_backend_id": None,
-            "frozen": False,
-            "backend_state": "up" if up else "down",
-        }
+        entry = _entry("cinder-volume", backend, up, None)
+        entry.update(
+            replication_status="disabled",
+            active_backend_id=None,
+            frozen=False,
+            backend_state="up" if up else "down",
+        )
         out.append(select_fields(FIELDS, entry, version, ctx))
     down_time = runtime.settings.service_down_time
     for service in await backup_services.all_services(session):
         if not _wanted(params, service.host, "cinder-backup"):
             continue
         up = backup_services.is_up(service, down_time)
-        entry = {
-            "binary": "cinder-backup",
-            "host": service.host,
-            "zone": service.availability_zone,
-            "status": "disabled" if service.disabled else "enabled",
-            "state": "up" if up else "down",
-            "updated_at": iso(service.heard_at),
-            "cluster": None,
-            "disabled_reason": service.disabled_reason,
-        }
+        entry = _entry("cinder-backup", service, up, service.disabled_reason)
         out.append(select_fields(FIELDS, entry, version, ctx))
     return {"services": out}

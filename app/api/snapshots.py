@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select
 
 from app.api import microversion as mv
-from app.api.actions import action_policy, read_action
+from app.api.actions import action_policy, admin_action_policies, read_action
 from app.api.common import (
     UrlProject,
     iso,
@@ -22,13 +22,13 @@ from app.api.common import (
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
-from app.api.listing import Listing, add_list_routes, equal_filters, metadata_filter
+from app.api.listing import Listing, add_list_routes, columns, equal_filters, metadata_filter
 from app.api.manageable import MANAGE_EXISTING_LIST, MAX_REF_NAME
 from app.api.metadata import MetadataPolicies, add_metadata_routes
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import snapshots as S
-from app.api.schemas.volumes import no_body, returns
+from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Snapshot, SnapshotMetadata
 from app.errors import BadRequest, Forbidden
@@ -38,27 +38,18 @@ from app.volumes import volumes as vflows
 router = APIRouter(tags=["snapshots"])
 
 Getter = Annotated[RequestContext, may("volume:get_snapshot")]
-# Cinder's snapshot_admin_actions, by action.
-ACTION_POLICIES = {
-    "os-reset_status": "volume_extension:snapshot_admin_actions:reset_status",
-    "os-force_delete": "volume_extension:snapshot_admin_actions:force_delete",
-}
+ACTION_POLICIES = admin_action_policies("snapshot")
 
 # Cinder's microversion names for what snapshot views and lists gain.
 GROUP_SNAPSHOTS = APIVersion(3, 14)
 SNAPSHOT_LIST_METADATA_FILTER = APIVersion(3, 22)
 SNAPSHOT_LIST_USER_ID = APIVersion(3, 41)
 
-SORT_KEYS = {
-    "created_at": Snapshot.created_at,
-    "updated_at": Snapshot.updated_at,
-    "id": Snapshot.id,
-    "name": Snapshot.name,
-    "display_name": Snapshot.name,
-    "size": Snapshot.size,
-    "status": Snapshot.status,
-    "volume_id": Snapshot.volume_id,
-}
+SORT_KEYS = columns(
+    Snapshot,
+    *("created_at", "updated_at", "id", "name", "size", "status", "volume_id"),
+    display_name="name",
+)
 
 
 # A snapshot's fields: Cinder's summary view (the first nine; list and manage), its v3
@@ -164,12 +155,7 @@ async def create_snapshot(
 
 
 LISTING = Listing("snapshots", flows.SNAPSHOTS, SORT_KEYS)
-EQUAL_FILTERS = {
-    "name": Snapshot.name,
-    "display_name": Snapshot.name,
-    "status": Snapshot.status,
-    "volume_id": Snapshot.volume_id,
-}
+EQUAL_FILTERS = columns(Snapshot, "name", "status", "volume_id", display_name="name")
 
 
 async def _list(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
 
 from app.api import microversion as mv
-from app.api.actions import action_policy, read_action
+from app.api.actions import action_policy, admin_action_policies, read_action
 from app.api.common import (
     UrlProject,
     all_tenants,
@@ -25,12 +25,12 @@ from app.api.common import (
 from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
-from app.api.listing import Listing, add_list_routes, equal_filters, metadata_filter
+from app.api.listing import Listing, add_list_routes, columns, equal_filters, metadata_filter
 from app.api.metadata import MetadataPolicies, add_metadata_routes
 from app.api.microversion import APIVersion
 from app.api.policy import POLICIES, Rule, authorize, may
 from app.api.schemas import volumes as S
-from app.api.schemas.volumes import no_body, returns
+from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden
@@ -50,8 +50,7 @@ ACTION_POLICIES = {
     "os-extend_volume_completion": "volume:extend_volume_completion",
     "os-set_bootable": "volume:update",
     "os-update_readonly_flag": "volume:update_readonly_flag",
-    "os-reset_status": "volume_extension:volume_admin_actions:reset_status",
-    "os-force_delete": "volume_extension:volume_admin_actions:force_delete",
+    **admin_action_policies("volume"),
 }
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
 GROUP_VOLUME_LIST = APIVersion(3, 10)
@@ -59,17 +58,12 @@ GROUP_VOLUME_LIST = APIVersion(3, 10)
 VOLUME_SUMMARY = APIVersion(3, 12)
 VOLUME_SUMMARY_METADATA = APIVersion(3, 36)
 
-SORT_KEYS = {
-    "created_at": Volume.created_at,
-    "updated_at": Volume.updated_at,
-    "id": Volume.id,
-    "name": Volume.name,
-    "display_name": Volume.name,
-    "size": Volume.size,
-    "status": Volume.status,
-    "availability_zone": Volume.availability_zone,
-    "volume_type_id": Volume.volume_type_id,
-}
+SORT_KEYS = columns(
+    Volume,
+    *("created_at", "updated_at", "id", "name", "size", "status", "availability_zone"),
+    "volume_type_id",
+    display_name="name",
+)
 UNSUPPORTED_SOURCES = {
     "snapshot_id": "a snapshot",
     "source_volid": "another volume",
@@ -238,12 +232,7 @@ async def create_volume(
 
 
 LISTING = Listing("volumes", flows.VOLUMES, SORT_KEYS)
-EQUAL_FILTERS = {
-    "name": Volume.name,
-    "display_name": Volume.name,
-    "status": Volume.status,
-    "availability_zone": Volume.availability_zone,
-}
+EQUAL_FILTERS = columns(Volume, "name", "status", "availability_zone", display_name="name")
 
 
 async def _list(

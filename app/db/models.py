@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Relationship, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -48,6 +48,67 @@ def new_hex_id() -> str:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSON}
+
+
+# --- columns several tables share ----------------------------------------------------
+# A mixin's columns keep their place in each table: sort_order -1 puts them first, 1
+# last (the table's own columns are 0).
+
+
+class Owned:
+    """A project's resource, made by one of its users."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid, sort_order=-1)
+    project_id: Mapped[str] = mapped_column(String(64), index=True, sort_order=-1)
+    user_id: Mapped[str] = mapped_column(String(64), sort_order=-1)
+
+
+class Stamped:
+    """When the row was made and last changed."""
+
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=1)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, sort_order=1)
+
+
+class Catalogued:
+    """A kind of type (volume types, group types): named, public or not."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid, sort_order=-1)
+    name: Mapped[str] = mapped_column(String(255), unique=True, sort_order=-1)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True, sort_order=-1)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True, sort_order=-1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=-1)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, sort_order=-1)
+
+
+class KeyValue:
+    """One key/value item of its owner (specs, metadata); the owner's column comes first."""
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True, sort_order=1)
+    value: Mapped[str] = mapped_column(String(255), sort_order=1)
+
+
+def owner_id(table: str) -> Mapped[str]:
+    """A KeyValue item's owner: part of its key, deleted with it."""
+    return mapped_column(
+        String(36), ForeignKey(f"{table}.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+def children() -> Relationship[Any]:
+    """Rows that belong to their owner (specs, metadata, a group's types): loaded with it,
+    deleted with it."""
+    return relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class Service:
+    """A service an agent reports for (a volume backend, a backup service)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, sort_order=-1)
+    host: Mapped[str] = mapped_column(String(255), unique=True, sort_order=-1)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, sort_order=1)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True, sort_order=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, sort_order=1)
 
 
 # --- identity ------------------------------------------------------------------
@@ -133,31 +194,19 @@ class LoginFailure(Base):
 # --- volume types ----------------------------------------------------------------
 
 
-class VolumeType(Base):
+class VolumeType(Catalogued, Base):
     __tablename__ = "volume_types"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # The QoS specs associated with the type (Cinder's one per type); deleting them
     # (forced) leaves the type without any.
     qos_specs_id: Mapped[str | None] = mapped_column(
         ForeignKey("qos_specs.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    extra_specs: Mapped[list[VolumeTypeExtraSpec]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    extra_specs: Mapped[list[VolumeTypeExtraSpec]] = children()
 
 
-class VolumeTypeExtraSpec(Base):
+class VolumeTypeExtraSpec(KeyValue, Base):
     __tablename__ = "volume_type_extra_specs"
-    volume_type_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
+    volume_type_id: Mapped[str] = owner_id("volume_types")
 
 
 class VolumeTypeProject(Base):
@@ -170,7 +219,7 @@ class VolumeTypeProject(Base):
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class QosSpecs(Base):
+class QosSpecs(Stamped, Base):
     """Quality-of-service specs (Cinder's qos-specs): named key/value limits that volume
     types point at; `consumer` says who enforces them (back-end: the agent's driver)."""
 
@@ -178,30 +227,22 @@ class QosSpecs(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     consumer: Mapped[str] = mapped_column(String(16), default="back-end")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    items: Mapped[list[QosSpecItem]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    items: Mapped[list[QosSpecItem]] = children()
 
 
-class QosSpecItem(Base):
+class QosSpecItem(KeyValue, Base):
     __tablename__ = "qos_spec_items"
-    qos_specs_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("qos_specs.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
+    qos_specs_id: Mapped[str] = owner_id("qos_specs")
 
 
 # --- backends, pools and claims --------------------------------------------------
 
 
-class Backend(Base):
+class Backend(Service, Base):
     """A cinder-volume style backend ('host@backend'): the service record plus the
     latest capability report."""
 
     __tablename__ = "backends"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    host: Mapped[str] = mapped_column(String(255), unique=True)
     availability_zone: Mapped[str] = mapped_column(String(255))
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # When the database accepted the report held (its clock, never the agent's).
@@ -213,9 +254,6 @@ class Backend(Base):
     # The agent (agents.name) the backend is bound to; None until its first report.
     agent_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     job_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Pool(Base):
@@ -241,12 +279,9 @@ class Pool(Base):
 # --- volumes -----------------------------------------------------------------------
 
 
-class Volume(Base):
+class Volume(Owned, Stamped, Base):
     __tablename__ = "volumes"
     __table_args__ = (Index("ix_volumes_project_created", "project_id", "created_at"),)
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    project_id: Mapped[str] = mapped_column(String(64), index=True)
-    user_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     size: Mapped[int] = mapped_column(Integer)
@@ -270,35 +305,24 @@ class Volume(Base):
     )
     # Cinder's migration_status: None, or starting/migrating/completing/success/error.
     migration_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    volume_metadata: Mapped[list[VolumeMetadata]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, sort_order=2)
+    volume_metadata: Mapped[list[VolumeMetadata]] = children()
 
 
-class VolumeMetadata(Base):
+class VolumeMetadata(KeyValue, Base):
     __tablename__ = "volume_metadata"
-    volume_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
+    volume_id: Mapped[str] = owner_id("volumes")
 
 
 # --- snapshots ---------------------------------------------------------------------
 
 
-class Snapshot(Base):
+class Snapshot(Owned, Stamped, Base):
     """A point-in-time copy of a volume, on the volume's pool. `pool_id` is set while the
     snapshot holds a claim on that pool's ledger (its size), cleared when it gives it back."""
 
     __tablename__ = "snapshots"
     __table_args__ = (Index("ix_snapshots_project_created", "project_id", "created_at"),)
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    project_id: Mapped[str] = mapped_column(String(64), index=True)
-    user_id: Mapped[str] = mapped_column(String(64))
     volume_id: Mapped[str] = mapped_column(
         ForeignKey("volumes.id", ondelete="RESTRICT"), index=True
     )
@@ -311,32 +335,22 @@ class Snapshot(Base):
         ForeignKey("pools.id", ondelete="RESTRICT"), nullable=True, index=True
     )
     provider_location: Mapped[str | None] = mapped_column(String(1024), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    snapshot_metadata: Mapped[list[SnapshotMetadata]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    snapshot_metadata: Mapped[list[SnapshotMetadata]] = children()
 
 
-class SnapshotMetadata(Base):
+class SnapshotMetadata(KeyValue, Base):
     __tablename__ = "snapshot_metadata"
-    snapshot_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
+    snapshot_id: Mapped[str] = owner_id("snapshots")
 
 
 # --- backups -------------------------------------------------------------------------
 
 
-class BackupService(Base):
+class BackupService(Service, Base):
     """A cinder-backup style service: an agent with a backup repository, and the volume
     backends whose data it can read."""
 
     __tablename__ = "backup_services"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    host: Mapped[str] = mapped_column(String(255), unique=True)
     # The agent (agents.name) the service is bound to; None until its first report.
     agent_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     availability_zone: Mapped[str] = mapped_column(String(255))
@@ -346,17 +360,11 @@ class BackupService(Base):
     reported_at: Mapped[datetime] = mapped_column(DateTime)
     report_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     heard_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Backup(Base):
+class Backup(Owned, Stamped, Base):
     __tablename__ = "backups"
     __table_args__ = (Index("ix_backups_project_created", "project_id", "created_at"),)
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    project_id: Mapped[str] = mapped_column(String(64), index=True)
-    user_id: Mapped[str] = mapped_column(String(64))
     # No foreign key: a backup outlives its volume.
     volume_id: Mapped[str] = mapped_column(String(36), index=True)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
@@ -374,43 +382,26 @@ class Backup(Base):
     service: Mapped[str | None] = mapped_column(String(255), nullable=True)
     backup_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     data_timestamp: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 # --- groups --------------------------------------------------------------------------
 
 
-class GroupType(Base):
+class GroupType(Catalogued, Base):
     __tablename__ = "group_types"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    group_specs: Mapped[list[GroupTypeSpec]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    group_specs: Mapped[list[GroupTypeSpec]] = children()
 
 
-class GroupTypeSpec(Base):
+class GroupTypeSpec(KeyValue, Base):
     __tablename__ = "group_type_specs"
-    group_type_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("group_types.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255))
+    group_type_id: Mapped[str] = owner_id("group_types")
 
 
-class Group(Base):
+class Group(Owned, Stamped, Base):
     """A generic volume group: placed on one backend that satisfies every volume type of
     the group; its volumes are created there."""
 
     __tablename__ = "groups"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    project_id: Mapped[str] = mapped_column(String(64), index=True)
-    user_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -418,11 +409,7 @@ class Group(Base):
     group_type_id: Mapped[str] = mapped_column(ForeignKey("group_types.id"))
     # 'host@backend#pool' the scheduler chose, as Cinder's group.host.
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    volume_types: Mapped[list[GroupVolumeType]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    volume_types: Mapped[list[GroupVolumeType]] = children()
 
 
 class GroupVolumeType(Base):

@@ -69,6 +69,17 @@ class _Usage:
     used_bytes: int
 
 
+@dataclass(frozen=True)
+class _Copy:
+    """A volume or snapshot file made as a copy: where, its size, what it is ("volume",
+    "snapshot") and the start of the message when it cannot be made."""
+
+    path: Path
+    size_gb: int
+    what: str
+    failure: str
+
+
 class FileDriver(VolumeDriver):
     driver_name = "file"
     driver_version = "1.0.0"
@@ -164,29 +175,31 @@ class FileDriver(VolumeDriver):
             raise DriverError(
                 f"source volume {source.id} is larger than the {volume.size_gb} GiB clone"
             )
+        # A clone may be larger than its source: the rest reads as zeros.
+        target = _Copy(path, volume.size_gb, "volume", "cannot clone into volume file")
+        return self._copy_into_place(
+            source_path, target, "volume cloned", volume_id=volume.id, source_id=source.id
+        )
+
+    def _copy_into_place(self, source: Path, copy: _Copy, event: str, **ids: str) -> dict[str, Any]:
+        """Copy `source` (a reflink where the folder shares extents, else sparse) to
+        `copy.path` at exactly its size, under a partial name linked into place: a retry
+        finds the finished file (checked for its size), never a half-copied one."""
+        path = copy.path
         partial = self.folder / f"{_PARTIAL_PREFIX}{path.name}-{uuid.uuid4().hex}"
         try:
-            copied = copy_file(source_path, partial, reflink=self.reflink)
-            # A clone may be larger than its source: the rest reads as zeros.
-            os.truncate(partial, volume.size_gb * GiB)
+            copied = copy_file(source, partial, reflink=self.reflink)
+            os.truncate(partial, copy.size_gb * GiB)
             os.chmod(partial, _FILE_MODE)
             os.link(partial, path)
         except FileExistsError:
-            self._check_existing_size(path, volume.size_gb)
+            self._check_existing_size(path, copy.size_gb, copy.what)
             return {"provider_location": str(path)}
         except OSError as exc:
-            raise DriverError(
-                f"cannot clone into volume file {path.name}: {exc.strerror}"
-            ) from None
+            raise DriverError(f"{copy.failure} {path.name}: {exc.strerror}") from None
         finally:
             partial.unlink(missing_ok=True)
-        log.info(
-            "volume cloned",
-            volume_id=volume.id,
-            source_id=source.id,
-            reflinked=copied.reflinked,
-            path=str(path),
-        )
+        log.info(event, **ids, reflinked=copied.reflinked, path=str(path))
         return {"provider_location": str(path)}
 
     def _check_existing_size(self, path: Path, size_gb: int, what: str = "volume") -> None:
@@ -237,23 +250,32 @@ class FileDriver(VolumeDriver):
         to `volume-<id>` (one rename, atomic) and grown to a whole number of GiB, as
         Cinder rounds a managed volume's size up. A retry after the rename finds the
         volume file in place and reports it again."""
-        source = self.folder / self._source_name(ref)
         path = self.volume_path(volume)
-        if not _exists(path):
-            self._check_source(source)
-            try:
-                os.rename(source, path)
-            except FileNotFoundError:
-                # A concurrent retry of the same job may have renamed it first.
-                if not _exists(path):
-                    raise DriverError(f"no file named {source.name!r} to manage") from None
-            except OSError as exc:
-                raise DriverError(
-                    f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
-                ) from None
-            log.info("volume file taken over", volume_id=volume.id, source=source.name)
+        source = self._take_over(ref, path)
+        if source is not None:
+            log.info("volume file taken over", volume_id=volume.id, source=source)
         size_gb = self._round_up(path)
         return {"size_gb": size_gb, "provider_location": str(path)}
+
+    def _take_over(self, ref: Mapping[str, Any], path: Path) -> str | None:
+        """Rename the file `ref["source-name"]` names to `path` (one rename, atomic),
+        unless `path` is there already (a retry after the rename): the name it took over,
+        or None."""
+        source = self.folder / self._source_name(ref)
+        if _exists(path):
+            return None
+        self._check_source(source)
+        try:
+            os.rename(source, path)
+        except FileNotFoundError:
+            # A concurrent retry of the same job may have renamed it first.
+            if not _exists(path):
+                raise DriverError(f"no file named {source.name!r} to manage") from None
+        except OSError as exc:
+            raise DriverError(
+                f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
+            ) from None
+        return source.name
 
     def _source_name(self, ref: Mapping[str, Any]) -> str:
         name = ref.get("source-name")
@@ -329,28 +351,11 @@ class FileDriver(VolumeDriver):
             raise DriverError(
                 f"volume file {source.name} is smaller than the {snapshot.size_gb} GiB snapshot"
             )
-        partial = self.folder / f"{_PARTIAL_PREFIX}{path.name}-{uuid.uuid4().hex}"
-        try:
-            copied = copy_file(source, partial, reflink=self.reflink)
-            # An extend that ran meanwhile only appended zeros: cut back to the snapshot.
-            os.truncate(partial, size)
-            os.chmod(partial, _FILE_MODE)
-            os.link(partial, path)
-        except FileExistsError:
-            self._check_existing_size(path, snapshot.size_gb, "snapshot")
-            return {"provider_location": str(path)}
-        except OSError as exc:
-            raise DriverError(f"cannot create snapshot file {path.name}: {exc.strerror}") from None
-        finally:
-            partial.unlink(missing_ok=True)
-        log.info(
-            "snapshot created",
-            snapshot_id=snapshot.id,
-            volume_id=volume.id,
-            reflinked=copied.reflinked,
-            path=str(path),
+        # An extend that ran meanwhile only appended zeros: cut back to the snapshot.
+        target = _Copy(path, snapshot.size_gb, "snapshot", "cannot create snapshot file")
+        return self._copy_into_place(
+            source, target, "snapshot created", snapshot_id=snapshot.id, volume_id=volume.id
         )
-        return {"provider_location": str(path)}
 
     def delete_snapshot(self, snapshot: SnapshotSpec) -> None:
         self._remove(self.snapshot_path(snapshot), "snapshot", snapshot.id)
@@ -360,20 +365,10 @@ class FileDriver(VolumeDriver):
     ) -> dict[str, Any]:
         """Take over a plain file of the folder as `snapshot-<id>` (one rename), grown to
         whole GiB; a retry after the rename finds it in place and reports it again."""
-        source = self.folder / self._source_name(ref)
         path = self.snapshot_path(snapshot)
-        if not _exists(path):
-            self._check_source(source)
-            try:
-                os.rename(source, path)
-            except FileNotFoundError:
-                if not _exists(path):
-                    raise DriverError(f"no file named {source.name!r} to manage") from None
-            except OSError as exc:
-                raise DriverError(
-                    f"cannot rename {source.name!r} to {path.name}: {exc.strerror}"
-                ) from None
-            log.info("snapshot file taken over", snapshot_id=snapshot.id, source=source.name)
+        source = self._take_over(ref, path)
+        if source is not None:
+            log.info("snapshot file taken over", snapshot_id=snapshot.id, source=source)
         return {"size_gb": self._round_up(path), "provider_location": str(path)}
 
     # -- capacity ----------------------------------------------------------------------

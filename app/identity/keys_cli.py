@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -41,6 +43,17 @@ def _key_file(data_dir: Path | None) -> tuple[Settings, Path]:
     return settings, keyring.key_file(settings.data_dir)
 
 
+@contextmanager
+def _locked_ring(settings: Settings, path: Path) -> Iterator[KeyRing | None]:
+    """The key file's ring (None when there is no file yet), read and changed under the
+    data directory's lock; a KeyRingError ends the command with its message."""
+    try:
+        with keyring.locked(settings.data_dir):
+            yield keyring.read(path)
+    except KeyRingError as exc:
+        _fail(str(exc))
+
+
 def _describe(ring: KeyRing) -> None:
     for index, key in enumerate(ring.keys):
         made = key.created_at.isoformat(timespec="seconds") if key.created_at else "unknown"
@@ -52,16 +65,12 @@ def _describe(ring: KeyRing) -> None:
 def rotate(data_dir: DataDirOption = None) -> None:
     """Make a new signing key; the older keys keep verifying the tokens they signed."""
     settings, path = _key_file(data_dir)
-    try:
-        with keyring.locked(settings.data_dir):
-            ring = keyring.read(path)
-            if ring is None:
-                ring = keyring.create(path, KeyRing.fresh())
-            else:
-                ring = ring.rotated()
-                keyring.replace(path, ring)
-    except KeyRingError as exc:
-        _fail(str(exc))
+    with _locked_ring(settings, path) as ring:
+        if ring is None:
+            ring = keyring.create(path, KeyRing.fresh())
+        else:
+            ring = ring.rotated()
+            keyring.replace(path, ring)
     typer.echo(f"New signing key {ring.signing.kid} in {path}:")
     _describe(ring)
     typer.echo("Restart the API (pumice serve / pumice up) to sign with it.")
@@ -76,24 +85,20 @@ def prune(
 ) -> None:
     """Keep only the newest key, once every token an older key signed has expired."""
     settings, path = _key_file(data_dir)
-    try:
-        with keyring.locked(settings.data_dir):
-            ring = keyring.read(path)
-            if ring is None:
-                _fail(f"{path} does not exist: there is nothing to prune")
-            newest = ring.signing.created_at
-            ttl = timedelta(seconds=settings.token_ttl_seconds)
-            if not force and newest is not None and utcnow() - newest < ttl:
-                _fail(
-                    f"The signing key is younger than the token lifetime ({ttl}): tokens "
-                    "signed by older keys may still be in use. Wait, or use --force."
-                )
-            dropped = len(ring.keys) - 1
-            if dropped:
-                ring = ring.pruned()
-                keyring.replace(path, ring)
-    except KeyRingError as exc:
-        _fail(str(exc))
+    with _locked_ring(settings, path) as ring:
+        if ring is None:
+            _fail(f"{path} does not exist: there is nothing to prune")
+        newest = ring.signing.created_at
+        ttl = timedelta(seconds=settings.token_ttl_seconds)
+        if not force and newest is not None and utcnow() - newest < ttl:
+            _fail(
+                f"The signing key is younger than the token lifetime ({ttl}): tokens "
+                "signed by older keys may still be in use. Wait, or use --force."
+            )
+        dropped = len(ring.keys) - 1
+        if dropped:
+            ring = ring.pruned()
+            keyring.replace(path, ring)
     typer.echo(f"Dropped {dropped} key(s); {path} holds:")
     _describe(ring)
     if dropped:

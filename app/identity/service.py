@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,9 @@ from app.errors import BadRequest, Conflict, NotFound, Unauthorized
 from app.identity import revocations
 from app.identity.passwords import hash_password_async, verify_password_async
 from app.identity.tokens import UNAUTHORIZED, TokenClaims
+
+# A row found by id or name.
+Named = TypeVar("Named", Project, User)
 
 ADMIN_USER_NAME = "admin"
 AGENT_USER_NAME = "pumice-agent"
@@ -67,7 +71,7 @@ class RoleAssignmentView:
 
 async def create_project(session: AsyncSession, name: str, description: str = "") -> Project:
     name = _valid_name(name, "project")
-    if await _project_by_name(session, name) is not None:
+    if await _by_name(session, Project, name) is not None:
         raise Conflict(f"Project {name!r} already exists.")
     project = Project(name=name, description=description)
     await _insert(session, project, f"Project {name!r} already exists.")
@@ -79,10 +83,7 @@ async def list_projects(session: AsyncSession) -> list[Project]:
 
 
 async def get_project(session: AsyncSession, name_or_id: str) -> Project:
-    project = await _find_project(session, name_or_id)
-    if project is None:
-        raise NotFound(f"Could not find project: {name_or_id}.")
-    return project
+    return await _get(session, Project, name_or_id, "project")
 
 
 async def delete_project(session: AsyncSession, name_or_id: str) -> None:
@@ -120,7 +121,7 @@ async def create_user(
     name = _valid_name(name, "user")
     _valid_password(password)
     default_project = await get_project(session, project) if project is not None else None
-    if await _user_by_name(session, name) is not None:
+    if await _by_name(session, User, name) is not None:
         raise Conflict(f"User {name!r} already exists.")
     user = User(
         name=name,
@@ -131,15 +132,12 @@ async def create_user(
     return user
 
 
+async def get_user(session: AsyncSession, name_or_id: str) -> User:
+    return await _get(session, User, name_or_id, "user")
+
+
 async def list_users(session: AsyncSession) -> list[User]:
     return list(await session.scalars(select(User).order_by(User.name)))
-
-
-async def get_user(session: AsyncSession, name_or_id: str) -> User:
-    user = await _find_user(session, name_or_id)
-    if user is None:
-        raise NotFound(f"Could not find user: {name_or_id}.")
-    return user
 
 
 async def delete_user(session: AsyncSession, name_or_id: str) -> None:
@@ -321,7 +319,7 @@ async def bootstrap(session: AsyncSession) -> BootstrapCredentials | None:
     """On first start: project 'admin', user 'admin' with a random password and the
     admin role there, and project 'service' for agents. Returns the credentials once;
     None when user 'admin' exists (or another replica is bootstrapping right now)."""
-    if await _user_by_name(session, ADMIN_USER_NAME) is not None:
+    if await _by_name(session, User, ADMIN_USER_NAME) is not None:
         return None
     password = secrets.token_urlsafe(24)
     try:
@@ -341,7 +339,7 @@ async def ensure_service_user(
 ) -> str | None:
     """A user for an agent: role 'service' on project 'service', the password given or a
     random one. Returns the password, or None when the user already exists."""
-    if await _user_by_name(session, name) is not None:
+    if await _by_name(session, User, name) is not None:
         return None
     password = password or secrets.token_urlsafe(24)
     try:
@@ -363,7 +361,7 @@ async def _scoped(
     if project_id is not None:
         project = await session.get(Project, project_id)
     elif project_name is not None:
-        project = await _project_by_name(session, project_name)
+        project = await _by_name(session, Project, project_name)
     elif user.default_project_id is not None:
         project = await session.get(Project, user.default_project_id)
     else:
@@ -390,12 +388,12 @@ async def _login_user(
     if user_id is not None:
         return await session.get(User, user_id)
     if user_name is not None:
-        return await _user_by_name(session, user_name)
+        return await _by_name(session, User, user_name)
     return None
 
 
 async def _ensure_project(session: AsyncSession, name: str, description: str) -> Project:
-    project = await _project_by_name(session, name)
+    project = await _by_name(session, Project, name)
     return project if project is not None else await create_project(session, name, description)
 
 
@@ -409,22 +407,17 @@ async def _insert(session: AsyncSession, row: Base, conflict: str) -> None:
         raise Conflict(conflict) from exc
 
 
-async def _project_by_name(session: AsyncSession, name: str) -> Project | None:
-    result = await session.scalars(select(Project).where(Project.name == name))
+async def _by_name(session: AsyncSession, model: type[Named], name: str) -> Named | None:
+    result = await session.scalars(select(model).where(model.name == name))
     return result.first()
 
 
-async def _user_by_name(session: AsyncSession, name: str) -> User | None:
-    result = await session.scalars(select(User).where(User.name == name))
-    return result.first()
-
-
-async def _find_project(session: AsyncSession, name_or_id: str) -> Project | None:
-    return await session.get(Project, name_or_id) or await _project_by_name(session, name_or_id)
-
-
-async def _find_user(session: AsyncSession, name_or_id: str) -> User | None:
-    return await session.get(User, name_or_id) or await _user_by_name(session, name_or_id)
+async def _get(session: AsyncSession, model: type[Named], name_or_id: str, noun: str) -> Named:
+    """By id, else by name (Keystone's lookup); its 404 when neither."""
+    found = await session.get(model, name_or_id) or await _by_name(session, model, name_or_id)
+    if found is None:
+        raise NotFound(f"Could not find {noun}: {name_or_id}.")
+    return found
 
 
 def _role_rank(role: str) -> int:

@@ -6,11 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from app.api.schemas.volumes import View
 
-class ReportAccepted(BaseModel):
+
+class ReportAccepted(View):
     """Whether the report was taken, and the sequence number the service now holds."""
 
-    model_config = ConfigDict(extra="forbid")
     accepted: bool
     seq: int | None = None
 
@@ -31,22 +32,18 @@ class ClaimedJob(BaseModel):
     request_id: str | None = None
 
 
-class ClaimResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClaimResponse(View):
     job: ClaimedJob | None
 
 
-class HeartbeatResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HeartbeatResponse(View):
     lease_expires_at: str
 
 
-class JobResultResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class JobResultResponse(View):
     state: str
 
 
-class ReassignResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReassignResponse(View):
     host: str
     agent: str

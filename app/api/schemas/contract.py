@@ -21,9 +21,14 @@ def returns(model: Any, status_code: int = 200) -> dict[str, Any]:
     }
 
 
-def no_body(status_code: int) -> dict[str, Any]:
-    """Route options of an answer with an empty body (documented without content)."""
-    return {"status_code": status_code, "response_class": Response}
+def no_body(status_code: int, *also: int) -> dict[str, Any]:
+    """Route options of an answer with an empty body (documented without content); `also`
+    are other statuses it may answer, with no body either."""
+    return {
+        "status_code": status_code,
+        "response_class": Response,
+        "responses": {code: {"description": "No body."} for code in also},
+    }
 
 
 class FaultDetail(BaseModel):

@@ -3,64 +3,45 @@ used)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from app.api.schemas.types import SpecValue, TypeCreate, TypeUpdate, TypeView
+from app.api.schemas.volumes import Part, View
 
-from app.api.schemas.types import SpecValue
 
-
-class GroupTypeCreate(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str
-    description: str | None = None
-    is_public: bool | str | None = None
+class GroupTypeCreate(TypeCreate):
     group_specs: dict[str, SpecValue] | None = None
 
 
-class GroupTypeCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GroupTypeCreateRequest(Part):
     group_type: GroupTypeCreate
 
 
-class GroupTypeUpdate(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str | None = None
-    description: str | None = None
-    is_public: bool | str | None = None
+class GroupTypeUpdate(TypeUpdate):
+    pass
 
 
-class GroupTypeUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GroupTypeUpdateRequest(Part):
     group_type: GroupTypeUpdate
 
 
-class GroupSpecsRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GroupSpecsRequest(Part):
     group_specs: dict[str, SpecValue]
 
 
 # --- responses -------------------------------------------------------------------------------
 
 
-class GroupType(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str
-    name: str
-    description: str | None = None
-    is_public: bool
+class GroupType(TypeView):
     # Admins only (Cinder's group:access_group_types_specs).
     group_specs: dict[str, str] | None = None
 
 
-class GroupTypeResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupTypeResponse(View):
     group_type: GroupType
 
 
-class GroupTypeListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupTypeListResponse(View):
     group_types: list[GroupType]
 
 
-class GroupSpecsResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupSpecsResponse(View):
     group_specs: dict[str, str]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas.volumes import Part, View
 
-class GroupCreate(BaseModel):
-    model_config = ConfigDict(extra="allow")
+
+class GroupCreate(Part):
     group_type: str
     # A list of type ids or names, or one comma-separated string of them.
     volume_types: list[str] | str
@@ -15,13 +16,11 @@ class GroupCreate(BaseModel):
     availability_zone: str | None = None
 
 
-class GroupCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GroupCreateRequest(Part):
     group: GroupCreate
 
 
-class GroupUpdate(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GroupUpdate(Part):
     name: str | None = None
     description: str | None = None
     # Volume ids, comma-separated.
@@ -29,8 +28,7 @@ class GroupUpdate(BaseModel):
     remove_volumes: str | None = None
 
 
-class GroupUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GroupUpdateRequest(Part):
     group: GroupUpdate
 
 
@@ -39,21 +37,18 @@ class GroupDelete(BaseModel):
     delete_volumes: bool | str | None = Field(None, alias="delete-volumes")
 
 
-class GroupResetStatus(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GroupResetStatus(Part):
     status: str
 
 
-class GroupActionRequest(BaseModel):
+class GroupActionRequest(Part):
     """One action: `delete` or (3.20, admin) `reset_status`."""
 
-    model_config = ConfigDict(extra="allow")
     delete: GroupDelete | None = None
     reset_status: GroupResetStatus | None = None
 
 
-class CreateFromSource(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class CreateFromSource(Part):
     source_group_id: str | None = None
     # Group snapshots do not exist here: a group_snapshot_id is refused.
     group_snapshot_id: str | None = None
@@ -69,31 +64,26 @@ class CreateFromSourceRequest(BaseModel):
 # --- responses -------------------------------------------------------------------------------
 
 
-class GroupSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupSummary(View):
     id: str
     name: str | None = None
 
 
-class GroupSummaryResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupSummaryResponse(View):
     group: GroupSummary
 
 
-class Link(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Link(View):
     href: str
     rel: str
 
 
-class GroupListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupListResponse(View):
     groups: list[GroupSummary]
     group_links: list[Link] | None = None
 
 
-class Group(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Group(View):
     id: str
     status: str
     availability_zone: str | None = None
@@ -109,12 +99,10 @@ class Group(BaseModel):
     project_id: str | None = None  # from 3.58, admins only
 
 
-class GroupResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupResponse(View):
     group: Group
 
 
-class GroupDetailListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupDetailListResponse(View):
     groups: list[Group]
     group_links: list[Link] | None = None

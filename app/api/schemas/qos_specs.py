@@ -4,67 +4,56 @@ extra members, and those are the specs."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from app.api.schemas.groups import Link
 from app.api.schemas.types import SpecValue
+from app.api.schemas.volumes import Part, View
 
 
-class QosSpecsCreate(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class QosSpecsCreate(Part):
     name: str
     consumer: str | None = None
 
 
-class QosSpecsCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class QosSpecsCreateRequest(Part):
     qos_specs: QosSpecsCreate
 
 
-class QosSpecsUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class QosSpecsUpdateRequest(Part):
     qos_specs: dict[str, SpecValue]
 
 
-class QosKeysRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class QosKeysRequest(Part):
     keys: list[str]
 
 
 # --- responses -------------------------------------------------------------------------------
 
 
-class QosSpecs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QosSpecs(View):
     id: str
     name: str
     consumer: str
     specs: dict[str, str]
 
 
-class QosSpecsResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QosSpecsResponse(View):
     qos_specs: QosSpecs
     links: list[Link]
 
 
-class QosSpecsListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QosSpecsListResponse(View):
     qos_specs: list[QosSpecs]
 
 
-class QosSpecsUpdateResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QosSpecsUpdateResponse(View):
     qos_specs: dict[str, str]
 
 
-class QosAssociation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QosAssociation(View):
     association_type: str
     name: str
     id: str
 
 
-class QosAssociationsResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QosAssociationsResponse(View):
     qos_associations: list[QosAssociation]

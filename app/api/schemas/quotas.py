@@ -4,35 +4,30 @@ too, as Cinder takes them)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from app.api.schemas.volumes import Part, View
 
 Limit = int | str
 
 
-class QuotaSetUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class QuotaSetUpdateRequest(Part):
     quota_set: dict[str, Limit | None]
 
 
-class QuotaClassSetUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class QuotaClassSetUpdateRequest(Part):
     quota_class_set: dict[str, Limit | None]
 
 
-class QuotaUsage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QuotaUsage(View):
     limit: int
     in_use: int
     reserved: int
 
 
-class QuotaSetResponse(BaseModel):
+class QuotaSetResponse(View):
     """`id` and one member per resource: its limit, or with `?usage=true` its usage."""
 
-    model_config = ConfigDict(extra="forbid")
     quota_set: dict[str, str | int | QuotaUsage]
 
 
-class QuotaClassSetResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class QuotaClassSetResponse(View):
     quota_class_set: dict[str, str | int]

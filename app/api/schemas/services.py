@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.groups import Link
+from app.api.schemas.volumes import View
 
 
-class Service(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Service(View):
     binary: str
     host: str
     zone: str
@@ -28,20 +28,17 @@ class Service(BaseModel):
     backend_state: str | None = None  # from 3.49
 
 
-class ServiceListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ServiceListResponse(View):
     services: list[Service]
 
 
-class Pool(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Pool(View):
     name: str
     # With ?detail=true: the backend's report for the pool (open: drivers add keys).
     capabilities: dict[str, Any] | None = None
 
 
-class PoolListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PoolListResponse(View):
     pools: list[Pool]
 
 
@@ -53,13 +50,11 @@ class DryRunRequest(BaseModel):
     scheduler_hints: dict[str, Any] | None = Field(None, alias="OS-SCH-HNT:scheduler_hints")
 
 
-class DryRunResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DryRunResponse(View):
     dry_run: dict[str, Any]
 
 
-class CapabilitiesResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CapabilitiesResponse(View):
     namespace: str
     vendor_name: str | None = None
     volume_backend_name: str | None = None
@@ -83,13 +78,11 @@ class Host(BaseModel):
     last_update: str | None = Field(None, alias="last-update")
 
 
-class HostListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HostListResponse(View):
     hosts: list[Host]
 
 
-class HostUsage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HostUsage(View):
     host: str
     project: str
     volume_count: str
@@ -98,34 +91,28 @@ class HostUsage(BaseModel):
     total_snapshot_gb: str
 
 
-class HostResource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HostResource(View):
     resource: HostUsage
 
 
-class HostShowResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HostShowResponse(View):
     host: list[HostResource]
 
 
-class ZoneState(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ZoneState(View):
     available: bool
 
 
-class Zone(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Zone(View):
     zoneName: str  # Cinder's name
     zoneState: ZoneState  # Cinder's name
 
 
-class ZoneListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ZoneListResponse(View):
     availabilityZoneInfo: list[Zone]  # Cinder's name
 
 
-class Extension(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Extension(View):
     alias: str
     name: str
     description: str
@@ -133,24 +120,20 @@ class Extension(BaseModel):
     updated: str
 
 
-class ExtensionListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ExtensionListResponse(View):
     extensions: list[Extension]
 
 
-class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Limits(View):
     rate: list[Any]
     absolute: dict[str, int]
 
 
-class LimitsResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LimitsResponse(View):
     limits: Limits
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Message(View):
     id: str
     event_id: str
     user_message: str
@@ -163,26 +146,22 @@ class Message(BaseModel):
     links: list[Link]
 
 
-class MessageResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MessageResponse(View):
     message: Message
 
 
-class MessageListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MessageListResponse(View):
     messages: list[Message]
     messages_links: list[Link] | None = None
 
 
-class VersionLink(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VersionLink(View):
     rel: str
     href: str
     type: str | None = None
 
 
-class MediaType(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MediaType(View):
     base: str
     type: str
 
@@ -198,6 +177,5 @@ class Version(BaseModel):
     media_types: list[MediaType] = Field(alias="media-types")
 
 
-class VersionsResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VersionsResponse(View):
     versions: list[Version]

@@ -9,50 +9,65 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas.volumes import Part, View
+
 # Cinder stores a spec value as a string and takes numbers and booleans for one.
 SpecValue = str | int | float | bool
 
 
-class VolumeTypeCreate(BaseModel):
+# What a volume type and a group type share: the create and update bodies' fields
+# and the view's (the Update models are the same for both).
+
+
+class TypeCreate(BaseModel):
+    # Not a Part: VolumeTypeCreate's alias takes only its own name.
     model_config = ConfigDict(extra="allow")
     name: str
     description: str | None = None
     is_public: bool | str | None = None
-    access_is_public: bool | str | None = Field(None, alias="os-volume-type-access:is_public")
-    extra_specs: dict[str, SpecValue] | None = None
 
 
-class VolumeTypeCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    volume_type: VolumeTypeCreate
-
-
-class VolumeTypeUpdate(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class TypeUpdate(Part):
     name: str | None = None
     description: str | None = None
     is_public: bool | str | None = None
 
 
-class VolumeTypeUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class TypeView(View):
+    id: str
+    name: str
+    description: str | None = None
+    is_public: bool
+
+
+class VolumeTypeCreate(TypeCreate):
+    access_is_public: bool | str | None = Field(None, alias="os-volume-type-access:is_public")
+    extra_specs: dict[str, SpecValue] | None = None
+
+
+class VolumeTypeCreateRequest(Part):
+    volume_type: VolumeTypeCreate
+
+
+class VolumeTypeUpdate(TypeUpdate):
+    pass
+
+
+class VolumeTypeUpdateRequest(Part):
     volume_type: VolumeTypeUpdate
 
 
-class ExtraSpecsRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ExtraSpecsRequest(Part):
     extra_specs: dict[str, SpecValue]
 
 
-class ProjectAccess(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ProjectAccess(Part):
     project: str
 
 
-class VolumeTypeActionRequest(BaseModel):
+class VolumeTypeActionRequest(Part):
     """One of the access actions (Cinder's addProjectAccess / removeProjectAccess)."""
 
-    model_config = ConfigDict(extra="allow")
     addProjectAccess: ProjectAccess | None = None  # Cinder's name
     removeProjectAccess: ProjectAccess | None = None  # Cinder's name
 
@@ -60,38 +75,28 @@ class VolumeTypeActionRequest(BaseModel):
 # --- responses -------------------------------------------------------------------------------
 
 
-class VolumeType(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    id: str
-    name: str
-    description: str | None = None
-    is_public: bool
+class VolumeType(TypeView):
     access_is_public: bool | None = Field(None, alias="os-volume-type-access:is_public")
     extra_specs: dict[str, str] = Field(default_factory=dict)
     qos_specs_id: str | None = None
 
 
-class VolumeTypeResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VolumeTypeResponse(View):
     volume_type: VolumeType
 
 
-class VolumeTypeListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VolumeTypeListResponse(View):
     volume_types: list[VolumeType]
 
 
-class ExtraSpecsResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ExtraSpecsResponse(View):
     extra_specs: dict[str, str]
 
 
-class TypeAccess(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TypeAccess(View):
     volume_type_id: str
     project_id: str
 
 
-class TypeAccessListResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TypeAccessListResponse(View):
     volume_type_access: list[TypeAccess]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, ClassVar
 
-from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
 from app.api.common import check_text
@@ -55,25 +54,6 @@ class View(BaseModel):
     """A response object: only the fields it lists."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-def returns(model: type[BaseModel], status_code: int = 200) -> dict[str, Any]:
-    """Route options: `model` documents the `status_code` body; no response model runs,
-    the view's dict is sent as it is."""
-    return {
-        "status_code": status_code,
-        "response_model": None,
-        "responses": {status_code: {"model": model}},
-    }
-
-
-def no_body(status_code: int, *also: int) -> dict[str, Any]:
-    """Route options of an answer with an empty body (documented without content)."""
-    return {
-        "status_code": status_code,
-        "response_class": Response,
-        "responses": {code: {"description": "No body."} for code in also},
-    }
 
 
 # Lenient scalar types: Cinder takes a number as a string, a boolean as one of its words.
