@@ -18,20 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import jobkinds
 from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
-from app.scheduler import claims
-from app.volumes import (
-    backups,
-    clones,
-    group_members,
-    lifecycle,
-    manage,
-    messages,
-    migrate,
-    snapshots,
-)
-from app.volumes.messages import Action, Detail
-from app.volumes.states import VolumeStatus
-from app.volumes.volumes import (
+from app.volumes.backups import flows as backups
+from app.volumes.capacity import claims
+from app.volumes.groups import members as group_members
+from app.volumes.kernel import lifecycle, messages
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.states import VolumeStatus
+from app.volumes.snapshots import flows as snapshots
+from app.volumes.volumes import clones, manage, migrate
+from app.volumes.volumes.flows import (
     JobEnd,
     Outcome,
     finish_delete,
