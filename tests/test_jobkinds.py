@@ -66,7 +66,7 @@ def test_every_kind_has_an_agent_handler() -> None:
 
 
 def test_every_kind_has_api_result_handlers() -> None:
-    from app.volumes.volumes import results
+    from app.volumes import results
 
     assert set(results.RESULTS) == set(CATALOG.values())
     for ends in results.RESULTS.values():

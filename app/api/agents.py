@@ -20,11 +20,11 @@ from app.context import RequestContext
 from app.db.models import Backend, BackupService, utcnow
 from app.errors import BadRequest, Conflict
 from app.identity import agents
+from app.volumes import results
 from app.volumes.backups import services as backup_services
 from app.volumes.capacity import agent_hosts, reports
 from app.volumes.kernel import jobs
 from app.volumes.kernel.work import unit_of_work
-from app.volumes.volumes import results
 
 router = APIRouter(prefix="/agent/v1", tags=["agents"])
 MAX_WAIT = 30.0

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, utcnow
 from app.runtime import Runtime
+from app.volumes import results
 from app.volumes.backups import services as backup_services
 from app.volumes.kernel import jobs
-from app.volumes.volumes import results
 
 log = structlog.get_logger(__name__)
 

@@ -1,15 +1,11 @@
-"""What a finished job means for its resource: the status change (and claim or quota
-release) that the agent's result, or the reaper's verdict, calls for. Runs in the
-transaction that records the job's end.
-
-`RESULTS` holds, for every kind of the job catalog (app/jobkinds.py), the handler of its
-success and of its failure; `apply` reads it."""
+"""What a finished volume job means for its volume: the status change (and claim or
+quota release) that the agent's result, or the reaper's verdict, calls for. Runs in the
+transaction that records the job's end; app/volumes/results.py registers each kind's
+success and failure handler."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -18,13 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import jobkinds
 from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
-from app.volumes.backups import flows as backups
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
 from app.volumes.kernel import lifecycle, messages
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.states import VolumeStatus
-from app.volumes.snapshots import flows as snapshots
 from app.volumes.volumes import clones, manage, migrate
 from app.volumes.volumes.flows import (
     JobEnd,
@@ -242,37 +236,11 @@ async def _clone_failed(
     await clones.clone_failed(session, runtime, job, volume, outcome)
 
 
-@dataclass(frozen=True)
-class Ends:
-    """How a job of one kind ends for its resource: when the agent succeeded, and when
-    it failed (or the reaper gave up on it)."""
-
-    on_success: JobEnd
-    on_failure: JobEnd
-
-
-RESULTS: dict[jobkinds.JobKind[Any, Any], Ends] = {
-    jobkinds.CREATE_VOLUME: Ends(on_volume(_created), on_volume(_create_failed)),
-    jobkinds.DELETE_VOLUME: Ends(on_volume(_deleted), on_volume(_delete_failed)),
-    jobkinds.EXTEND_VOLUME: Ends(on_volume(_extended), on_volume(_extend_failed)),
-    jobkinds.MANAGE_VOLUME: Ends(on_volume(manage.managed), on_volume(manage.manage_failed)),
-    jobkinds.MIGRATE_VOLUME: Ends(on_volume(migrate.migrated), on_volume(migrate.migrate_failed)),
-    jobkinds.REMOVE_VOLUME_COPY: Ends(on_volume(migrate.cleaned), on_volume(_cleanup_failed)),
-    jobkinds.CLONE_VOLUME: Ends(on_volume(_cloned), on_volume(_clone_failed)),
-    jobkinds.CREATE_SNAPSHOT: Ends(snapshots.created, snapshots.create_failed),
-    jobkinds.DELETE_SNAPSHOT: Ends(snapshots.deleted, snapshots.delete_failed),
-    jobkinds.MANAGE_SNAPSHOT: Ends(snapshots.managed, snapshots.manage_failed),
-    jobkinds.CREATE_BACKUP: Ends(backups.created, backups.create_failed),
-    jobkinds.DELETE_BACKUP: Ends(backups.deleted, backups.delete_failed),
-}
-
-
-async def apply(session: AsyncSession, runtime: Runtime, job: Job, *, ok: bool) -> Outcome:
-    kind = jobkinds.lookup(job.kind, job.payload_version)
-    ends = RESULTS.get(kind) if kind is not None else None
-    if ends is None:
-        log.error(
-            "no handler for job kind", kind=job.kind, version=job.payload_version, job_id=job.id
-        )
-        return Outcome()
-    return await (ends.on_success if ok else ends.on_failure)(session, runtime, job)
+# How each volume job ends (registered per kind in app/volumes/results.py).
+created, create_failed = on_volume(_created), on_volume(_create_failed)
+deleted, delete_failed = on_volume(_deleted), on_volume(_delete_failed)
+extended, extend_failed = on_volume(_extended), on_volume(_extend_failed)
+managed, manage_failed = on_volume(manage.managed), on_volume(manage.manage_failed)
+migrated, migrate_failed = on_volume(migrate.migrated), on_volume(migrate.migrate_failed)
+cleaned, cleanup_failed = on_volume(migrate.cleaned), on_volume(_cleanup_failed)
+cloned, clone_failed = on_volume(_cloned), on_volume(_clone_failed)
