@@ -147,7 +147,7 @@ async def manage_existing(
     return volume, vtype, outcome
 
 
-# --- the agent's answer (app/volumes/results.py) ----------------------------------------------
+# --- the agent's answer (app/volumes/volumes/results.py) --------------------------------------
 
 
 async def _locked_if_managing(session: AsyncSession, volume: Volume) -> bool:

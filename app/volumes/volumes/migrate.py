@@ -255,7 +255,7 @@ async def _start(
     outcome.job_queued = True
 
 
-# --- how the migrate job ends (app/volumes/results.py calls these) -------------------------
+# --- how the migrate job ends (app/volumes/volumes/results.py calls these) ----------------
 
 
 async def migrated(
