@@ -4,7 +4,7 @@ A kind is its name, the version of its payload, the pydantic models of its paylo
 of its result, the resource it acts on and the flags either end needs. Both ends read
 this one table:
 
-- the API builds every payload through the kind's model (`app/volumes/jobs.py`
+- the API builds every payload through the kind's model (`app/volumes/kernel/jobs.py`
   `enqueue`), reads payloads back through it, and registers the success and failure
   handlers of each kind in `app/volumes/results.py` (`RESULTS`);
 - the agent looks a claimed job up here by (name, version), validates its payload into

@@ -44,11 +44,11 @@ from app.db.session import is_sqlite, make_engine, make_sessionmaker
 from app.identity.keys import load_key_ring
 from app.identity.tokens import TokenIssuer
 from app.runtime import Runtime, TokenChecks
-from app.scheduler import store
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.scheduler import Scheduler
 from app.volumes import reaper
-from app.volumes.types import ensure_default_type
+from app.volumes.capacity import reports
+from app.volumes.types.types import ensure_default_type
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +91,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
     )
     async with sessionmaker() as session, session.begin():
         await ensure_default_type(session, settings.default_volume_type)
-    await store.refresh(runtime.sessionmaker, cache, runtime.pools)
+    await reports.refresh(runtime.sessionmaker, cache, runtime.pools)
     return runtime
 
 
@@ -107,7 +107,7 @@ def create_app(
         tasks: list[asyncio.Task[None]] = []
         if background:
             tasks.append(asyncio.create_task(reaper.run_forever(runtime)))
-            tasks.append(asyncio.create_task(store.refresh_forever(runtime)))
+            tasks.append(asyncio.create_task(reports.refresh_forever(runtime)))
         try:
             yield
         finally:

@@ -13,7 +13,7 @@ from app.config import Settings
 from app.identity.tokens import TokenIssuer
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.scheduler import Scheduler
-from app.scheduler.store import PoolDirectory
+from app.volumes.capacity.reports import PoolDirectory
 
 
 @dataclass

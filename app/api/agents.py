@@ -20,9 +20,11 @@ from app.context import RequestContext
 from app.db.models import Backend, BackupService, utcnow
 from app.errors import BadRequest, Conflict
 from app.identity import agents
-from app.scheduler import store
-from app.volumes import agent_hosts, backup_services, jobs, results
-from app.volumes.work import unit_of_work
+from app.volumes import results
+from app.volumes.backups import services as backup_services
+from app.volumes.capacity import agent_hosts, reports
+from app.volumes.kernel import jobs
+from app.volumes.kernel.work import unit_of_work
 
 router = APIRouter(prefix="/agent/v1", tags=["agents"])
 MAX_WAIT = 30.0
@@ -106,7 +108,7 @@ async def report_capabilities(
     report: CapabilityReport, agent: AgentDep, work: WorkDep
 ) -> dict[str, Any]:
     runtime = work.runtime
-    accepted = await store.ingest(
+    accepted = await reports.ingest(
         work.session,
         runtime.cache,
         runtime.pools,

@@ -31,8 +31,8 @@ from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Backup, utcnow
 from app.errors import BadRequest, Forbidden
-from app.volumes import backups as flows
-from app.volumes import volumes as vflows
+from app.volumes.backups import flows
+from app.volumes.volumes import flows as vflows
 
 router = APIRouter(tags=["backups"])
 

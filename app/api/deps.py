@@ -13,7 +13,7 @@ from app.context import RequestContext
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.identity import service as identity_service
 from app.runtime import Runtime
-from app.volumes.work import UnitOfWork, unit_of_work
+from app.volumes.kernel.work import UnitOfWork, unit_of_work
 
 
 def get_runtime(request: Request) -> Runtime:

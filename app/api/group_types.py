@@ -21,7 +21,7 @@ from app.context import RequestContext
 from app.db.models import GroupType
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
-from app.volumes import group_types as gtypes
+from app.volumes.groups import types as gtypes
 
 router = APIRouter(tags=["group types"])
 

@@ -30,7 +30,7 @@ from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Group, Volume
 from app.errors import BadRequest, Forbidden
-from app.volumes import groups as flows
+from app.volumes.groups import flows
 
 router = APIRouter(tags=["groups"])
 

@@ -17,7 +17,7 @@ from app.api.schemas.contract import returns
 from app.context import RequestContext
 from app.db.models import Snapshot, Volume
 from app.errors import NotFound
-from app.volumes import backup_services
+from app.volumes.backups import services as backup_services
 
 router = APIRouter(tags=["hosts"])
 Admin = Annotated[RequestContext, may("volume_extension:hosts")]

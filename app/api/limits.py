@@ -13,7 +13,7 @@ from app.api.policy import may
 from app.api.schemas import services as S
 from app.api.schemas.contract import returns
 from app.context import RequestContext
-from app.volumes import quotas
+from app.volumes.kernel import quotas
 
 router = APIRouter(tags=["limits"])
 

@@ -33,8 +33,8 @@ from app.api.microversion import APIVersion
 from app.api.policy import may
 from app.api.schemas.contract import returns
 from app.context import RequestContext
-from app.volumes.repository import Repository
-from app.volumes.volumes import count
+from app.volumes.kernel.repository import Repository
+from app.volumes.volumes.flows import count
 
 Columns = Mapping[str, InstrumentedAttribute[Any]]
 # A list's own filters: (the visible rows, whether all tenants were asked) → narrowed.

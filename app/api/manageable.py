@@ -19,8 +19,7 @@ from app.api.schemas.volumes import VolumeResponse
 from app.api.volumes import view
 from app.context import RequestContext
 from app.errors import BadRequest, Forbidden
-from app.volumes import manage
-from app.volumes import volumes as flows
+from app.volumes.volumes import flows, manage
 
 router = APIRouter(tags=["manageable volumes"])
 

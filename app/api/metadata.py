@@ -23,8 +23,8 @@ from app.api.schemas.volumes import (
 )
 from app.context import RequestContext
 from app.errors import BadRequest, NotFound
-from app.volumes.metadata import MetadataStore
-from app.volumes.volumes import validate_metadata
+from app.volumes.kernel.metadata import MetadataStore
+from app.volumes.volumes.flows import validate_metadata
 
 
 @dataclass(frozen=True)

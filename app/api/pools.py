@@ -17,8 +17,8 @@ from app.context import RequestContext
 from app.errors import BadRequest, NotFound
 from app.scheduler.filters.capabilities import CapabilitiesFilter
 from app.scheduler.request import VolumeRequest
-from app.volumes import types as vtypes
-from app.volumes import volumes as flows
+from app.volumes.types import types as vtypes
+from app.volumes.volumes import flows
 
 router = APIRouter(tags=["pools"])
 

@@ -27,8 +27,8 @@ from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import QosSpecs
 from app.errors import BadRequest
-from app.volumes import qos_specs as qos
-from app.volumes.work import unit_of_work
+from app.volumes.kernel.work import unit_of_work
+from app.volumes.types import qos_specs as qos
 
 router = APIRouter(tags=["qos specs"])
 

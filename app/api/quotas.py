@@ -12,7 +12,7 @@ from app.api.policy import authorize, may
 from app.api.schemas import quotas as S
 from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
-from app.volumes import quotas
+from app.volumes.kernel import quotas
 
 router = APIRouter(tags=["quotas"])
 

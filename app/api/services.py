@@ -15,7 +15,7 @@ from app.api.policy import may
 from app.api.schemas import services as S
 from app.api.schemas.contract import returns
 from app.context import RequestContext
-from app.volumes import backup_services
+from app.volumes.backups import services as backup_services
 
 router = APIRouter(tags=["services"])
 

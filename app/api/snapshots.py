@@ -32,8 +32,8 @@ from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Snapshot, SnapshotMetadata
 from app.errors import BadRequest, Forbidden
-from app.volumes import snapshots as flows
-from app.volumes import volumes as vflows
+from app.volumes.snapshots import flows
+from app.volumes.volumes import flows as vflows
 
 router = APIRouter(tags=["snapshots"])
 

@@ -21,7 +21,7 @@ from app.db.models import VolumeType, VolumeTypeProject
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound
 from app.runtime import Runtime
-from app.volumes import types as vtypes
+from app.volumes.types import types as vtypes
 
 router = APIRouter(tags=["volume types"])
 

@@ -34,8 +34,8 @@ from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Volume, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden
-from app.volumes import migrate as migration
-from app.volumes import volumes as flows
+from app.volumes.volumes import deletion, flows
+from app.volumes.volumes import migrate as migration
 
 router = APIRouter(tags=["volumes"])
 
@@ -363,7 +363,7 @@ async def delete_volume(
         authorize(ctx, "volume:force_delete")
     cascaded = cascade is not None and parse_bool(cascade, "cascade")
     volume = await flows.get(work.session, ctx, volume_id, for_update=True, with_jobs=forced)
-    outcome = await flows.delete_volume(
+    outcome = await deletion.delete_volume(
         work.session, work.runtime, ctx, volume, force=forced, cascade=cascaded
     )
     work.after_commit(outcome)
@@ -462,7 +462,7 @@ async def volume_action(
     elif action == "os-reset_status":
         await flows.reset_status(session, volume, args.get("status"))
     elif action == "os-force_delete":
-        outcome = await flows.delete_volume(session, runtime, ctx, volume, force=True)
+        outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
     work.after_commit(outcome)
     # Cinder answers 202 to every volume action but os-set_bootable.
     if action == "os-set_bootable":

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import utcnow
 from app.identity import agents
 from app.identity.cli import JsonOption, print_rows, run
-from app.volumes import agent_hosts
+from app.volumes.capacity import agent_hosts
 
 agent_user_app = typer.Typer(
     help="Storage agents: their users and the hosts they serve.", no_args_is_help=True

@@ -1,7 +1,8 @@
 """The scheduler: capability cache, filters, weighers and the ranked choice.
 
-No database and no FastAPI here: the API's store feeds the cache, and claims
-are made in the database by claims.py.
+No database and no FastAPI here (tests/test_layout.py checks it): the API's
+report store (app/volumes/capacity/reports.py) feeds the cache, and claims are made
+in the database by app/volumes/capacity/claims.py.
 """
 
 from app.scheduler.cache import CapabilityCache

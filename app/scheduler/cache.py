@@ -1,9 +1,9 @@
 """CapabilityCache: the latest report of every backend, its pools, liveness and
 claim ledger, as the scheduler reads them.
 
-The API's store (store.py) feeds it from the database: reports, heartbeats,
-the per-pool claim ledger and disabled flags. It is not thread-safe: one
-event loop owns it. Report order (first-seen backend, then the pool's place in
+The API's report store (app/volumes/capacity/reports.py) feeds it from the
+database: reports, heartbeats, the per-pool claim ledger and disabled flags. It is
+not thread-safe: one event loop owns it. Report order (first-seen backend, then the pool's place in
 its report) is Cinder's tie-break between equal weights, and is kept here.
 """
 

@@ -1,7 +1,7 @@
 """The scheduler: filters, then weighers, then the choice among the best.
 
 select() returns every pool that can take the volume, best first; the caller
-claims them in that order in the database (claims.py) and moves on to the
+claims them in that order in the database (app/volumes/capacity/claims.py) and moves on to the
 next one when a claim loses a race.
 
 The decision runs over the cache's PoolTable: each filter answers for every

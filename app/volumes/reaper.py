@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, utcnow
 from app.runtime import Runtime
-from app.volumes import backup_services, jobs, results
+from app.volumes import results
+from app.volumes.backups import services as backup_services
+from app.volumes.kernel import jobs
 
 log = structlog.get_logger(__name__)
 

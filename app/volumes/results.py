@@ -1,250 +1,25 @@
-"""What a finished job means for its resource: the status change (and claim or quota
-release) that the agent's result, or the reaper's verdict, calls for. Runs in the
-transaction that records the job's end.
-
-`RESULTS` holds, for every kind of the job catalog (app/jobkinds.py), the handler of its
-success and of its failure; `apply` reads it."""
+"""What a finished job means for its resource, for every kind of the job catalog
+(app/jobkinds.py): `RESULTS` holds the handler of each kind's success and of its failure,
+each written next to its resource's flows; `apply` reads it, in the transaction that
+records the job's end (the agent's result, or the reaper's verdict)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
-from app.db.models import Job, Volume, VolumeType, utcnow
+from app.db.models import Job
 from app.runtime import Runtime
-from app.scheduler import claims
-from app.volumes import (
-    backups,
-    clones,
-    group_members,
-    lifecycle,
-    manage,
-    messages,
-    migrate,
-    snapshots,
-)
-from app.volumes.messages import Action, Detail
-from app.volumes.states import VolumeStatus
-from app.volumes.volumes import (
-    JobEnd,
-    Outcome,
-    finish_delete,
-    queue_copy_removal,
-    release_extension,
-    schedule,
-    split_host,
-    volume_ref,
-    volume_request,
-)
+from app.volumes.backups import flows as backups
+from app.volumes.snapshots import flows as snapshots
+from app.volumes.volumes import results as volumes
+from app.volumes.volumes.flows import JobEnd, Outcome
 
 log = structlog.get_logger(__name__)
-
-VolumeEnd = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None]]
-
-
-async def _volume(session: AsyncSession, job: Job) -> Volume | None:
-    """The job's volume, locked: a result, the reaper and an API request on the same
-    volume then take turns (and the lock order stays job, volume, quota, pool)."""
-    return (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == job.resource_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-
-
-def on_volume(end: VolumeEnd) -> JobEnd:
-    """A job end that applies `end` to the job's volume, locked (`_volume`); nothing
-    when the volume is gone."""
-
-    async def apply(session: AsyncSession, runtime: Runtime, job: Job) -> Outcome:
-        outcome = Outcome()
-        volume = await _volume(session, job)
-        if volume is None:
-            log.warning("job finished for a resource that is gone", job_id=job.id)
-            return outcome
-        await end(session, runtime, job, volume, outcome)
-        return outcome
-
-    return apply
-
-
-def _why(job: Job) -> str:
-    return job.error or "the storage agent reported a failure"
-
-
-# --- success --------------------------------------------------------------------------------
-
-
-async def _created(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
-) -> None:
-    location = (job.result or {}).get("provider_location")
-    await lifecycle.move(
-        session,
-        volume,
-        {"status": VolumeStatus.CREATING},
-        status=VolumeStatus.AVAILABLE,
-        launched_at=utcnow(),
-        provider_location=location if isinstance(location, str) else None,
-    )
-
-
-async def _deleted(
-    session: AsyncSession, runtime: Runtime, _job: Job, volume: Volume, outcome: Outcome
-) -> None:
-    if volume.status == VolumeStatus.DELETING:
-        await finish_delete(session, volume, outcome, runtime)
-
-
-async def _extended(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
-) -> None:
-    await lifecycle.move(
-        session,
-        volume,
-        {"status": VolumeStatus.EXTENDING},
-        status=VolumeStatus.AVAILABLE,
-        size=jobkinds.EXTEND_VOLUME.load(job.payload).new_size_gb,
-    )
-
-
-# --- failure ---------------------------------------------------------------------------------
-
-
-async def _create_failed(
-    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
-) -> None:
-    """Release the failed placement and reschedule on a backend not tried yet, up to
-    scheduler_max_attempts placements; then error, with every attempt's reason."""
-    if volume.status != VolumeStatus.CREATING:
-        return
-    attempts = await _failed_creates(session, volume.id)
-    failed_copy = volume_ref(volume) if volume.host else None
-    if volume.pool_id is not None and volume.host:
-        outcome.ledgers[split_host(volume.host)] = await claims.release(
-            session, volume.pool_id, volume.size
-        )
-        volume.pool_id, volume.host = None, None
-    await _place_again(session, runtime, job, volume, outcome, attempts)
-    if failed_copy is not None:
-        # An agent whose lease ran out may still finish the create after all: whatever
-        # it leaves on that backend goes, so no file outlives the ledger's claim.
-        keep = volume_ref(volume) if volume.host else None
-        queue_copy_removal(session, runtime, volume.id, failed_copy, keep, outcome, job.request_id)
-
-
-async def _place_again(
-    session: AsyncSession,
-    runtime: Runtime,
-    job: Job,
-    volume: Volume,
-    outcome: Outcome,
-    attempts: list[tuple[str, str]],
-) -> None:
-    if len(attempts) < runtime.settings.scheduler_max_attempts:
-        vtype = await session.get(VolumeType, volume.volume_type_id)
-        asked = jobkinds.CREATE_VOLUME.load(job.payload).request or jobkinds.PlacementRequest()
-        if vtype is not None:
-            request = await volume_request(
-                session,
-                volume,
-                vtype,
-                zone=asked.availability_zone,
-                hints=asked.scheduler_hints,
-                tried={backend for backend, _ in attempts},
-            )
-            await schedule(
-                session, runtime, volume, request, outcome, job.request_id, previous=attempts
-            )
-            return
-    volume.status = VolumeStatus.ERROR
-    volume.updated_at = utcnow()
-    await messages.about_volume(
-        session,
-        volume,
-        Action.CREATE_VOLUME_FROM_BACKEND,
-        Detail.DRIVER_FAILED,
-        "Attempts: " + "; ".join(f"{b}: {e}" for b, e in attempts),
-        job.request_id,
-    )
-
-
-async def _failed_creates(session: AsyncSession, volume_id: str) -> list[tuple[str, str]]:
-    """(backend, why) of every failed create of the volume, oldest first: the jobs table
-    is the record of what was tried."""
-    rows = await session.execute(
-        select(Job.backend, Job.error)
-        .where(
-            Job.resource_id == volume_id,
-            Job.kind == jobkinds.CREATE_VOLUME.name,
-            Job.state == "failed",
-        )
-        .order_by(Job.id)
-    )
-    return [(backend, error or "unknown error") for backend, error in rows]
-
-
-async def _delete_failed(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
-) -> None:
-    if await lifecycle.move(
-        session, volume, {"status": VolumeStatus.DELETING}, status=VolumeStatus.ERROR_DELETING
-    ):
-        await group_members.member_delete_failed(session, volume)
-        await messages.about_volume(
-            session, volume, Action.DELETE_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
-        )
-
-
-async def _extend_failed(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, outcome: Outcome
-) -> None:
-    if not await lifecycle.move(
-        session, volume, {"status": VolumeStatus.EXTENDING}, status=VolumeStatus.ERROR_EXTENDING
-    ):
-        return
-    await release_extension(session, volume, job, outcome)
-    await messages.about_volume(
-        session, volume, Action.EXTEND_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
-    )
-
-
-async def _cleanup_failed(
-    _session: AsyncSession, _rt: Runtime, job: Job, _volume: Volume, _o: Outcome
-) -> None:
-    # Not the user's to fix and not their volume's state: the operator's log says it.
-    log.error(
-        "an old copy of a volume could not be removed",
-        job_id=job.id,
-        backend=job.backend,
-        volume_id=job.resource_id,
-        error=job.error,
-    )
-
-
-async def _cloned(
-    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
-) -> None:
-    if volume.status == VolumeStatus.CREATING:
-        await group_members.copy_member_done(session, volume, VolumeStatus.AVAILABLE)
-    await _created(session, runtime, job, volume, outcome)
-
-
-async def _clone_failed(
-    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
-) -> None:
-    if volume.status == VolumeStatus.CREATING:
-        await group_members.copy_member_done(session, volume, VolumeStatus.ERROR)
-    await clones.clone_failed(session, runtime, job, volume, outcome)
 
 
 @dataclass(frozen=True)
@@ -257,13 +32,13 @@ class Ends:
 
 
 RESULTS: dict[jobkinds.JobKind[Any, Any], Ends] = {
-    jobkinds.CREATE_VOLUME: Ends(on_volume(_created), on_volume(_create_failed)),
-    jobkinds.DELETE_VOLUME: Ends(on_volume(_deleted), on_volume(_delete_failed)),
-    jobkinds.EXTEND_VOLUME: Ends(on_volume(_extended), on_volume(_extend_failed)),
-    jobkinds.MANAGE_VOLUME: Ends(on_volume(manage.managed), on_volume(manage.manage_failed)),
-    jobkinds.MIGRATE_VOLUME: Ends(on_volume(migrate.migrated), on_volume(migrate.migrate_failed)),
-    jobkinds.REMOVE_VOLUME_COPY: Ends(on_volume(migrate.cleaned), on_volume(_cleanup_failed)),
-    jobkinds.CLONE_VOLUME: Ends(on_volume(_cloned), on_volume(_clone_failed)),
+    jobkinds.CREATE_VOLUME: Ends(volumes.created, volumes.create_failed),
+    jobkinds.DELETE_VOLUME: Ends(volumes.deleted, volumes.delete_failed),
+    jobkinds.EXTEND_VOLUME: Ends(volumes.extended, volumes.extend_failed),
+    jobkinds.MANAGE_VOLUME: Ends(volumes.managed, volumes.manage_failed),
+    jobkinds.MIGRATE_VOLUME: Ends(volumes.migrated, volumes.migrate_failed),
+    jobkinds.REMOVE_VOLUME_COPY: Ends(volumes.cleaned, volumes.cleanup_failed),
+    jobkinds.CLONE_VOLUME: Ends(volumes.cloned, volumes.clone_failed),
     jobkinds.CREATE_SNAPSHOT: Ends(snapshots.created, snapshots.create_failed),
     jobkinds.DELETE_SNAPSHOT: Ends(snapshots.deleted, snapshots.delete_failed),
     jobkinds.MANAGE_SNAPSHOT: Ends(snapshots.managed, snapshots.manage_failed),

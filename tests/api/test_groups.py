@@ -16,8 +16,10 @@ from sqlalchemy import func, select
 from app.context import RequestContext
 from app.db.models import Backend, Group, Pool, Volume
 from app.errors import BadRequest
-from app.volumes import groups, quotas, reaper
-from app.volumes import volumes as vflows
+from app.volumes import reaper
+from app.volumes.groups import flows as groups
+from app.volumes.kernel import quotas
+from app.volumes.volumes import flows as vflows
 from tests.api.helpers import (
     claim,
     expire_all_leases,

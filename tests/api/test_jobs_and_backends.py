@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Backend, Pool
-from app.scheduler import store
 from app.scheduler.cache import CapabilityCache
 from app.volumes import reaper
+from app.volumes.capacity import reports
 from tests.api.helpers import (
     claim,
     expire_all_leases,
@@ -208,8 +208,8 @@ async def test_one_bad_stored_report_does_not_wedge_the_refresh(
             )
         )
     fresh = CapabilityCache()
-    directory = store.PoolDirectory()
-    await store.refresh(sessionmaker, fresh, directory)
+    directory = reports.PoolDirectory()
+    await reports.refresh(sessionmaker, fresh, directory)
     assert fresh.pool("node2@file", "pool") is not None
     assert directory.id_of("node2@file#pool") is not None
 

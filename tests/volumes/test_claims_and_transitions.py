@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Backend, Pool, Volume, utcnow
-from app.scheduler import claims
+from app.volumes.capacity import claims
 from tests.api.helpers import file_pool, report, run_jobs
 from tests.conftest import Caller
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Volume, VolumeType
 from app.errors import BadRequest
-from app.volumes import lifecycle
+from app.volumes.kernel import lifecycle
 
 # The conditional update: row locks and returning differ by dialect.
 pytestmark = pytest.mark.both_databases

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.api.deps import WorkDep
 from app.db.models import Project
 from app.runtime import Runtime
-from app.volumes.work import unit_of_work
+from app.volumes.kernel.work import unit_of_work
 
 pytestmark = pytest.mark.both_databases  # transactions: commit, rollback, after-commit
 

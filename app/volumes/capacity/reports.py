@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.clock import database_now
 from app.db.models import Backend, Pool, utcnow
 from app.errors import BadRequest
-from app.scheduler import claims
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.capacity import claim_limits
 from app.scheduler.report import split_report
-from app.volumes import agent_hosts
+from app.volumes.capacity import agent_hosts, claims
 
 if TYPE_CHECKING:
     from app.runtime import Runtime

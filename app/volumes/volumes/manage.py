@@ -27,13 +27,13 @@ from app.context import RequestContext
 from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, OverQuota
 from app.runtime import Runtime
-from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import lifecycle, messages, quotas
-from app.volumes import types as vtypes
-from app.volumes.messages import Action, Detail
-from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, queue_job, split_host, volume_ref
+from app.volumes.capacity import claims
+from app.volumes.kernel import lifecycle, messages, quotas
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.states import VolumeStatus
+from app.volumes.types import types as vtypes
+from app.volumes.volumes.flows import Outcome, queue_job, split_host, volume_ref
 
 # The size is not known until the agent reports it: the claim decides capacity then.
 SKIPPED_FILTERS = ("CapacityFilter",)
@@ -147,7 +147,7 @@ async def manage_existing(
     return volume, vtype, outcome
 
 
-# --- the agent's answer (app/volumes/results.py) ----------------------------------------------
+# --- the agent's answer (app/volumes/volumes/results.py) --------------------------------------
 
 
 async def _locked_if_managing(session: AsyncSession, volume: Volume) -> bool:

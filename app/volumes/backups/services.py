@@ -1,7 +1,7 @@
 """Backup services: agents with a backup repository (Cinder's cinder-backup services).
 
 An agent registers its service at start and again every report interval; only the agent
-the host is bound to may (app/volumes/agent_hosts.py), a report is applied unless the one
+the host is bound to may (app/volumes/capacity/agent_hosts.py), a report is applied unless the one
 held has a greater sequence number, and `heard_at` (this API's clock) says whether the
 service is up, as for volume backends."""
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.clock import database_now
 from app.db.models import BackupService, utcnow
 from app.db.upsert import insert_ignore
-from app.volumes import agent_hosts
+from app.volumes.capacity import agent_hosts
 
 EPOCH = datetime(1970, 1, 1)
 

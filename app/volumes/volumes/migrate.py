@@ -26,13 +26,14 @@ from app.context import RequestContext
 from app.db.models import Backend, Job, Snapshot, Volume, VolumeType, utcnow
 from app.errors import BadRequest
 from app.runtime import Runtime
-from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import group_members, jobs, messages, qos_specs
-from app.volumes.manage import resolve_host
-from app.volumes.messages import Action, Detail
-from app.volumes.states import MigrationStatus, VolumeStatus
-from app.volumes.volumes import (
+from app.volumes.capacity import claims
+from app.volumes.groups import members as group_members
+from app.volumes.kernel import jobs, messages
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.states import MigrationStatus, VolumeStatus
+from app.volumes.types import qos_specs
+from app.volumes.volumes.flows import (
     MAX_CLAIM_TRIES,
     Outcome,
     claim_first,
@@ -42,6 +43,7 @@ from app.volumes.volumes import (
     volume_ref,
     volume_request,
 )
+from app.volumes.volumes.manage import resolve_host
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ async def _start(
     outcome.job_queued = True
 
 
-# --- how the migrate job ends (app/volumes/results.py calls these) -------------------------
+# --- how the migrate job ends (app/volumes/volumes/results.py calls these) ----------------
 
 
 async def migrated(

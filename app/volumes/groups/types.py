@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.context import RequestContext
 from app.db.models import Group, GroupType, GroupTypeSpec, utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.volumes.specs import SpecStore, TypeCatalog
+from app.volumes.types.specs import SpecStore, TypeCatalog
 
 
 def _visible(ctx: RequestContext) -> Any:

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, Volume
 from app.runtime import Runtime
-from app.scheduler import claims
-from app.volumes import lifecycle, messages
-from app.volumes.messages import Action, Detail
-from app.volumes.states import VolumeStatus
-from app.volumes.volumes import Outcome, queue_copy_removal, split_host, volume_ref
+from app.volumes.capacity import claims
+from app.volumes.kernel import lifecycle, messages
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.states import VolumeStatus
+from app.volumes.volumes.flows import Outcome, queue_copy_removal, split_host, volume_ref
 
 
 async def clone_failed(

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Backup, Group, Snapshot, Volume, utcnow
 from app.errors import BadRequest
-from app.volumes import jobs
-from app.volumes.states import BackupStatus, GroupStatus, SnapshotStatus, VolumeStatus
+from app.volumes.kernel import jobs
+from app.volumes.kernel.states import BackupStatus, GroupStatus, SnapshotStatus, VolumeStatus
 
 Row = TypeVar("Row", Volume, Snapshot, Backup, Group)
 Expected = Mapping[str, Any]

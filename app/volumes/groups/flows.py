@@ -18,16 +18,17 @@ from app.context import RequestContext
 from app.db.models import Group, GroupVolumeType, Volume, VolumeType, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
-from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
-from app.volumes import group_types as gtypes
-from app.volumes import lifecycle, messages, qos_specs, quotas
-from app.volumes import types as vtypes
-from app.volumes import volumes as flows
-from app.volumes.group_members import GroupStatus
-from app.volumes.messages import Action, Detail
-from app.volumes.repository import Repository
-from app.volumes.states import VolumeStatus
+from app.volumes.capacity import claims
+from app.volumes.groups import types as gtypes
+from app.volumes.groups.members import GroupStatus
+from app.volumes.kernel import lifecycle, messages, quotas
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.repository import Repository
+from app.volumes.kernel.states import VolumeStatus
+from app.volumes.types import qos_specs
+from app.volumes.types import types as vtypes
+from app.volumes.volumes import deletion, flows
 
 # The size each volume type is asked to fit when a group is placed. Not 0: the
 # CapacityFilter passes every pool for a size-0 request (Cinder's manage semantics), so a
@@ -291,7 +292,7 @@ async def delete(
         if volume.status != VolumeStatus.DELETING:  # already on its way: its job goes on
             _merge(
                 outcome,
-                await flows.delete_volume(session, runtime, ctx, volume, with_group=True),
+                await deletion.delete_volume(session, runtime, ctx, volume, with_group=True),
             )
     return outcome
 

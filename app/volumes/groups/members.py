@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.context import RequestContext
 from app.db.models import Group, Volume, utcnow
 from app.errors import BadRequest, NotFound
-from app.volumes import lifecycle
-from app.volumes.states import GroupStatus, VolumeStatus
+from app.volumes.kernel import lifecycle
+from app.volumes.kernel.states import GroupStatus, VolumeStatus
 
 
 async def lock(session: AsyncSession, group_id: str) -> Group | None:

@@ -29,15 +29,16 @@ from app.context import RequestContext
 from app.db.models import Backend, Job, Pool, Snapshot, SnapshotMetadata, Volume, VolumeType, utcnow
 from app.errors import BadRequest, NotFound, OverQuota
 from app.runtime import Runtime
-from app.scheduler import claims
-from app.volumes import group_members, jobs, lifecycle, messages, quotas
-from app.volumes import types as vtypes
-from app.volumes import volumes as vflows
-from app.volumes.messages import Action, Detail
-from app.volumes.metadata import MetadataStore
-from app.volumes.repository import Repository
-from app.volumes.states import SnapshotStatus, VolumeStatus
-from app.volumes.volumes import JobEnd, Outcome
+from app.volumes.capacity import claims
+from app.volumes.groups import members as group_members
+from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.metadata import MetadataStore
+from app.volumes.kernel.repository import Repository
+from app.volumes.kernel.states import SnapshotStatus, VolumeStatus
+from app.volumes.types import types as vtypes
+from app.volumes.volumes import flows as vflows
+from app.volumes.volumes.flows import JobEnd, Outcome
 
 P = TypeVar("P", bound=jobkinds.Wire)
 # Filters that judge a new placement's hints; the snapshot's pool is its volume's,

@@ -18,15 +18,17 @@ from app.context import RequestContext
 from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
-from app.scheduler import claims
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
-from app.volumes import group_members, jobs, lifecycle, messages, qos_specs, quotas
-from app.volumes import types as vtypes
-from app.volumes.messages import Action, Detail
-from app.volumes.metadata import MAX_METADATA_ITEMS, MetadataStore
-from app.volumes.repository import Repository
-from app.volumes.states import VolumeStatus
+from app.volumes.capacity import claims
+from app.volumes.groups import members as group_members
+from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.metadata import MAX_METADATA_ITEMS, MetadataStore
+from app.volumes.kernel.repository import Repository
+from app.volumes.kernel.states import VolumeStatus
+from app.volumes.types import qos_specs
+from app.volumes.types import types as vtypes
 
 # How many ranked candidates one request tries in the database before giving up: the
 # cache may be a moment behind the ledger, never by more than a few claims per pool.
@@ -425,52 +427,6 @@ merge_metadata = VOLUME_METADATA.merge
 delete_metadata_key = VOLUME_METADATA.delete_key
 
 
-async def delete_volume(
-    session: AsyncSession,
-    runtime: Runtime,
-    ctx: RequestContext,
-    volume: Volume,
-    *,
-    force: bool = False,
-    cascade: bool = False,
-    with_group: bool = False,
-) -> Outcome:
-    """`with_group`: the group is being deleted with its volumes; otherwise a member
-    goes only by an admin's force delete (Cinder: leave the group first)."""
-    if volume.attach_status != "detached" and not force:
-        raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
-    if volume.group_id is not None and not (force or with_group):
-        raise BadRequest(
-            f"Invalid volume: Volume {volume.id} belongs to group {volume.group_id}; "
-            "remove it from the group or delete the group with its volumes."
-        )
-    if not force:
-        await group_members.check_not_cloning(session, volume)
-    allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
-    await lifecycle.transition(
-        session, volume, allowed, VolumeStatus.DELETING, "delete", previous_status=volume.status
-    )
-    outcome = Outcome()
-    if force:
-        # Whatever was in flight (a create, an extend, an earlier delete) is overridden;
-        # what it held goes back here, so the ledgers stay exact.
-        for job in await jobs.cancel_active(session, volume.id, "superseded by a force delete"):
-            if job.kind == jobkinds.EXTEND_VOLUME.name:
-                await release_extension(session, volume, job, outcome)
-    from app.volumes import snapshots  # here: snapshots builds on this module
-
-    if await snapshots.before_volume_delete(
-        session, runtime, volume, ctx.request_id, outcome, cascade=cascade
-    ):
-        return outcome  # the last snapshot's delete goes on with the volume's
-    if volume.pool_id is None:
-        # Never placed: nothing exists on any backend.
-        await finish_delete(session, volume, outcome, runtime)
-        return outcome
-    queue_delete(session, runtime, volume, outcome, ctx.request_id)
-    return outcome
-
-
 async def reset_status(session: AsyncSession, volume: Volume, status: object) -> None:
     """os-reset_status (admin): only to a resting status, and never under an operation in
     flight: its job would later find a status it does not expect, and what it claimed
@@ -584,7 +540,7 @@ async def retype(
 ) -> tuple[VolumeType, str] | None:
     """Change the volume's type in place when its pool satisfies the new type (the
     scheduler's find_retype_backend, in place). Otherwise, under 'on-demand', the new
-    type and why the pool does not suit it: the caller migrates (app/volumes/migrate.py)."""
+    type and why the pool does not suit it: the caller migrates (app/volumes/volumes/migrate.py)."""
     if policy not in MIGRATION_POLICIES:
         raise BadRequest(f"Invalid migration_policy {policy!r}; use 'never' or 'on-demand'.")
     if not new_type:

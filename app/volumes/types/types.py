@@ -20,8 +20,8 @@ from app.db.models import (
 )
 from app.db.upsert import insert_ignore
 from app.errors import BadRequest, Conflict, NotFound
-from app.volumes import jobs
-from app.volumes.specs import SpecStore, TypeCatalog
+from app.volumes.kernel import jobs
+from app.volumes.types.specs import SpecStore, TypeCatalog
 
 DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
 

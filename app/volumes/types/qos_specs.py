@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import QosSpecItem, QosSpecs, VolumeType, utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.volumes.specs import SpecStore
+from app.volumes.types.specs import SpecStore
 
 CONSUMERS = ("front-end", "back-end", "both")
 DEFAULT_CONSUMER = "back-end"

@@ -24,13 +24,14 @@ from app.context import RequestContext
 from app.db.models import Backup, BackupService, Job, Snapshot, Volume, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
-from app.volumes import backup_services, jobs, lifecycle, messages, quotas
-from app.volumes import volumes as vflows
-from app.volumes.messages import Action, Detail
-from app.volumes.repository import Repository
-from app.volumes.snapshots import SnapshotStatus, snapshot_ref
-from app.volumes.states import BackupStatus, VolumeStatus
-from app.volumes.volumes import JobEnd, Outcome, split_host
+from app.volumes.backups import services as backup_services
+from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.repository import Repository
+from app.volumes.kernel.states import BackupStatus, VolumeStatus
+from app.volumes.snapshots.flows import SnapshotStatus, snapshot_ref
+from app.volumes.volumes import flows as vflows
+from app.volumes.volumes.flows import JobEnd, Outcome, split_host
 
 MESSAGE_RESOURCE = "VOLUME_BACKUP"
 DEFAULT_CONTAINER = "volumebackups"

@@ -1,0 +1,62 @@
+"""A volume's delete: the one volume flow that reaches into another resource (its
+snapshots go first, or with it under `cascade`), so it sits apart from the volume flows
+that the snapshot flows build on; nothing imports it but the routers and the group flows."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import jobkinds
+from app.context import RequestContext
+from app.db.models import Volume
+from app.errors import BadRequest
+from app.runtime import Runtime
+from app.volumes.groups import members as group_members
+from app.volumes.kernel import jobs, lifecycle
+from app.volumes.kernel.states import VolumeStatus
+from app.volumes.snapshots import flows as snapshots
+from app.volumes.volumes.flows import Outcome, finish_delete, queue_delete, release_extension
+
+
+async def delete_volume(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    volume: Volume,
+    *,
+    force: bool = False,
+    cascade: bool = False,
+    with_group: bool = False,
+) -> Outcome:
+    """`with_group`: the group is being deleted with its volumes; otherwise a member
+    goes only by an admin's force delete (Cinder: leave the group first)."""
+    if volume.attach_status != "detached" and not force:
+        raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
+    if volume.group_id is not None and not (force or with_group):
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} belongs to group {volume.group_id}; "
+            "remove it from the group or delete the group with its volumes."
+        )
+    if not force:
+        await group_members.check_not_cloning(session, volume)
+    allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
+    await lifecycle.transition(
+        session, volume, allowed, VolumeStatus.DELETING, "delete", previous_status=volume.status
+    )
+    outcome = Outcome()
+    if force:
+        # Whatever was in flight (a create, an extend, an earlier delete) is overridden;
+        # what it held goes back here, so the ledgers stay exact.
+        for job in await jobs.cancel_active(session, volume.id, "superseded by a force delete"):
+            if job.kind == jobkinds.EXTEND_VOLUME.name:
+                await release_extension(session, volume, job, outcome)
+    if await snapshots.before_volume_delete(
+        session, runtime, volume, ctx.request_id, outcome, cascade=cascade
+    ):
+        return outcome  # the last snapshot's delete goes on with the volume's
+    if volume.pool_id is None:
+        # Never placed: nothing exists on any backend.
+        await finish_delete(session, volume, outcome, runtime)
+        return outcome
+    queue_delete(session, runtime, volume, outcome, ctx.request_id)
+    return outcome
