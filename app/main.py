@@ -4,7 +4,6 @@ subset, the agent endpoints, the scheduler and the periodic work."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -51,6 +50,8 @@ from app.volumes.capacity import reports
 from app.volumes.types.types import ensure_default_type
 
 log = structlog.get_logger(__name__)
+# How long a stopping replica waits for its background tasks to end.
+SHUTDOWN_SECONDS = 10.0
 
 
 async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> Runtime:
@@ -113,9 +114,11 @@ def create_app(
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if tasks:
+                # Bounded: a task stuck in a network call must not hold the process open.
+                _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+                for task in stuck:
+                    log.warning("background task did not stop", task=task.get_name())
             await runtime.engine.dispose()
             if runtime.read_engine is not runtime.engine:
                 await runtime.read_engine.dispose()

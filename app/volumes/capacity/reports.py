@@ -8,7 +8,6 @@ the claim ledgers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -272,8 +271,12 @@ async def _follow_channel(runtime: Runtime) -> None:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
         finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            # Close politely, but never wait on the server for long (a cancelled task
+            # would hang with it): drop the connection after a short while.
+            try:
+                await asyncio.wait_for(conn.close(), 2.0)
+            except (Exception, asyncio.CancelledError):
+                conn.terminate()
 
 
 def _enqueue_to(queue: asyncio.Queue[str]) -> Any:
