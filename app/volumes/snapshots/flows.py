@@ -124,30 +124,6 @@ async def pool_key(session: AsyncSession, pool_id: int) -> tuple[str, str]:
     return str(row[0]), str(row[1])
 
 
-def _queue(
-    session: AsyncSession,
-    runtime: Runtime,
-    snapshot: Snapshot,
-    volume: Volume,
-    kind: jobkinds.JobKind[P, Any],
-    payload: P,
-    outcome: Outcome,
-    request_id: str | None,
-) -> None:
-    """Ask the agent of the volume's backend to act on the snapshot, in this transaction."""
-    backend, _ = vflows.split_host(volume.host or "")
-    jobs.enqueue(
-        session,
-        kind=kind,
-        payload=payload,
-        backend=backend,
-        resource_id=snapshot.id,
-        max_attempts=runtime.settings.job_max_attempts,
-        request_id=request_id,
-    )
-    outcome.job_queued = True
-
-
 async def about(
     session: AsyncSession,
     snapshot: Snapshot,
@@ -226,15 +202,15 @@ async def create(
     payload = jobkinds.CreateSnapshotPayload(
         snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume)
     )
-    _queue(
+    vflows.queue_job(
         session,
         runtime,
-        snapshot,
         volume,
         jobkinds.CREATE_SNAPSHOT,
         payload,
         outcome,
         ctx.request_id,
+        resource_id=snapshot.id,
     )
     return snapshot, outcome
 
@@ -316,8 +292,15 @@ async def delete_snapshot(
         await finish_delete(session, runtime, snapshot, volume, outcome, request_id, finish_volume)
         return
     payload = jobkinds.SnapshotJob(snapshot=snapshot_ref(snapshot))
-    _queue(
-        session, runtime, snapshot, volume, jobkinds.DELETE_SNAPSHOT, payload, outcome, request_id
+    vflows.queue_job(
+        session,
+        runtime,
+        volume,
+        jobkinds.DELETE_SNAPSHOT,
+        payload,
+        outcome,
+        request_id,
+        resource_id=snapshot.id,
     )
 
 
@@ -470,15 +453,15 @@ async def manage_existing(
     payload = jobkinds.ManageSnapshotPayload(
         snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume), ref=spec.ref
     )
-    _queue(
+    vflows.queue_job(
         session,
         runtime,
-        snapshot,
         volume,
         jobkinds.MANAGE_SNAPSHOT,
         payload,
         outcome,
         ctx.request_id,
+        resource_id=snapshot.id,
     )
     return snapshot, outcome
 

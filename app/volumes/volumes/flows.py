@@ -101,15 +101,18 @@ def queue_job(
     payload: P,
     outcome: Outcome,
     request_id: str | None,
+    *,
+    resource_id: str | None = None,
 ) -> None:
-    """Ask the agent of the volume's backend to act on it, in the caller's transaction."""
+    """Ask the agent of the volume's backend to act on it (or on `resource_id`, a
+    snapshot of it), in the caller's transaction."""
     backend, _ = split_host(volume.host or "")
     jobs.enqueue(
         session,
         kind=kind,
         payload=payload,
         backend=backend,
-        resource_id=volume.id,
+        resource_id=resource_id or volume.id,
         max_attempts=runtime.settings.job_max_attempts,
         request_id=request_id,
     )
