@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -111,6 +111,17 @@ class SnapshotSpec:
         if sized and spec.size_gb < 1:
             raise DriverError(f"invalid snapshot size {spec.size_gb} GB: must be at least 1")
         return spec
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """How a volume is exported: who may log in, with which CHAP credentials."""
+
+    chap_user: str
+    chap_secret: str = field(repr=False)  # never logged
+    # Connector addresses allowed to connect; () = any address.
+    initiators: tuple[str, ...] = ()
+    read_only: bool = False
 
 
 class BackendOptions(BaseModel):
@@ -221,6 +232,23 @@ class VolumeDriver(ABC):
         manage_existing_snapshot with its get_size): return {"size_gb": int,
         "provider_location": str}, the size in whole GiB rounded up. Idempotent."""
         raise DriverError(f"the {self.driver_name} driver cannot manage existing snapshots")
+
+    def export_volume(self, volume: VolumeSpec, export: ExportSpec) -> dict[str, Any]:
+        """Make the volume reachable exactly as `export` says (its target, LUN, CHAP
+        account and initiator bindings, created or brought in line: idempotent, also the
+        re-export after a restart). Returns the connection properties os-brick names:
+        target_iqn, target_iqns, target_portal, target_portals, target_lun, target_luns.
+        A driver that cannot export keeps this refusal."""
+        raise DriverError(f"the {self.driver_name} driver cannot export volumes")
+
+    def unexport_volume(self, volume: VolumeSpec) -> None:
+        """Remove the volume's export (target and CHAP account), sessions or not: the API
+        asks only when no attachment uses it. Not exported is not an error."""
+        raise DriverError(f"the {self.driver_name} driver cannot export volumes")
+
+    def exported_volumes(self) -> list[str]:
+        """The ids of the volumes this backend exports now, as its target sees them."""
+        return []
 
     def backend_stats(self, pools: list[dict[str, Any]]) -> dict[str, Any]:
         """The backend-level part of a report, shared by every driver."""
