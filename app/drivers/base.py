@@ -8,16 +8,29 @@ Every operation is idempotent so that a job retried after a lost lease is safe.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.drivers.targets.address import portal, primary_address
+
+if TYPE_CHECKING:
+    from app.drivers.targets.helper import TargetHelper
+
 VENDOR_NAME = "Pumice"
+# Cinder's default `target_prefix`: a volume's target is `<prefix>volume-<id>`.
+DEFAULT_TARGET_PREFIX = "iqn.2010-10.org.openstack:"
+TARGET_NAME_PREFIX = "volume-"
+# An IQN (RFC 3720): "iqn." date "." reversed domain, then anything after a colon.
+_IQN_PREFIX = re.compile(r"^iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[A-Za-z0-9.:_-]*)?$")
+# CHAP user names go into tgtadm's argv and its account list, one name a line.
+_CHAP_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 # Volume ids become file names and LV names, so only what a UUID (or a Cinder-style
 # name) can contain is allowed: never a path separator or "..".
@@ -123,6 +136,17 @@ class ExportSpec:
     initiators: tuple[str, ...] = ()
     read_only: bool = False
 
+    def __post_init__(self) -> None:
+        if not _CHAP_USER.match(self.chap_user):
+            raise DriverError(f"invalid CHAP user {self.chap_user!r}")
+        if not self.chap_secret or any(c.isspace() for c in self.chap_secret):
+            raise DriverError("invalid CHAP secret: empty or with white space")
+        for address in self.initiators:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise DriverError(f"invalid initiator address {address!r}") from None
+
 
 class BackendOptions(BaseModel):
     """Options every backend understands (Cinder's generic driver options).
@@ -138,6 +162,39 @@ class BackendOptions(BaseModel):
     # Evaluated by the scheduler's filter/goodness weighers, reported verbatim.
     filter_function: str | None = None
     goodness_function: str | None = None
+    # Exports (Cinder's target options): which target helper makes the iSCSI targets,
+    # how they are named and where initiators reach them.
+    target_helper: str = "tgtadm"
+    target_prefix: str = DEFAULT_TARGET_PREFIX
+    # The portal address handed to initiators: by default this host's primary address
+    # (Cinder's my_ip), never 127.0.0.1 unless the host has no route at all.
+    target_ip_address: str = Field(default_factory=primary_address)
+    target_port: int = Field(default=3260, ge=1, le=65535)
+    # tgtadm -C N: the control port of a private tgtd (tests, the all-in-one service).
+    tgt_control_port: int | None = Field(default=None, ge=0)
+
+    @field_validator("target_helper")
+    @classmethod
+    def _implemented_helper(cls, value: str) -> str:
+        # Imported here: the helpers import this module.
+        from app.drivers.targets.registry import check_helper_name
+
+        return check_helper_name(value)
+
+    @field_validator("target_prefix")
+    @classmethod
+    def _iqn_prefix(cls, value: str) -> str:
+        if not _IQN_PREFIX.match(value):
+            raise ValueError("must be an IQN prefix such as 'iqn.2010-10.org.openstack:'")
+        return value
+
+    @field_validator("target_ip_address")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("must be an IP address") from None
 
     @field_validator("max_over_subscription_ratio", mode="before")
     @classmethod
@@ -166,6 +223,8 @@ class VolumeDriver(ABC):
     def __init__(self, backend_name: str, options: BackendOptions) -> None:
         self.backend_name = backend_name
         self.options = options
+        # Made on first export: a backend that never exports never needs tgtadm.
+        self._target_helper: TargetHelper | None = None
 
     @abstractmethod
     def do_setup(self) -> None:
@@ -238,17 +297,63 @@ class VolumeDriver(ABC):
         account and initiator bindings, created or brought in line: idempotent, also the
         re-export after a restart). Returns the connection properties os-brick names:
         target_iqn, target_iqns, target_portal, target_portals, target_lun, target_luns.
-        A driver that cannot export keeps this refusal."""
-        raise DriverError(f"the {self.driver_name} driver cannot export volumes")
+        Any driver with a local path exports it through the backend's target helper; a
+        driver without one refuses."""
+        self._check_exports()
+        iqn = self.target_iqn(volume)
+        lun = self.target_helper().ensure(iqn, self.local_path(volume), export)
+        address = portal(self.options.target_ip_address, self.options.target_port)
+        return {
+            "target_iqn": iqn,
+            "target_iqns": [iqn],
+            "target_portal": address,
+            "target_portals": [address],
+            "target_lun": lun,
+            "target_luns": [lun],
+        }
 
     def unexport_volume(self, volume: VolumeSpec) -> None:
         """Remove the volume's export (target and CHAP account), sessions or not: the API
         asks only when no attachment uses it. Not exported is not an error."""
-        raise DriverError(f"the {self.driver_name} driver cannot export volumes")
+        self._check_exports()
+        self.target_helper().remove(self.target_iqn(volume))
 
     def exported_volumes(self) -> list[str]:
-        """The ids of the volumes this backend exports now, as its target sees them."""
-        return []
+        """The ids of the volumes this backend exports now, as its target sees them:
+        targets named for a volume whose LUN is this backend's path for that volume."""
+        if not self._has_local_path():
+            return []
+        prefix = self.options.target_prefix + TARGET_NAME_PREFIX
+        found = []
+        for iqn, backing in self.target_helper().exports().items():
+            if not iqn.startswith(prefix) or backing is None:
+                continue
+            try:
+                volume = VolumeSpec(id=iqn.removeprefix(prefix), size_gb=0)
+            except DriverError:
+                continue  # not a name this service gives
+            if backing == self.local_path(volume):
+                found.append(volume.id)
+        return sorted(found)
+
+    def target_iqn(self, volume: VolumeSpec) -> str:
+        return f"{self.options.target_prefix}{TARGET_NAME_PREFIX}{volume.id}"
+
+    def target_helper(self) -> TargetHelper:
+        if self._target_helper is None:
+            # Imported here: the helpers import this module.
+            from app.drivers.runner import CommandRunner
+            from app.drivers.targets.registry import create_target_helper
+
+            self._target_helper = create_target_helper(self.options, CommandRunner())
+        return self._target_helper
+
+    def _has_local_path(self) -> bool:
+        return type(self).local_path is not VolumeDriver.local_path
+
+    def _check_exports(self) -> None:
+        if not self._has_local_path():
+            raise DriverError(f"the {self.driver_name} driver cannot export volumes")
 
     def backend_stats(self, pools: list[dict[str, Any]]) -> dict[str, Any]:
         """The backend-level part of a report, shared by every driver."""

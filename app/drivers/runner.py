@@ -83,11 +83,17 @@ class CommandRunner:
         input: str | None = None,
         ok_returncodes: Collection[int] = (0,),
         env: Mapping[str, str] | None = None,
+        redact: Collection[str] = (),
     ) -> CommandResult:
-        """Run argv (never through a shell); raise CommandError unless its code is ok."""
+        """Run argv (never through a shell); raise CommandError unless its code is ok.
+
+        `redact`: secrets (a CHAP password) that the command needs in its argv but that
+        must never be logged: they are masked in the log, the result and any error."""
         if not argv:
             raise ValueError("no command given")
         full = (*self._prefix, *argv)
+        mask = _Mask(redact)
+        shown = mask.argv(full)
         limit = self._timeout if timeout is None else timeout
         started = time.monotonic()
         try:
@@ -101,20 +107,21 @@ class CommandRunner:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            log.warning("command timed out", argv=full, timeout=limit)
-            raise CommandTimeout(full, limit, _text(exc.stdout), _text(exc.stderr)) from None
+            log.warning("command timed out", argv=shown, timeout=limit)
+            stdout, stderr = mask.text(_text(exc.stdout)), mask.text(_text(exc.stderr))
+            raise CommandTimeout(shown, limit, stdout, stderr) from None
         except OSError as exc:
-            raise CommandError(full, None, "", "", reason=exc.strerror or str(exc)) from None
+            raise CommandError(shown, None, "", "", reason=exc.strerror or str(exc)) from None
         result = CommandResult(
-            argv=full,
+            argv=shown,
             returncode=completed.returncode,
-            stdout=completed.stdout,
-            stderr=completed.stderr,
+            stdout=mask.text(completed.stdout),
+            stderr=mask.text(completed.stderr),
             duration=time.monotonic() - started,
         )
-        log.debug("command ran", argv=full, rc=result.returncode, duration=result.duration)
+        log.debug("command ran", argv=shown, rc=result.returncode, duration=result.duration)
         if result.returncode not in ok_returncodes:
-            raise CommandError(full, result.returncode, result.stdout, result.stderr)
+            raise CommandError(shown, result.returncode, result.stdout, result.stderr)
         return result
 
     def _environment(self, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -123,6 +130,24 @@ class CommandRunner:
         env.update(self._env)
         env.update(extra or {})
         return env
+
+
+class _Mask:
+    """Replaces secret values with a placeholder wherever command text is kept."""
+
+    PLACEHOLDER = "***"
+
+    def __init__(self, secrets: Collection[str]) -> None:
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            value = value.replace(secret, self.PLACEHOLDER)
+        return value
+
+    def argv(self, argv: Sequence[str]) -> tuple[str, ...]:
+        return tuple(self.text(arg) for arg in argv)
 
 
 def _text(output: str | bytes | None) -> str:

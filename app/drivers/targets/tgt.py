@@ -1,0 +1,212 @@
+"""The tgt target helper: `tgtadm` against the userspace tgtd (Cinder's TgtAdm).
+
+One target per volume with LUN 1 backed by the volume's local path, its own CHAP account
+bound to it, and an ACL of the initiator addresses allowed to log in. The order of the
+steps keeps the target closed: a new target has no ACL (nobody can log in) until its
+account is bound, and an account whose password must change is replaced only after the
+ACL was emptied, so there is never a moment in which the target takes logins without CHAP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from pathlib import Path
+
+import structlog
+
+from app.drivers.base import BackendOptions, DriverError, ExportSpec
+from app.drivers.runner import CommandError, CommandResult, CommandRunner
+from app.drivers.targets.helper import TargetHelper
+from app.drivers.targets.tgtshow import Target, parse_accounts, parse_targets
+
+log = structlog.get_logger(__name__)
+
+DATA_LUN = 1
+# rdwr: plain reads and writes on the file or device (tgt's default); aio also works.
+BACKING_TYPE = "rdwr"
+ALL_INITIATORS = "ALL"
+# Two exports may pick the same free tid; the loser retries with a fresh view.
+_CREATE_ATTEMPTS = 8
+
+
+def _says(error: CommandError, *phrases: str) -> bool:
+    return any(phrase in error.stderr for phrase in phrases)
+
+
+def _already_exists(error: CommandError) -> bool:
+    return _says(error, "already exists")
+
+
+def _not_found(error: CommandError) -> bool:
+    return _says(error, "can't find", "does not exist")
+
+
+class TgtTarget(TargetHelper):
+    name = "tgtadm"
+
+    def __init__(self, runner: CommandRunner, control_port: int | None = None) -> None:
+        self.runner = runner
+        self.control_port = control_port
+        # The accounts this helper created, user -> sha256 of the password: tgtadm never
+        # shows a password, so an account made elsewhere (or before a restart) is
+        # replaced once to be sure of it, and one made here only when the secret changes.
+        self._passwords: dict[str, str] = {}
+        # Exports in this process go one at a time: they read, then change, tgtd's state.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_options(cls, options: BackendOptions, runner: CommandRunner) -> TgtTarget:
+        return cls(runner, options.tgt_control_port)
+
+    # -- the helper's hooks ------------------------------------------------------------
+
+    def ensure(self, iqn: str, backing: Path, export: ExportSpec) -> int:
+        with self._lock:
+            target = self._find(iqn) or self._create(iqn)
+            self._ensure_lun(target, backing, export.read_only)
+            acl = self._ensure_account(target, export)
+            self._ensure_acl(target.tid, acl, export.initiators)
+        log.info(
+            "volume exported",
+            iqn=iqn,
+            tid=target.tid,
+            initiators=list(export.initiators) or ALL_INITIATORS,
+            read_only=export.read_only,
+        )
+        return DATA_LUN
+
+    def remove(self, iqn: str) -> None:
+        with self._lock:
+            target = self._find(iqn)
+            if target is None:
+                return
+            try:
+                # --force: the API unexports only when no attachment uses the volume, so
+                # a session still logged in is a leftover, not a user.
+                self._tgtadm("--op", "delete", "--force", "--mode", "target", "--tid", target.tid)
+            except CommandError as exc:
+                if not _not_found(exc):
+                    raise
+            for user in target.accounts:
+                self._delete_account(user)
+        log.info("volume unexported", iqn=iqn, tid=target.tid, sessions=len(target.sessions))
+
+    def exports(self) -> dict[str, Path | None]:
+        result = {}
+        for target in self.targets():
+            lun = target.lun(DATA_LUN)
+            backing = lun.backing_store if lun else None
+            result[target.iqn] = Path(backing) if backing else None
+        return result
+
+    # -- tgtd's view -------------------------------------------------------------------
+
+    def targets(self) -> list[Target]:
+        return parse_targets(self._tgtadm("--op", "show", "--mode", "target").stdout)
+
+    def accounts(self) -> list[str]:
+        return parse_accounts(self._tgtadm("--op", "show", "--mode", "account").stdout)
+
+    def _find(self, iqn: str) -> Target | None:
+        return next((t for t in self.targets() if t.iqn == iqn), None)
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _create(self, iqn: str) -> Target:
+        for _ in range(_CREATE_ATTEMPTS):
+            targets = self.targets()
+            if found := next((t for t in targets if t.iqn == iqn), None):
+                return found  # made by a concurrent export of the same volume
+            tid = _free_tid({t.tid for t in targets})
+            try:
+                self._tgtadm("--op", "new", "--mode", "target", "--tid", tid, "-T", iqn)
+            except CommandError as exc:
+                if _already_exists(exc):
+                    log.info("target id taken meanwhile, retrying", iqn=iqn, tid=tid)
+                    continue
+                raise
+            return Target(tid=tid, iqn=iqn)
+        raise DriverError(f"could not create target {iqn}: every free target id was taken")
+
+    def _ensure_lun(self, target: Target, backing: Path, read_only: bool) -> None:
+        lun = target.lun(DATA_LUN)
+        lun_args = ("--mode", "logicalunit", "--tid", target.tid, "--lun", DATA_LUN)
+        if lun is not None and lun.backing_store != str(backing):
+            self._tgtadm("--op", "delete", *lun_args)
+            lun = None
+        if lun is None:
+            self._tgtadm("--op", "new", *lun_args, "-b", str(backing), "--bstype", BACKING_TYPE)
+        if lun is None or lun.readonly != read_only:
+            flag = "1" if read_only else "0"
+            self._tgtadm("--op", "update", *lun_args, "--params", f"readonly={flag}")
+
+    def _ensure_account(self, target: Target, export: ExportSpec) -> set[str]:
+        """Binds the export's account (alone) to the target; returns the ACL left."""
+        acl = set(target.acl)
+        user, secret = export.chap_user, export.chap_secret
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        exists = user in self.accounts()
+        if exists and self._passwords.get(user) != digest:
+            # Close the door first: between delete and bind the target has no account,
+            # and a target without one would let anybody in its ACL log in without CHAP.
+            for address in sorted(acl):
+                self._unbind_initiator(target.tid, address)
+            acl.clear()
+            self._delete_account(user)
+            exists = False
+        if not exists:
+            self._tgtadm(
+                "--op", "new", "--mode", "account", "--user", user, "--password", secret,
+                redact=(secret,),
+            )  # fmt: skip
+            self._passwords[user] = digest
+        try:
+            self._tgtadm("--op", "bind", "--mode", "account", "--tid", target.tid, "--user", user)
+        except CommandError as exc:
+            if not _already_exists(exc):
+                raise
+        # Only once the new account is bound: the target never goes without one.
+        for other in target.accounts:
+            if other != user:
+                self._delete_account(other)  # the volume's previous credentials
+        return acl
+
+    def _ensure_acl(self, tid: int, current: set[str], initiators: tuple[str, ...]) -> None:
+        wanted = set(initiators) or {ALL_INITIATORS}
+        # Narrow before widening: a changed set never lets in more than either set.
+        for address in sorted(current - wanted):
+            self._unbind_initiator(tid, address)
+        for address in sorted(wanted - current):
+            self._tgtadm("--op", "bind", "--mode", "target", "--tid", tid, "-I", address)
+
+    def _unbind_initiator(self, tid: int, address: str) -> None:
+        try:
+            self._tgtadm("--op", "unbind", "--mode", "target", "--tid", tid, "-I", address)
+        except CommandError as exc:
+            if not _not_found(exc):
+                raise
+
+    def _delete_account(self, user: str) -> None:
+        self._passwords.pop(user, None)
+        try:
+            self._tgtadm("--op", "delete", "--mode", "account", "--user", user)
+        except CommandError as exc:
+            if not _not_found(exc):
+                raise
+
+    def _tgtadm(self, *args: str | int, redact: tuple[str, ...] = ()) -> CommandResult:
+        if shutil.which("tgtadm") is None:
+            raise DriverError("tgtadm is not installed (apt-get install tgt)")
+        control = ("-C", str(self.control_port)) if self.control_port is not None else ()
+        argv = ("tgtadm", *control, "--lld", "iscsi", *(str(arg) for arg in args))
+        return self.runner.run(*argv, redact=redact, timeout=30)
+
+
+def _free_tid(taken: set[int]) -> int:
+    """The smallest target id in use by nobody (tgt's ids start at 1)."""
+    tid = 1
+    while tid in taken:
+        tid += 1
+    return tid
