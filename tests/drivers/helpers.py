@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.drivers import create_driver
 from app.drivers.file import FileDriver
+from app.drivers.targets.tgtshow import Target, parse_accounts, parse_targets
+
+# Every initiator run gets a timeout: a client of a force-deleted target may hang.
+INITIATOR_TIMEOUT = 60
 
 
 def make_driver(folder: Path, **options: Any) -> FileDriver:
@@ -14,3 +20,64 @@ def make_driver(folder: Path, **options: Any) -> FileDriver:
     assert isinstance(driver, FileDriver)
     driver.do_setup()
     return driver
+
+
+def make_export_driver(folder: Path, tgtd: PrivateTgtd, **options: Any) -> FileDriver:
+    """A file driver whose exports go to the test's private tgtd."""
+    return make_driver(
+        folder,
+        target_ip_address=tgtd.address,
+        target_port=tgtd.port,
+        tgt_control_port=tgtd.control_port,
+        **options,
+    )
+
+
+def qemu_io(url: str, command: str, *, read_only: bool = False) -> subprocess.CompletedProcess[str]:
+    """One qemu-io command on an iSCSI LUN over libiscsi (a userspace initiator)."""
+    return subprocess.run(
+        ["qemu-io", *(["-r"] if read_only else []), "-f", "raw", "-c", command, url],
+        capture_output=True,
+        text=True,
+        timeout=INITIATOR_TIMEOUT,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class PrivateTgtd:
+    """A tgtd of this test run: its control port (tgtadm -C) and its portal."""
+
+    control_port: int
+    address: str
+    port: int
+
+    def tgtadm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tgtadm", "-C", str(self.control_port), "--lld", "iscsi", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def running(self) -> bool:
+        return self.tgtadm("--op", "show", "--mode", "sys").returncode == 0
+
+    def targets(self) -> list[Target]:
+        return parse_targets(self.tgtadm("--op", "show", "--mode", "target").stdout)
+
+    def accounts(self) -> list[str]:
+        return parse_accounts(self.tgtadm("--op", "show", "--mode", "account").stdout)
+
+    def url(self, iqn: str, lun: int = 1, user: str = "", secret: str = "") -> str:
+        """libiscsi's URL of a LUN, with CHAP credentials when given."""
+        login = f"{user}%{secret}@" if user else ""
+        return f"iscsi://{login}{self.address}:{self.port}/{iqn}/{lun}"
+
+    def clear(self) -> None:
+        """Deletes every target (sessions or not) and account, as a fresh tgtd has none."""
+        for target in self.targets():
+            self.tgtadm("--op", "delete", "--force", "--mode", "target", "--tid", str(target.tid))
+        for user in self.accounts():
+            self.tgtadm("--op", "delete", "--mode", "account", "--user", user)

@@ -3,8 +3,9 @@
 One target per volume with LUN 1 backed by the volume's local path, its own CHAP account
 bound to it, and an ACL of the initiator addresses allowed to log in. The order of the
 steps keeps the target closed: a new target has no ACL (nobody can log in) until its
-account is bound, and an account whose password must change is replaced only after the
-ACL was emptied, so there is never a moment in which the target takes logins without CHAP.
+account is bound, and an account that must change (a new secret or user, or a secret this
+process did not set) is replaced only after the ACL was emptied, so there is never a
+moment in which the target takes logins without CHAP.
 """
 
 from __future__ import annotations
@@ -31,16 +32,12 @@ ALL_INITIATORS = "ALL"
 _CREATE_ATTEMPTS = 8
 
 
-def _says(error: CommandError, *phrases: str) -> bool:
-    return any(phrase in error.stderr for phrase in phrases)
-
-
 def _already_exists(error: CommandError) -> bool:
-    return _says(error, "already exists")
+    return "already exists" in error.stderr
 
 
 def _not_found(error: CommandError) -> bool:
-    return _says(error, "can't find", "does not exist")
+    return "can't find" in error.stderr or "does not exist" in error.stderr
 
 
 class TgtTarget(TargetHelper):
@@ -143,35 +140,28 @@ class TgtTarget(TargetHelper):
             self._tgtadm("--op", "update", *lun_args, "--params", f"readonly={flag}")
 
     def _ensure_account(self, target: Target, export: ExportSpec) -> set[str]:
-        """Binds the export's account (alone) to the target; returns the ACL left."""
-        acl = set(target.acl)
+        """Binds the export's account, alone, to the target; returns the ACL left."""
         user, secret = export.chap_user, export.chap_secret
         digest = hashlib.sha256(secret.encode()).hexdigest()
-        exists = user in self.accounts()
-        if exists and self._passwords.get(user) != digest:
-            # Close the door first: between delete and bind the target has no account,
-            # and a target without one would let anybody in its ACL log in without CHAP.
-            for address in sorted(acl):
-                self._unbind_initiator(target.tid, address)
-            acl.clear()
+        if target.accounts == (user,) and self._passwords.get(user) == digest:
+            return set(target.acl)
+        # The account is replaced with the target closed: no ACL, so nobody logs in
+        # while it has no account (which would let anybody in without CHAP).
+        for address in sorted(target.acl):
+            self._unbind_initiator(target.tid, address)
+        # tgtd 1.0.85 crashes when an account other than the last one bound to a target
+        # is removed, so a target never has two, and any found go last first.
+        for bound in reversed(target.accounts):
+            self._delete_account(bound)
+        if self._passwords.get(user) != digest or user not in self.accounts():
             self._delete_account(user)
-            exists = False
-        if not exists:
             self._tgtadm(
                 "--op", "new", "--mode", "account", "--user", user, "--password", secret,
                 redact=(secret,),
             )  # fmt: skip
             self._passwords[user] = digest
-        try:
-            self._tgtadm("--op", "bind", "--mode", "account", "--tid", target.tid, "--user", user)
-        except CommandError as exc:
-            if not _already_exists(exc):
-                raise
-        # Only once the new account is bound: the target never goes without one.
-        for other in target.accounts:
-            if other != user:
-                self._delete_account(other)  # the volume's previous credentials
-        return acl
+        self._tgtadm("--op", "bind", "--mode", "account", "--tid", target.tid, "--user", user)
+        return set()
 
     def _ensure_acl(self, tid: int, current: set[str], initiators: tuple[str, ...]) -> None:
         wanted = set(initiators) or {ALL_INITIATORS}
