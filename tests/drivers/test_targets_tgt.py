@@ -244,3 +244,15 @@ def test_an_export_without_tgtadm_says_how_to_install_it(
     volume = new_volume(driver)
     with pytest.raises(DriverError, match=r"^tgtadm is not installed \(apt-get install tgt\)$"):
         driver.export_volume(volume, new_export())
+
+
+def test_an_export_without_tgtd_says_it_is_not_running(tmp_path: Path, tgtd: PrivateTgtd) -> None:
+    # A control port no tgtd listens on (checked: a tgtd of another run might).
+    unused = PrivateTgtd(tgtd.control_port + 4096, tgtd.address, tgtd.port)
+    assert not unused.running()
+    driver = make_export_driver(tmp_path / "volumes", unused)
+    volume = new_volume(driver)
+    with pytest.raises(
+        DriverError, match=rf"^tgtd is not running on control port {unused.control_port}: "
+    ):
+        driver.export_volume(volume, new_export())

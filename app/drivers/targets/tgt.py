@@ -28,6 +28,8 @@ DATA_LUN = 1
 # rdwr: plain reads and writes on the file or device (tgt's default); aio also works.
 BACKING_TYPE = "rdwr"
 ALL_INITIATORS = "ALL"
+# tgtadm's exit code when no tgtd answers on the control socket.
+_NO_DAEMON = 107
 # Two exports may pick the same free tid; the loser retries with a fresh view.
 _CREATE_ATTEMPTS = 8
 
@@ -191,7 +193,13 @@ class TgtTarget(TargetHelper):
             raise DriverError("tgtadm is not installed (apt-get install tgt)")
         control = ("-C", str(self.control_port)) if self.control_port is not None else ()
         argv = ("tgtadm", *control, "--lld", "iscsi", *(str(arg) for arg in args))
-        return self.runner.run(*argv, redact=redact, timeout=30)
+        try:
+            return self.runner.run(*argv, redact=redact, timeout=30)
+        except CommandError as exc:
+            if exc.returncode == _NO_DAEMON:
+                where = f" on control port {self.control_port}" if control else ""
+                raise DriverError(f"tgtd is not running{where}: {exc.message}") from exc
+            raise
 
 
 def _free_tid(taken: set[int]) -> int:
