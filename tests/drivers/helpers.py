@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.drivers import create_driver
+from app.drivers import VolumeDriver, VolumeSpec, create_driver
 from app.drivers.file import FileDriver
 from app.drivers.targets.tgtshow import Target, parse_accounts, parse_targets
 
@@ -81,3 +81,26 @@ class PrivateTgtd:
             self.tgtadm("--op", "delete", "--force", "--mode", "target", "--tid", str(target.tid))
         for user in self.accounts():
             self.tgtadm("--op", "delete", "--mode", "account", "--user", user)
+
+
+class PlainDriver(VolumeDriver):
+    """A driver with only the required methods: no local path, so every optional
+    operation keeps the base class's refusal."""
+
+    driver_name = "plain"
+    storage_protocol = "file"
+
+    def do_setup(self) -> None:
+        pass
+
+    def get_volume_stats(self) -> dict[str, Any]:
+        return self.backend_stats([])
+
+    def create_volume(self, volume: VolumeSpec) -> dict[str, Any]:
+        return {}
+
+    def delete_volume(self, volume: VolumeSpec) -> None:
+        pass
+
+    def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
+        pass

@@ -6,14 +6,13 @@ from __future__ import annotations
 import secrets
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from app.drivers import BackendOptions, DriverError, ExportSpec, VolumeDriver, VolumeSpec
+from app.drivers import BackendOptions, DriverError, ExportSpec, VolumeSpec
 from app.drivers.runner import CommandError, CommandRunner, CommandTimeout
-from tests.drivers.helpers import PrivateTgtd, make_export_driver, qemu_io
+from tests.drivers.helpers import PlainDriver, PrivateTgtd, make_export_driver, qemu_io
 
 SECRET = "Zq7secretvalue42"
 
@@ -67,33 +66,11 @@ def test_an_export_never_logs_its_secret(tmp_path: Path, tgtd: PrivateTgtd) -> N
     assert second.chap_secret not in text
 
 
-class _RemoteDriver(VolumeDriver):
-    """A driver whose volumes live elsewhere: no local path, so nothing to export."""
-
-    driver_name = "remote"
-    storage_protocol = "iSCSI"
-
-    def do_setup(self) -> None:
-        pass
-
-    def get_volume_stats(self) -> dict[str, Any]:
-        return self.backend_stats([])
-
-    def create_volume(self, volume: VolumeSpec) -> dict[str, Any]:
-        return {}
-
-    def delete_volume(self, volume: VolumeSpec) -> None:
-        pass
-
-    def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
-        pass
-
-
 def test_a_driver_without_a_local_path_cannot_export() -> None:
-    driver = _RemoteDriver("remote1", BackendOptions())
+    driver = PlainDriver("plain1", BackendOptions())
     volume = VolumeSpec(id="v1", size_gb=1)
-    with pytest.raises(DriverError, match=r"^the remote driver cannot export volumes$"):
+    with pytest.raises(DriverError, match=r"^the plain driver cannot export volumes$"):
         driver.export_volume(volume, ExportSpec(chap_user="u1", chap_secret=SECRET))
-    with pytest.raises(DriverError, match=r"^the remote driver cannot export volumes$"):
+    with pytest.raises(DriverError, match=r"^the plain driver cannot export volumes$"):
         driver.unexport_volume(volume)
     assert driver.exported_volumes() == []
