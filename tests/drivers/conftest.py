@@ -61,7 +61,11 @@ def _start_tgtd(control_port: int, portal_port: int) -> subprocess.Popen[bytes] 
         if daemon.poll() is not None:
             return None
         if probe.running():
-            return daemon
+            # tgtd stays up without a portal it could not bind (taken meanwhile).
+            portals = probe.tgtadm("--op", "show", "--mode", "portal").stdout
+            if f"Portal: 127.0.0.1:{portal_port}," in portals:
+                return daemon
+            break
         time.sleep(0.05)
     daemon.kill()
     daemon.wait(timeout=10)
