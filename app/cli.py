@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 import yaml
@@ -133,15 +135,20 @@ def _interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _die_with_parent() -> None:
-    """In the agent child: get SIGTERM if `pumice up` dies without stopping it."""
-    try:
-        import ctypes
+def _dies_with_parent(signum: int) -> Callable[[], None]:
+    """For a child of `pumice up` (the agent, tgtd): get `signum` if `pumice up` dies
+    without stopping it. tgtd ignores SIGTERM, so it is given SIGKILL."""
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: the normal shutdown path still stops the agent
+    def arm() -> None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signum)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass  # not Linux: the normal shutdown path still stops the child
+
+    return arm
 
 
 async def _announce(server: Any, app: Any, on_started: Any) -> None:
@@ -248,7 +255,9 @@ def write_agent_config(
     zone: str,
     password: str | None,
     backups_dir: Path | None = None,
+    backend_options: Mapping[str, str | int] | None = None,
 ) -> None:
+    """`backend_options`: more options of the file backend (how it exports volumes)."""
     if password is None:
         if not path.exists():
             _fail(
@@ -278,6 +287,10 @@ name = "file"
 driver = "file"
 path = {_toml_str(str(volumes_dir))}
 """
+        + "".join(
+            f"{key} = {_toml_str(value) if isinstance(value, str) else value}\n"
+            for key, value in (backend_options or {}).items()
+        )
         + (
             ""
             if backups_dir is None
@@ -297,9 +310,13 @@ def up(
     data_dir: Annotated[Path, typer.Option(help="Database, volumes and credentials.")] = Path(
         "pumice-data"
     ),
+    iscsi_port: Annotated[
+        int, typer.Option(help="Port of the private iSCSI portal volumes are attached through.")
+    ] = 3260,
 ) -> None:
-    """All in one: the API on SQLite plus a local agent with a file backend."""
-    from app import datadir
+    """All in one: the API on SQLite plus a local agent with a file backend (exported over
+    iSCSI by a private tgtd when tgt is installed)."""
+    from app import datadir, tgtd
     from app.db import migrate
     from app.logs import configure_logging
 
@@ -324,6 +341,22 @@ def up(
         settings.region,
         credentials.password if credentials else None,
     )
+    exports: dict[str, str | int] = {}
+    target: tgtd.PrivateTgtd | None
+    try:
+        target = tgtd.start(
+            host, iscsi_port, data_dir / "tgtd.log", preexec_fn=_dies_with_parent(signal.SIGKILL)
+        )
+    except tgtd.TgtdUnavailable as exc:
+        target = None
+        typer.secho(f"  No iSCSI exports: {exc}.", fg=typer.colors.YELLOW, err=True)
+    else:
+        # Hosts attach at the address clients reach the API at (not a wildcard).
+        exports = {
+            "target_ip_address": urlsplit(endpoint).hostname or host,
+            "target_port": target.portal_port,
+            "tgt_control_port": target.control_port,
+        }
     agent_config = data_dir / "agent.toml"
     write_agent_config(
         agent_config,
@@ -332,6 +365,7 @@ def up(
         settings.default_availability_zone,
         agent_password,
         backups_dir=data_dir / "backups",
+        backend_options=exports,
     )
 
     typer.echo(f"Pumice is starting on {endpoint}  (data in {data_dir})")
@@ -342,6 +376,11 @@ def up(
         typer.echo(f"    username: {credentials.user_name}  project: {credentials.project_name}")
         typer.echo(f"    password: {credentials.password}")
     typer.echo(f"  OS_CLIENT_CONFIG_FILE={clouds} openstack --os-cloud pumice volume list")
+    if target is not None:
+        typer.echo(
+            f"  iSCSI portal: {exports['target_ip_address']}:{target.portal_port} "
+            f"(a private tgtd, control port {target.control_port})"
+        )
 
     agent_process: list[subprocess.Popen[bytes]] = []
     background: list[asyncio.Task[None]] = []
@@ -350,7 +389,7 @@ def up(
         return subprocess.Popen(
             [sys.executable, "-m", "app.cli", "agent", "--config", str(agent_config)],
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_dies_with_parent(signal.SIGTERM),
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
@@ -399,6 +438,8 @@ def up(
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        if target is not None:
+            target.stop()
         typer.echo("Pumice stopped.")
 
 

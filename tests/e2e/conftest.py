@@ -13,7 +13,7 @@ from tests.e2e.helpers import Up
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[Up]:
-    service = Up(tmp_path / "pumice-data", free_port())
+    service = Up(tmp_path / "pumice-data", free_port(), free_port())
     service.start()
     yield service
     if service.process and service.process.poll() is None:

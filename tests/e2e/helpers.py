@@ -18,8 +18,8 @@ BIN = Path(sys.executable).parent
 
 
 class Up:
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir, self.port = data_dir, port
+    def __init__(self, data_dir: Path, port: int, iscsi_port: int) -> None:
+        self.data_dir, self.port, self.iscsi_port = data_dir, port, iscsi_port
         self.log = data_dir.parent / f"up-{port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.offset = 0
@@ -33,7 +33,16 @@ class Up:
         self.offset = len(self.output())
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMICE_", "OS_"))}
         self.process = subprocess.Popen(
-            [str(BIN / "pumice"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [
+                str(BIN / "pumice"),
+                "up",
+                "--port",
+                str(self.port),
+                "--iscsi-port",
+                str(self.iscsi_port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
             env=env,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 
 import pytest
 
+from tests.conftest import need
 from tests.e2e.helpers import BIN, Up, openstack, volume_status, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -114,3 +116,27 @@ def test_the_data_directory_is_private_and_an_older_install_is_tightened(up: Up)
     up.start()
     assert modes() == private
     assert up.output()[up.offset :].count("tightened file modes") == 1
+
+
+def test_up_runs_a_private_tgtd_for_its_agent_and_stops_it(up: Up) -> None:
+    import tomllib
+
+    need(shutil.which("tgtd") is not None, "tgt")
+    assert f"iSCSI portal: 127.0.0.1:{up.iscsi_port}" in up.output()
+    backend = tomllib.loads((up.data_dir / "agent.toml").read_text())["backends"][0]
+    assert backend["target_ip_address"] == "127.0.0.1"
+    assert backend["target_port"] == up.iscsi_port
+    control = str(backend["tgt_control_port"])
+
+    def portals() -> str:
+        shown = subprocess.run(
+            ["tgtadm", "-C", control, "--op", "show", "--mode", "portal"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return shown.stdout if shown.returncode == 0 else ""
+
+    assert f"127.0.0.1:{up.iscsi_port}" in portals()
+    assert up.stop() == 0
+    assert portals() == ""  # the daemon went with the service
