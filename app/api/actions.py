@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
-
-from app.api.common import read_body
+from app.api.faults import missing
+from app.api.schemas.volumes import RequestBody
 from app.errors import BadRequest
 
 
-async def read_action(request: Request) -> tuple[str, dict[str, Any]]:
+def read_action(payload: RequestBody) -> tuple[str, dict[str, Any]]:
     """The action the body names and its arguments (an object; null stands for {})."""
-    body = await read_body(request)
+    body = payload.raw
+    if not body:
+        raise BadRequest(missing("action"))
     if len(body) != 1:
         raise BadRequest("Exactly one action per request.")
     action, args = next(iter(body.items()))

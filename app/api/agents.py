@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.api.deps import RuntimeDep, ServiceDep, WorkDep
 from app.api.policy import may
 from app.api.schemas import agents as S
-from app.api.schemas.contract import returns
+from app.api.schemas.contract import FAULT_RESPONSES, returns
 from app.context import RequestContext
 from app.db.models import Backend, BackupService, utcnow
 from app.errors import BadRequest, Conflict
@@ -26,7 +26,8 @@ from app.volumes.capacity import agent_hosts, reports
 from app.volumes.kernel import jobs
 from app.volumes.kernel.work import unit_of_work
 
-router = APIRouter(prefix="/agent/v1", tags=["agents"])
+# The agents get Cinder's fault bodies too (a 400, never a 422, for a bad body).
+router = APIRouter(prefix="/agent/v1", tags=["agents"], responses=FAULT_RESPONSES)
 MAX_WAIT = 30.0
 
 

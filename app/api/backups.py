@@ -12,18 +12,18 @@ from sqlalchemy import Select
 
 from app.api.actions import action_policy, admin_action_policies, read_action
 from app.api.common import (
-    UrlProject,
+    CallDep,
+    ReadDep,
     iso,
     optional_str,
     parse_bool,
-    read_body,
     self_links,
     v3_route,
 )
-from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
+from app.api.deps import ContextDep, SessionDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
-from app.api.listing import Listing, add_list_routes, columns, equal_filters
+from app.api.listing import Listing, add_list_routes, columns, equal_filters, project_filter
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import backups as S
@@ -68,6 +68,7 @@ def summary(request: Request, backup: Backup) -> dict[str, Any]:
 # controller give it. encryption_key_id (3.64) is left out: Cinder shows it only for
 # the backup of an encrypted volume, and no volume is encrypted here.
 ALWAYS = Field()
+PROJECT_ATTRIBUTE = "backup:backup_project_attribute"
 FIELDS = {
     "id": ALWAYS,
     "name": ALWAYS,
@@ -86,10 +87,10 @@ FIELDS = {
     "is_incremental": ALWAYS,
     "has_dependent_backups": ALWAYS,
     "links": ALWAYS,
-    "os-backup-project-attr:project_id": Field(BACKUP_PROJECT, admin=True),
+    "os-backup-project-attr:project_id": Field(BACKUP_PROJECT, policy=PROJECT_ATTRIBUTE),
     "metadata": Field(BACKUP_METADATA),
-    # Cinder's backup:backup_project_attribute policy (admin) guards it too.
-    "user_id": Field(BACKUP_PROJECT_USER_ID, admin=True),
+    # Cinder adds it where it adds the project, under the same policy.
+    "user_id": Field(BACKUP_PROJECT_USER_ID, policy=PROJECT_ATTRIBUTE),
 }
 
 
@@ -174,19 +175,16 @@ def parse_create(body: dict[str, Any], version: APIVersion) -> flows.CreateBacku
 
 @v3_route(router, "POST", "/backups", **returns(S.BackupSummaryResponse, 202))
 async def create_backup(
-    request: Request,
-    _body: S.BackupCreateRequest,
-    project_id: UrlProject,
+    payload: S.BackupCreateRequest,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("backup:create")],
-    work: WorkDep,
-    version: VersionDep,
 ) -> JSONResponse:
-    spec = parse_create(await read_body(request, "backup"), version)
-    if project_id != ctx.project_id:
+    spec = parse_create(payload.content, call.version)
+    if call.project_id != ctx.project_id:
         raise Forbidden("Backups are created in the caller's own project.")
-    backup, outcome = await flows.create(work.session, work.runtime, ctx, spec)
-    work.after_commit(outcome)
-    return JSONResponse({"backup": summary(request, backup)}, status_code=202)
+    backup, outcome = await flows.create(call.work.session, call.work.runtime, ctx, spec)
+    call.work.after_commit(outcome)
+    return JSONResponse({"backup": summary(call.request, backup)}, status_code=202)
 
 
 LISTING = Listing("backups", flows.BACKUPS, SORT_KEYS)
@@ -198,9 +196,7 @@ async def _list(
 ) -> dict[str, Any]:
     def where(query: Select[Any], _tenants: bool) -> Select[Any]:
         query = equal_filters(query, request, EQUAL_FILTERS)
-        if "project_id" in request.query_params and ctx.is_admin:
-            query = query.where(Backup.project_id == request.query_params["project_id"])
-        return query
+        return project_filter(query, request, ctx, Backup.project_id)
 
     async def render(items: list[Backup]) -> list[dict[str, Any]]:
         return [view(request, b, ctx, version) if detail else summary(request, b) for b in items]
@@ -214,30 +210,24 @@ add_list_routes(
 
 
 @v3_route(router, "GET", "/backups/{backup_id}", **returns(S.BackupResponse))
-async def show_backup(
-    request: Request,
-    backup_id: str,
-    _p: UrlProject,
-    ctx: Getter,
-    session: SessionDep,
-    version: VersionDep,
-) -> dict[str, Any]:
-    return {"backup": view(request, await flows.get(session, ctx, backup_id), ctx, version)}
+async def show_backup(backup_id: str, read: ReadDep, ctx: Getter) -> dict[str, Any]:
+    return {
+        "backup": view(
+            read.request, await flows.get(read.session, ctx, backup_id), ctx, read.version
+        )
+    }
 
 
 @v3_route(router, "PUT", "/backups/{backup_id}", **returns(S.BackupSummaryResponse))
 async def update_backup(
-    request: Request,
-    _body: S.BackupUpdateRequest,
+    payload: S.BackupUpdateRequest,
     backup_id: str,
-    _p: UrlProject,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("backup:update")],
-    work: WorkDep,
-    version: VersionDep,
 ) -> dict[str, Any]:
-    min_version(BACKUP_UPDATE, version)
-    body = await read_body(request, "backup")
-    allowed = {"name", "description"} | ({"metadata"} if version >= BACKUP_METADATA else set())
+    min_version(BACKUP_UPDATE, call.version)
+    body = payload.content
+    allowed = {"name", "description"} | ({"metadata"} if call.version >= BACKUP_METADATA else set())
     extra = sorted(set(body) - allowed)
     if extra:
         raise BadRequest(
@@ -246,7 +236,7 @@ async def update_backup(
         )
     if not body:
         raise BadRequest("Invalid input for field/attribute backup: nothing to update.")
-    backup = await flows.get(work.session, ctx, backup_id, for_update=True)
+    backup = await flows.get(call.work.session, ctx, backup_id, for_update=True)
     for key in ("name", "description"):
         if key in body:
             setattr(backup, key, optional_str(body[key], key))
@@ -254,35 +244,27 @@ async def update_backup(
         backup.backup_metadata = vflows.validate_metadata(body["metadata"])
     backup.updated_at = utcnow()
     # Cinder answers an update with the summary view.
-    return {"backup": summary(request, backup)}
+    return {"backup": summary(call.request, backup)}
 
 
 @v3_route(router, "DELETE", "/backups/{backup_id}", **no_body(202))
 async def delete_backup(
-    backup_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("backup:delete")],
-    work: WorkDep,
+    backup_id: str, call: CallDep, ctx: Annotated[RequestContext, may("backup:delete")]
 ) -> Response:
-    backup = await flows.get(work.session, ctx, backup_id, for_update=True)
-    outcome = await flows.delete(work.session, work.runtime, ctx, backup)
-    work.after_commit(outcome)
+    backup = await flows.get(call.work.session, ctx, backup_id, for_update=True)
+    outcome = await flows.delete(call.work.session, call.work.runtime, ctx, backup)
+    call.work.after_commit(outcome)
     return Response(status_code=202)
 
 
 @v3_route(router, "POST", "/backups/{backup_id}/action", **no_body(202))
 async def backup_action(
-    request: Request,
-    _body: S.BackupActionRequest,
-    backup_id: str,
-    _p: UrlProject,
-    ctx: ContextDep,
-    work: WorkDep,
+    payload: S.BackupActionRequest, backup_id: str, call: CallDep, ctx: ContextDep
 ) -> Response:
-    action, args = await read_action(request)
+    action, args = read_action(payload)
     policy = action_policy(ACTION_POLICIES, action)
     authorize(ctx, policy)
-    session, runtime = work.session, work.runtime
+    session, runtime = call.work.session, call.work.runtime
     outcome = flows.Outcome()
     if action == "os-reset_status":
         backup = await flows.get(session, ctx, backup_id, for_update=True)
@@ -290,5 +272,5 @@ async def backup_action(
     else:
         backup = await flows.lock_for_force(session, ctx, backup_id)
         outcome = await flows.delete(session, runtime, ctx, backup, force=True)
-    work.after_commit(outcome)
+    call.work.after_commit(outcome)
     return Response(status_code=202)

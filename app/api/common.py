@@ -1,10 +1,12 @@
-"""What every Block Storage router shares: both URL forms, body parsing with Cinder's
-messages, timestamps, pagination and sorting."""
+"""What every Block Storage router shares: both URL forms, Cinder's checks of body values,
+timestamps, pagination and sorting (bodies are decoded once, by their model:
+app/api/schemas/volumes.py RequestBody)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -15,11 +17,21 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.api.deps import ContextDep, VersionDep, min_version, project_scope
-from app.api.microversion import PROJECT_ID_OPTIONAL
+from app.api.deps import (
+    ContextDep,
+    RuntimeDep,
+    SessionDep,
+    VersionDep,
+    WorkDep,
+    min_version,
+    project_scope,
+)
+from app.api.microversion import PROJECT_ID_OPTIONAL, APIVersion
 from app.api.schemas.contract import FAULT_RESPONSES
 from app.context import RequestContext
 from app.errors import BadRequest, NotFound
+from app.runtime import Runtime
+from app.volumes.kernel.work import UnitOfWork
 
 MAX_LIMIT = 1000
 DB_MAX_INT = 0x7FFFFFFF
@@ -88,27 +100,49 @@ def url_project(request: Request, ctx: ContextDep, version: VersionDep) -> str:
 UrlProject = Annotated[str, Depends(url_project)]
 
 
-async def read_body(request: Request, key: str | None = None) -> Any:
-    """The JSON body (or its `key` member), with Cinder's 400s for what is not one."""
-    raw = await request.body()
-    if not raw:
-        raise BadRequest(
-            "Missing request body."
-            if key is None
-            else f"Missing required element '{key}' in request body."
-        )
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise BadRequest("Malformed request body") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("Malformed request body: it must be a JSON object.")
-    check_text(body)
-    if key is None:
-        return body
-    if key not in body or not isinstance(body[key], dict):
-        raise BadRequest(f"Missing required element '{key}' in request body.")
-    return body[key]
+@dataclass(frozen=True)
+class Call:
+    """What a route takes besides its own parameters and its policy, declared once: the
+    request, the project its URL names (checked against the caller's), its unit of work
+    (on a GET, on the read-only engine) and its microversion."""
+
+    request: Request
+    project_id: str
+    work: UnitOfWork
+    version: APIVersion
+
+
+def get_call(request: Request, project_id: UrlProject, work: WorkDep, version: VersionDep) -> Call:
+    return Call(request, project_id, work, version)
+
+
+CallDep = Annotated[Call, Depends(get_call)]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reading route takes besides its own parameters and its policy: the request,
+    the project its URL names, a session (on the read-only engine for a GET), the
+    runtime and the microversion."""
+
+    request: Request
+    project_id: str
+    session: AsyncSession
+    runtime: Runtime
+    version: APIVersion
+
+
+def get_reading(
+    request: Request,
+    project_id: UrlProject,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    version: VersionDep,
+) -> Reading:
+    return Reading(request, project_id, session, runtime, version)
+
+
+ReadDep = Annotated[Reading, Depends(get_reading)]
 
 
 def storable(text: str) -> bool:

@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import PumiceError
@@ -58,14 +59,41 @@ def error_response(
     return JSONResponse(body, status_code=code, headers=headers)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
+def missing(element: str) -> str:
+    return f"Missing required element '{element}' in request body."
+
+
+def required_element(request: Request) -> str | None:
+    """What the route's body must hold, named for the 400 of an empty body: the model's
+    `element` (formatted with the path's parameters), else its `member`, else its first
+    required field; None when the route takes no model."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    if not isinstance(model, type) or not issubclass(model, BaseModel):
+        return None
+    element = getattr(model, "element", "") or getattr(model, "member", "")
+    if element:
+        return str(element).format(**request.path_params)
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            return info.alias or name
+    return None
+
+
+def _describe_validation(request: Request, exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             return "Malformed request body"
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "missing" and loc[:1] == ("body",) and len(loc) <= 2:
+            # Cinder names what is missing rather than pydantic's "Field required".
+            element = str(loc[1]) if len(loc) == 2 else required_element(request)
+            return missing(element) if element else "Missing request body."
+        where = ".".join(str(p) for p in loc if p != "body")
         msg = err.get("msg", "invalid")
-        parts.append(f"{loc}: {msg}" if loc else msg)
+        parts.append(f"{where}: {msg}" if where else msg)
     return "Invalid input for field/attribute " + "; ".join(parts)
 
 
@@ -76,7 +104,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(req: Request, exc: RequestValidationError) -> Response:
-        return error_response(req, 400, _describe_validation(exc))
+        return error_response(req, 400, _describe_validation(req, exc))
 
     @app.exception_handler(json.JSONDecodeError)
     async def _json(req: Request, _exc: json.JSONDecodeError) -> Response:

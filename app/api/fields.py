@@ -1,7 +1,9 @@
 """Which fields of a response a caller gets at a microversion.
 
 Cinder adds a field to a view at one microversion (`group_id` from 3.13), shows some
-only to admins (`os-vol-host-attr:host`), and some only on some operations (the
+only to callers a policy allows (`os-vol-host-attr:host`, Cinder's
+volume_extension:volume_host_attribute) or, where Cinder's view asks `is_admin`
+itself, to admins (`migration_status`), and some only on some operations (the
 extensions' attributes on show and list, never on create). A strict client rejects a
 field it did not ask for, so each resource states its fields once, as a table of
 `Field`s next to its view, and the view keeps exactly what the table grants."""
@@ -13,18 +15,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.api.microversion import MIN_VERSION, APIVersion
+from app.api.policy import POLICIES, allows
 from app.context import RequestContext
 
 
 @dataclass(frozen=True)
 class Field:
-    """A field shown from `since`, to admins only when `admin`."""
+    """A field shown from `since`, to the callers `policy` (a name in app/api/policy.py)
+    allows, to admins only when `admin`."""
 
     since: APIVersion = MIN_VERSION
     admin: bool = False
+    policy: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy is not None and self.policy not in POLICIES:
+            raise KeyError(f"no policy for {self.policy!r}")  # a typo, not a denial
 
     def shown(self, version: APIVersion, ctx: RequestContext) -> bool:
-        return version >= self.since and (ctx.is_admin or not self.admin)
+        return (
+            version >= self.since
+            and (ctx.is_admin or not self.admin)
+            and (self.policy is None or allows(ctx, self.policy))
+        )
 
 
 def select(

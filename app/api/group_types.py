@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_route
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, VersionDep, WorkDep, min_version
+from app.api.common import CallDep, ReadDep, optional_str, parse_bool, v3_route
+from app.api.deps import ContextDep, min_version
 from app.api.microversion import APIVersion
-from app.api.policy import may
+from app.api.policy import allows, may
 from app.api.schemas import group_types as S
 from app.api.schemas.contract import no_body, returns
-from app.api.schemas.types import SpecValue
+from app.api.specs import SpecPolicies, SpecRoutes
 from app.context import RequestContext
 from app.db.models import GroupType
 from app.errors import BadRequest, NotFound
@@ -40,8 +40,7 @@ def view(gtype: GroupType, ctx: RequestContext) -> dict[str, Any]:
         "description": gtype.description,
         "is_public": gtype.is_public,
     }
-    # Cinder's group:access_group_types_specs: the specs are shown to admins only.
-    if ctx.is_admin:
+    if allows(ctx, "group:access_group_types_specs"):
         body["group_specs"] = gtypes.specs_of(gtype)
     return body
 
@@ -58,75 +57,55 @@ async def _find(
 
 
 @v3_route(router, "GET", "/group_types", **returns(S.GroupTypeListResponse))
-async def list_group_types(
-    request: Request, _p: UrlProject, ctx: ContextDep, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    min_version(GROUP_TYPE, version)
+async def list_group_types(read: ReadDep, ctx: ContextDep) -> dict[str, Any]:
+    min_version(GROUP_TYPE, read.version)
     is_public: bool | None = None
-    raw = request.query_params.get("is_public")
+    raw = read.request.query_params.get("is_public")
     if ctx.is_admin and raw is not None and raw.lower() != "none":
         is_public = parse_bool(raw, "is_public")
-    found = await gtypes.GROUP_TYPES.list_types(session, ctx, is_public)
+    found = await gtypes.GROUP_TYPES.list_types(read.session, ctx, is_public)
     return {"group_types": [view(t, ctx) for t in found]}
 
 
 @v3_route(router, "GET", "/group_types/{type_id}", **returns(S.GroupTypeResponse))
-async def show_group_type(
-    type_id: str,
-    _p: UrlProject,
-    ctx: ContextDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    version: VersionDep,
-) -> dict[str, Any]:
-    min_version(GROUP_TYPE, version)
-    return {"group_type": view(await _find(session, ctx, runtime, type_id), ctx)}
+async def show_group_type(type_id: str, read: ReadDep, ctx: ContextDep) -> dict[str, Any]:
+    min_version(GROUP_TYPE, read.version)
+    return {"group_type": view(await _find(read.session, ctx, read.runtime, type_id), ctx)}
 
 
 @v3_route(router, "POST", "/group_types", **returns(S.GroupTypeResponse, 202))
 async def create_group_type(
-    request: Request,
-    _body: S.GroupTypeCreateRequest,
-    _p: UrlProject,
-    ctx: Manager,
-    work: WorkDep,
-    version: VersionDep,
+    payload: S.GroupTypeCreateRequest, call: CallDep, ctx: Manager
 ) -> dict[str, Any]:
     # 202, as Cinder answers (its group_types create is wsgi.response(ACCEPTED)).
-    min_version(GROUP_TYPE, version)
-    body = await read_body(request, "group_type")
+    min_version(GROUP_TYPE, call.version)
+    body = payload.content
     name = gtypes.GROUP_TYPES.validate_name(body.get("name"))
     description = optional_str(body.get("description"), "description")
     is_public = parse_bool(body.get("is_public", True), "is_public")
     raw_specs = body.get("group_specs")
     specs = gtypes.GROUP_TYPES.validate_specs({} if raw_specs is None else raw_specs)
-    gtype = await gtypes.create(work.session, name, description, is_public, specs)
+    gtype = await gtypes.create(call.work.session, name, description, is_public, specs)
     return {"group_type": view(gtype, ctx)}
 
 
 @v3_route(router, "PUT", "/group_types/{type_id}", **returns(S.GroupTypeResponse))
 async def update_group_type(
-    request: Request,
-    _body: S.GroupTypeUpdateRequest,
-    type_id: str,
-    _p: UrlProject,
-    ctx: Manager,
-    work: WorkDep,
-    version: VersionDep,
+    payload: S.GroupTypeUpdateRequest, type_id: str, call: CallDep, ctx: Manager
 ) -> dict[str, Any]:
-    min_version(GROUP_TYPE, version)
-    body = await read_body(request, "group_type")
+    min_version(GROUP_TYPE, call.version)
+    body = payload.content
     if not {"name", "description", "is_public"} & body.keys():
         raise BadRequest(
             "Specify group type name, description, is_public or a combination thereof."
         )
-    gtype = await _find(work.session, ctx, work.runtime, type_id)
+    gtype = await _find(call.work.session, ctx, call.work.runtime, type_id)
     if "name" in body:
         name = gtypes.GROUP_TYPES.validate_name(body["name"])
-        default_name = work.runtime.settings.default_group_type
+        default_name = call.work.runtime.settings.default_group_type
         if name != gtype.name and default_name and gtype.name == default_name:
             raise BadRequest("The default group type cannot be renamed.")
-        await gtypes.rename(work.session, gtype, name)
+        await gtypes.rename(call.work.session, gtype, name)
     if "description" in body:
         gtype.description = optional_str(body["description"], "description")
     if "is_public" in body:
@@ -135,100 +114,23 @@ async def update_group_type(
 
 
 @v3_route(router, "DELETE", "/group_types/{type_id}", **no_body(202))
-async def delete_group_type(
-    type_id: str, _p: UrlProject, ctx: Manager, work: WorkDep, version: VersionDep
-) -> Response:
-    min_version(GROUP_TYPE, version)
-    gtype = await _find(work.session, ctx, work.runtime, type_id)
-    await gtypes.remove(work.session, gtype, work.runtime.settings.default_group_type)
+async def delete_group_type(type_id: str, call: CallDep, ctx: Manager) -> Response:
+    min_version(GROUP_TYPE, call.version)
+    gtype = await _find(call.work.session, ctx, call.work.runtime, type_id)
+    await gtypes.remove(call.work.session, gtype, call.work.runtime.settings.default_group_type)
     return Response(status_code=202)
 
 
 # --- group specs ------------------------------------------------------------------------------
 
-
-@v3_route(router, "GET", "/group_types/{type_id}/group_specs", **returns(S.GroupSpecsResponse))
-async def list_group_specs(
-    type_id: str,
-    _p: UrlProject,
-    ctx: SpecManager,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    version: VersionDep,
-) -> dict[str, Any]:
-    min_version(GROUP_TYPE, version)
-    return {"group_specs": gtypes.specs_of(await _find(session, ctx, runtime, type_id))}
-
-
-@v3_route(
-    router, "POST", "/group_types/{type_id}/group_specs", **returns(S.GroupSpecsResponse, 202)
-)
-async def set_group_specs(
-    request: Request,
-    _body: S.GroupSpecsRequest,
-    type_id: str,
-    _p: UrlProject,
-    ctx: SpecManager,
-    work: WorkDep,
-    version: VersionDep,
-) -> dict[str, Any]:
-    min_version(GROUP_TYPE, version)
-    body = await read_body(request)
-    if not isinstance(body.get("group_specs"), dict):
-        raise BadRequest("Missing required element 'group_specs' in request body.")
-    specs = gtypes.GROUP_TYPES.validate_specs(body["group_specs"])
-    gtype = await _find(work.session, ctx, work.runtime, type_id)
-    await gtypes.set_specs(work.session, gtype, specs)
-    return {"group_specs": specs}
-
-
-@v3_route(router, "GET", "/group_types/{type_id}/group_specs/{key}", **returns(dict[str, str]))
-async def show_group_spec(
-    type_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: SpecManager,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    version: VersionDep,
-) -> dict[str, Any]:
-    min_version(GROUP_TYPE, version)
-    specs = gtypes.specs_of(await _find(session, ctx, runtime, type_id))
-    if key not in specs:
-        raise NotFound(f"Group Type {type_id} has no specs with key {key}.")
-    return {key: specs[key]}
-
-
-@v3_route(router, "PUT", "/group_types/{type_id}/group_specs/{key}", **returns(dict[str, str]))
-async def update_group_spec(
-    request: Request,
-    _body: Annotated[dict[str, SpecValue], Body()],
-    type_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: SpecManager,
-    work: WorkDep,
-    version: VersionDep,
-) -> dict[str, Any]:
-    min_version(GROUP_TYPE, version)
-    specs = gtypes.GROUP_TYPES.validate_specs(await read_body(request))
-    if list(specs) != [key]:
-        raise BadRequest("Request body and URI mismatch")
-    gtype = await _find(work.session, ctx, work.runtime, type_id)
-    await gtypes.set_specs(work.session, gtype, specs)
-    return specs
-
-
-@v3_route(router, "DELETE", "/group_types/{type_id}/group_specs/{key}", **no_body(202))
-async def delete_group_spec(
-    type_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: SpecManager,
-    work: WorkDep,
-    version: VersionDep,
-) -> Response:
-    min_version(GROUP_TYPE, version)
-    gtype = await _find(work.session, ctx, work.runtime, type_id)
-    await gtypes.delete_spec(work.session, gtype, key)
-    return Response(status_code=202)
+SpecRoutes(
+    "group_types",
+    gtypes.GROUP_SPECS,
+    gtypes.GROUP_TYPES,
+    _find,
+    SpecPolicies.one("group:group_types_specs"),
+    S.GroupSpecsRequest,
+    S.GroupSpecsResponse,
+    since=GROUP_TYPE,
+    created=202,
+).add(router)

@@ -12,17 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.actions import read_action
 from app.api.common import (
-    UrlProject,
+    CallDep,
+    ReadDep,
     iso,
     optional_str,
     parse_bool,
-    read_body,
     v3_route,
 )
-from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
+from app.api.deps import ContextDep, min_version
 from app.api.fields import Field
 from app.api.fields import select as select_fields
-from app.api.listing import Listing, add_list_routes, columns, equal_filters
+from app.api.listing import Listing, add_list_routes, columns, equal_filters, project_filter
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
 from app.api.schemas import groups as S
@@ -63,7 +63,7 @@ FIELDS = {
     "source_group_id": Field(GROUP_FROM_SOURCE),
     "volumes": Field(GROUP_VOLUME_LIST),
     "replication_status": Field(GROUP_REPLICATION),
-    "project_id": Field(GROUP_PROJECT_ID, admin=True),
+    "project_id": Field(GROUP_PROJECT_ID, policy="group:group_project_attribute"),
 }
 
 
@@ -120,9 +120,7 @@ async def _list(
 
     def where(query: Select[Any], _tenants: bool) -> Select[Any]:
         query = equal_filters(query, request, EQUAL_FILTERS)
-        if "project_id" in request.query_params and ctx.is_admin:
-            query = query.where(Group.project_id == request.query_params["project_id"])
-        return query
+        return project_filter(query, request, ctx, Group.project_id)
 
     async def render(items: list[Group]) -> list[dict[str, Any]]:
         if not detail:
@@ -141,19 +139,16 @@ Creator = Annotated[RequestContext, may("group:create")]
 
 @v3_route(router, "GET", "/groups/{group_id}", **returns(S.GroupResponse))
 async def show_group(
-    request: Request,
-    group_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("group:get")],
-    session: SessionDep,
-    version: VersionDep,
+    group_id: str, read: ReadDep, ctx: Annotated[RequestContext, may("group:get")]
 ) -> dict[str, Any]:
-    min_version(GROUPS, version)
-    group = await flows.get(session, ctx, group_id)
+    min_version(GROUPS, read.version)
+    group = await flows.get(read.session, ctx, group_id)
     ids = (
-        (await _volume_ids(session, [group]))[group.id] if _list_volume(request, version) else None
+        (await _volume_ids(read.session, [group]))[group.id]
+        if _list_volume(read.request, read.version)
+        else None
     )
-    return {"group": view(group, version, ctx, ids)}
+    return {"group": view(group, read.version, ctx, ids)}
 
 
 def _volume_types(value: Any) -> list[str]:
@@ -168,16 +163,9 @@ def _volume_types(value: Any) -> list[str]:
 
 
 @v3_route(router, "POST", "/groups", **returns(S.GroupSummaryResponse, 202))
-async def create_group(
-    request: Request,
-    _body: S.GroupCreateRequest,
-    project_id: UrlProject,
-    ctx: Creator,
-    work: WorkDep,
-    version: VersionDep,
-) -> JSONResponse:
-    min_version(GROUPS, version)
-    body = await read_body(request, "group")
+async def create_group(payload: S.GroupCreateRequest, call: CallDep, ctx: Creator) -> JSONResponse:
+    min_version(GROUPS, call.version)
+    body = payload.content
     group_type = optional_str(body.get("group_type"), "group_type")
     if not group_type:
         raise BadRequest("Invalid input: a group needs a group_type.")
@@ -189,10 +177,10 @@ async def create_group(
         description=optional_str(body.get("description"), "description", maximum=65535),
         availability_zone=zone or None,
     )
-    if project_id != ctx.project_id:
+    if call.project_id != ctx.project_id:
         raise Forbidden("Groups are created in the caller's own project.")
-    group, outcome = await flows.create(work.session, work.runtime, ctx, spec)
-    work.after_commit(outcome)
+    group, outcome = await flows.create(call.work.session, call.work.runtime, ctx, spec)
+    call.work.after_commit(outcome)
     return JSONResponse({"group": summary(group)}, status_code=202)
 
 
@@ -206,16 +194,13 @@ def _id_list(value: Any, field: str) -> list[str]:
 
 @v3_route(router, "PUT", "/groups/{group_id}", **no_body(202))
 async def update_group(
-    request: Request,
-    _body: S.GroupUpdateRequest,
+    payload: S.GroupUpdateRequest,
     group_id: str,
-    _p: UrlProject,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("group:update")],
-    work: WorkDep,
-    version: VersionDep,
 ) -> Response:
-    min_version(GROUPS, version)
-    body = await read_body(request, "group")
+    min_version(GROUPS, call.version)
+    body = payload.content
     changes: dict[str, str | None] = {}
     if "name" in body:
         changes["name"] = optional_str(body["name"], "name")
@@ -231,33 +216,27 @@ async def update_group(
             "Name, description, add_volumes, and remove_volumes can not be all empty in "
             "the request body."
         )
-    await flows.update(work.session, ctx, group_id, spec)
+    await flows.update(call.work.session, ctx, group_id, spec)
     return Response(status_code=202)
 
 
 @v3_route(router, "POST", "/groups/{group_id}/action", **no_body(202))
 async def group_action(
-    request: Request,
-    _body: S.GroupActionRequest,
-    group_id: str,
-    _p: UrlProject,
-    ctx: ContextDep,
-    work: WorkDep,
-    version: VersionDep,
+    payload: S.GroupActionRequest, group_id: str, call: CallDep, ctx: ContextDep
 ) -> Response:
-    min_version(GROUPS, version)
-    action, args = await read_action(request)
+    min_version(GROUPS, call.version)
+    action, args = read_action(payload)
     if action == "delete":
         authorize(ctx, "group:delete")
         delete_volumes = parse_bool(args.get("delete-volumes", False), "delete-volumes")
         outcome = await flows.delete(
-            work.session, work.runtime, ctx, group_id, delete_volumes=delete_volumes
+            call.work.session, call.work.runtime, ctx, group_id, delete_volumes=delete_volumes
         )
-        work.after_commit(outcome)
+        call.work.after_commit(outcome)
     elif action == "reset_status":
-        min_version(GROUP_RESET_STATUS, version)
+        min_version(GROUP_RESET_STATUS, call.version)
         authorize(ctx, "group:reset_status")
-        group = await flows.get(work.session, ctx, group_id, for_update=True)
+        group = await flows.get(call.work.session, ctx, group_id, for_update=True)
         await flows.reset_status(group, args.get("status"))
     else:
         raise BadRequest(f"There is no such action: {action}")
@@ -266,15 +245,10 @@ async def group_action(
 
 @v3_route(router, "POST", "/groups/action", **returns(S.GroupSummaryResponse, 202))
 async def create_from_source(
-    request: Request,
-    _body: S.CreateFromSourceRequest,
-    project_id: UrlProject,
-    ctx: Creator,
-    work: WorkDep,
-    version: VersionDep,
+    payload: S.CreateFromSourceRequest, call: CallDep, ctx: Creator
 ) -> JSONResponse:
-    min_version(GROUP_FROM_SOURCE, version)
-    body = await read_body(request)
+    min_version(GROUP_FROM_SOURCE, call.version)
+    body = payload.raw
     args = body.get("create-from-src")
     if len(body) != 1 or not isinstance(args, dict):
         raise BadRequest("There is no such action: the body must be {'create-from-src': {...}}.")
@@ -285,10 +259,10 @@ async def create_from_source(
         raise BadRequest("Invalid input: create-from-src needs a source_group_id.")
     name = optional_str(args.get("name"), "name")
     description = optional_str(args.get("description"), "description", maximum=65535)
-    if project_id != ctx.project_id:
+    if call.project_id != ctx.project_id:
         raise Forbidden("Groups are created in the caller's own project.")
     group, outcome = await flows.create_from_source(
-        work.session, work.runtime, ctx, source, name, description
+        call.work.session, call.work.runtime, ctx, source, name, description
     )
-    work.after_commit(outcome)
+    call.work.after_commit(outcome)
     return JSONResponse({"group": summary(group)}, status_code=202)

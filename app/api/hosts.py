@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlalchemy import func, or_, select
 
-from app.api.common import UrlProject, iso, v3_route
-from app.api.deps import RuntimeDep, SessionDep
+from app.api.common import ReadDep, iso, v3_route
 from app.api.policy import may
 from app.api.schemas import services as S
 from app.api.schemas.contract import returns
@@ -24,43 +23,39 @@ Admin = Annotated[RequestContext, may("volume_extension:hosts")]
 
 
 @v3_route(router, "GET", "/os-hosts", **returns(S.HostListResponse))
-async def list_hosts(
-    request: Request, _p: UrlProject, _ctx: Admin, runtime: RuntimeDep, session: SessionDep
-) -> dict[str, Any]:
+async def list_hosts(read: ReadDep, _ctx: Admin) -> dict[str, Any]:
     hosts = []
-    for backend in runtime.cache.backends():
-        up = runtime.cache.is_up(backend.host)
+    for backend in read.runtime.cache.backends():
+        up = read.runtime.cache.is_up(backend.host)
         hosts.append(
             _host("cinder-volume", backend.host, backend.availability_zone, up, backend.disabled)
             | {"last-update": iso(backend.heard_at)}
         )
-    down_time = runtime.settings.service_down_time
-    for service in await backup_services.all_services(session):
+    down_time = read.runtime.settings.service_down_time
+    for service in await backup_services.all_services(read.session):
         up = backup_services.is_up(service, down_time)
         hosts.append(
             _host("cinder-backup", service.host, service.availability_zone, up, service.disabled)
             | {"last-update": iso(service.heard_at)}
         )
-    zone = request.query_params.get("zone")
+    zone = read.request.query_params.get("zone")
     if zone:
         hosts = [h for h in hosts if h["zone"] == zone]
     return {"hosts": hosts}
 
 
 @v3_route(router, "GET", "/os-hosts/{host_name}", **returns(S.HostShowResponse))
-async def show_host(
-    host_name: str, _p: UrlProject, _ctx: Admin, runtime: RuntimeDep, session: SessionDep
-) -> dict[str, Any]:
+async def show_host(host_name: str, read: ReadDep, _ctx: Admin) -> dict[str, Any]:
     # Only a volume service holds volumes (Cinder looks the host up by its volume topic).
-    if host_name not in {backend.host for backend in runtime.cache.backends()}:
+    if host_name not in {backend.host for backend in read.runtime.cache.backends()}:
         raise NotFound("Host not found")
     on_host = or_(Volume.host == host_name, Volume.host.startswith(f"{host_name}#"))
-    volumes = await session.execute(
+    volumes = await read.session.execute(
         select(Volume.project_id, func.count(), func.coalesce(func.sum(Volume.size), 0))
         .where(on_host)
         .group_by(Volume.project_id)
     )
-    snapshots = await session.execute(
+    snapshots = await read.session.execute(
         select(Snapshot.project_id, func.count(), func.coalesce(func.sum(Snapshot.size), 0))
         .join(Volume, Volume.id == Snapshot.volume_id)
         .where(on_host)

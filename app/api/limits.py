@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from app.api.common import UrlProject, v3_route
-from app.api.deps import RuntimeDep, SessionDep, VersionDep
+from app.api.common import ReadDep, v3_route
 from app.api.microversion import APIVersion
 from app.api.policy import may
 from app.api.schemas import services as S
@@ -32,19 +31,14 @@ LIMITS_ADMIN_FILTER = APIVersion(3, 39)
 
 @v3_route(router, "GET", "/limits", **returns(S.LimitsResponse))
 async def show_limits(
-    request: Request,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("limits_extension:used_limits")],
-    session: SessionDep,
-    runtime: RuntimeDep,
-    version: VersionDep,
+    read: ReadDep, ctx: Annotated[RequestContext, may("limits_extension:used_limits")]
 ) -> dict[str, Any]:
     project_id = ctx.project_id
-    if ctx.is_admin and version >= LIMITS_ADMIN_FILTER:
-        params = request.query_params
+    if ctx.is_admin and read.version >= LIMITS_ADMIN_FILTER:
+        params = read.request.query_params
         project_id = params.get("project_id", params.get("tenant_id", ctx.project_id))
-    limits = await quotas.limits(session, runtime.settings, project_id)
-    in_use = await quotas.usage(session, project_id)
+    limits = await quotas.limits(read.session, read.runtime.settings, project_id)
+    in_use = await quotas.usage(read.session, project_id)
     absolute: dict[str, int] = {}
     for resource, (max_name, used_name) in LIMIT_NAMES.items():
         absolute[max_name] = limits[resource]

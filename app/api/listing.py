@@ -58,6 +58,15 @@ def equal_filters(query: Select[Any], request: Request, columns: Columns) -> Sel
     return query
 
 
+def project_filter(
+    query: Select[Any], request: Request, ctx: RequestContext, column: Any
+) -> Select[Any]:
+    """`?project_id=...`, an admin's filter (a project's caller sees only its own)."""
+    if "project_id" in request.query_params and ctx.is_admin:
+        query = query.where(column == request.query_params["project_id"])
+    return query
+
+
 def metadata_filter(
     query: Select[Any], raw: str, owner_id: InstrumentedAttribute[Any], item_owner: Any
 ) -> Select[Any]:

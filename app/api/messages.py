@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import microversion as mv
 from app.api.common import (
+    ReadDep,
     UrlProject,
     iso,
     next_links,
@@ -19,7 +20,8 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import SessionDep, VersionDep, WorkDep, min_version
+from app.api.deps import VersionDep, WorkDep, min_version
+from app.api.listing import equal_filters
 from app.api.policy import may
 from app.api.schemas import services as S
 from app.api.schemas.contract import no_body, returns
@@ -65,24 +67,23 @@ def _scoped(ctx: RequestContext) -> Any:
 
 @v3_route(router, "GET", "/messages", **returns(S.MessageListResponse))
 async def list_messages(
-    request: Request,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("message:get_all")],
-    session: SessionDep,
-    version: VersionDep,
+    read: ReadDep, ctx: Annotated[RequestContext, may("message:get_all")]
 ) -> dict[str, Any]:
-    min_version(mv.MESSAGES, version)
-    query = _scoped(ctx)
-    for key, column in FILTERS.items():
-        if key in request.query_params:
-            query = query.where(column == request.query_params[key])
-    limit = parse_limit(request)
+    min_version(mv.MESSAGES, read.version)
+    query = equal_filters(_scoped(ctx), read.request, FILTERS)
+    limit = parse_limit(read.request)
     items = await page(
-        session, query, Message, request, parse_sort(request, SORT_KEYS), limit, _scoped(ctx)
+        read.session,
+        query,
+        Message,
+        read.request,
+        parse_sort(read.request, SORT_KEYS),
+        limit,
+        _scoped(ctx),
     )
     return {
-        "messages": [view(request, m) for m in items],
-        **next_links(request, items, limit, "messages"),
+        "messages": [view(read.request, m) for m in items],
+        **next_links(read.request, items, limit, "messages"),
     }
 
 
@@ -95,15 +96,10 @@ async def _get(session: AsyncSession, ctx: RequestContext, message_id: str) -> M
 
 @v3_route(router, "GET", "/messages/{message_id}", **returns(S.MessageResponse))
 async def show_message(
-    request: Request,
-    message_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("message:get")],
-    session: SessionDep,
-    version: VersionDep,
+    message_id: str, read: ReadDep, ctx: Annotated[RequestContext, may("message:get")]
 ) -> dict[str, Any]:
-    min_version(mv.MESSAGES, version)
-    return {"message": view(request, await _get(session, ctx, message_id))}
+    min_version(mv.MESSAGES, read.version)
+    return {"message": view(read.request, await _get(read.session, ctx, message_id))}
 
 
 @v3_route(router, "DELETE", "/messages/{message_id}", **no_body(204))

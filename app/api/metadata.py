@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
-from app.api.common import UrlProject, read_body, v3_route
+from app.api.common import UrlProject, v3_route
 from app.api.deps import SessionDep, WorkDep
 from app.api.policy import may
 from app.api.schemas.contract import no_body, returns
@@ -51,21 +51,26 @@ def add_metadata_routes(
     base = f"/{collection}/{{{id_name}}}/metadata"
     OwnerId = Annotated[str, Path(alias=id_name, title=id_name.replace("_", " ").title())]
     Reader = Annotated[RequestContext, may(policies.read)]
-    Creator = Annotated[RequestContext, may(policies.create)]
     Updater = Annotated[RequestContext, may(policies.update)]
     Deleter = Annotated[RequestContext, may(policies.delete)]
 
     def current(owner: Any) -> dict[str, str]:
         return {m.key: m.value for m in getattr(owner, store.relation)}
 
-    async def write(
-        request: Request, owner_id: str, ctx: RequestContext, work: WorkDep, *, replace: bool
-    ) -> dict[str, Any]:
-        body = await read_body(request)
-        metadata = validate_metadata(body.get("metadata"))
-        owner = await get(work.session, ctx, owner_id, for_update=True)
-        await (store.replace if replace else store.merge)(work.session, owner, metadata)
-        return {"metadata": current(owner)}
+    def writer(policy: str, replace: bool) -> Callable[..., Awaitable[dict[str, Any]]]:
+        """POST merges the body's metadata into the owner's, PUT replaces it."""
+        Ctx = Annotated[RequestContext, may(policy)]
+        write = store.replace if replace else store.merge
+
+        async def write_metadata(
+            payload: MetadataRequest, owner_id: OwnerId, _p: UrlProject, ctx: Ctx, work: WorkDep
+        ) -> dict[str, Any]:
+            metadata = validate_metadata(payload.raw.get("metadata"))
+            owner = await get(work.session, ctx, owner_id, for_update=True)
+            await write(work.session, owner, metadata)
+            return {"metadata": current(owner)}
+
+        return write_metadata
 
     @v3_route(router, "GET", base, **returns(MetadataResponse))
     async def get_metadata(
@@ -73,27 +78,13 @@ def add_metadata_routes(
     ) -> dict[str, Any]:
         return {"metadata": current(await get(session, ctx, owner_id))}
 
-    @v3_route(router, "POST", base, **returns(MetadataResponse))
-    async def merge_metadata(
-        request: Request,
-        _body: MetadataRequest,
-        owner_id: OwnerId,
-        _p: UrlProject,
-        ctx: Creator,
-        work: WorkDep,
-    ) -> dict[str, Any]:
-        return await write(request, owner_id, ctx, work, replace=False)
-
-    @v3_route(router, "PUT", base, **returns(MetadataResponse))
-    async def replace_metadata(
-        request: Request,
-        _body: MetadataRequest,
-        owner_id: OwnerId,
-        _p: UrlProject,
-        ctx: Updater,
-        work: WorkDep,
-    ) -> dict[str, Any]:
-        return await write(request, owner_id, ctx, work, replace=True)
+    for method, name, policy, replace in (
+        ("POST", "merge_metadata", policies.create, False),
+        ("PUT", "replace_metadata", policies.update, True),
+    ):
+        v3_route(router, method, base, name=name, **returns(MetadataResponse))(
+            writer(policy, replace)
+        )
 
     @v3_route(router, "GET", f"{base}/{{key}}", **returns(MetaItemResponse))
     async def get_metadata_item(
@@ -106,15 +97,14 @@ def add_metadata_routes(
 
     @v3_route(router, "PUT", f"{base}/{{key}}", **returns(MetaItemResponse))
     async def set_metadata_item(
-        request: Request,
-        _body: MetaItemRequest,
+        payload: MetaItemRequest,
         owner_id: OwnerId,
         key: str,
         _p: UrlProject,
         ctx: Updater,
         work: WorkDep,
     ) -> dict[str, Any]:
-        body = await read_body(request)
+        body = payload.raw
         meta = validate_metadata(body.get("meta"))
         if len(meta) != 1 or key not in meta:
             raise BadRequest(

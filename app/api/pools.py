@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from app.api import microversion as mv
-from app.api.common import UrlProject, iso, parse_bool, read_body, v3_route
-from app.api.deps import RuntimeDep, SessionDep, VersionDep
+from app.api.common import ReadDep, UrlProject, iso, parse_bool, v3_route
+from app.api.deps import RuntimeDep
 from app.api.policy import may
 from app.api.schemas import services as S
 from app.api.schemas.contract import returns
 from app.api.volumes import parse_create
 from app.context import RequestContext
-from app.errors import BadRequest, NotFound
+from app.errors import NotFound
 from app.scheduler.filters.capabilities import CapabilitiesFilter
 from app.scheduler.request import VolumeRequest
 from app.volumes.types import types as vtypes
@@ -25,23 +25,19 @@ router = APIRouter(tags=["pools"])
 
 @v3_route(router, "GET", "/scheduler-stats/get_pools", **returns(S.PoolListResponse))
 async def get_pools(
-    request: Request,
-    _p: UrlProject,
+    read: ReadDep,
     ctx: Annotated[RequestContext, may("scheduler_extension:scheduler_stats:get_pools")],
-    runtime: RuntimeDep,
-    session: SessionDep,
-    version: VersionDep,
 ) -> dict[str, Any]:
-    params = request.query_params
+    params = read.request.query_params
     detail = parse_bool(params.get("detail", "false"), "detail")
     wanted: VolumeRequest | None = None
-    if "volume_type" in params and version >= mv.POOL_TYPE_FILTER:
+    if "volume_type" in params and read.version >= mv.POOL_TYPE_FILTER:
         # Pools whose capabilities satisfy the type (Cinder, 3.35).
-        vtype = await vtypes.get(session, ctx, params["volume_type"])
+        vtype = await vtypes.get(read.session, ctx, params["volume_type"])
         wanted = VolumeRequest(size_gb=0, extra_specs=vtypes.specs_of(vtype))
     capabilities_filter = CapabilitiesFilter()
     out = []
-    for pool in runtime.cache.pools():
+    for pool in read.runtime.cache.pools():
         if wanted is not None and not capabilities_filter.passes(pool, wanted):
             continue
         if "name" in params and pool.key != params["name"]:
@@ -56,7 +52,7 @@ async def get_pools(
             caps = {k: v for k, v in pool.capabilities.items() if k != "storage_protocol"}
             caps["storage_protocol"] = _protocol(pool.capabilities.get("storage_protocol"))
             caps["allocated_capacity_gb"] = max(pool.allocated_gb, pool.reported_allocated_gb)
-            backend = runtime.cache.backend(pool.host)
+            backend = read.runtime.cache.backend(pool.host)
             caps["timestamp"] = iso(backend.reported_at) if backend else None
             entry["capabilities"] = caps
         out.append(entry)
@@ -69,20 +65,14 @@ def _protocol(value: Any) -> Any:
 
 @v3_route(router, "POST", "/scheduler-stats/dry-run", **returns(S.DryRunResponse))
 async def dry_run(
-    request: Request,
-    _body: S.DryRunRequest,
-    _p: UrlProject,
+    payload: S.DryRunRequest,
+    read: ReadDep,
     ctx: Annotated[RequestContext, may("scheduler_extension:scheduler_stats:dry_run")],
-    session: SessionDep,
-    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     """Not in Cinder: rank the pools for a volume request without creating anything,
     with each filter's verdict ("CapacityFilter removed 812 of 1000 pools")."""
-    body = await read_body(request)
-    if not isinstance(body.get("volume"), dict):
-        raise BadRequest("Missing required element 'volume' in request body.")
-    spec = parse_create(body["volume"], body.get("OS-SCH-HNT:scheduler_hints"))
-    return {"dry_run": await flows.dry_run(session, runtime, ctx, spec)}
+    spec = parse_create(payload.content, payload.raw.get("OS-SCH-HNT:scheduler_hints"))
+    return {"dry_run": await flows.dry_run(read.session, read.runtime, ctx, spec)}
 
 
 @v3_route(router, "GET", "/capabilities/{host}", **returns(S.CapabilitiesResponse))

@@ -5,22 +5,26 @@ verbs are kept: associations are changed with GETs, keys removed with a PUT."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.common import (
+    CallDep,
+    ReadDep,
     UrlProject,
     page,
     parse_bool,
     parse_limit,
     parse_sort,
-    read_body,
     self_links,
     v3_route,
 )
-from app.api.deps import RuntimeDep, SessionDep, WorkDep
+from app.api.deps import RuntimeDep, SessionDep
+from app.api.listing import equal_filters
 from app.api.policy import may
 from app.api.schemas import qos_specs as S
 from app.api.schemas.contract import no_body, returns
@@ -70,21 +74,15 @@ Deleter = Annotated[RequestContext, may("volume_extension:qos_specs_manage:delet
 
 
 @v3_route(router, "GET", "/qos-specs", **returns(S.QosSpecsListResponse))
-async def list_qos_specs(
-    request: Request, _p: UrlProject, _ctx: Lister, session: SessionDep
-) -> dict[str, Any]:
-    query = select(QosSpecs)
-    for name, column in FILTERS.items():
-        value = request.query_params.get(name)
-        if value is not None:
-            query = query.where(column == value)
+async def list_qos_specs(read: ReadDep, _ctx: Lister) -> dict[str, Any]:
+    query = equal_filters(select(QosSpecs), read.request, FILTERS)
     found = await page(
-        session,
+        read.session,
         query,
         QosSpecs,
-        request,
-        parse_sort(request, SORT_KEYS),
-        parse_limit(request),
+        read.request,
+        parse_sort(read.request, SORT_KEYS),
+        parse_limit(read.request),
         select(QosSpecs),
     )
     # Cinder's list has neither links nor a next link.
@@ -93,63 +91,46 @@ async def list_qos_specs(
 
 @v3_route(router, "POST", "/qos-specs", **returns(S.QosSpecsResponse))
 async def create_qos_specs(
-    request: Request,
-    _body: S.QosSpecsCreateRequest,
-    project_id: UrlProject,
-    _ctx: Creator,
-    work: WorkDep,
+    payload: S.QosSpecsCreateRequest, call: CallDep, _ctx: Creator
 ) -> dict[str, Any]:
-    name, consumer, specs = qos.parse_create(await read_body(request, "qos_specs"))
-    created = await qos.create(work.session, name, consumer, specs)
-    return detail(request, project_id, created)
+    name, consumer, specs = qos.parse_create(payload.content)
+    created = await qos.create(call.work.session, name, consumer, specs)
+    return detail(call.request, call.project_id, created)
 
 
 @v3_route(router, "GET", "/qos-specs/{qos_id}", **returns(S.QosSpecsResponse))
-async def show_qos_specs(
-    request: Request, qos_id: str, project_id: UrlProject, _ctx: Reader, session: SessionDep
-) -> dict[str, Any]:
-    return detail(request, project_id, await qos.get(session, qos_id))
+async def show_qos_specs(qos_id: str, read: ReadDep, _ctx: Reader) -> dict[str, Any]:
+    return detail(read.request, read.project_id, await qos.get(read.session, qos_id))
 
 
 @v3_route(router, "PUT", "/qos-specs/{qos_id}", **returns(S.QosSpecsUpdateResponse))
 async def update_qos_specs(
-    request: Request,
-    _body: S.QosSpecsUpdateRequest,
-    qos_id: str,
-    _p: UrlProject,
-    _ctx: Updater,
-    work: WorkDep,
+    payload: S.QosSpecsUpdateRequest, qos_id: str, call: CallDep, _ctx: Updater
 ) -> dict[str, Any]:
-    changes = qos.parse_update(await read_body(request, "qos_specs"))
-    await qos.set_values(work.session, await qos.get(work.session, qos_id, lock=True), changes)
+    changes = qos.parse_update(payload.content)
+    await qos.set_values(
+        call.work.session, await qos.get(call.work.session, qos_id, lock=True), changes
+    )
     # Cinder answers with what was set.
     return {"qos_specs": changes}
 
 
 @v3_route(router, "PUT", "/qos-specs/{qos_id}/delete_keys", **no_body(202))
 async def delete_keys(
-    request: Request,
-    _body: S.QosKeysRequest,
-    qos_id: str,
-    _p: UrlProject,
-    _ctx: Deleter,
-    work: WorkDep,
+    payload: S.QosKeysRequest, qos_id: str, call: CallDep, _ctx: Deleter
 ) -> Response:
-    body = await read_body(request)
-    if "keys" not in body:
-        raise BadRequest("Missing required element 'keys' in request body.")
-    keys = qos.parse_keys(body["keys"])
-    await qos.delete_keys(work.session, await qos.get(work.session, qos_id, lock=True), keys)
+    keys = qos.parse_keys(payload.raw["keys"])
+    await qos.delete_keys(
+        call.work.session, await qos.get(call.work.session, qos_id, lock=True), keys
+    )
     return Response(status_code=202)
 
 
 @v3_route(router, "DELETE", "/qos-specs/{qos_id}", **no_body(202))
-async def delete_qos_specs(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: Deleter, work: WorkDep
-) -> Response:
-    raw = request.query_params.get("force")
+async def delete_qos_specs(qos_id: str, call: CallDep, _ctx: Deleter) -> Response:
+    raw = call.request.query_params.get("force")
     force = False if raw is None else parse_bool(raw, "force")
-    await qos.remove(work.session, await qos.get(work.session, qos_id, lock=True), force)
+    await qos.remove(call.work.session, await qos.get(call.work.session, qos_id, lock=True), force)
     return Response(status_code=202)
 
 
@@ -170,31 +151,28 @@ async def list_associations(
 # their own on the writing one.
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}/associate", **no_body(202))
-async def associate(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: Updater, runtime: RuntimeDep
-) -> Response:
-    type_id = vol_type_id(request)
-    async with unit_of_work(runtime) as work:
-        await qos.associate(work.session, await qos.get(work.session, qos_id, lock=True), type_id)
-    return Response(status_code=202)
+# How each association GET changes the specs' types: (the specs, the request's
+# vol_type_id, "" when it takes none) → the change, made in the unit of work.
+Change = Callable[[AsyncSession, QosSpecs, str], Awaitable[None]]
+ASSOCIATIONS: dict[str, tuple[bool, Change]] = {
+    # name: (takes a vol_type_id, the change)
+    "associate": (True, qos.associate),
+    "disassociate": (True, qos.disassociate),
+    "disassociate_all": (False, lambda s, specs, _: qos.disassociate_all(s, specs)),
+}
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}/disassociate", **no_body(202))
-async def disassociate(
-    request: Request, qos_id: str, _p: UrlProject, _ctx: Updater, runtime: RuntimeDep
-) -> Response:
-    type_id = vol_type_id(request)
-    async with unit_of_work(runtime) as work:
-        specs = await qos.get(work.session, qos_id, lock=True)
-        await qos.disassociate(work.session, specs, type_id)
-    return Response(status_code=202)
+def _association_route(name: str, typed: bool, change: Change) -> None:
+    async def endpoint(
+        request: Request, qos_id: str, _p: UrlProject, _ctx: Updater, runtime: RuntimeDep
+    ) -> Response:
+        type_id = vol_type_id(request) if typed else ""
+        async with unit_of_work(runtime) as work:
+            await change(work.session, await qos.get(work.session, qos_id, lock=True), type_id)
+        return Response(status_code=202)
+
+    v3_route(router, "GET", f"/qos-specs/{{qos_id}}/{name}", name=name, **no_body(202))(endpoint)
 
 
-@v3_route(router, "GET", "/qos-specs/{qos_id}/disassociate_all", **no_body(202))
-async def disassociate_all(
-    qos_id: str, _p: UrlProject, _ctx: Updater, runtime: RuntimeDep
-) -> Response:
-    async with unit_of_work(runtime) as work:
-        await qos.disassociate_all(work.session, await qos.get(work.session, qos_id, lock=True))
-    return Response(status_code=202)
+for _name, (_typed, _change) in ASSOCIATIONS.items():
+    _association_route(_name, _typed, _change)

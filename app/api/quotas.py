@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from app.api.common import UrlProject, parse_bool, read_body, v3_route
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, WorkDep
+from app.api.common import CallDep, ReadDep, parse_bool, v3_route
+from app.api.deps import ContextDep
 from app.api.policy import authorize, may
 from app.api.schemas import quotas as S
 from app.api.schemas.contract import no_body, returns
+from app.api.schemas.volumes import RequestBody
 from app.context import RequestContext
 from app.volumes.kernel import quotas
 
@@ -23,19 +24,12 @@ def _own_or_admin(ctx: RequestContext, target: str) -> None:
 
 
 @v3_route(router, "GET", "/os-quota-sets/{target}", **returns(S.QuotaSetResponse))
-async def show_quota(
-    request: Request,
-    target: str,
-    _p: UrlProject,
-    ctx: ContextDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-) -> dict[str, Any]:
+async def show_quota(target: str, read: ReadDep, ctx: ContextDep) -> dict[str, Any]:
     _own_or_admin(ctx, target)
-    limits = await quotas.limits(session, runtime.settings, target)
+    limits = await quotas.limits(read.session, read.runtime.settings, target)
     body: dict[str, Any] = {"id": target}
-    if parse_bool(request.query_params.get("usage", "false"), "usage"):
-        in_use = await quotas.usage(session, target)
+    if parse_bool(read.request.query_params.get("usage", "false"), "usage"):
+        in_use = await quotas.usage(read.session, target)
         # Cinder's DbQuotaDriver gives limit, in_use and reserved ('allocated' came only
         # from the nested-quota driver, which Cinder removed).
         for resource, limit in limits.items():
@@ -46,40 +40,40 @@ async def show_quota(
 
 
 @v3_route(router, "GET", "/os-quota-sets/{target}/defaults", **returns(S.QuotaSetResponse))
-async def quota_defaults(
-    target: str, _p: UrlProject, ctx: ContextDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+async def quota_defaults(target: str, read: ReadDep, ctx: ContextDep) -> dict[str, Any]:
     _own_or_admin(ctx, target)
-    return {"quota_set": {"id": target, **await quotas.defaults(session, runtime.settings)}}
+    return {
+        "quota_set": {"id": target, **await quotas.defaults(read.session, read.runtime.settings)}
+    }
+
+
+def _limits(payload: RequestBody, *ignored: str) -> dict[str, int]:
+    """The limits a quota set body sets; its `id` (and `ignored`) members name, not set."""
+    body = {k: v for k, v in payload.content.items() if k not in ("id", *ignored)}
+    return quotas.validate_limits(body)
 
 
 @v3_route(router, "PUT", "/os-quota-sets/{target}", **returns(S.QuotaSetResponse))
 async def update_quota(
-    request: Request,
-    _body: S.QuotaSetUpdateRequest,
+    payload: S.QuotaSetUpdateRequest,
     target: str,
-    _p: UrlProject,
+    call: CallDep,
     _ctx: Annotated[RequestContext, may("volume_extension:quotas:update")],
-    work: WorkDep,
 ) -> dict[str, Any]:
     quotas.validate_name(target, "project id")
-    body = await read_body(request, "quota_set")
-    body.pop("id", None)
-    body.pop("tenant_id", None)
-    values = quotas.validate_limits(body)
-    settings = work.runtime.settings
-    await quotas.set_project_limits(work.session, settings, target, values)
-    return {"quota_set": await quotas.limits(work.session, settings, target)}
+    values = _limits(payload, "tenant_id")
+    settings = call.work.runtime.settings
+    await quotas.set_project_limits(call.work.session, settings, target, values)
+    return {"quota_set": await quotas.limits(call.work.session, settings, target)}
 
 
 @v3_route(router, "DELETE", "/os-quota-sets/{target}", **no_body(200))
 async def reset_quota(
     target: str,
-    _p: UrlProject,
+    call: CallDep,
     _ctx: Annotated[RequestContext, may("volume_extension:quotas:delete")],
-    work: WorkDep,
 ) -> Response:
-    await quotas.reset_project_limits(work.session, target)
+    await quotas.reset_project_limits(call.work.session, target)
     # Cinder answers 200 with no body.
     return Response(status_code=200)
 
@@ -87,33 +81,27 @@ async def reset_quota(
 @v3_route(router, "GET", "/os-quota-class-sets/{class_name}", **returns(S.QuotaClassSetResponse))
 async def show_quota_class(
     class_name: str,
-    _p: UrlProject,
+    read: ReadDep,
     _ctx: Annotated[RequestContext, may("volume_extension:quota_classes")],
-    session: SessionDep,
-    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     quotas.validate_name(class_name, "quota class")
     return {
         "quota_class_set": {
             "id": class_name,
-            **await quotas.class_limits(session, runtime.settings, class_name),
+            **await quotas.class_limits(read.session, read.runtime.settings, class_name),
         }
     }
 
 
 @v3_route(router, "PUT", "/os-quota-class-sets/{class_name}", **returns(S.QuotaClassSetResponse))
 async def update_quota_class(
-    request: Request,
-    _body: S.QuotaClassSetUpdateRequest,
+    payload: S.QuotaClassSetUpdateRequest,
     class_name: str,
-    _p: UrlProject,
+    call: CallDep,
     _ctx: Annotated[RequestContext, may("volume_extension:quota_classes:update")],
-    work: WorkDep,
 ) -> dict[str, Any]:
     quotas.validate_name(class_name, "quota class")
-    body = await read_body(request, "quota_class_set")
-    body.pop("id", None)
-    values = quotas.validate_limits(body)
-    await quotas.set_class_limits(work.session, values, class_name)
-    limits = await quotas.class_limits(work.session, work.runtime.settings, class_name)
+    values = _limits(payload)
+    await quotas.set_class_limits(call.work.session, values, class_name)
+    limits = await quotas.class_limits(call.work.session, call.work.runtime.settings, class_name)
     return {"quota_class_set": limits}

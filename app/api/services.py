@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from app.api.common import UrlProject, iso, v3_route
-from app.api.deps import RuntimeDep, SessionDep, VersionDep
+from app.api.common import ReadDep, iso, v3_route
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import APIVersion
@@ -64,19 +63,14 @@ def _entry(binary: str, service: Any, up: bool, disabled_reason: str | None) -> 
 
 @v3_route(router, "GET", "/os-services", **returns(S.ServiceListResponse))
 async def list_services(
-    request: Request,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:services:index")],
-    runtime: RuntimeDep,
-    session: SessionDep,
-    version: VersionDep,
+    read: ReadDep, ctx: Annotated[RequestContext, may("volume_extension:services:index")]
 ) -> dict[str, Any]:
-    params = request.query_params
+    params = read.request.query_params
     out = []
-    for backend in runtime.cache.backends():
+    for backend in read.runtime.cache.backends():
         if not _wanted(params, backend.host, "cinder-volume"):
             continue
-        up = runtime.cache.is_up(backend.host)
+        up = read.runtime.cache.is_up(backend.host)
         entry = _entry("cinder-volume", backend, up, None)
         entry.update(
             replication_status="disabled",
@@ -84,12 +78,12 @@ async def list_services(
             frozen=False,
             backend_state="up" if up else "down",
         )
-        out.append(select_fields(FIELDS, entry, version, ctx))
-    down_time = runtime.settings.service_down_time
-    for service in await backup_services.all_services(session):
+        out.append(select_fields(FIELDS, entry, read.version, ctx))
+    down_time = read.runtime.settings.service_down_time
+    for service in await backup_services.all_services(read.session):
         if not _wanted(params, service.host, "cinder-backup"):
             continue
         up = backup_services.is_up(service, down_time)
         entry = _entry("cinder-backup", service, up, service.disabled_reason)
-        out.append(select_fields(FIELDS, entry, version, ctx))
+        out.append(select_fields(FIELDS, entry, read.version, ctx))
     return {"services": out}

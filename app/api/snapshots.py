@@ -12,18 +12,19 @@ from sqlalchemy import Select
 from app.api import microversion as mv
 from app.api.actions import action_policy, admin_action_policies, read_action
 from app.api.common import (
-    UrlProject,
+    CallDep,
+    ReadDep,
     iso,
     optional_str,
     parse_bool,
-    read_body,
     v3_route,
 )
-from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
+from app.api.deps import ContextDep, SessionDep, WorkDep
+from app.api.faults import missing
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.listing import Listing, add_list_routes, columns, equal_filters, metadata_filter
-from app.api.manageable import MANAGE_EXISTING_LIST, MAX_REF_NAME
+from app.api.manageable import add_manage_routes, check_ref
 from app.api.metadata import MetadataPolicies, add_metadata_routes
 from app.api.microversion import APIVersion
 from app.api.policy import authorize, may
@@ -56,6 +57,7 @@ SORT_KEYS = columns(
 # detail view (create, update, show, list detail) adding the versioned ones, and the
 # extended_snapshot_attributes extension (show and list detail only).
 ALWAYS = Field()
+EXTENDED = Field(policy="volume_extension:extended_snapshot_attributes")
 FIELDS = {
     "id": ALWAYS,
     "name": ALWAYS,
@@ -66,8 +68,8 @@ FIELDS = {
     "created_at": ALWAYS,
     "updated_at": ALWAYS,
     "metadata": ALWAYS,
-    "os-extended-snapshot-attributes:progress": ALWAYS,
-    "os-extended-snapshot-attributes:project_id": ALWAYS,
+    "os-extended-snapshot-attributes:progress": EXTENDED,
+    "os-extended-snapshot-attributes:project_id": EXTENDED,
     "group_snapshot_id": Field(GROUP_SNAPSHOTS),
     "user_id": Field(SNAPSHOT_LIST_USER_ID),
     "consumes_quota": Field(mv.USE_QUOTA),
@@ -131,14 +133,11 @@ def _volume_id(body: dict[str, Any]) -> str:
 
 @v3_route(router, "POST", "/snapshots", **returns(S.SnapshotResponse, 202))
 async def create_snapshot(
-    request: Request,
-    _body: S.SnapshotCreateRequest,
-    project_id: UrlProject,
+    payload: S.SnapshotCreateRequest,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("volume:create_snapshot")],
-    work: WorkDep,
-    version: VersionDep,
 ) -> JSONResponse:
-    body = await read_body(request, "snapshot")
+    body = payload.content
     texts = _texts(body)
     spec = flows.CreateSnapshot(
         volume_id=_volume_id(body),
@@ -147,11 +146,11 @@ async def create_snapshot(
         force=parse_bool(body.get("force") or False, "force"),
         metadata=_metadata_of(body),
     )
-    if project_id != ctx.project_id:
+    if call.project_id != ctx.project_id:
         raise Forbidden("Snapshots are created in the caller's own project.")
-    snapshot, outcome = await flows.create(work.session, work.runtime, ctx, spec)
-    work.after_commit(outcome)
-    return JSONResponse({"snapshot": view(snapshot, version, ctx)}, status_code=202)
+    snapshot, outcome = await flows.create(call.work.session, call.work.runtime, ctx, spec)
+    call.work.after_commit(outcome)
+    return JSONResponse({"snapshot": view(snapshot, call.version, ctx)}, status_code=202)
 
 
 LISTING = Listing("snapshots", flows.SNAPSHOTS, SORT_KEYS)
@@ -189,47 +188,39 @@ add_list_routes(
 
 
 @v3_route(router, "GET", "/snapshots/{snapshot_id}", **returns(S.SnapshotResponse))
-async def show_snapshot(
-    snapshot_id: str, _p: UrlProject, ctx: Getter, session: SessionDep, version: VersionDep
-) -> dict[str, Any]:
-    snapshot = await flows.get(session, ctx, snapshot_id)
-    return {"snapshot": view(snapshot, version, ctx, extended=True)}
+async def show_snapshot(snapshot_id: str, read: ReadDep, ctx: Getter) -> dict[str, Any]:
+    snapshot = await flows.get(read.session, ctx, snapshot_id)
+    return {"snapshot": view(snapshot, read.version, ctx, extended=True)}
 
 
 @v3_route(router, "PUT", "/snapshots/{snapshot_id}", **returns(S.SnapshotResponse))
 async def update_snapshot(
-    request: Request,
-    _body: S.SnapshotUpdateRequest,
+    payload: S.SnapshotUpdateRequest,
     snapshot_id: str,
-    _p: UrlProject,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("volume:update_snapshot")],
-    work: WorkDep,
-    version: VersionDep,
 ) -> dict[str, Any]:
-    body = await read_body(request, "snapshot")
+    body = payload.content
     changes = _texts(body)
     if not changes:
         raise BadRequest(
             "Invalid input for field/attribute snapshot: nothing to update (name or description)."
         )
-    snapshot = await flows.get(work.session, ctx, snapshot_id, for_update=True)
-    await flows.update_snapshot(work.session, snapshot, changes)
-    return {"snapshot": view(snapshot, version, ctx)}
+    snapshot = await flows.get(call.work.session, ctx, snapshot_id, for_update=True)
+    await flows.update_snapshot(call.work.session, snapshot, changes)
+    return {"snapshot": view(snapshot, call.version, ctx)}
 
 
 @v3_route(router, "DELETE", "/snapshots/{snapshot_id}", **no_body(202))
 async def delete_snapshot(
-    snapshot_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume:delete_snapshot")],
-    work: WorkDep,
+    snapshot_id: str, call: CallDep, ctx: Annotated[RequestContext, may("volume:delete_snapshot")]
 ) -> Response:
     outcome = vflows.Outcome()
-    snapshot, volume = await flows.get_locked(work.session, ctx, snapshot_id)
+    snapshot, volume = await flows.get_locked(call.work.session, ctx, snapshot_id)
     await flows.delete_snapshot(
-        work.session, work.runtime, snapshot, volume, ctx.request_id, outcome
+        call.work.session, call.work.runtime, snapshot, volume, ctx.request_id, outcome
     )
-    work.after_commit(outcome)
+    call.work.after_commit(outcome)
     return Response(status_code=202)
 
 
@@ -254,16 +245,11 @@ add_metadata_routes(
 
 @v3_route(router, "POST", "/snapshots/{snapshot_id}/action", **no_body(202))
 async def snapshot_action(
-    request: Request,
-    _body: S.SnapshotActionRequest,
-    snapshot_id: str,
-    _p: UrlProject,
-    ctx: ContextDep,
-    work: WorkDep,
+    payload: S.SnapshotActionRequest, snapshot_id: str, call: CallDep, ctx: ContextDep
 ) -> Response:
-    action, args = await read_action(request)
+    action, args = read_action(payload)
     policy = action_policy(ACTION_POLICIES, action)
-    session = work.session
+    session = call.work.session
     if not ctx.is_admin:
         # Not found first for another project's snapshot, as every other request.
         await flows.get(session, ctx, snapshot_id)
@@ -273,11 +259,11 @@ async def snapshot_action(
     snapshot, volume = await flows.get_locked(session, ctx, snapshot_id, with_jobs=forced)
     if forced:
         await flows.delete_snapshot(
-            session, work.runtime, snapshot, volume, ctx.request_id, outcome, force=True
+            session, call.work.runtime, snapshot, volume, ctx.request_id, outcome, force=True
         )
     else:
         await flows.reset_status(session, snapshot, args.get("status"))
-    work.after_commit(outcome)
+    call.work.after_commit(outcome)
     return Response(status_code=202)
 
 
@@ -287,14 +273,8 @@ async def snapshot_action(
 def parse_manage(body: dict[str, Any]) -> flows.ManageSnapshot:
     ref = body.get("ref")
     if not isinstance(ref, dict):
-        raise BadRequest("Missing required element 'ref' in request body.")
-    source = ref.get("source-name")
-    if not isinstance(source, str) or not source.strip() or len(source) > MAX_REF_NAME:
-        raise BadRequest(
-            "Manage existing snapshot failed due to invalid backend reference "
-            f"{ref}: ref must name the storage as 'source-name', a string of 1 to "
-            f"{MAX_REF_NAME} characters."
-        )
+        raise BadRequest(missing("ref"))
+    check_ref(ref, "snapshot")
     texts = _texts(body)
     return flows.ManageSnapshot(
         volume_id=_volume_id(body),
@@ -306,36 +286,19 @@ def parse_manage(body: dict[str, Any]) -> flows.ManageSnapshot:
 
 
 async def _manage(
-    request: Request, ctx: RequestContext, work: WorkDep, version: APIVersion
+    _request: Request,
+    payload: S.SnapshotManageRequest,
+    _project_id: str,
+    ctx: RequestContext,
+    work: WorkDep,
+    version: APIVersion,
 ) -> JSONResponse:
     authorize(ctx, "snapshot_extension:snapshot_manage")
-    spec = parse_manage(await read_body(request, "snapshot"))
+    spec = parse_manage(payload.content)
     snapshot, outcome = await flows.manage_existing(work.session, work.runtime, ctx, spec)
     work.after_commit(outcome)
     # Cinder's snapshot_manage answers with the summary view, whatever the version.
     return JSONResponse({"snapshot": view(snapshot, version, ctx, detail=False)}, status_code=202)
 
 
-@v3_route(router, "POST", "/manageable_snapshots", **returns(S.SnapshotResponse, 202))
-async def manage_snapshot(
-    request: Request,
-    _body: S.SnapshotManageRequest,
-    _p: UrlProject,
-    ctx: ContextDep,
-    work: WorkDep,
-    version: VersionDep,
-) -> JSONResponse:
-    min_version(MANAGE_EXISTING_LIST, version)
-    return await _manage(request, ctx, work, version)
-
-
-@v3_route(router, "POST", "/os-snapshot-manage", **returns(S.SnapshotResponse, 202))
-async def os_snapshot_manage(
-    request: Request,
-    _body: S.SnapshotManageRequest,
-    _p: UrlProject,
-    ctx: ContextDep,
-    work: WorkDep,
-    version: VersionDep,
-) -> JSONResponse:
-    return await _manage(request, ctx, work, version)
+add_manage_routes(router, "snapshot", S.SnapshotManageRequest, S.SnapshotResponse, _manage)

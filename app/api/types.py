@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.common import UrlProject, optional_str, parse_bool, read_body, v3_route
-from app.api.deps import ContextDep, RuntimeDep, SessionDep, WorkDep
+from app.api.actions import read_action
+from app.api.common import CallDep, ReadDep, optional_str, parse_bool, v3_route
+from app.api.deps import ContextDep
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.microversion import MIN_VERSION
 from app.api.policy import authorize, may
 from app.api.schemas import types as S
 from app.api.schemas.contract import no_body, returns
+from app.api.specs import SpecPolicies, SpecRoutes
 from app.context import RequestContext
 from app.db.models import VolumeType, VolumeTypeProject
 from app.db.upsert import insert_ignore
@@ -40,7 +42,7 @@ FIELDS = {
     "is_public": Field(),
     "os-volume-type-access:is_public": Field(),
     "extra_specs": Field(),
-    "qos_specs_id": Field(admin=True),
+    "qos_specs_id": Field(policy="volume_extension:access_types_qos_specs_id"),
 }
 
 
@@ -84,64 +86,55 @@ async def _granted(session: AsyncSession, type_id: str, project_id: str) -> bool
 
 @v3_route(router, "GET", "/types", **returns(S.VolumeTypeListResponse))
 async def list_types(
-    request: Request,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:type_get_all")],
-    session: SessionDep,
+    read: ReadDep, ctx: Annotated[RequestContext, may("volume_extension:type_get_all")]
 ) -> dict[str, Any]:
     is_public: bool | None = True
-    raw = request.query_params.get("is_public")
+    raw = read.request.query_params.get("is_public")
     if ctx.is_admin:
         is_public = None if raw is None or raw.lower() == "none" else parse_bool(raw, "is_public")
-    found = await vtypes.VOLUME_TYPES.list_types(session, ctx, is_public if ctx.is_admin else None)
+    found = await vtypes.VOLUME_TYPES.list_types(
+        read.session, ctx, is_public if ctx.is_admin else None
+    )
     return {"volume_types": [view(t, ctx) for t in found]}
 
 
 @v3_route(router, "GET", "/types/{type_id}", **returns(S.VolumeTypeResponse))
 async def show_type(
-    type_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:type_get")],
-    session: SessionDep,
-    runtime: RuntimeDep,
+    type_id: str, read: ReadDep, ctx: Annotated[RequestContext, may("volume_extension:type_get")]
 ) -> dict[str, Any]:
-    return {"volume_type": view(await _find(session, ctx, runtime, type_id), ctx)}
+    return {"volume_type": view(await _find(read.session, ctx, read.runtime, type_id), ctx)}
 
 
 @v3_route(router, "POST", "/types", **returns(S.VolumeTypeResponse))
 async def create_type(
-    request: Request,
-    _body: S.VolumeTypeCreateRequest,
-    _p: UrlProject,
+    payload: S.VolumeTypeCreateRequest,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("volume_extension:types_manage")],
-    work: WorkDep,
 ) -> dict[str, Any]:
-    body = await read_body(request, "volume_type")
+    body = payload.content
     name = vtypes.VOLUME_TYPES.validate_name(body.get("name"))
     description = optional_str(body.get("description"), "description")
     is_public = parse_bool(
         body.get("os-volume-type-access:is_public", body.get("is_public", True)), "is_public"
     )
     specs = vtypes.VOLUME_TYPES.validate_specs(body.get("extra_specs") or {})
-    vtype = await vtypes.create(work.session, name, description, is_public, specs)
+    vtype = await vtypes.create(call.work.session, name, description, is_public, specs)
     return {"volume_type": view(vtype, ctx, qos=False)}
 
 
 @v3_route(router, "PUT", "/types/{type_id}", **returns(S.VolumeTypeResponse))
 async def update_type(
-    request: Request,
-    _body: S.VolumeTypeUpdateRequest,
+    payload: S.VolumeTypeUpdateRequest,
     type_id: str,
-    _p: UrlProject,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("volume_extension:types_manage")],
-    work: WorkDep,
 ) -> dict[str, Any]:
-    body = await read_body(request, "volume_type")
+    body = payload.content
     if not {"name", "description", "is_public"} & body.keys():
         raise BadRequest(
             "Specify a volume type name, description, is_public or a combination thereof."
         )
-    session, runtime = work.session, work.runtime
+    session, runtime = call.work.session, call.work.runtime
     vtype = await _find(session, ctx, runtime, type_id)
     if "name" in body:
         name = vtypes.VOLUME_TYPES.validate_name(body["name"])
@@ -165,92 +158,27 @@ async def update_type(
 @v3_route(router, "DELETE", "/types/{type_id}", **no_body(202))
 async def delete_type(
     type_id: str,
-    _p: UrlProject,
+    call: CallDep,
     ctx: Annotated[RequestContext, may("volume_extension:types_manage")],
-    work: WorkDep,
 ) -> Response:
-    vtype = await _find(work.session, ctx, work.runtime, type_id)
-    await vtypes.remove(work.session, vtype, work.runtime.settings.default_volume_type)
+    vtype = await _find(call.work.session, ctx, call.work.runtime, type_id)
+    await vtypes.remove(call.work.session, vtype, call.work.runtime.settings.default_volume_type)
     return Response(status_code=202)
 
 
 # --- extra specs -----------------------------------------------------------------------------
 
-
-@v3_route(router, "GET", "/types/{type_id}/extra_specs", **returns(S.ExtraSpecsResponse))
-async def list_specs(
-    type_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:index")],
-    session: SessionDep,
-    runtime: RuntimeDep,
-) -> dict[str, Any]:
-    return {"extra_specs": view(await _find(session, ctx, runtime, type_id), ctx)["extra_specs"]}
-
-
-@v3_route(router, "POST", "/types/{type_id}/extra_specs", **returns(S.ExtraSpecsResponse))
-async def set_specs(
-    request: Request,
-    _body: S.ExtraSpecsRequest,
-    type_id: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:create")],
-    work: WorkDep,
-) -> dict[str, Any]:
-    body = await read_body(request)
-    if not isinstance(body.get("extra_specs"), dict):
-        raise BadRequest("Missing required element 'extra_specs' in request body.")
-    specs = vtypes.VOLUME_TYPES.validate_specs(body["extra_specs"])
-    vtype = await _find(work.session, ctx, work.runtime, type_id)
-    await vtypes.set_specs(work.session, vtype, specs)
-    return {"extra_specs": specs}
-
-
-@v3_route(router, "GET", "/types/{type_id}/extra_specs/{key}", **returns(dict[str, str]))
-async def show_spec(
-    type_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:show")],
-    session: SessionDep,
-    runtime: RuntimeDep,
-) -> dict[str, Any]:
-    specs = view(await _find(session, ctx, runtime, type_id), ctx)["extra_specs"]
-    if key not in specs:
-        raise NotFound(f"Volume Type {type_id} has no extra specs with key {key}.")
-    return {key: specs[key]}
-
-
-@v3_route(router, "PUT", "/types/{type_id}/extra_specs/{key}", **returns(dict[str, str]))
-async def update_spec(
-    request: Request,
-    _body: Annotated[dict[str, S.SpecValue], Body()],
-    type_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:update")],
-    work: WorkDep,
-) -> dict[str, Any]:
-    body = await read_body(request)
-    specs = vtypes.VOLUME_TYPES.validate_specs(body)
-    if list(specs) != [key]:
-        raise BadRequest("Request body and URI mismatch")
-    vtype = await _find(work.session, ctx, work.runtime, type_id)
-    await vtypes.set_specs(work.session, vtype, specs)
-    return specs
-
-
-@v3_route(router, "DELETE", "/types/{type_id}/extra_specs/{key}", **no_body(202))
-async def delete_spec(
-    type_id: str,
-    key: str,
-    _p: UrlProject,
-    ctx: Annotated[RequestContext, may("volume_extension:types_extra_specs:delete")],
-    work: WorkDep,
-) -> Response:
-    vtype = await _find(work.session, ctx, work.runtime, type_id)
-    await vtypes.delete_spec(work.session, vtype, key)
-    return Response(status_code=202)
+SpecRoutes(
+    "types",
+    vtypes.EXTRA_SPECS,
+    vtypes.VOLUME_TYPES,
+    _find,
+    SpecPolicies.under("volume_extension:types_extra_specs"),
+    S.ExtraSpecsRequest,
+    S.ExtraSpecsResponse,
+    # A project's user sees only the user-visible specs, as in the type's view.
+    read=lambda vtype, ctx: view(vtype, ctx)["extra_specs"],
+).add(router)
 
 
 # --- private type access ---------------------------------------------------------------------
@@ -264,15 +192,13 @@ async def delete_spec(
 )
 async def list_access(
     type_id: str,
-    _p: UrlProject,
+    read: ReadDep,
     ctx: Annotated[RequestContext, may("volume_extension:volume_type_access:get_all_for_type")],
-    session: SessionDep,
-    runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    vtype = await _find(session, ctx, runtime, type_id)
+    vtype = await _find(read.session, ctx, read.runtime, type_id)
     if vtype.is_public:
         raise NotFound(f"Access list not available for public volume type {type_id}.")
-    rows = await session.scalars(
+    rows = await read.session.scalars(
         select(VolumeTypeProject.project_id).where(VolumeTypeProject.volume_type_id == vtype.id)
     )
     return {"volume_type_access": [{"volume_type_id": vtype.id, "project_id": p} for p in rows]}
@@ -291,24 +217,21 @@ def _access_policy(ctx: ContextDep) -> RequestContext:
 
 @v3_route(router, "POST", "/types/{type_id}/action", **no_body(202))
 async def type_action(
-    request: Request,
-    _body: S.VolumeTypeActionRequest,
+    payload: S.VolumeTypeActionRequest,
     type_id: str,
-    _p: UrlProject,
+    call: CallDep,
     ctx: Annotated[RequestContext, Depends(_access_policy)],
-    work: WorkDep,
 ) -> Response:
-    body = await read_body(request)
-    action = next(iter(body), None)
-    if action not in ACCESS_ACTIONS or len(body) != 1:
+    action, args = read_action(payload)
+    if action not in ACCESS_ACTIONS:
         raise BadRequest(f"There is no such action: {action}")
-    project = body[action].get("project") if isinstance(body[action], dict) else None
+    project = args.get("project")
     if not isinstance(project, str) or not project or len(project) > PROJECT_ID_MAX:
         raise BadRequest(
             f"{action} needs a 'project' (an id of at most {PROJECT_ID_MAX} characters)."
         )
-    session = work.session
-    vtype = await _find(session, ctx, work.runtime, type_id)
+    session = call.work.session
+    vtype = await _find(session, ctx, call.work.runtime, type_id)
     if vtype.is_public:
         raise BadRequest(
             "Invalid volume type: Type access modification is not applicable to public volume type."

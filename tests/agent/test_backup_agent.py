@@ -1,5 +1,5 @@
 """The agent as a backup service: its `[backup]` config, and a real agent backing up a
-real volume file through the real API (on SQLite and PostgreSQL)."""
+real volume file through the real API (on SQLite)."""
 
 from __future__ import annotations
 

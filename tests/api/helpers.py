@@ -5,6 +5,7 @@ their shared helpers from here, never from one another."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.routing import BaseRoute, Route
 
 from app.db.models import Job, Pool, QuotaUsage, Volume, utcnow
 from tests.conftest import Caller
@@ -201,6 +203,16 @@ async def register_backup_service(
 # --- checks ---------------------------------------------------------------------------------
 
 
+def api_routes(routes: list[BaseRoute]) -> Iterator[Route]:
+    """Every endpoint of an app (`app.routes`), through included routers."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_routes(included.routes)
+        elif isinstance(route, Route):
+            yield route
+
+
 def fault(r: httpx.Response, code: int, name: str) -> str:
     """The message of a fault in Cinder's format: {name: {"code": code, "message": ...}}."""
     assert r.status_code == code, r.text
@@ -311,24 +323,32 @@ async def volume_status(client: httpx.AsyncClient, caller: Caller, volume_id: st
     return status
 
 
+async def volume_action(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    volume_id: str,
+    action: str,
+    args: Any = None,
+    version: str | None = None,
+) -> httpx.Response:
+    """POST one action on a volume (`os-extend`, `os-reset_status`...), as `caller`."""
+    return await client.post(
+        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
+        json={action: {} if args is None else args},
+        headers=caller.headers(version),
+    )
+
+
 async def retype(
     client: httpx.AsyncClient, caller: Caller, volume_id: str, **args: Any
 ) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
-        json={"os-retype": args},
-        headers=caller.headers(),
-    )
+    return await volume_action(client, caller, volume_id, "os-retype", args)
 
 
 async def migrate(
     client: httpx.AsyncClient, caller: Caller, volume_id: str, version: str = "3.0", **args: Any
 ) -> httpx.Response:
-    return await client.post(
-        f"/v3/{caller.project_id}/volumes/{volume_id}/action",
-        json={"os-migrate_volume": args},
-        headers=caller.headers(version),
-    )
+    return await volume_action(client, caller, volume_id, "os-migrate_volume", args, version)
 
 
 # --- snapshots and backups ------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Backups through the API, on SQLite and PostgreSQL: backup services, the create_backup
-scheduling, views, quotas, policies, delete, the admin actions and the reaper."""
+"""Backups through the API, on SQLite (the tests marked both_databases on PostgreSQL too):
+backup services, the create_backup scheduling, views, quotas, policies, delete, the
+admin actions and the reaper."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ import os
 import random
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -20,10 +19,10 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 from fastapi import FastAPI
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from app.api import agents, faults, middleware
-from tests.api.helpers import claim, finish, report
+from tests.api.helpers import api_routes, claim, finish, report
 from tests.conftest import Caller, MakeCaller
 
 pytestmark = pytest.mark.both_databases  # what each database accepts (NUL bytes, surrogates)
@@ -44,16 +43,6 @@ FAULT_NAMES = frozenset(
     }
 )
 PARAM = re.compile(r"{(\w+)(?::\w+)?}")
-
-
-def api_routes(routes: list[BaseRoute]) -> Iterator[Route]:
-    """Every endpoint, through included routers."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from api_routes(included.routes)
-        elif isinstance(route, Route):
-            yield route
 
 
 # --- odd values ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Group types API (3.11): list, show, default, create, update, delete and group specs, as
-python-cinderclient calls them, on SQLite and PostgreSQL."""
+python-cinderclient calls them, on SQLite."""
 
 from __future__ import annotations
 

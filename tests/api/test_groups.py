@@ -1,7 +1,8 @@
-"""Generic volume groups through the API, on SQLite and PostgreSQL: placement on the one
-pool that satisfies every volume type (the scheduler's create_group), volumes created in
-a group, membership updates, delete with and without its volumes, quotas, policies, and
-create from a source group with its all-or-nothing claim of the total size."""
+"""Generic volume groups through the API, on SQLite (the tests marked both_databases on
+PostgreSQL too): placement on the one pool that satisfies every volume type (the
+scheduler's create_group), volumes created in a group, membership updates, delete with
+and without its volumes, quotas, policies, and create from a source group with its
+all-or-nothing claim of the total size."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from tests.api.helpers import (
     migrate,
     report,
     run_jobs,
+    volume_action,
 )
 from tests.conftest import Caller, MakeCaller
 
@@ -524,11 +526,7 @@ async def test_create_from_source_claims_exactly_the_total_and_clones_each_membe
     # clone is being made.
     r = await client.delete(f"/v3/{member.project_id}/volumes/{ids[0]}", headers=member.headers())
     assert "belongs to group" in fault(r, 400, "badRequest")
-    r = await client.post(
-        f"/v3/{member.project_id}/volumes/{ids[0]}/action",
-        json={"os-extend": {"new_size": 9}},
-        headers=member.headers(),
-    )
+    r = await volume_action(client, member, ids[0], "os-extend", {"new_size": 9})
     assert "being cloned" in fault(r, 400, "badRequest")
     # One clone succeeds; the other fails and gives back its share of the claim.
     ok_job, bad_job = by_source[ids[0]], by_source[ids[1]]
@@ -566,11 +564,7 @@ async def test_create_from_source_needs_available_members(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
     group, ids = await source_group(app, client, admin, member, service, both_total=50)
-    r = await client.post(
-        f"/v3/{member.project_id}/volumes/{ids[0]}/action",
-        json={"os-extend": {"new_size": 5}},
-        headers=member.headers(),
-    )
+    r = await volume_action(client, member, ids[0], "os-extend", {"new_size": 5})
     assert r.status_code == 202, r.text
     fault(await from_source(client, member, group["id"]), 400, "badRequest")
     fault(await from_source(client, member, "no-such-group"), 404, "itemNotFound")
@@ -652,11 +646,8 @@ async def test_a_member_is_retyped_only_to_a_type_of_its_group_and_never_migrate
     await run_jobs(client, service, BACKENDS)
 
     async def retype(new_type: str) -> httpx.Response:
-        return await client.post(
-            f"/v3/{member.project_id}/volumes/{volume_id}/action",
-            json={"os-retype": {"new_type": new_type, "migration_policy": "on-demand"}},
-            headers=member.headers(V),
-        )
+        args = {"new_type": new_type, "migration_policy": "on-demand"}
+        return await volume_action(client, member, volume_id, "os-retype", args, V)
 
     assert "not one of the group's" in fault(await retype("__DEFAULT__"), 400, "badRequest")
     assert (await retype("replicated")).status_code == 202
@@ -773,11 +764,7 @@ async def test_a_cascade_that_fails_in_a_deleting_group_stops_the_group_too(
         headers=admin.headers(),
     )
     assert r.status_code == 202, r.text
-    r = await client.post(
-        f"/v3/{member.project_id}/groups/{group['id']}/action",
-        json={"delete": {"delete-volumes": True}},
-        headers=member.headers("3.14"),
-    )
+    r = await action(client, member, group["id"], {"delete": {"delete-volumes": True}}, "3.14")
     assert r.status_code == 202, r.text
     assert (await show(client, member, group["id"]))["status"] == "deleting"
 

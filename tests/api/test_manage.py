@@ -1,4 +1,4 @@
-"""Manage existing volume (admin only) through the ASGI app, on SQLite and PostgreSQL:
+"""Manage existing volume (admin only) through the ASGI app, on SQLite:
 the host validated by the scheduler's filters, the agent's manage_volume job, then the
 quota and the pool's capacity claimed at the size the agent found."""
 

@@ -1,4 +1,4 @@
-"""Absolute limits, availability zones and user messages, on SQLite and PostgreSQL."""
+"""Absolute limits, availability zones and user messages, on SQLite."""
 
 from __future__ import annotations
 

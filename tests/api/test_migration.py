@@ -10,7 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Backend, Job, Pool
-from tests.api.helpers import claim, file_pool, finish, make_type, migrate, report, retype, run_jobs
+from tests.api.helpers import (
+    claim,
+    create_volume,
+    file_pool,
+    finish,
+    make_type,
+    migrate,
+    report,
+    retype,
+    run_jobs,
+    volume_action,
+)
 from tests.api.helpers import show_volume as show
 from tests.conftest import Caller, MakeCaller
 
@@ -35,15 +46,21 @@ async def two_backends(client: httpx.AsyncClient, service: Caller) -> None:
 async def volume_on(
     client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller, vtype: str, size: int
 ) -> str:
-    r = await client.post(
-        f"/v3/{member.project_id}/volumes",
-        headers=member.headers(),
-        json={"volume": {"size": size, "volume_type": vtype}},
-    )
+    r = await create_volume(client, member, size, volume_type=vtype)
     assert r.status_code == 202, r.text
     volume_id: str = r.json()["volume"]["id"]
     await run_jobs(client, service, [A, B])
     return volume_id
+
+
+async def ssd_volume(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller, size: int
+) -> str:
+    """A volume of type "ssd" on A, with "hdd" (B's disks) to retype it to."""
+    await two_backends(client, service)
+    await make_type(client, admin, "ssd", {"disk_type": "ssd"})
+    await make_type(client, admin, "hdd", {"disk_type": "hdd"})
+    return await volume_on(client, admin, member, service, "ssd", size)
 
 
 async def test_migrate_moves_the_volume_and_its_claim(
@@ -85,11 +102,7 @@ async def test_migrate_moves_the_volume_and_its_claim(
     )
     assert r.status_code == 400
     assert (await migrate(client, admin, volume_id, host=B)).status_code == 400
-    r = await client.post(
-        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
-        json={"os-reset_status": {"status": "available"}},
-        headers=admin.headers(),
-    )
+    r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": "available"})
     assert r.status_code == 400
 
     job = await claim(client, service, [A, B])
@@ -163,11 +176,7 @@ async def test_a_failed_copy_leaves_the_volume_where_it_was(
     texts = [m["user_message"] for m in r.json()["messages"]]
     assert any("migrate volume" in t and "disk full on b" in t for t in texts), texts
     # The cleanup is not the volume's business: it neither blocks a reset nor a delete.
-    r = await client.post(
-        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
-        json={"os-reset_status": {"status": "available"}},
-        headers=admin.headers(),
-    )
+    r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": "available"})
     assert r.status_code == 202, r.text
     # It may migrate again once the old copy is gone.
     assert (await finish(client, service, cleanup)).status_code == 200
@@ -208,10 +217,7 @@ async def test_retype_on_demand_migrates_then_changes_the_type(
     service: Caller,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    await two_backends(client, service)
-    await make_type(client, admin, "ssd", {"disk_type": "ssd"})
-    await make_type(client, admin, "hdd", {"disk_type": "hdd"})
-    volume_id = await volume_on(client, admin, member, service, "ssd", 4)
+    volume_id = await ssd_volume(client, admin, member, service, 4)
     r = await retype(client, member, volume_id, new_type="hdd", migration_policy="never")
     assert r.status_code == 400
     r = await retype(client, member, volume_id, new_type="hdd", migration_policy="on-demand")
@@ -273,15 +279,8 @@ async def test_a_type_a_volume_is_being_retyped_to_is_in_use(
     # The new type is only in the migrate job until the copy is done: deleting it then
     # made the job's result fail on the volume's foreign key (500 to the agent, the copy
     # redone until the attempts ran out), instead of a clear 400 up front.
-    await two_backends(client, service)
-    await make_type(client, admin, "ssd", {"disk_type": "ssd"})
-    await make_type(client, admin, "hdd", {"disk_type": "hdd"})
-    volume_id = await volume_on(client, admin, member, service, "ssd", 2)
-    r = await client.post(
-        f"/v3/{member.project_id}/volumes/{volume_id}/action",
-        json={"os-retype": {"new_type": "hdd", "migration_policy": "on-demand"}},
-        headers=member.headers(),
-    )
+    volume_id = await ssd_volume(client, admin, member, service, 2)
+    r = await retype(client, member, volume_id, new_type="hdd", migration_policy="on-demand")
     assert r.status_code == 202, r.text
     types = await client.get(f"/v3/{admin.project_id}/types", headers=admin.headers())
     hdd = next(t["id"] for t in types.json()["volume_types"] if t["name"] == "hdd")

@@ -1,5 +1,5 @@
 """Quota sets and quota class sets as cinderclient and openstacksdk use them, and
-quota enforcement on create and extend, on SQLite and PostgreSQL."""
+quota enforcement on create and extend, on SQLite."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Snapshots through the ASGI app, on SQLite and PostgreSQL: the volume pool's check and
-claim, quota, views and microversions, policies, metadata, the agent's results, delete
-and cascade, reset and force delete, the reaper's failure path, manage existing."""
+"""Snapshots through the ASGI app, on SQLite (the tests marked both_databases on PostgreSQL
+too): the volume pool's check and claim, quota, views and microversions, policies,
+metadata, the agent's results, delete and cascade, reset and force delete, the reaper's
+failure path, manage existing."""
 
 from __future__ import annotations
 

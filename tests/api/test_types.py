@@ -1,5 +1,5 @@
 """Volume types API: list, show, create, update, delete, extra specs and private-type
-access, as python-cinderclient and openstacksdk call them, on SQLite and PostgreSQL."""
+access, as python-cinderclient and openstacksdk call them, on SQLite."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Volumes API through the ASGI app, on SQLite and PostgreSQL."""
+"""Volumes API through the ASGI app, on SQLite (the tests marked both_databases on
+PostgreSQL too)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.api.helpers import (
     finish,
     report,
     run_jobs,
+    volume_action,
 )
 from tests.api.helpers import create_volume as create
 from tests.api.helpers import show_volume as show
@@ -325,18 +327,10 @@ async def test_force_delete_while_extending_releases_the_delta(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     volume_id = await available_volume(client, member, service, size=2)
-    r = await client.post(
-        f"/v3/{member.project_id}/volumes/{volume_id}/action",
-        json={"os-extend": {"new_size": 5}},
-        headers=member.headers(),
-    )
+    r = await volume_action(client, member, volume_id, "os-extend", {"new_size": 5})
     assert r.status_code == 202, r.text
     # The agent is slow; the admin force-deletes the volume stuck in 'extending'.
-    r = await client.post(
-        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
-        json={"os-force_delete": {}},
-        headers=admin.headers(),
-    )
+    r = await volume_action(client, admin, volume_id, "os-force_delete")
     assert r.status_code == 202, r.text
     # The agent runs both jobs (extend first, it was queued first), successfully.
     await run_jobs(client, service, ["node1@file"])
@@ -354,25 +348,13 @@ async def test_no_reset_status_while_extending_nor_to_a_transitional_status(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     volume_id = await available_volume(client, member, service, size=2)
-    r = await client.post(
-        f"/v3/{member.project_id}/volumes/{volume_id}/action",
-        json={"os-extend": {"new_size": 5}},
-        headers=member.headers(),
-    )
+    r = await volume_action(client, member, volume_id, "os-extend", {"new_size": 5})
     assert r.status_code == 202, r.text
     # Refused while the extend is in flight: its job would find a status it does not
     # expect and what it claimed would never be given back.
-    r = await client.post(
-        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
-        json={"os-reset_status": {"status": "available"}},
-        headers=admin.headers(),
-    )
+    r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": "available"})
     assert r.status_code == 400 and "in flight" in r.text
-    r = await client.post(
-        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
-        json={"os-reset_status": {"status": "extending"}},
-        headers=admin.headers(),
-    )
+    r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": "extending"})
     assert r.status_code == 400  # never to a transitional status
     await run_jobs(client, service, ["node1@file"])
     await assert_ledgers_exact(sessionmaker, member.project_id)
@@ -396,11 +378,7 @@ async def test_force_delete_supersedes_a_running_delete(
     assert r.status_code == 202, r.text
     first = await claim(client, service, ["node1@file"])
     assert first is not None
-    r = await client.post(
-        f"/v3/{admin.project_id}/volumes/{volume_id}/action",
-        json={"os-force_delete": {}},
-        headers=admin.headers(),
-    )
+    r = await volume_action(client, admin, volume_id, "os-force_delete")
     assert r.status_code == 202, r.text
     second = await claim(client, service, ["node1@file"])
     assert second is not None and await claim(client, service, ["node1@file"]) is None

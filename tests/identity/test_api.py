@@ -1,4 +1,4 @@
-"""The Keystone v3 subset over HTTP, on SQLite and PostgreSQL."""
+"""The Keystone v3 subset over HTTP, on SQLite."""
 
 from __future__ import annotations
 

@@ -58,6 +58,7 @@ class BackupResetStatus(Part):
 class BackupActionRequest(RequestBody):
     """Exactly one action (one member) per request."""
 
+    element: ClassVar[str] = "action"
     reset_status: BackupResetStatus | None = Field(None, alias="os-reset_status")
     force_delete: Empty | None = Field(None, alias="os-force_delete")
 

@@ -3,15 +3,18 @@ used)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from app.api.schemas.types import SpecValue, TypeCreate, TypeUpdate, TypeView
-from app.api.schemas.volumes import Part, View
+from app.api.schemas.volumes import RequestBody, View
 
 
 class GroupTypeCreate(TypeCreate):
     group_specs: dict[str, SpecValue] | None = None
 
 
-class GroupTypeCreateRequest(Part):
+class GroupTypeCreateRequest(RequestBody):
+    member: ClassVar[str] = "group_type"
     group_type: GroupTypeCreate
 
 
@@ -19,11 +22,13 @@ class GroupTypeUpdate(TypeUpdate):
     pass
 
 
-class GroupTypeUpdateRequest(Part):
+class GroupTypeUpdateRequest(RequestBody):
+    member: ClassVar[str] = "group_type"
     group_type: GroupTypeUpdate
 
 
-class GroupSpecsRequest(Part):
+class GroupSpecsRequest(RequestBody):
+    member: ClassVar[str] = "group_specs"
     group_specs: dict[str, SpecValue]
 
 

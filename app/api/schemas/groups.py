@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.volumes import Part, View
+from app.api.schemas.volumes import Part, RequestBody, View
 
 
 class GroupCreate(Part):
@@ -16,7 +18,8 @@ class GroupCreate(Part):
     availability_zone: str | None = None
 
 
-class GroupCreateRequest(Part):
+class GroupCreateRequest(RequestBody):
+    member: ClassVar[str] = "group"
     group: GroupCreate
 
 
@@ -28,7 +31,8 @@ class GroupUpdate(Part):
     remove_volumes: str | None = None
 
 
-class GroupUpdateRequest(Part):
+class GroupUpdateRequest(RequestBody):
+    member: ClassVar[str] = "group"
     group: GroupUpdate
 
 
@@ -41,9 +45,10 @@ class GroupResetStatus(Part):
     status: str
 
 
-class GroupActionRequest(Part):
+class GroupActionRequest(RequestBody):
     """One action: `delete` or (3.20, admin) `reset_status`."""
 
+    element: ClassVar[str] = "action"
     delete: GroupDelete | None = None
     reset_status: GroupResetStatus | None = None
 
@@ -56,8 +61,8 @@ class CreateFromSource(Part):
     description: str | None = None
 
 
-class CreateFromSourceRequest(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+class CreateFromSourceRequest(RequestBody):
+    member: ClassVar[str] = "create-from-src"
     create_from_src: CreateFromSource = Field(alias="create-from-src")
 
 

@@ -4,9 +4,11 @@ extra members, and those are the specs."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from app.api.schemas.groups import Link
 from app.api.schemas.types import SpecValue
-from app.api.schemas.volumes import Part, View
+from app.api.schemas.volumes import Part, RequestBody, View
 
 
 class QosSpecsCreate(Part):
@@ -14,15 +16,17 @@ class QosSpecsCreate(Part):
     consumer: str | None = None
 
 
-class QosSpecsCreateRequest(Part):
+class QosSpecsCreateRequest(RequestBody):
+    member: ClassVar[str] = "qos_specs"
     qos_specs: QosSpecsCreate
 
 
-class QosSpecsUpdateRequest(Part):
+class QosSpecsUpdateRequest(RequestBody):
+    member: ClassVar[str] = "qos_specs"
     qos_specs: dict[str, SpecValue]
 
 
-class QosKeysRequest(Part):
+class QosKeysRequest(RequestBody):
     keys: list[str]
 
 

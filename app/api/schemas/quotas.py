@@ -4,16 +4,20 @@ too, as Cinder takes them)."""
 
 from __future__ import annotations
 
-from app.api.schemas.volumes import Part, View
+from typing import ClassVar
+
+from app.api.schemas.volumes import RequestBody, View
 
 Limit = int | str
 
 
-class QuotaSetUpdateRequest(Part):
+class QuotaSetUpdateRequest(RequestBody):
+    member: ClassVar[str] = "quota_set"
     quota_set: dict[str, Limit | None]
 
 
-class QuotaClassSetUpdateRequest(Part):
+class QuotaClassSetUpdateRequest(RequestBody):
+    member: ClassVar[str] = "quota_class_set"
     quota_class_set: dict[str, Limit | None]
 
 

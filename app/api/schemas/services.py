@@ -4,12 +4,12 @@ version documents. Request bodies: the scheduler dry run's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.groups import Link
-from app.api.schemas.volumes import View
+from app.api.schemas.volumes import RequestBody, View
 
 
 class Service(View):
@@ -42,10 +42,10 @@ class PoolListResponse(View):
     pools: list[Pool]
 
 
-class DryRunRequest(BaseModel):
+class DryRunRequest(RequestBody):
     """A volume create body (as POST /volumes takes), ranked without creating it."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    member: ClassVar[str] = "volume"
     volume: dict[str, Any]
     scheduler_hints: dict[str, Any] | None = Field(None, alias="OS-SCH-HNT:scheduler_hints")
 

@@ -54,6 +54,7 @@ class SnapshotResetStatus(Part):
 class SnapshotActionRequest(RequestBody):
     """Exactly one action (one member) per request."""
 
+    element: ClassVar[str] = "action"
     reset_status: SnapshotResetStatus | None = Field(None, alias="os-reset_status")
     force_delete: Empty | None = Field(None, alias="os-force_delete")
 

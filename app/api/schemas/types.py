@@ -7,9 +7,11 @@ documentation: each view decides per microversion which of these fields it sends
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.volumes import Part, View
+from app.api.schemas.volumes import Part, RequestBody, View
 
 # Cinder stores a spec value as a string and takes numbers and booleans for one.
 SpecValue = str | int | float | bool
@@ -45,7 +47,8 @@ class VolumeTypeCreate(TypeCreate):
     extra_specs: dict[str, SpecValue] | None = None
 
 
-class VolumeTypeCreateRequest(Part):
+class VolumeTypeCreateRequest(RequestBody):
+    member: ClassVar[str] = "volume_type"
     volume_type: VolumeTypeCreate
 
 
@@ -53,21 +56,31 @@ class VolumeTypeUpdate(TypeUpdate):
     pass
 
 
-class VolumeTypeUpdateRequest(Part):
+class VolumeTypeUpdateRequest(RequestBody):
+    member: ClassVar[str] = "volume_type"
     volume_type: VolumeTypeUpdate
 
 
-class ExtraSpecsRequest(Part):
+class ExtraSpecsRequest(RequestBody):
+    member: ClassVar[str] = "extra_specs"
     extra_specs: dict[str, SpecValue]
+
+
+class SpecItemRequest(RequestBody):
+    """`{key: value}` for the key the URI names: an empty body lacks that key."""
+
+    element: ClassVar[str] = "{key}"
+    __pydantic_extra__: dict[str, SpecValue]
 
 
 class ProjectAccess(Part):
     project: str
 
 
-class VolumeTypeActionRequest(Part):
+class VolumeTypeActionRequest(RequestBody):
     """One of the access actions (Cinder's addProjectAccess / removeProjectAccess)."""
 
+    element: ClassVar[str] = "action"
     addProjectAccess: ProjectAccess | None = None  # Cinder's name
     removeProjectAccess: ProjectAccess | None = None  # Cinder's name
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SkipValidation,
+    model_validator,
+)
 
 from app.api.common import check_text
 from app.errors import BadRequest
@@ -22,14 +30,21 @@ from app.errors import BadRequest
 
 
 class RequestBody(BaseModel):
-    """A JSON object; when `member` is set, its `member` must be an object too."""
+    """A request's JSON object, decoded and checked once: its shape here, with Cinder's
+    messages; when `member` is set, its `member` must be an object too. The router reads
+    the values as sent (`raw`, `content`) and applies Cinder's value checks to them, so a
+    lenient field's coercion (a boolean taken for an integer) never hides a bad value."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
     member: ClassVar[str] = ""
+    # What an empty body lacks, named in its 400 when it is not `member` (a format of
+    # the path's parameters: "{key}").
+    element: ClassVar[str] = ""
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _cinder_shape(cls, data: Any) -> Any:
+    def _cinder_shape(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         # Cinder's 400s, raised as the domain's so the fault keeps Cinder's message.
         if isinstance(data, bytes):  # no JSON content type: read it as JSON anyway
             try:
@@ -41,7 +56,19 @@ class RequestBody(BaseModel):
         check_text(data)
         if cls.member and not isinstance(data.get(cls.member), dict):
             raise BadRequest(f"Missing required element '{cls.member}' in request body.")
-        return data
+        body = handler(data)
+        body._raw = data
+        return body
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The JSON object as it was sent."""
+        return self._raw
+
+    @property
+    def content(self) -> dict[str, Any]:
+        """The member's object as it was sent (the whole body when there is no member)."""
+        return self._raw[self.member] if self.member else self._raw
 
 
 class Part(BaseModel):
@@ -162,6 +189,7 @@ class Empty(Part):
 class VolumeActionRequest(RequestBody):
     """Exactly one action (one member) per request."""
 
+    element: ClassVar[str] = "action"
     extend: Extend | None = Field(None, alias="os-extend")
     retype: Retype | None = Field(None, alias="os-retype")
     migrate_volume: MigrateVolume | None = Field(None, alias="os-migrate_volume")
