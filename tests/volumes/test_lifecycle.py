@@ -8,9 +8,10 @@ import uuid
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Volume, VolumeType
+from app import jobkinds
+from app.db.models import Job, Volume, VolumeType
 from app.errors import BadRequest
-from app.volumes.kernel import lifecycle
+from app.volumes.kernel import jobs, lifecycle
 
 # The conditional update: row locks and returning differ by dialect.
 pytestmark = pytest.mark.both_databases
@@ -107,3 +108,75 @@ async def test_of_two_racing_moves_from_one_state_exactly_one_wins(
     # PostgreSQL re-checks the loser's WHERE once the winner commits: it matches nothing.
     assert len(wins) == 1, results
     assert await _status(sessionmaker, volume_id) in ("deleting", "extending")
+
+
+async def _queue_job(session: AsyncSession, volume_id: str) -> Job:
+    job = jobs.enqueue(
+        session,
+        kind=jobkinds.DELETE_VOLUME,
+        payload=jobkinds.VolumeJob(volume=jobkinds.VolumeRef(id=volume_id, size_gb=1)),
+        backend="node@b",
+        resource_id=volume_id,
+        max_attempts=1,
+    )
+    await session.flush()
+    return job
+
+
+# (status, force, deletes): the volume's state table, as the generic delete reads it.
+DELETE_CASES = [
+    ("available", False, True),
+    ("error_extending", False, True),
+    ("creating", False, False),
+    ("in-use", False, False),
+    ("creating", True, True),
+    ("in-use", True, True),
+    ("maintenance", True, False),
+]
+
+
+@pytest.mark.parametrize(("status", "force", "deletes"), DELETE_CASES)
+async def test_a_delete_starts_only_from_a_status_the_state_table_allows(
+    sessionmaker: async_sessionmaker[AsyncSession], status: str, force: bool, deletes: bool
+) -> None:
+    volume_id = await _volume(sessionmaker, status)
+    async with sessionmaker() as session, session.begin():
+        volume = await session.get(Volume, volume_id)
+        assert volume is not None
+        if deletes:
+            await lifecycle.start_delete(session, volume, force=force, previous_status=status)
+        else:
+            with pytest.raises(BadRequest):
+                await lifecycle.start_delete(session, volume, force=force)
+    async with sessionmaker() as session:
+        volume = await session.get(Volume, volume_id)
+        assert volume is not None
+        assert volume.status == ("deleting" if deletes else status)
+        assert volume.previous_status == (status if deletes else None)
+
+
+async def test_a_force_delete_cancels_the_jobs_in_flight_and_hands_them_back(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    volume_id = await _volume(sessionmaker, "extending")
+    async with sessionmaker() as session, session.begin():
+        queued = await _queue_job(session, volume_id)
+        volume = await session.get(Volume, volume_id)
+        assert volume is not None
+        cancelled = await lifecycle.start_delete(session, volume, force=True)
+        assert [job.id for job in cancelled] == [queued.id]
+        assert cancelled[0].state == jobs.FAILED
+        assert await jobs.active(session, volume_id) == []
+    assert await _status(sessionmaker, volume_id) == "deleting"
+
+
+async def test_a_plain_delete_leaves_the_jobs_alone(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    volume_id = await _volume(sessionmaker, "error")
+    async with sessionmaker() as session, session.begin():
+        await _queue_job(session, volume_id)
+        volume = await session.get(Volume, volume_id)
+        assert volume is not None
+        assert await lifecycle.start_delete(session, volume) == []
+        assert len(await jobs.active(session, volume_id)) == 1

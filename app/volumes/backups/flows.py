@@ -268,25 +268,15 @@ async def delete(
 ) -> Outcome:
     """Deleting (a job on the backup's service removes its objects), or gone at once
     when it never reached a service."""
-    if not force and backup.status not in BackupStatus.DELETABLE:
-        raise BadRequest(
-            f"Invalid backup: Backup status must be available or error, but current "
-            f"status is: {backup.status}."
-        )
     outcome = Outcome()
     held = holds_quota(backup.status)
-    if force:
-        for job in await jobs.cancel_active(session, backup.id, "superseded by a force delete"):
-            if job.kind == jobkinds.CREATE_BACKUP.name:
-                await _give_source_back(session, backup)
-            elif job.kind == jobkinds.DELETE_BACKUP.name:
-                # 'deleting' does not say whether it came from error: the job knows.
-                held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
-    previous = backup.status
-    if not await lifecycle.move(
-        session, backup, {"status": previous}, status=BackupStatus.DELETING
-    ):
-        raise BadRequest(f"Invalid backup: Backup {backup.id} changed status; try again.")
+    # A force delete takes a backup in any status, overriding its jobs in flight.
+    for job in await lifecycle.start_delete(session, backup, force=force):
+        if job.kind == jobkinds.CREATE_BACKUP.name:
+            await _give_source_back(session, backup)
+        elif job.kind == jobkinds.DELETE_BACKUP.name:
+            # 'deleting' does not say whether it came from error: the job knows.
+            held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
     if backup.service is None:
         # Never scheduled: nothing was stored anywhere.
         await _finish_delete(session, backup, held)

@@ -281,12 +281,9 @@ async def delete_snapshot(
 ) -> None:
     """'deleting' and a delete job; or gone at once when no job ever ran for it (then
     nothing of it can exist on the backend). Both rows must be locked by the caller."""
-    allowed = SnapshotStatus.FORCE_DELETABLE if force else SnapshotStatus.DELETABLE
-    await lifecycle.transition(session, snapshot, allowed, SnapshotStatus.DELETING, "delete")
-    if force:
-        # Whatever was in flight is overridden; the agent runs one job per snapshot at
-        # a time, so the delete queued below follows a create still running.
-        await jobs.cancel_active(session, snapshot.id, "superseded by a force delete")
+    # A force delete overrides whatever was in flight; the agent runs one job per
+    # snapshot at a time, so the delete queued below follows a create still running.
+    await lifecycle.start_delete(session, snapshot, force=force)
     ever_ran = await session.scalar(select(exists().where(Job.resource_id == snapshot.id)))
     if not ever_ran:
         await finish_delete(session, runtime, snapshot, volume, outcome, request_id, finish_volume)
