@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.context import RequestContext
@@ -297,11 +297,9 @@ async def delete(
     return outcome
 
 
-async def reset_status(group: Group, status: object) -> None:
-    # The group's own session: the one its caller loaded (and locked) it in.
-    session = async_object_session(group)
-    if session is None:
-        raise RuntimeError(f"group {group.id} was loaded outside a session")
+async def reset_status(session: AsyncSession, group: Group, status: object) -> None:
+    """os-reset_status (admin): only to a resting status, and never from a status
+    other than the one the caller saw."""
     await lifecycle.reset_status(session, group, status)
 
 

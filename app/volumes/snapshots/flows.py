@@ -524,6 +524,11 @@ async def _created(
     _volume: Volume,
     _o: Outcome,
 ) -> None:
+    await _available(session, job, snapshot)
+
+
+async def _available(session: AsyncSession, job: Job, snapshot: Snapshot, **values: Any) -> None:
+    """The agent made (or took over) the snapshot: ready, where the agent says it is."""
     await lifecycle.move(
         session,
         snapshot,
@@ -531,6 +536,7 @@ async def _created(
         status=SnapshotStatus.AVAILABLE,
         progress="100%",
         provider_location=_location(job),
+        **values,
     )
 
 
@@ -622,16 +628,7 @@ async def _managed(
             session, job, snapshot, reason, detail=detail, provider_location=_location(job)
         )
         return
-    await lifecycle.move(
-        session,
-        snapshot,
-        {"status": SnapshotStatus.CREATING},
-        status=SnapshotStatus.AVAILABLE,
-        size=size,
-        pool_id=volume.pool_id,
-        progress="100%",
-        provider_location=_location(job),
-    )
+    await _available(session, job, snapshot, size=size, pool_id=volume.pool_id)
 
 
 async def _claim_managed(
