@@ -22,12 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Backup, BackupService, Job, Snapshot, Volume, utcnow
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.backups import services as backup_services
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
-from app.volumes.kernel.repository import Repository
 from app.volumes.kernel.states import BackupStatus, VolumeStatus
 from app.volumes.snapshots.flows import SnapshotStatus, snapshot_ref
 from app.volumes.volumes import flows as vflows
@@ -56,7 +55,7 @@ class CreateBackup:
     availability_zone: str | None = None
 
 
-BACKUPS = Repository(Backup, "Backup")
+BACKUPS = repository.BACKUPS
 visible = BACKUPS.visible
 get = BACKUPS.get
 
@@ -204,12 +203,7 @@ async def _snapshot_to_back_up(
     session: AsyncSession, ctx: RequestContext, snapshot_id: str, volume: Volume
 ) -> Snapshot:
     """The caller's snapshot of `volume`, locked (after the volume), and available."""
-    query = select(Snapshot).where(Snapshot.id == snapshot_id).with_for_update()
-    if not ctx.is_admin:
-        query = query.where(Snapshot.project_id == ctx.project_id)
-    snapshot = (await session.scalars(query.execution_options(populate_existing=True))).first()
-    if snapshot is None:
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    snapshot = await repository.SNAPSHOTS.get(session, ctx, snapshot_id, for_update=True)
     if snapshot.volume_id != volume.id:
         raise BadRequest(
             f"Invalid input received: Snapshot {snapshot_id} is not a snapshot of volume "
@@ -320,24 +314,11 @@ async def _finish_delete(session: AsyncSession, backup: Backup, held: bool) -> N
 # --- results --------------------------------------------------------------------------------
 
 
-async def _lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:
-    return (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == volume_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-
-
 async def _lock_source(session: AsyncSession, backup: Backup) -> None:
     """Lock what a create reads (volume, then its snapshot), in the flows' lock order."""
-    await _lock_volume(session, backup.volume_id)
+    await repository.VOLUMES.lock(session, backup.volume_id)
     if backup.snapshot_id is not None:
-        await session.execute(
-            select(Snapshot.id).where(Snapshot.id == backup.snapshot_id).with_for_update()
-        )
+        await repository.SNAPSHOTS.lock(session, backup.snapshot_id)
 
 
 async def _give_source_back(session: AsyncSession, backup: Backup) -> None:
@@ -387,14 +368,7 @@ def _on_backup(end: BackupEnd, *, ok: bool, reads_source: bool) -> JobEnd:
             return outcome
         if reads_source:
             await _lock_source(session, found)
-        backup = (
-            await session.scalars(
-                select(Backup)
-                .where(Backup.id == job.resource_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        backup = await BACKUPS.lock(session, job.resource_id)
         if backup is not None:
             await end(session, job, backup, ok)
         return outcome

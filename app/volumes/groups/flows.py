@@ -22,9 +22,8 @@ from app.scheduler.request import VolumeRequest
 from app.volumes.capacity import claims
 from app.volumes.groups import types as gtypes
 from app.volumes.groups.members import GroupStatus
-from app.volumes.kernel import lifecycle, messages, quotas
+from app.volumes.kernel import lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
-from app.volumes.kernel.repository import Repository
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import qos_specs
 from app.volumes.types import types as vtypes
@@ -48,7 +47,7 @@ class CreateGroup:
     availability_zone: str | None = None
 
 
-GROUPS = Repository(Group, "Group")
+GROUPS = repository.GROUPS
 visible = GROUPS.visible
 get = GROUPS.get
 
@@ -56,7 +55,7 @@ get = GROUPS.get
 async def members(session: AsyncSession, group_id: str, *, lock: bool = False) -> list[Volume]:
     query = select(Volume).where(Volume.group_id == group_id).order_by(Volume.id)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = repository.locking(query)
     return list((await session.scalars(query)).all())
 
 
@@ -163,11 +162,7 @@ async def update(
     found: dict[str, Volume] = {}
     if wanted:
         rows = await session.scalars(
-            select(Volume)
-            .where(Volume.id.in_(wanted))
-            .order_by(Volume.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            repository.locking(select(Volume).where(Volume.id.in_(wanted)).order_by(Volume.id))
         )
         found = {v.id: v for v in rows}
     group = await get(session, ctx, group_id, for_update=True)

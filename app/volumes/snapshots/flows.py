@@ -31,10 +31,9 @@ from app.errors import BadRequest, NotFound, OverQuota
 from app.runtime import Runtime
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MetadataStore
-from app.volumes.kernel.repository import Repository
 from app.volumes.kernel.states import SnapshotStatus, VolumeStatus
 from app.volumes.types import types as vtypes
 from app.volumes.volumes import flows as vflows
@@ -75,20 +74,9 @@ def snapshot_ref(snapshot: Snapshot) -> jobkinds.SnapshotRef:
     )
 
 
-SNAPSHOTS = Repository(Snapshot, "Snapshot")
+SNAPSHOTS = repository.SNAPSHOTS
 visible = SNAPSHOTS.visible
 get = SNAPSHOTS.get
-
-
-async def lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:
-    return (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == volume_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
 
 
 async def get_locked(
@@ -99,7 +87,7 @@ async def get_locked(
     snapshot = await get(session, ctx, snapshot_id)
     if with_jobs:
         await jobs.active(session, snapshot.id, lock=True)
-    volume = await lock_volume(session, snapshot.volume_id)
+    volume = await repository.VOLUMES.lock(session, snapshot.volume_id)
     snapshot = await get(session, ctx, snapshot_id, for_update=True)
     if volume is None:  # the foreign key forbids it; say so rather than crash
         raise NotFound(f"Volume {snapshot.volume_id} could not be found.")
@@ -364,11 +352,9 @@ async def before_volume_delete(
     then waits for the last of them. The volume is locked by the caller."""
     rows = (
         await session.scalars(
-            select(Snapshot)
-            .where(Snapshot.volume_id == volume.id)
-            .order_by(Snapshot.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            repository.locking(
+                select(Snapshot).where(Snapshot.volume_id == volume.id).order_by(Snapshot.id)
+            )
         )
     ).all()
     if not rows:
@@ -478,15 +464,8 @@ def on_snapshot(end: SnapshotEnd) -> JobEnd:
         found = await session.get(Snapshot, job.resource_id)
         if found is None:
             return outcome
-        volume = await lock_volume(session, found.volume_id)
-        snapshot = (
-            await session.scalars(
-                select(Snapshot)
-                .where(Snapshot.id == job.resource_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        volume = await repository.VOLUMES.lock(session, found.volume_id)
+        snapshot = await SNAPSHOTS.lock(session, job.resource_id)
         if snapshot is None or volume is None:
             return outcome
         await end(session, runtime, job, snapshot, volume, outcome)

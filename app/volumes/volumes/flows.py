@@ -22,10 +22,9 @@ from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MAX_METADATA_ITEMS, MetadataStore
-from app.volumes.kernel.repository import Repository
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import qos_specs
 from app.volumes.types import types as vtypes
@@ -172,7 +171,7 @@ def validate_metadata(metadata: object) -> dict[str, str]:
     return out
 
 
-VOLUMES = Repository(Volume, "Volume")
+VOLUMES = repository.VOLUMES
 visible = VOLUMES.visible
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
@@ -31,6 +30,7 @@ from app.scheduler.request import VolumeRequest
 from app.volumes.capacity import claims
 from app.volumes.kernel import lifecycle, messages, quotas
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import types as vtypes
 from app.volumes.volumes.flows import Outcome, queue_job, split_host, volume_ref
@@ -153,14 +153,7 @@ async def manage_existing(
 async def _locked_if_managing(session: AsyncSession, volume: Volume) -> bool:
     """Lock the volume row (job, volume, quota, pool: the one lock order) and say
     whether it still waits for its manage job (not force-deleted meanwhile)."""
-    locked = (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == volume.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    locked = await VOLUMES.lock(session, volume.id)
     return locked is not None and locked.status == VolumeStatus.CREATING
 
 
