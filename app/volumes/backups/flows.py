@@ -27,10 +27,11 @@ from app.runtime import Runtime
 from app.volumes.backups import services as backup_services
 from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.kernel.states import BackupStatus, VolumeStatus
 from app.volumes.snapshots.flows import SnapshotStatus, snapshot_ref
 from app.volumes.volumes import flows as vflows
-from app.volumes.volumes.flows import JobEnd, Outcome, split_host
+from app.volumes.volumes.flows import split_host
 
 MESSAGE_RESOURCE = "VOLUME_BACKUP"
 DEFAULT_CONTAINER = "volumebackups"

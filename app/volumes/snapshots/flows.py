@@ -34,10 +34,10 @@ from app.volumes.groups import members as group_members
 from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MetadataStore
+from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.kernel.states import SnapshotStatus, VolumeStatus
 from app.volumes.types import types as vtypes
 from app.volumes.volumes import flows as vflows
-from app.volumes.volumes.flows import JobEnd, Outcome
 
 P = TypeVar("P", bound=jobkinds.Wire)
 # Filters that judge a new placement's hints; the snapshot's pool is its volume's,

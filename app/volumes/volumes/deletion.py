@@ -13,8 +13,9 @@ from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.groups import members as group_members
 from app.volumes.kernel import lifecycle
+from app.volumes.kernel.outcome import Outcome
 from app.volumes.snapshots import flows as snapshots
-from app.volumes.volumes.flows import Outcome, finish_delete, queue_delete, release_extension
+from app.volumes.volumes.flows import finish_delete, queue_delete, release_extension
 
 
 async def delete_volume(

@@ -2,11 +2,12 @@
 
 Each flow is one transaction: the status change, the quota and pool claims and the job
 that asks an agent to act commit together or not at all. The caller commits, then calls
-`Outcome.after_commit()` so this replica's cache and waiting agents learn of it."""
+`Outcome.after_commit()` (app/volumes/kernel/outcome.py) so this replica's cache and
+waiting agents learn of it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,6 +26,8 @@ from app.volumes.groups import members as group_members
 from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MAX_METADATA_ITEMS, MetadataStore
+from app.volumes.kernel.outcome import JobEnd as JobEnd  # importable here as before
+from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import qos_specs
 from app.volumes.types import types as vtypes
@@ -34,23 +37,6 @@ from app.volumes.types import types as vtypes
 MAX_CLAIM_TRIES = 8
 
 
-@dataclass
-class Outcome:
-    """What to tell this replica once the transaction is committed."""
-
-    ledgers: dict[tuple[str, str], float] = field(default_factory=dict)
-    job_queued: bool = False
-
-    def after_commit(self, runtime: Runtime) -> None:
-        for (host, pool), allocated in self.ledgers.items():
-            runtime.cache.set_allocated(host, pool, allocated)
-        if self.job_queued:
-            runtime.jobs.notify()
-
-
-# How a job's end (its agent's result, or the reaper's verdict) is applied: in the
-# transaction that records it; app/volumes/results.py holds one per kind and outcome.
-JobEnd = Callable[[AsyncSession, Runtime, Job], Awaitable[Outcome]]
 P = TypeVar("P", bound=jobkinds.Wire)
 
 

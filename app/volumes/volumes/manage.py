@@ -30,10 +30,11 @@ from app.scheduler.request import VolumeRequest
 from app.volumes.capacity import claims
 from app.volumes.kernel import lifecycle, messages, quotas
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import types as vtypes
-from app.volumes.volumes.flows import Outcome, queue_job, split_host, volume_ref
+from app.volumes.volumes.flows import queue_job, split_host, volume_ref
 
 # The size is not known until the agent reports it: the claim decides capacity then.
 SKIPPED_FILTERS = ("CapacityFilter",)

@@ -18,12 +18,11 @@ from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
 from app.volumes.kernel import lifecycle, messages
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.volumes import clones, manage, migrate
 from app.volumes.volumes.flows import (
-    JobEnd,
-    Outcome,
     finish_delete,
     queue_copy_removal,
     release_extension,
