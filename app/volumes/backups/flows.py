@@ -33,7 +33,6 @@ from app.volumes.snapshots.flows import SnapshotStatus, snapshot_ref
 from app.volumes.volumes import flows as vflows
 from app.volumes.volumes.flows import split_host
 
-MESSAGE_RESOURCE = "VOLUME_BACKUP"
 DEFAULT_CONTAINER = "volumebackups"
 # The volume's status while an agent reads it for a backup (Cinder's name).
 BACKING_UP = "backing-up"
@@ -121,8 +120,13 @@ async def create(
             + (f" in zone {spec.availability_zone}" if spec.availability_zone else "")
             + "."
         )
-        await _message(
-            session, backup, Action.BACKUP_CREATE, Detail.BACKUP_SCHEDULE_ERROR, ctx.request_id
+        await messages.about(
+            session,
+            backup,
+            Action.BACKUP_CREATE,
+            Detail.BACKUP_SCHEDULE_ERROR,
+            backup.fail_reason,
+            ctx.request_id,
         )
         return backup, outcome
     payload = jobkinds.CreateBackupPayload(
@@ -220,25 +224,6 @@ async def _snapshot_to_back_up(
 
 def _backup_ref(backup: Backup) -> jobkinds.BackupRef:
     return jobkinds.BackupRef(id=backup.id, container=backup.container, volume_id=backup.volume_id)
-
-
-async def _message(
-    session: AsyncSession,
-    backup: Backup,
-    action: Action,
-    detail: Detail,
-    request_id: str | None,
-) -> None:
-    await messages.record(
-        session,
-        project_id=backup.project_id,
-        resource_type=MESSAGE_RESOURCE,
-        resource_uuid=backup.id,
-        action=action,
-        detail=detail,
-        reason=backup.fail_reason,
-        request_id=request_id,
-    )
 
 
 # --- delete, reset, force delete ----------------------------------------------------------
@@ -401,8 +386,13 @@ async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
         await quotas.release(
             session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
         )
-        await _message(
-            session, backup, Action.BACKUP_CREATE, Detail.BACKUP_CREATE_DRIVER_ERROR, job.request_id
+        await messages.about(
+            session,
+            backup,
+            Action.BACKUP_CREATE,
+            Detail.BACKUP_CREATE_DRIVER_ERROR,
+            backup.fail_reason,
+            job.request_id,
         )
 
 
@@ -419,8 +409,13 @@ async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
     if await lifecycle.move(
         session, backup, {"status": BackupStatus.DELETING}, status=to, fail_reason=_why(job)
     ):
-        await _message(
-            session, backup, Action.BACKUP_DELETE, Detail.BACKUP_DELETE_DRIVER_ERROR, job.request_id
+        await messages.about(
+            session,
+            backup,
+            Action.BACKUP_DELETE,
+            Detail.BACKUP_DELETE_DRIVER_ERROR,
+            backup.fail_reason,
+            job.request_id,
         )
 
 

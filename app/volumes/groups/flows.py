@@ -119,15 +119,13 @@ async def create(
     if chosen is None:
         group.status = GroupStatus.ERROR
         await quotas.release(session, ctx.project_id, {"groups": 1})
-        await messages.record(
+        await messages.about(
             session,
-            project_id=ctx.project_id,
-            resource_type="GROUP",
-            resource_uuid=group.id,
-            action=Action.CREATE_GROUP,
-            detail=Detail.NO_BACKEND_AVAILABLE,
-            reason=runtime.scheduler.group_no_valid_backend_reason(requests, specs),
-            request_id=ctx.request_id,
+            group,
+            Action.CREATE_GROUP,
+            Detail.NO_BACKEND_AVAILABLE,
+            runtime.scheduler.group_no_valid_backend_reason(requests, specs),
+            ctx.request_id,
         )
     else:
         group.status = GroupStatus.AVAILABLE

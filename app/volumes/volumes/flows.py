@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
@@ -173,16 +173,7 @@ async def get(
     the volume's in-flight jobs: the lock order is job, then volume, as for a result."""
     if with_jobs:
         await jobs.active(session, volume_id, lock=True)
-    query = select(Volume).where(Volume.id == volume_id)
-    if not ctx.is_admin:
-        # Another project's volume is simply not found: no 403 that confirms it exists.
-        query = query.where(Volume.project_id == ctx.project_id)
-    if for_update:
-        query = query.with_for_update()
-    volume = (await session.scalars(query)).first()
-    if volume is None:
-        raise NotFound(f"Volume {volume_id} could not be found.")
-    return volume
+    return await VOLUMES.get(session, ctx, volume_id, for_update=for_update)
 
 
 async def create(
@@ -480,11 +471,7 @@ async def extend(
         session, runtime.settings, volume.project_id, {"gigabytes": delta}, volume_size=new_size
     )
     outcome = Outcome()
-    vtype = await session.get(VolumeType, volume.volume_type_id)
-    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
-    allocated = None
-    if volume.pool_id is not None:
-        allocated = await claims.claim(session, volume.pool_id, delta, thin=thin)
+    allocated, _ = await claim_in_place(session, volume, delta)
     if allocated is None:
         await quotas.release(session, volume.project_id, {"gigabytes": delta})
         volume.status = VolumeStatus.AVAILABLE
@@ -501,6 +488,25 @@ async def extend(
     payload = jobkinds.ExtendVolumePayload(volume=volume_ref(volume), new_size_gb=new_size)
     queue_job(session, runtime, volume, jobkinds.EXTEND_VOLUME, payload, outcome, ctx.request_id)
     return outcome
+
+
+async def provisioning(session: AsyncSession, volume: Volume) -> tuple[VolumeType | None, bool]:
+    """The volume's type, and whether what is made of it is thin (unless it says thick)."""
+    vtype = await session.get(VolumeType, volume.volume_type_id)
+    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
+    return vtype, thin
+
+
+async def claim_in_place(
+    session: AsyncSession, volume: Volume, size: int
+) -> tuple[float | None, bool]:
+    """Claim `size` GB more on the pool the volume is on (for it, or a snapshot of it),
+    thin or thick as its type says: the pool's allocation after it, None when the pool
+    has no room (or the volume no pool); and whether the claim was thin."""
+    _, thin = await provisioning(session, volume)
+    if volume.pool_id is None:
+        return None, thin
+    return await claims.claim(session, volume.pool_id, size, thin=thin), thin
 
 
 async def count(session: AsyncSession, query: Select[Any]) -> int:

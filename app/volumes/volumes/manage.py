@@ -27,14 +27,13 @@ from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, OverQuota
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
-from app.volumes.capacity import claims
 from app.volumes.kernel import lifecycle, messages, quotas
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import types as vtypes
-from app.volumes.volumes.flows import queue_job, split_host, volume_ref
+from app.volumes.volumes.flows import claim_in_place, queue_job, split_host, volume_ref
 
 # The size is not known until the agent reports it: the claim decides capacity then.
 SKIPPED_FILTERS = ("CapacityFilter",)
@@ -224,11 +223,7 @@ async def _claim(
     except OverQuota as exc:
         await quotas.release(session, project, {"gigabytes": size})
         return Detail.QUOTA_EXCEED, exc.message
-    vtype = await session.get(VolumeType, volume.volume_type_id)
-    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
-    allocated = None
-    if volume.pool_id is not None:
-        allocated = await claims.claim(session, volume.pool_id, size, thin=thin)
+    allocated, thin = await claim_in_place(session, volume, size)
     if allocated is None:
         await quotas.release(session, project, {"volumes": 1, "gigabytes": size})
         kind = "thin" if thin else "thick"
