@@ -180,3 +180,49 @@ async def test_a_plain_delete_leaves_the_jobs_alone(
         assert volume is not None
         assert await lifecycle.start_delete(session, volume) == []
         assert len(await jobs.active(session, volume_id)) == 1
+
+
+# (from, to, resets): os-reset_status takes a volume to a resting status only.
+RESET_CASES = [
+    ("error", "available", True),
+    ("creating", "error", True),
+    ("available", "in-use", True),
+    ("available", "creating", False),
+    ("error", "deleting", False),
+    ("error", "no-such-status", False),
+]
+
+
+@pytest.mark.parametrize(("status", "to", "resets"), RESET_CASES)
+async def test_a_reset_goes_only_to_a_resting_status_and_keeps_the_previous_one(
+    sessionmaker: async_sessionmaker[AsyncSession], status: str, to: str, resets: bool
+) -> None:
+    volume_id = await _volume(sessionmaker, status)
+    async with sessionmaker() as session, session.begin():
+        volume = await session.get(Volume, volume_id)
+        assert volume is not None
+        if resets:
+            await lifecycle.reset_status(session, volume, to)
+        else:
+            with pytest.raises(BadRequest):
+                await lifecycle.reset_status(session, volume, to)
+    async with sessionmaker() as session:
+        volume = await session.get(Volume, volume_id)
+        assert volume is not None
+        assert (volume.status, volume.previous_status) == (
+            (to, status) if resets else (status, None)
+        )
+
+
+async def test_a_reset_is_refused_under_a_job_in_flight(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    volume_id = await _volume(sessionmaker, "deleting")
+    async with sessionmaker() as session, session.begin():
+        queued = await _queue_job(session, volume_id)
+        volume = await session.get(Volume, volume_id)
+        assert volume is not None
+        with pytest.raises(BadRequest) as refused:
+            await lifecycle.reset_status(session, volume, "available")
+    assert f"job {queued.id}" in refused.value.message
+    assert await _status(sessionmaker, volume_id) == "deleting"
