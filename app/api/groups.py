@@ -237,7 +237,7 @@ async def group_action(
         min_version(GROUP_RESET_STATUS, call.version)
         authorize(ctx, "group:reset_status")
         group = await flows.get(call.work.session, ctx, group_id, for_update=True)
-        await flows.reset_status(group, args.get("status"))
+        await flows.reset_status(call.work.session, group, args.get("status"))
     else:
         raise BadRequest(f"There is no such action: {action}")
     return Response(status_code=202)

@@ -15,9 +15,9 @@ from app import jobkinds
 from app.db.models import Job
 from app.runtime import Runtime
 from app.volumes.backups import flows as backups
+from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.snapshots import flows as snapshots
 from app.volumes.volumes import results as volumes
-from app.volumes.volumes.flows import JobEnd, Outcome
 
 log = structlog.get_logger(__name__)
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.context import RequestContext
 from app.db.models import Pool, QuotaUsage, Volume
 from app.volumes.kernel import jobs
+from app.volumes.kernel.repository import VOLUMES
 from app.volumes.volumes import flows
-from app.volumes.volumes import results as volume_results
 from tests.api.helpers import claim, file_pool, report, run_jobs
 from tests.conftest import Caller
 
@@ -123,7 +123,7 @@ async def test_force_delete_and_a_job_result_lock_in_one_order_and_never_deadloc
                 assert done is not None
                 result_holds_job.set()
                 await asyncio.sleep(0.3)  # the force delete is now waiting on the job
-                await volume_results._volume(session, done)  # job, then volume
+                await VOLUMES.lock(session, done.resource_id)  # job, then volume
         except Exception as exc:
             errors.append(exc)
 

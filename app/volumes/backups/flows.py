@@ -22,18 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Backup, BackupService, Job, Snapshot, Volume, utcnow
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.backups import services as backup_services
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
-from app.volumes.kernel.repository import Repository
+from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.kernel.states import BackupStatus, VolumeStatus
 from app.volumes.snapshots.flows import SnapshotStatus, snapshot_ref
 from app.volumes.volumes import flows as vflows
-from app.volumes.volumes.flows import JobEnd, Outcome, split_host
+from app.volumes.volumes.flows import split_host
 
-MESSAGE_RESOURCE = "VOLUME_BACKUP"
 DEFAULT_CONTAINER = "volumebackups"
 # The volume's status while an agent reads it for a backup (Cinder's name).
 BACKING_UP = "backing-up"
@@ -56,7 +55,7 @@ class CreateBackup:
     availability_zone: str | None = None
 
 
-BACKUPS = Repository(Backup, "Backup")
+BACKUPS = repository.BACKUPS
 visible = BACKUPS.visible
 get = BACKUPS.get
 
@@ -121,8 +120,13 @@ async def create(
             + (f" in zone {spec.availability_zone}" if spec.availability_zone else "")
             + "."
         )
-        await _message(
-            session, backup, Action.BACKUP_CREATE, Detail.BACKUP_SCHEDULE_ERROR, ctx.request_id
+        await messages.about(
+            session,
+            backup,
+            Action.BACKUP_CREATE,
+            Detail.BACKUP_SCHEDULE_ERROR,
+            backup.fail_reason,
+            ctx.request_id,
         )
         return backup, outcome
     payload = jobkinds.CreateBackupPayload(
@@ -204,12 +208,7 @@ async def _snapshot_to_back_up(
     session: AsyncSession, ctx: RequestContext, snapshot_id: str, volume: Volume
 ) -> Snapshot:
     """The caller's snapshot of `volume`, locked (after the volume), and available."""
-    query = select(Snapshot).where(Snapshot.id == snapshot_id).with_for_update()
-    if not ctx.is_admin:
-        query = query.where(Snapshot.project_id == ctx.project_id)
-    snapshot = (await session.scalars(query.execution_options(populate_existing=True))).first()
-    if snapshot is None:
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    snapshot = await repository.SNAPSHOTS.get(session, ctx, snapshot_id, for_update=True)
     if snapshot.volume_id != volume.id:
         raise BadRequest(
             f"Invalid input received: Snapshot {snapshot_id} is not a snapshot of volume "
@@ -225,25 +224,6 @@ async def _snapshot_to_back_up(
 
 def _backup_ref(backup: Backup) -> jobkinds.BackupRef:
     return jobkinds.BackupRef(id=backup.id, container=backup.container, volume_id=backup.volume_id)
-
-
-async def _message(
-    session: AsyncSession,
-    backup: Backup,
-    action: Action,
-    detail: Detail,
-    request_id: str | None,
-) -> None:
-    await messages.record(
-        session,
-        project_id=backup.project_id,
-        resource_type=MESSAGE_RESOURCE,
-        resource_uuid=backup.id,
-        action=action,
-        detail=detail,
-        reason=backup.fail_reason,
-        request_id=request_id,
-    )
 
 
 # --- delete, reset, force delete ----------------------------------------------------------
@@ -268,25 +248,15 @@ async def delete(
 ) -> Outcome:
     """Deleting (a job on the backup's service removes its objects), or gone at once
     when it never reached a service."""
-    if not force and backup.status not in BackupStatus.DELETABLE:
-        raise BadRequest(
-            f"Invalid backup: Backup status must be available or error, but current "
-            f"status is: {backup.status}."
-        )
     outcome = Outcome()
     held = holds_quota(backup.status)
-    if force:
-        for job in await jobs.cancel_active(session, backup.id, "superseded by a force delete"):
-            if job.kind == jobkinds.CREATE_BACKUP.name:
-                await _give_source_back(session, backup)
-            elif job.kind == jobkinds.DELETE_BACKUP.name:
-                # 'deleting' does not say whether it came from error: the job knows.
-                held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
-    previous = backup.status
-    if not await lifecycle.move(
-        session, backup, {"status": previous}, status=BackupStatus.DELETING
-    ):
-        raise BadRequest(f"Invalid backup: Backup {backup.id} changed status; try again.")
+    # A force delete takes a backup in any status, overriding its jobs in flight.
+    for job in await lifecycle.start_delete(session, backup, force=force):
+        if job.kind == jobkinds.CREATE_BACKUP.name:
+            await _give_source_back(session, backup)
+        elif job.kind == jobkinds.DELETE_BACKUP.name:
+            # 'deleting' does not say whether it came from error: the job knows.
+            held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
     if backup.service is None:
         # Never scheduled: nothing was stored anywhere.
         await _finish_delete(session, backup, held)
@@ -330,24 +300,11 @@ async def _finish_delete(session: AsyncSession, backup: Backup, held: bool) -> N
 # --- results --------------------------------------------------------------------------------
 
 
-async def _lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:
-    return (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == volume_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-
-
 async def _lock_source(session: AsyncSession, backup: Backup) -> None:
     """Lock what a create reads (volume, then its snapshot), in the flows' lock order."""
-    await _lock_volume(session, backup.volume_id)
+    await repository.VOLUMES.lock(session, backup.volume_id)
     if backup.snapshot_id is not None:
-        await session.execute(
-            select(Snapshot.id).where(Snapshot.id == backup.snapshot_id).with_for_update()
-        )
+        await repository.SNAPSHOTS.lock(session, backup.snapshot_id)
 
 
 async def _give_source_back(session: AsyncSession, backup: Backup) -> None:
@@ -397,14 +354,7 @@ def _on_backup(end: BackupEnd, *, ok: bool, reads_source: bool) -> JobEnd:
             return outcome
         if reads_source:
             await _lock_source(session, found)
-        backup = (
-            await session.scalars(
-                select(Backup)
-                .where(Backup.id == job.resource_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        backup = await BACKUPS.lock(session, job.resource_id)
         if backup is not None:
             await end(session, job, backup, ok)
         return outcome
@@ -436,8 +386,13 @@ async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
         await quotas.release(
             session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
         )
-        await _message(
-            session, backup, Action.BACKUP_CREATE, Detail.BACKUP_CREATE_DRIVER_ERROR, job.request_id
+        await messages.about(
+            session,
+            backup,
+            Action.BACKUP_CREATE,
+            Detail.BACKUP_CREATE_DRIVER_ERROR,
+            backup.fail_reason,
+            job.request_id,
         )
 
 
@@ -454,8 +409,13 @@ async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
     if await lifecycle.move(
         session, backup, {"status": BackupStatus.DELETING}, status=to, fail_reason=_why(job)
     ):
-        await _message(
-            session, backup, Action.BACKUP_DELETE, Detail.BACKUP_DELETE_DRIVER_ERROR, job.request_id
+        await messages.about(
+            session,
+            backup,
+            Action.BACKUP_DELETE,
+            Detail.BACKUP_DELETE_DRIVER_ERROR,
+            backup.fail_reason,
+            job.request_id,
         )
 
 

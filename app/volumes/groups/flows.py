@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.context import RequestContext
@@ -22,9 +22,8 @@ from app.scheduler.request import VolumeRequest
 from app.volumes.capacity import claims
 from app.volumes.groups import types as gtypes
 from app.volumes.groups.members import GroupStatus
-from app.volumes.kernel import lifecycle, messages, quotas
+from app.volumes.kernel import lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
-from app.volumes.kernel.repository import Repository
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import qos_specs
 from app.volumes.types import types as vtypes
@@ -48,7 +47,7 @@ class CreateGroup:
     availability_zone: str | None = None
 
 
-GROUPS = Repository(Group, "Group")
+GROUPS = repository.GROUPS
 visible = GROUPS.visible
 get = GROUPS.get
 
@@ -56,7 +55,7 @@ get = GROUPS.get
 async def members(session: AsyncSession, group_id: str, *, lock: bool = False) -> list[Volume]:
     query = select(Volume).where(Volume.group_id == group_id).order_by(Volume.id)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = repository.locking(query)
     return list((await session.scalars(query)).all())
 
 
@@ -120,15 +119,13 @@ async def create(
     if chosen is None:
         group.status = GroupStatus.ERROR
         await quotas.release(session, ctx.project_id, {"groups": 1})
-        await messages.record(
+        await messages.about(
             session,
-            project_id=ctx.project_id,
-            resource_type="GROUP",
-            resource_uuid=group.id,
-            action=Action.CREATE_GROUP,
-            detail=Detail.NO_BACKEND_AVAILABLE,
-            reason=runtime.scheduler.group_no_valid_backend_reason(requests, specs),
-            request_id=ctx.request_id,
+            group,
+            Action.CREATE_GROUP,
+            Detail.NO_BACKEND_AVAILABLE,
+            runtime.scheduler.group_no_valid_backend_reason(requests, specs),
+            ctx.request_id,
         )
     else:
         group.status = GroupStatus.AVAILABLE
@@ -163,11 +160,7 @@ async def update(
     found: dict[str, Volume] = {}
     if wanted:
         rows = await session.scalars(
-            select(Volume)
-            .where(Volume.id.in_(wanted))
-            .order_by(Volume.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            repository.locking(select(Volume).where(Volume.id.in_(wanted)).order_by(Volume.id))
         )
         found = {v.id: v for v in rows}
     group = await get(session, ctx, group_id, for_update=True)
@@ -297,11 +290,9 @@ async def delete(
     return outcome
 
 
-async def reset_status(group: Group, status: object) -> None:
-    # The group's own session: the one its caller loaded (and locked) it in.
-    session = async_object_session(group)
-    if session is None:
-        raise RuntimeError(f"group {group.id} was loaded outside a session")
+async def reset_status(session: AsyncSession, group: Group, status: object) -> None:
+    """os-reset_status (admin): only to a resting status, and never from a status
+    other than the one the caller saw."""
     await lifecycle.reset_status(session, group, status)
 
 

@@ -12,18 +12,8 @@ from app.context import RequestContext
 from app.db.models import Group, Volume, utcnow
 from app.errors import BadRequest, NotFound
 from app.volumes.kernel import lifecycle
+from app.volumes.kernel.repository import GROUPS
 from app.volumes.kernel.states import GroupStatus, VolumeStatus
-
-
-async def lock(session: AsyncSession, group_id: str) -> Group | None:
-    return (
-        await session.scalars(
-            select(Group)
-            .where(Group.id == group_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
 
 
 async def check_new_member(
@@ -31,7 +21,7 @@ async def check_new_member(
 ) -> Group:
     """The group a new volume joins: the caller's, available, with the volume's type
     among its own (Cinder's checks when creating a volume in a group)."""
-    group = await lock(session, group_id)
+    group = await GROUPS.lock(session, group_id)
     # Even an admin's volume joins only a group of its own project: the group's quota
     # goes back with its last volume, to that volume's project.
     if group is None or group.project_id != ctx.project_id:
@@ -62,7 +52,7 @@ async def leaving(session: AsyncSession, volume: Volume) -> Group | None:
     the caller removes it in the same transaction."""
     if volume.group_id is None:
         return None
-    group = await lock(session, volume.group_id)
+    group = await GROUPS.lock(session, volume.group_id)
     if group is not None and group.status == GroupStatus.CREATING:
         await _settle_copy(session, group, volume, None)
         return None
@@ -83,7 +73,7 @@ async def copy_member_done(session: AsyncSession, volume: Volume, becomes: str) 
     clone's own claim changes: the lock order is volume, group, quota, pool."""
     if volume.group_id is None:
         return
-    group = await lock(session, volume.group_id)
+    group = await GROUPS.lock(session, volume.group_id)
     if group is not None and group.status == GroupStatus.CREATING:
         await _settle_copy(session, group, volume, becomes)
 

@@ -32,39 +32,15 @@ async def default(session: AsyncSession, ctx: RequestContext, name: str | None) 
     return found
 
 
-GROUP_TYPES = TypeCatalog(GroupType, "Group type", "group_specs", "group spec", _visible)
+GROUP_TYPES = TypeCatalog(
+    GroupType, "Group type", "group_specs", "group spec", _visible, GroupTypeSpec
+)
+create = GROUP_TYPES.create
 get = GROUP_TYPES.get
 
 
-async def _name_taken(session: AsyncSession, name: str, other_than: str | None = None) -> bool:
-    query = select(GroupType.id).where(GroupType.name == name)
-    if other_than is not None:
-        query = query.where(GroupType.id != other_than)
-    return (await session.scalars(query)).first() is not None
-
-
-async def create(
-    session: AsyncSession,
-    name: str,
-    description: str | None,
-    is_public: bool,
-    specs: dict[str, str],
-) -> GroupType:
-    if await _name_taken(session, name):
-        raise Conflict(f"Group Type {name} already exists.")
-    gtype = GroupType(
-        name=name,
-        description=description,
-        is_public=is_public,
-        group_specs=[GroupTypeSpec(key=k, value=v) for k, v in specs.items()],
-    )
-    session.add(gtype)
-    await session.flush()
-    return gtype
-
-
 async def rename(session: AsyncSession, gtype: GroupType, name: str) -> None:
-    if await _name_taken(session, name, other_than=gtype.id):
+    if await GROUP_TYPES.name_taken(session, name, other_than=gtype.id):
         raise Conflict(f"Group Type {name} already exists.")
     gtype.name = name
     gtype.updated_at = utcnow()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Backup, Group, Snapshot, Volume, utcnow
+from app.db.models import Backup, Group, Job, Snapshot, Volume, utcnow
 from app.errors import BadRequest
 from app.volumes.kernel import jobs
 from app.volumes.kernel.states import BackupStatus, GroupStatus, SnapshotStatus, VolumeStatus
@@ -96,6 +96,10 @@ class StateTable:
     # os-reset_status targets: resting statuses only; nothing would ever move a row out
     # of a transitional one that no job stands behind.
     resettable: tuple[str, ...]
+    # A delete starts from these; an admin's force delete also from these (None: from
+    # any status), overriding whatever job is in flight.
+    deletable: tuple[str, ...]
+    force_deletable: tuple[str, ...] | None
     # A backup's create job reads this resource (by this keyword of jobs.backup_reading).
     read_by_backups: str | None = None
     # The resource keeps the status it had before (Cinder's volume previous_status).
@@ -103,11 +107,43 @@ class StateTable:
 
 
 STATE_TABLES: dict[type, StateTable] = {
-    Volume: StateTable(VolumeStatus.RESETTABLE, "volume_id", keeps_previous=True),
-    Snapshot: StateTable(SnapshotStatus.RESETTABLE, "snapshot_id"),
-    Backup: StateTable(BackupStatus.RESETTABLE),
-    Group: StateTable(GroupStatus.RESETTABLE),
+    Volume: StateTable(
+        VolumeStatus.RESETTABLE,
+        VolumeStatus.DELETABLE,
+        VolumeStatus.FORCE_DELETABLE,
+        "volume_id",
+        keeps_previous=True,
+    ),
+    Snapshot: StateTable(
+        SnapshotStatus.RESETTABLE,
+        SnapshotStatus.DELETABLE,
+        SnapshotStatus.FORCE_DELETABLE,
+        "snapshot_id",
+    ),
+    Backup: StateTable(BackupStatus.RESETTABLE, BackupStatus.DELETABLE, None),
+    # Cinder has no force delete of a group: its volumes are force-deleted one by one.
+    Group: StateTable(GroupStatus.RESETTABLE, GroupStatus.DELETABLE, GroupStatus.DELETABLE),
 }
+
+DELETING = "deleting"  # every resource's, while its storage is removed
+
+
+async def start_delete(
+    session: AsyncSession, row: Row, *, force: bool = False, **values: Any
+) -> list[Job]:
+    """Move `row` to 'deleting' (with `values`) from a status its state table lets a
+    delete start from, or refuse with Cinder's 400. A `force` delete (os-force_delete)
+    also starts from a stuck transitional status and cancels the jobs in flight on the
+    row: they come back so the caller gives back what each held. Whoever calls this
+    holds the row's lock (and, for a force delete, its jobs' first)."""
+    table = STATE_TABLES[type(row)]
+    allowed = table.deletable
+    if force:
+        allowed = (row.status,) if table.force_deletable is None else table.force_deletable
+    await transition(session, row, allowed, DELETING, "delete", **values)
+    if not force:
+        return []
+    return await jobs.cancel_active(session, row.id, "superseded by a force delete")
 
 
 async def reset_status(session: AsyncSession, row: Row, status: object) -> None:

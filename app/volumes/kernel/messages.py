@@ -8,7 +8,7 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Message, Volume, utcnow
+from app.db.models import Backup, Group, Message, Snapshot, Volume, utcnow
 
 MESSAGE_TTL = timedelta(days=30)
 
@@ -80,22 +80,34 @@ async def record(
     return message
 
 
-async def about_volume(
+# Cinder's resource_type of a message about each kind of row.
+RESOURCE_TYPES: dict[type, str] = {
+    Volume: "VOLUME",
+    Snapshot: "VOLUME_SNAPSHOT",
+    Backup: "VOLUME_BACKUP",
+    Group: "GROUP",
+}
+
+
+async def about(
     session: AsyncSession,
-    volume: Volume,
+    row: Volume | Snapshot | Backup | Group,
     action: Action,
     detail: Detail,
     reason: str | None,
     request_id: str | None,
 ) -> Message:
-    """A message about one volume, for its project."""
+    """A message about one volume, snapshot, backup or group, for its project."""
     return await record(
         session,
-        project_id=volume.project_id,
-        resource_type="VOLUME",
-        resource_uuid=volume.id,
+        project_id=row.project_id,
+        resource_type=RESOURCE_TYPES[type(row)],
+        resource_uuid=row.id,
         action=action,
         detail=detail,
         reason=reason,
         request_id=request_id,
     )
+
+
+about_volume = about

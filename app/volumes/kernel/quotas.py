@@ -33,16 +33,22 @@ def setting_defaults(settings: Settings) -> dict[str, int]:
 
 
 async def defaults(session: AsyncSession, settings: Settings) -> dict[str, int]:
-    out = setting_defaults(settings)
+    return await _with_class(session, setting_defaults(settings), DEFAULT_CLASS)
+
+
+async def _with_class(
+    session: AsyncSession, limits: dict[str, int], class_name: str
+) -> dict[str, int]:
+    """`limits` with a quota class's own values over them (where it has one)."""
     rows = await session.execute(
         select(QuotaClass.resource, QuotaClass.hard_limit).where(
-            QuotaClass.class_name == DEFAULT_CLASS
+            QuotaClass.class_name == class_name
         )
     )
     for resource, limit in rows:
-        if resource in out:
-            out[resource] = int(limit)
-    return out
+        if resource in limits:
+            limits[resource] = int(limit)
+    return limits
 
 
 async def limits(session: AsyncSession, settings: Settings, project_id: str) -> dict[str, int]:
@@ -199,14 +205,7 @@ async def class_limits(
     default class; others are kept (and shown) as Cinder keeps them."""
     out = await defaults(session, settings)
     if class_name != DEFAULT_CLASS:
-        rows = await session.execute(
-            select(QuotaClass.resource, QuotaClass.hard_limit).where(
-                QuotaClass.class_name == class_name
-            )
-        )
-        for resource, limit in rows:
-            if resource in out:
-                out[resource] = int(limit)
+        out = await _with_class(session, out, class_name)
     return out
 
 

@@ -39,8 +39,27 @@ class Repository(Generic[Row]):
         if not ctx.is_admin:
             query = query.where(self.model.project_id == ctx.project_id)
         if for_update:
-            query = query.with_for_update().execution_options(populate_existing=True)
+            query = locking(query)
         row = (await session.scalars(query)).first()
         if row is None:
             raise NotFound(f"{self.noun} {row_id} could not be found.")
         return row
+
+    async def lock(self, session: AsyncSession, row_id: str) -> Row | None:
+        """The row whoever's it is (a job's end, a flow reaching a related row), locked
+        and read afresh; None when it is gone. The caller keeps the lock order (job,
+        volume, snapshot/backup/group, quota, pool)."""
+        query = locking(select(self.model).where(self.model.id == row_id))
+        return (await session.scalars(query)).first()
+
+
+def locking(query: Select[Any]) -> Select[Any]:
+    """`query` as SELECT … FOR UPDATE (where the dialect has it: SQLite's one writer
+    needs none), its rows read afresh over what the session holds."""
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
+VOLUMES = Repository(Volume, "Volume")
+SNAPSHOTS = Repository(Snapshot, "Snapshot")
+BACKUPS = Repository(Backup, "Backup")
+GROUPS = Repository(Group, "Group")

@@ -26,19 +26,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.context import RequestContext
-from app.db.models import Backend, Job, Pool, Snapshot, SnapshotMetadata, Volume, VolumeType, utcnow
+from app.db.models import (
+    Backend,
+    Job,
+    Pool,
+    Snapshot,
+    SnapshotMetadata,
+    Volume,
+    VolumeType,
+    utcnow,
+)
 from app.errors import BadRequest, NotFound, OverQuota
 from app.runtime import Runtime
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MetadataStore
-from app.volumes.kernel.repository import Repository
+from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.kernel.states import SnapshotStatus, VolumeStatus
-from app.volumes.types import types as vtypes
 from app.volumes.volumes import flows as vflows
-from app.volumes.volumes.flows import JobEnd, Outcome
 
 P = TypeVar("P", bound=jobkinds.Wire)
 # Filters that judge a new placement's hints; the snapshot's pool is its volume's,
@@ -75,20 +82,9 @@ def snapshot_ref(snapshot: Snapshot) -> jobkinds.SnapshotRef:
     )
 
 
-SNAPSHOTS = Repository(Snapshot, "Snapshot")
+SNAPSHOTS = repository.SNAPSHOTS
 visible = SNAPSHOTS.visible
 get = SNAPSHOTS.get
-
-
-async def lock_volume(session: AsyncSession, volume_id: str) -> Volume | None:
-    return (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == volume_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
 
 
 async def get_locked(
@@ -99,17 +95,11 @@ async def get_locked(
     snapshot = await get(session, ctx, snapshot_id)
     if with_jobs:
         await jobs.active(session, snapshot.id, lock=True)
-    volume = await lock_volume(session, snapshot.volume_id)
+    volume = await repository.VOLUMES.lock(session, snapshot.volume_id)
     snapshot = await get(session, ctx, snapshot_id, for_update=True)
     if volume is None:  # the foreign key forbids it; say so rather than crash
         raise NotFound(f"Volume {snapshot.volume_id} could not be found.")
     return snapshot, volume
-
-
-async def _thin(session: AsyncSession, volume: Volume) -> tuple[VolumeType | None, bool]:
-    vtype = await session.get(VolumeType, volume.volume_type_id)
-    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
-    return vtype, thin
 
 
 async def pool_key(session: AsyncSession, pool_id: int) -> tuple[str, str]:
@@ -122,26 +112,6 @@ async def pool_key(session: AsyncSession, pool_id: int) -> tuple[str, str]:
         )
     ).one()
     return str(row[0]), str(row[1])
-
-
-async def about(
-    session: AsyncSession,
-    snapshot: Snapshot,
-    action: Action,
-    detail: Detail,
-    reason: str | None,
-    request_id: str | None,
-) -> None:
-    await messages.record(
-        session,
-        project_id=snapshot.project_id,
-        resource_type="VOLUME_SNAPSHOT",
-        resource_uuid=snapshot.id,
-        action=action,
-        detail=detail,
-        reason=reason,
-        request_id=request_id,
-    )
 
 
 # --- create -------------------------------------------------------------------------------
@@ -171,25 +141,13 @@ async def create(
         # per_volume_gigabytes limits volumes, not their snapshots.
         volume_size=0,
     )
-    snapshot = Snapshot(
-        project_id=volume.project_id,
-        user_id=ctx.user_id,
-        volume_id=volume.id,
-        name=spec.name,
-        description=spec.description,
-        size=volume.size,
-        status=SnapshotStatus.CREATING,
-        progress="0%",
-        snapshot_metadata=[SnapshotMetadata(key=k, value=v) for k, v in spec.metadata.items()],
-    )
-    session.add(snapshot)
-    await session.flush()
+    snapshot = await _new_snapshot(session, ctx, volume, spec, volume.size)
     outcome = Outcome()
     why = await _claim_on_volume_pool(session, runtime, volume, snapshot.size, outcome)
     if why is not None:
         snapshot.status = SnapshotStatus.ERROR
         snapshot.updated_at = utcnow()
-        await about(
+        await messages.about(
             session,
             snapshot,
             Action.SNAPSHOT_CREATE,
@@ -202,17 +160,58 @@ async def create(
     payload = jobkinds.CreateSnapshotPayload(
         snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume)
     )
-    vflows.queue_job(
+    _queue(
         session,
         runtime,
+        snapshot,
         volume,
         jobkinds.CREATE_SNAPSHOT,
         payload,
         outcome,
         ctx.request_id,
-        resource_id=snapshot.id,
     )
     return snapshot, outcome
+
+
+async def _new_snapshot(
+    session: AsyncSession,
+    ctx: RequestContext,
+    volume: Volume,
+    spec: CreateSnapshot | ManageSnapshot,
+    size: int,
+) -> Snapshot:
+    """A 'creating' snapshot row of `volume`, which belongs with its volume: the volume's
+    project sees and pays for it."""
+    snapshot = Snapshot(
+        project_id=volume.project_id,
+        user_id=ctx.user_id,
+        volume_id=volume.id,
+        name=spec.name,
+        description=spec.description,
+        size=size,
+        status=SnapshotStatus.CREATING,
+        progress="0%",
+        snapshot_metadata=[SnapshotMetadata(key=k, value=v) for k, v in spec.metadata.items()],
+    )
+    session.add(snapshot)
+    await session.flush()
+    return snapshot
+
+
+def _queue(
+    session: AsyncSession,
+    runtime: Runtime,
+    snapshot: Snapshot,
+    volume: Volume,
+    kind: jobkinds.JobKind[P, Any],
+    payload: P,
+    outcome: Outcome,
+    request_id: str | None,
+) -> None:
+    """A job on the snapshot, run by the agent of its volume's backend."""
+    vflows.queue_job(
+        session, runtime, volume, kind, payload, outcome, request_id, resource_id=snapshot.id
+    )
 
 
 async def _claim_on_volume_pool(
@@ -222,20 +221,9 @@ async def _claim_on_volume_pool(
     then the claim; None when claimed, else why not."""
     if volume.host is None or volume.pool_id is None:
         return f"Volume {volume.id} is on no pool."
-    vtype, thin = await _thin(session, volume)
+    vtype, thin = await vflows.provisioning(session, volume)
     if vtype is not None:
-        request = await vflows.scheduling_request(
-            session,
-            size=size,
-            project_id=volume.project_id,
-            volume_id=volume.id,
-            multiattach=volume.multiattach,
-            vtype=vtype,
-            zone=volume.availability_zone,
-            hints={},
-            tried=set(),
-        )
-        why = runtime.scheduler.pool_passes(volume.host, request, skip=SKIPPED_FILTERS)
+        why = await _pool_refuses(session, runtime, volume, vtype, size, SKIPPED_FILTERS)
         if why is not None:
             return f"Pool {volume.host} cannot take the snapshot: {why}."
     allocated = await claims.claim(session, volume.pool_id, size, thin=thin)
@@ -244,6 +232,30 @@ async def _claim_on_volume_pool(
         return f"Pool {volume.host} has no room for {size} GB ({kind}) more."
     outcome.ledgers[vflows.split_host(volume.host)] = allocated
     return None
+
+
+async def _pool_refuses(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume: Volume,
+    vtype: VolumeType,
+    size: int,
+    skip: tuple[str, ...],
+) -> str | None:
+    """Why the scheduler's filters (but `skip`) refuse `size` GB more on the volume's
+    own pool for a snapshot of it; None when they pass."""
+    request = await vflows.scheduling_request(
+        session,
+        size=size,
+        project_id=volume.project_id,
+        volume_id=volume.id,
+        multiattach=volume.multiattach,
+        vtype=vtype,
+        zone=volume.availability_zone,
+        hints={},
+        tried=set(),
+    )
+    return runtime.scheduler.pool_passes(volume.host or "", request, skip=skip)
 
 
 # --- update and metadata ------------------------------------------------------------------
@@ -281,26 +293,16 @@ async def delete_snapshot(
 ) -> None:
     """'deleting' and a delete job; or gone at once when no job ever ran for it (then
     nothing of it can exist on the backend). Both rows must be locked by the caller."""
-    allowed = SnapshotStatus.FORCE_DELETABLE if force else SnapshotStatus.DELETABLE
-    await lifecycle.transition(session, snapshot, allowed, SnapshotStatus.DELETING, "delete")
-    if force:
-        # Whatever was in flight is overridden; the agent runs one job per snapshot at
-        # a time, so the delete queued below follows a create still running.
-        await jobs.cancel_active(session, snapshot.id, "superseded by a force delete")
+    # A force delete overrides whatever was in flight; the agent runs one job per
+    # snapshot at a time, so the delete queued below follows a create still running.
+    await lifecycle.start_delete(session, snapshot, force=force)
     ever_ran = await session.scalar(select(exists().where(Job.resource_id == snapshot.id)))
     if not ever_ran:
         await finish_delete(session, runtime, snapshot, volume, outcome, request_id, finish_volume)
         return
     payload = jobkinds.SnapshotJob(snapshot=snapshot_ref(snapshot))
-    vflows.queue_job(
-        session,
-        runtime,
-        volume,
-        jobkinds.DELETE_SNAPSHOT,
-        payload,
-        outcome,
-        request_id,
-        resource_id=snapshot.id,
+    _queue(
+        session, runtime, snapshot, volume, jobkinds.DELETE_SNAPSHOT, payload, outcome, request_id
     )
 
 
@@ -367,11 +369,9 @@ async def before_volume_delete(
     then waits for the last of them. The volume is locked by the caller."""
     rows = (
         await session.scalars(
-            select(Snapshot)
-            .where(Snapshot.volume_id == volume.id)
-            .order_by(Snapshot.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            repository.locking(
+                select(Snapshot).where(Snapshot.volume_id == volume.id).order_by(Snapshot.id)
+            )
         )
     ).all()
     if not rows:
@@ -416,52 +416,27 @@ async def manage_existing(
         )
     if volume.host is None or volume.pool_id is None:
         raise BadRequest(f"Invalid volume: Volume {volume.id} is on no backend.")
-    vtype, _ = await _thin(session, volume)
+    vtype, _ = await vflows.provisioning(session, volume)
     if vtype is not None:
-        request = await vflows.scheduling_request(
-            session,
-            size=0,
-            project_id=volume.project_id,
-            volume_id=volume.id,
-            multiattach=volume.multiattach,
-            vtype=vtype,
-            zone=volume.availability_zone,
-            hints={},
-            tried=set(),
-        )
         # The size is not known until the agent has looked: the claim decides capacity.
-        why = runtime.scheduler.pool_passes(
-            volume.host, request, skip=vflows.PLACEMENT_ONLY_FILTERS
-        )
+        skip = vflows.PLACEMENT_ONLY_FILTERS
+        why = await _pool_refuses(session, runtime, volume, vtype, 0, skip)
         if why is not None:
             raise BadRequest(f"Host {volume.host} is not valid: {why}.")
-    snapshot = Snapshot(
-        # The snapshot belongs with its volume: the volume's project sees and pays for it.
-        project_id=volume.project_id,
-        user_id=ctx.user_id,
-        volume_id=volume.id,
-        name=spec.name,
-        description=spec.description,
-        size=0,
-        status=SnapshotStatus.CREATING,
-        progress="0%",
-        snapshot_metadata=[SnapshotMetadata(key=k, value=v) for k, v in spec.metadata.items()],
-    )
-    session.add(snapshot)
-    await session.flush()
+    snapshot = await _new_snapshot(session, ctx, volume, spec, 0)
     outcome = Outcome()
     payload = jobkinds.ManageSnapshotPayload(
         snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume), ref=spec.ref
     )
-    vflows.queue_job(
+    _queue(
         session,
         runtime,
+        snapshot,
         volume,
         jobkinds.MANAGE_SNAPSHOT,
         payload,
         outcome,
         ctx.request_id,
-        resource_id=snapshot.id,
     )
     return snapshot, outcome
 
@@ -481,15 +456,8 @@ def on_snapshot(end: SnapshotEnd) -> JobEnd:
         found = await session.get(Snapshot, job.resource_id)
         if found is None:
             return outcome
-        volume = await lock_volume(session, found.volume_id)
-        snapshot = (
-            await session.scalars(
-                select(Snapshot)
-                .where(Snapshot.id == job.resource_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        volume = await repository.VOLUMES.lock(session, found.volume_id)
+        snapshot = await SNAPSHOTS.lock(session, job.resource_id)
         if snapshot is None or volume is None:
             return outcome
         await end(session, runtime, job, snapshot, volume, outcome)
@@ -527,6 +495,11 @@ async def _created(
     _volume: Volume,
     _o: Outcome,
 ) -> None:
+    await _available(session, job, snapshot)
+
+
+async def _available(session: AsyncSession, job: Job, snapshot: Snapshot, **values: Any) -> None:
+    """The agent made (or took over) the snapshot: ready, where the agent says it is."""
     await lifecycle.move(
         session,
         snapshot,
@@ -534,6 +507,7 @@ async def _created(
         status=SnapshotStatus.AVAILABLE,
         progress="100%",
         provider_location=_location(job),
+        **values,
     )
 
 
@@ -560,7 +534,7 @@ async def _create_failed(
         status=SnapshotStatus.ERROR,
         pool_id=None,
     )
-    await about(
+    await messages.about(
         session, snapshot, Action.SNAPSHOT_CREATE, Detail.DRIVER_FAILED, _why(job), job.request_id
     )
 
@@ -577,7 +551,7 @@ async def _delete_failed(
         session, snapshot, {"status": SnapshotStatus.DELETING}, status=SnapshotStatus.ERROR_DELETING
     ):
         return
-    await about(
+    await messages.about(
         session, snapshot, Action.SNAPSHOT_DELETE, Detail.DRIVER_FAILED, _why(job), job.request_id
     )
     if await _waiting_volume(session, volume):
@@ -625,16 +599,7 @@ async def _managed(
             session, job, snapshot, reason, detail=detail, provider_location=_location(job)
         )
         return
-    await lifecycle.move(
-        session,
-        snapshot,
-        {"status": SnapshotStatus.CREATING},
-        status=SnapshotStatus.AVAILABLE,
-        size=size,
-        pool_id=volume.pool_id,
-        progress="100%",
-        provider_location=_location(job),
-    )
+    await _available(session, job, snapshot, size=size, pool_id=volume.pool_id)
 
 
 async def _claim_managed(
@@ -660,10 +625,7 @@ async def _claim_managed(
     except OverQuota as exc:
         await quotas.release(session, project, {"gigabytes": size})
         return Detail.QUOTA_EXCEED, exc.message
-    _, thin = await _thin(session, volume)
-    allocated = None
-    if volume.pool_id is not None and volume.host is not None:
-        allocated = await claims.claim(session, volume.pool_id, size, thin=thin)
+    allocated, _ = await vflows.claim_in_place(session, volume, size)
     if allocated is None or volume.host is None:
         await quotas.release(session, project, {"snapshots": 1, "gigabytes": size})
         return (
@@ -701,7 +663,7 @@ async def _manage_failed(
         status=SnapshotStatus.ERROR,
         **values,
     ):
-        await about(
+        await messages.about(
             session,
             snapshot,
             Action.MANAGE_EXISTING_SNAPSHOT,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import QosSpecItem, QosSpecs, VolumeType, utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.volumes.types.specs import SpecStore
+from app.volumes.types.specs import SpecStore, spec_text
 
 CONSUMERS = ("front-end", "back-end", "both")
 DEFAULT_CONSUMER = "back-end"
@@ -54,14 +54,11 @@ def validate_specs(specs: dict[str, object]) -> dict[str, str]:
                 f"Invalid qos specs: key {key!r} must be 1 to {MAX_TEXT} of letters, digits "
                 "and '-_:. /'."
             )
-        if isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str | int | float) or len(str(value)) > MAX_TEXT:
-            raise BadRequest(
-                f"Invalid qos specs: the value of {key} must be a string of at most "
-                f"{MAX_TEXT} characters."
-            )
-        out[key] = str(value)
+        out[key] = spec_text(
+            value,
+            f"Invalid qos specs: the value of {key} must be a string of at most "
+            f"{MAX_TEXT} characters.",
+        )
     return out
 
 

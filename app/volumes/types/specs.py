@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
 from app.db.models import GroupType, VolumeType, utcnow
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest, Conflict, NotFound
 
 MAX_TEXT = 255
 
@@ -30,6 +30,7 @@ class TypeCatalog(Generic[Kind]):
     specs_member: str  # the body's member holding the specs: "extra_specs"
     spec_noun: str  # one spec, for messages: "extra spec"
     visible: Callable[[RequestContext], Any]  # the clause of the types a caller sees
+    spec_row: Any  # the ORM class of one spec (VolumeTypeExtraSpec, GroupTypeSpec)
 
     async def get(self, session: AsyncSession, ctx: RequestContext, id_or_name: str) -> Kind:
         """By id, else by name, among the types the caller may see (Cinder's order)."""
@@ -50,6 +51,32 @@ class TypeCatalog(Generic[Kind]):
             query = query.where(model.is_public.is_(is_public))
         return list((await session.scalars(query)).all())
 
+    async def name_taken(
+        self, session: AsyncSession, name: str, other_than: str | None = None
+    ) -> bool:
+        query = select(self.model.id).where(self.model.name == name)
+        if other_than is not None:
+            query = query.where(self.model.id != other_than)
+        return (await session.scalars(query)).first() is not None
+
+    async def create(
+        self,
+        session: AsyncSession,
+        name: str,
+        description: str | None,
+        is_public: bool,
+        specs: dict[str, str],
+    ) -> Kind:
+        """A new type with its specs; Cinder's 409 when the name is taken."""
+        if await self.name_taken(session, name):
+            raise Conflict(f"{self.noun.title()} {name} already exists.")
+        rows = [self.spec_row(key=k, value=v) for k, v in specs.items()]
+        kind = self.model(name=name, description=description, is_public=is_public)
+        setattr(kind, self.specs_member, rows)
+        session.add(kind)
+        await session.flush()
+        return kind
+
     def validate_name(self, name: object) -> str:
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT:
             raise BadRequest(
@@ -68,15 +95,23 @@ class TypeCatalog(Generic[Kind]):
                     f"{self.spec_noun.capitalize()} keys must be non-empty strings of at most "
                     f"{MAX_TEXT} characters."
                 )
-            if isinstance(value, bool):
-                value = str(value)
-            if not isinstance(value, str | int | float) or len(str(value)) > MAX_TEXT:
-                raise BadRequest(
-                    f"Value for {self.spec_noun} {key} must be a string of at most "
-                    f"{MAX_TEXT} characters."
-                )
-            out[key] = str(value)
+            out[key] = spec_text(
+                value,
+                f"Value for {self.spec_noun} {key} must be a string of at most "
+                f"{MAX_TEXT} characters.",
+            )
         return out
+
+
+def spec_text(value: object, refusal: str) -> str:
+    """A spec's value as stored: a string, or a number or boolean as its text (as
+    Cinder's database keeps them); BadRequest(`refusal`) for anything else or for
+    more than MAX_TEXT characters."""
+    if isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str | int | float) or len(str(value)) > MAX_TEXT:
+        raise BadRequest(refusal)
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from app.db.models import (
     utcnow,
 )
 from app.db.upsert import insert_ignore
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import BadRequest, NotFound
 from app.volumes.kernel import jobs
 from app.volumes.types.specs import SpecStore, TypeCatalog
 
@@ -58,28 +58,13 @@ async def default(session: AsyncSession, name: str) -> VolumeType:
     return found
 
 
-VOLUME_TYPES = TypeCatalog(VolumeType, "Volume type", "extra_specs", "extra spec", _visible)
+VOLUME_TYPES = TypeCatalog(
+    VolumeType, "Volume type", "extra_specs", "extra spec", _visible, VolumeTypeExtraSpec
+)
 get = VOLUME_TYPES.get
 
 
-async def create(
-    session: AsyncSession,
-    name: str,
-    description: str | None,
-    is_public: bool,
-    specs: dict[str, str],
-) -> VolumeType:
-    if (await session.scalars(select(VolumeType.id).where(VolumeType.name == name))).first():
-        raise Conflict(f"Volume Type {name} already exists.")
-    vtype = VolumeType(
-        name=name,
-        description=description,
-        is_public=is_public,
-        extra_specs=[VolumeTypeExtraSpec(key=k, value=v) for k, v in specs.items()],
-    )
-    session.add(vtype)
-    await session.flush()
-    return vtype
+create = VOLUME_TYPES.create
 
 
 async def in_use(session: AsyncSession, type_id: str) -> bool:

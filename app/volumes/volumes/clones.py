@@ -13,8 +13,9 @@ from app.runtime import Runtime
 from app.volumes.capacity import claims
 from app.volumes.kernel import lifecycle, messages
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import VolumeStatus
-from app.volumes.volumes.flows import Outcome, queue_copy_removal, split_host, volume_ref
+from app.volumes.volumes.flows import queue_copy_removal, split_host, volume_ref
 
 
 async def clone_failed(

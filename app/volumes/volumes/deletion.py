@@ -12,10 +12,10 @@ from app.db.models import Volume
 from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.groups import members as group_members
-from app.volumes.kernel import jobs, lifecycle
-from app.volumes.kernel.states import VolumeStatus
+from app.volumes.kernel import lifecycle
+from app.volumes.kernel.outcome import Outcome
 from app.volumes.snapshots import flows as snapshots
-from app.volumes.volumes.flows import Outcome, finish_delete, queue_delete, release_extension
+from app.volumes.volumes.flows import finish_delete, queue_delete, release_extension
 
 
 async def delete_volume(
@@ -39,17 +39,15 @@ async def delete_volume(
         )
     if not force:
         await group_members.check_not_cloning(session, volume)
-    allowed = VolumeStatus.FORCE_DELETABLE if force else VolumeStatus.DELETABLE
-    await lifecycle.transition(
-        session, volume, allowed, VolumeStatus.DELETING, "delete", previous_status=volume.status
+    cancelled = await lifecycle.start_delete(
+        session, volume, force=force, previous_status=volume.status
     )
     outcome = Outcome()
-    if force:
-        # Whatever was in flight (a create, an extend, an earlier delete) is overridden;
-        # what it held goes back here, so the ledgers stay exact.
-        for job in await jobs.cancel_active(session, volume.id, "superseded by a force delete"):
-            if job.kind == jobkinds.EXTEND_VOLUME.name:
-                await release_extension(session, volume, job, outcome)
+    # A force delete overrides whatever was in flight (a create, an extend, an earlier
+    # delete); what it held goes back here, so the ledgers stay exact.
+    for job in cancelled:
+        if job.kind == jobkinds.EXTEND_VOLUME.name:
+            await release_extension(session, volume, job, outcome)
     if await snapshots.before_volume_delete(
         session, runtime, volume, ctx.request_id, outcome, cascade=cascade
     ):

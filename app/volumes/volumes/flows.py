@@ -2,11 +2,12 @@
 
 Each flow is one transaction: the status change, the quota and pool claims and the job
 that asks an agent to act commit together or not at all. The caller commits, then calls
-`Outcome.after_commit()` so this replica's cache and waiting agents learn of it."""
+`Outcome.after_commit()` (app/volumes/kernel/outcome.py) so this replica's cache and
+waiting agents learn of it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,16 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import jobkinds
 from app.context import RequestContext
 from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MAX_METADATA_ITEMS, MetadataStore
-from app.volumes.kernel.repository import Repository
+from app.volumes.kernel.outcome import JobEnd as JobEnd  # importable here as before
+from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import qos_specs
 from app.volumes.types import types as vtypes
@@ -35,23 +37,6 @@ from app.volumes.types import types as vtypes
 MAX_CLAIM_TRIES = 8
 
 
-@dataclass
-class Outcome:
-    """What to tell this replica once the transaction is committed."""
-
-    ledgers: dict[tuple[str, str], float] = field(default_factory=dict)
-    job_queued: bool = False
-
-    def after_commit(self, runtime: Runtime) -> None:
-        for (host, pool), allocated in self.ledgers.items():
-            runtime.cache.set_allocated(host, pool, allocated)
-        if self.job_queued:
-            runtime.jobs.notify()
-
-
-# How a job's end (its agent's result, or the reaper's verdict) is applied: in the
-# transaction that records it; app/volumes/results.py holds one per kind and outcome.
-JobEnd = Callable[[AsyncSession, Runtime, Job], Awaitable[Outcome]]
 P = TypeVar("P", bound=jobkinds.Wire)
 
 
@@ -172,7 +157,7 @@ def validate_metadata(metadata: object) -> dict[str, str]:
     return out
 
 
-VOLUMES = Repository(Volume, "Volume")
+VOLUMES = repository.VOLUMES
 visible = VOLUMES.visible
 
 
@@ -188,16 +173,7 @@ async def get(
     the volume's in-flight jobs: the lock order is job, then volume, as for a result."""
     if with_jobs:
         await jobs.active(session, volume_id, lock=True)
-    query = select(Volume).where(Volume.id == volume_id)
-    if not ctx.is_admin:
-        # Another project's volume is simply not found: no 403 that confirms it exists.
-        query = query.where(Volume.project_id == ctx.project_id)
-    if for_update:
-        query = query.with_for_update()
-    volume = (await session.scalars(query)).first()
-    if volume is None:
-        raise NotFound(f"Volume {volume_id} could not be found.")
-    return volume
+    return await VOLUMES.get(session, ctx, volume_id, for_update=for_update)
 
 
 async def create(
@@ -495,11 +471,7 @@ async def extend(
         session, runtime.settings, volume.project_id, {"gigabytes": delta}, volume_size=new_size
     )
     outcome = Outcome()
-    vtype = await session.get(VolumeType, volume.volume_type_id)
-    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
-    allocated = None
-    if volume.pool_id is not None:
-        allocated = await claims.claim(session, volume.pool_id, delta, thin=thin)
+    allocated, _ = await claim_in_place(session, volume, delta)
     if allocated is None:
         await quotas.release(session, volume.project_id, {"gigabytes": delta})
         volume.status = VolumeStatus.AVAILABLE
@@ -516,6 +488,25 @@ async def extend(
     payload = jobkinds.ExtendVolumePayload(volume=volume_ref(volume), new_size_gb=new_size)
     queue_job(session, runtime, volume, jobkinds.EXTEND_VOLUME, payload, outcome, ctx.request_id)
     return outcome
+
+
+async def provisioning(session: AsyncSession, volume: Volume) -> tuple[VolumeType | None, bool]:
+    """The volume's type, and whether what is made of it is thin (unless it says thick)."""
+    vtype = await session.get(VolumeType, volume.volume_type_id)
+    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
+    return vtype, thin
+
+
+async def claim_in_place(
+    session: AsyncSession, volume: Volume, size: int
+) -> tuple[float | None, bool]:
+    """Claim `size` GB more on the pool the volume is on (for it, or a snapshot of it),
+    thin or thick as its type says: the pool's allocation after it, None when the pool
+    has no room (or the volume no pool); and whether the claim was thin."""
+    _, thin = await provisioning(session, volume)
+    if volume.pool_id is None:
+        return None, thin
+    return await claims.claim(session, volume.pool_id, size, thin=thin), thin
 
 
 async def count(session: AsyncSession, query: Select[Any]) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
@@ -28,12 +27,13 @@ from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, OverQuota
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
-from app.volumes.capacity import claims
 from app.volumes.kernel import lifecycle, messages, quotas
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.outcome import Outcome
+from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.types import types as vtypes
-from app.volumes.volumes.flows import Outcome, queue_job, split_host, volume_ref
+from app.volumes.volumes.flows import claim_in_place, queue_job, split_host, volume_ref
 
 # The size is not known until the agent reports it: the claim decides capacity then.
 SKIPPED_FILTERS = ("CapacityFilter",)
@@ -153,14 +153,7 @@ async def manage_existing(
 async def _locked_if_managing(session: AsyncSession, volume: Volume) -> bool:
     """Lock the volume row (job, volume, quota, pool: the one lock order) and say
     whether it still waits for its manage job (not force-deleted meanwhile)."""
-    locked = (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == volume.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    locked = await VOLUMES.lock(session, volume.id)
     return locked is not None and locked.status == VolumeStatus.CREATING
 
 
@@ -230,11 +223,7 @@ async def _claim(
     except OverQuota as exc:
         await quotas.release(session, project, {"gigabytes": size})
         return Detail.QUOTA_EXCEED, exc.message
-    vtype = await session.get(VolumeType, volume.volume_type_id)
-    thin = vtype is None or vtypes.specs_of(vtype).get("provisioning:type") != "thick"
-    allocated = None
-    if volume.pool_id is not None:
-        allocated = await claims.claim(session, volume.pool_id, size, thin=thin)
+    allocated, thin = await claim_in_place(session, volume, size)
     if allocated is None:
         await quotas.release(session, project, {"volumes": 1, "gigabytes": size})
         kind = "thin" if thin else "thick"

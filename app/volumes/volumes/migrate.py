@@ -31,11 +31,11 @@ from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
 from app.volumes.kernel import jobs, messages
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import MigrationStatus, VolumeStatus
 from app.volumes.types import qos_specs
 from app.volumes.volumes.flows import (
     MAX_CLAIM_TRIES,
-    Outcome,
     claim_first,
     copy_ref,
     queue_copy_removal,

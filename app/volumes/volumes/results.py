@@ -18,11 +18,11 @@ from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
 from app.volumes.kernel import lifecycle, messages
 from app.volumes.kernel.messages import Action, Detail
+from app.volumes.kernel.outcome import JobEnd, Outcome
+from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.volumes import clones, manage, migrate
 from app.volumes.volumes.flows import (
-    JobEnd,
-    Outcome,
     finish_delete,
     queue_copy_removal,
     release_extension,
@@ -37,26 +37,14 @@ log = structlog.get_logger(__name__)
 VolumeEnd = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None]]
 
 
-async def _volume(session: AsyncSession, job: Job) -> Volume | None:
-    """The job's volume, locked: a result, the reaper and an API request on the same
-    volume then take turns (and the lock order stays job, volume, quota, pool)."""
-    return (
-        await session.scalars(
-            select(Volume)
-            .where(Volume.id == job.resource_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-
-
 def on_volume(end: VolumeEnd) -> JobEnd:
-    """A job end that applies `end` to the job's volume, locked (`_volume`); nothing
-    when the volume is gone."""
+    """A job end that applies `end` to the job's volume, locked: a result, the reaper
+    and an API request on the same volume then take turns (and the lock order stays
+    job, volume, quota, pool); nothing when the volume is gone."""
 
     async def apply(session: AsyncSession, runtime: Runtime, job: Job) -> Outcome:
         outcome = Outcome()
-        volume = await _volume(session, job)
+        volume = await VOLUMES.lock(session, job.resource_id)
         if volume is None:
             log.warning("job finished for a resource that is gone", job_id=job.id)
             return outcome
