@@ -244,3 +244,15 @@ def test_the_full_threshold_is_an_option() -> None:
 def test_a_missing_thin_pool_is_an_error_not_an_empty_pool() -> None:
     with pytest.raises(DriverError, match=f"thin pool {VG}/other does not exist"):
         pool_report("lvs_thin.json", lvm_type="thin", thin_pool_name="other")
+
+
+def test_an_inactive_thin_pool_reports_no_use_and_no_guess() -> None:
+    [vg] = parse_vgs((DATA / "vgs.json").read_text())
+    rows = [
+        row.model_copy(update={"data_percent": None, "metadata_percent": None})
+        if row.is_thin_pool
+        else row
+        for row in lvs("lvs_thin.json")
+    ]
+    with pytest.raises(DriverError, match=f"thin pool {VG}/{POOL} reports no data use"):
+        driver(lvm_type="thin").pool_stats(vg, rows)

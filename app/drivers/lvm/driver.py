@@ -232,17 +232,23 @@ class LvmDriver(VolumeDriver):
         clone's size. Thick: a new LV under a partial name, the source's device copied
         into it with dd, then renamed into place."""
         name = self._volume_lv(volume)
+        source_name = self._volume_lv(source)
+        size = volume.size_gb * GiB
+        made = self.lvm.find(name)
+        if made is not None and made.origin == source_name and made.lv_size < size:
+            # A thin clone made by an earlier try that stopped before growing it.
+            self.lvm.run(self.lvm.extend_argv(name, volume.size_gb))
         if self._exists_at_size(name, volume.size_gb, "volume"):
             log.info("clone already exists", volume_id=volume.id, lv=name)
             return self._location(name)
-        origin = self._origin(self._volume_lv(source), "source volume")
-        if origin.lv_size > volume.size_gb * GiB:
+        origin = self._origin(source_name, "source volume")
+        if origin.lv_size > size:
             raise DriverError(
                 f"source volume {source.id} is larger than the {volume.size_gb} GiB clone"
             )
         if origin.is_thin_volume:
             self._thin_snapshot(name, origin)
-            if origin.lv_size < volume.size_gb * GiB:
+            if origin.lv_size < size:
                 self.lvm.run(self.lvm.extend_argv(name, volume.size_gb))
         else:
             self._copy_thick(name, origin, volume.size_gb)
@@ -323,9 +329,11 @@ class LvmDriver(VolumeDriver):
             if pool_lv is None or not pool_lv.is_thin_pool:
                 raise DriverError(f"thin pool {self.vg}/{self.thin_pool} does not exist")
             members = [lv for lv in lvs if lv.pool_lv == self.thin_pool]
+            if pool_lv.data_percent is None or pool_lv.metadata_percent is None:
+                # lvs prints no use for an inactive pool: unknown is not empty.
+                raise DriverError(f"thin pool {self.vg}/{self.thin_pool} reports no data use")
             total = pool_lv.lv_size
-            data = pool_lv.data_percent or 0.0
-            metadata = pool_lv.metadata_percent or 0.0
+            data, metadata = pool_lv.data_percent, pool_lv.metadata_percent
             free = total - math.ceil(total * data / 100)
             provisioned = sum(lv.lv_size for lv in members)
         else:
