@@ -7,6 +7,8 @@ driver never handles report text.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from app.drivers.base import DriverError
@@ -84,20 +86,24 @@ class _LvsOutput(_Row):
     report: list[_LvSection]
 
 
+_Output = TypeVar("_Output", _VgsOutput, _LvsOutput)
+
+
 def parse_vgs(text: str) -> list[VgReport]:
-    try:
-        output = _VgsOutput.model_validate_json(text)
-    except ValidationError as exc:
-        raise DriverError(f"cannot read the vgs report: {_first_error(exc)}") from None
+    output = _validate(_VgsOutput, text, "vgs")
     return [vg for section in output.report for vg in section.vg]
 
 
 def parse_lvs(text: str) -> list[LvReport]:
-    try:
-        output = _LvsOutput.model_validate_json(text)
-    except ValidationError as exc:
-        raise DriverError(f"cannot read the lvs report: {_first_error(exc)}") from None
+    output = _validate(_LvsOutput, text, "lvs")
     return [lv for section in output.report for lv in section.lv]
+
+
+def _validate(model: type[_Output], text: str, tool: str) -> _Output:
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        raise DriverError(f"cannot read the {tool} report: {_first_error(exc)}") from None
 
 
 def _first_error(exc: ValidationError) -> str:
