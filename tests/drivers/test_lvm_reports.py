@@ -229,6 +229,7 @@ def test_a_near_full_thin_pool_takes_no_new_volumes(report: str) -> None:
     pool = pool_report(report, lvm_type="thin", max_over_subscription_ratio=20)
     assert pool["thin_pool_full"] is True
     assert (pool["free_capacity_gb"], pool["reserved_percentage"]) == (0.0, 100)
+    assert pool["max_over_subscription_ratio"] == "1.0"
     assert pool["total_capacity_gb"] == 95.0  # still the truth
     # The scheduler's own CapacityFilter arithmetic turns it away, thin or thick.
     assert not capacity(pool, 1, thin_request=True)
@@ -256,3 +257,18 @@ def test_an_inactive_thin_pool_reports_no_use_and_no_guess() -> None:
     ]
     with pytest.raises(DriverError, match=f"thin pool {VG}/{POOL} reports no data use"):
         driver(lvm_type="thin").pool_stats(vg, rows)
+
+
+@pytest.mark.parametrize("pool_bytes", [64 * 1024**2, 95 * GiB + GiB // 2, 3 * GiB // 2])
+def test_a_full_pool_of_any_size_takes_not_even_the_smallest_volume(pool_bytes: int) -> None:
+    # Cinder floors the reserved GB: a fraction of a GB stays usable even at 100 %.
+    [vg] = parse_vgs((DATA / "vgs.json").read_text())
+    rows = [
+        row.model_copy(update={"lv_size": pool_bytes}) if row.is_thin_pool else row
+        for row in lvs("lvs_thin_data_full.json")
+    ]
+    for provisioned in (rows, [row for row in rows if not row.is_thin_volume]):
+        pool = driver(lvm_type="thin").pool_stats(vg, provisioned)
+        assert pool["thin_pool_full"] is True
+        assert not capacity(pool, 1, thin_request=True)
+        assert not capacity(pool, 1, thin_request=False)

@@ -365,10 +365,13 @@ class LvmDriver(VolumeDriver):
             if full:
                 # A full thin pool fails writes to every volume in it: new volumes must
                 # go elsewhere. Free space alone would not stop them (the scheduler's
-                # thin arithmetic is Cinder's: provisioned against total x ratio), a
-                # pool all reserved stops thin and thick requests and claims alike.
+                # thin arithmetic is Cinder's: provisioned against total x ratio). All
+                # of it reserved, without oversubscription, leaves less than the 1 GB
+                # the smallest volume needs (Cinder floors the reserved GB, so a
+                # fraction of one stays): thin and thick requests and claims all fail.
                 pool["free_capacity_gb"] = 0.0
                 pool["reserved_percentage"] = 100
+                pool["max_over_subscription_ratio"] = "1.0"
         return pool
 
 
