@@ -23,6 +23,7 @@ import pytest
 
 from app.drivers import SnapshotSpec, VolumeSpec, create_driver
 from app.drivers.lvm.driver import GiB, LvmDriver
+from app.scheduler.capacity import capacity
 
 IN_GUEST = os.environ.get("PUMICE_LVM_GUEST") == "1"
 KERNEL_CACHE = Path("/var/tmp/pumice-vm-kernel")
@@ -339,3 +340,22 @@ def test_guest_thick_volumes_cow_snapshots_wipes_and_copies(guest_vg: str) -> No
     driver.create_volume(after)
     assert _read(driver.local_path(after), MiB, 4 * MiB) == bytes(4 * MiB)
     driver.delete_volume(after)
+
+
+def test_guest_a_nearly_full_thin_pool_is_reported_full(guest_vg: str) -> None:
+    _run("lvcreate", "-q", "--yes", "-T", "-L", "64m", f"{guest_vg}/small")
+    driver = _driver(guest_vg, lvm_type="thin", thin_pool_name="small")
+    vol = VolumeSpec(id=str(uuid.uuid4()), size_gb=1)
+    driver.create_volume(vol)
+    [pool] = driver.get_volume_stats()["pools"]
+    assert (pool["thin_pool_full"], pool["reserved_percentage"]) == (False, 0)
+    _write(driver.local_path(vol), 0, os.urandom(62 * MiB))  # 97 % of the pool's data
+    [pool] = driver.get_volume_stats()["pools"]
+    assert pool["thin_pool_data_percent"] >= 95
+    assert (pool["thin_pool_full"], pool["free_capacity_gb"], pool["reserved_percentage"]) == (
+        True,
+        0.0,
+        100,
+    )
+    assert not capacity(pool, 1, thin_request=True)
+    driver.delete_volume(vol)
