@@ -16,6 +16,7 @@ from app.drivers.base import BackendOptions, DriverConfigError, VolumeDriver
 
 _DRIVERS: dict[str, str | type[VolumeDriver]] = {
     "file": "app.drivers.file:FileDriver",
+    "lvm": "app.drivers.lvm.driver:LvmDriver",
 }
 
 
