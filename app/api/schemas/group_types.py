@@ -3,8 +3,8 @@ used)."""
 
 from __future__ import annotations
 
+from app.api.schemas.base import Part, wrapped
 from app.api.schemas.types import SpecValue, TypeCreate, TypeUpdate, TypeView
-from app.api.schemas.volumes import Part, View
 
 
 class GroupTypeCreate(TypeCreate):
@@ -35,13 +35,6 @@ class GroupType(TypeView):
     group_specs: dict[str, str] | None = None
 
 
-class GroupTypeResponse(View):
-    group_type: GroupType
-
-
-class GroupTypeListResponse(View):
-    group_types: list[GroupType]
-
-
-class GroupSpecsResponse(View):
-    group_specs: dict[str, str]
+GroupTypeResponse = wrapped("GroupTypeResponse", "group_type", GroupType)
+GroupTypeListResponse = wrapped("GroupTypeListResponse", "group_types", list[GroupType])
+GroupSpecsResponse = wrapped("GroupSpecsResponse", "group_specs", dict[str, str])

@@ -1,18 +1,16 @@
-"""Bodies of /groups (see schemas/types.py for how requests and responses are used)."""
+"""Bodies of /groups (schemas/base.py says how requests and responses are used)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.volumes import Part, View
+from app.api.schemas.base import Naming, Part, StatusReset, View, listing, wrapped
 
 
-class GroupCreate(Part):
+class GroupCreate(Naming):
     group_type: str
     # A list of type ids or names, or one comma-separated string of them.
     volume_types: list[str] | str
-    name: str | None = None
-    description: str | None = None
     availability_zone: str | None = None
 
 
@@ -20,9 +18,7 @@ class GroupCreateRequest(Part):
     group: GroupCreate
 
 
-class GroupUpdate(Part):
-    name: str | None = None
-    description: str | None = None
+class GroupUpdate(Naming):
     # Volume ids, comma-separated.
     add_volumes: str | None = None
     remove_volumes: str | None = None
@@ -37,8 +33,8 @@ class GroupDelete(BaseModel):
     delete_volumes: bool | str | None = Field(None, alias="delete-volumes")
 
 
-class GroupResetStatus(Part):
-    status: str
+class GroupResetStatus(StatusReset):
+    pass
 
 
 class GroupActionRequest(Part):
@@ -48,12 +44,10 @@ class GroupActionRequest(Part):
     reset_status: GroupResetStatus | None = None
 
 
-class CreateFromSource(Part):
+class CreateFromSource(Naming):
     source_group_id: str | None = None
     # Group snapshots do not exist here: a group_snapshot_id is refused.
     group_snapshot_id: str | None = None
-    name: str | None = None
-    description: str | None = None
 
 
 class CreateFromSourceRequest(BaseModel):
@@ -67,20 +61,6 @@ class CreateFromSourceRequest(BaseModel):
 class GroupSummary(View):
     id: str
     name: str | None = None
-
-
-class GroupSummaryResponse(View):
-    group: GroupSummary
-
-
-class Link(View):
-    href: str
-    rel: str
-
-
-class GroupListResponse(View):
-    groups: list[GroupSummary]
-    group_links: list[Link] | None = None
 
 
 class Group(View):
@@ -99,10 +79,10 @@ class Group(View):
     project_id: str | None = None  # from 3.58, admins only
 
 
-class GroupResponse(View):
-    group: Group
-
-
-class GroupDetailListResponse(View):
-    groups: list[Group]
-    group_links: list[Link] | None = None
+GroupSummaryResponse = wrapped("GroupSummaryResponse", "group", GroupSummary)
+GroupResponse = wrapped("GroupResponse", "group", Group)
+# Cinder's groups list no count, and name their next link `group_links`.
+GroupListResponse = listing("GroupListResponse", "groups", GroupSummary, links="group", count=False)
+GroupDetailListResponse = listing(
+    "GroupDetailListResponse", "groups", Group, links="group", count=False
+)

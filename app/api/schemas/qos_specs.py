@@ -4,9 +4,8 @@ extra members, and those are the specs."""
 
 from __future__ import annotations
 
-from app.api.schemas.groups import Link
+from app.api.schemas.base import Link, Part, View, wrapped
 from app.api.schemas.types import SpecValue
-from app.api.schemas.volumes import Part, View
 
 
 class QosSpecsCreate(Part):
@@ -41,12 +40,8 @@ class QosSpecsResponse(View):
     links: list[Link]
 
 
-class QosSpecsListResponse(View):
-    qos_specs: list[QosSpecs]
-
-
-class QosSpecsUpdateResponse(View):
-    qos_specs: dict[str, str]
+QosSpecsListResponse = wrapped("QosSpecsListResponse", "qos_specs", list[QosSpecs])
+QosSpecsUpdateResponse = wrapped("QosSpecsUpdateResponse", "qos_specs", dict[str, str])
 
 
 class QosAssociation(View):
@@ -55,5 +50,6 @@ class QosAssociation(View):
     id: str
 
 
-class QosAssociationsResponse(View):
-    qos_associations: list[QosAssociation]
+QosAssociationsResponse = wrapped(
+    "QosAssociationsResponse", "qos_associations", list[QosAssociation]
+)

@@ -4,7 +4,7 @@ too, as Cinder takes them)."""
 
 from __future__ import annotations
 
-from app.api.schemas.volumes import Part, View
+from app.api.schemas.base import Part, View
 
 Limit = int | str
 
