@@ -8,15 +8,14 @@ jobs queued on its host: the volume's bytes come from the volume driver's
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
 
 from app import jobkinds
-from app.agent.backends import Backend
+from app.agent.backends import Backend, SetUpOnce
 from app.agent.client import Job
 from app.agent.config import AgentConfig
 from app.drivers import DriverError, VolumeDriver, VolumeSpec
@@ -31,33 +30,20 @@ Work = Callable[[], dict[str, Any]]
 P = TypeVar("P", bound=jobkinds.Wire)
 # A handler gets the payload validated into its kind's model; what it returns is posted
 # validated into the kind's result model.
-BackupHandler = Callable[["BackupService", Mapping[str, Backend], P, Progress], Mapping[str, Any]]
+BackupHandler = Callable[["BackupRun", P], Mapping[str, Any]]
 
 
 @dataclass
-class BackupService:
+class BackupService(SetUpOnce):
     host: str
     availability_zone: str
     repository: PosixBackupRepository
-    ready: bool = False
-    setup_error: str | None = None
-    _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def setup(self) -> bool:
         """Create and check the repository once; True when the service is ready."""
-        async with self._setup_lock:
-            if self.ready:
-                return True
-            try:
-                await asyncio.to_thread(self.repository.do_setup)
-            except DriverError as exc:
-                if exc.message != self.setup_error:
-                    log.error("backup repository setup failed", host=self.host, error=exc.message)
-                self.setup_error = exc.message
-                return False
-            self.ready = True
-            self.setup_error = None
-            return True
+        return await self._set_up(
+            self.repository.do_setup, "backup repository setup failed", host=self.host
+        )
 
     def report(self, backends: Mapping[str, Backend], timestamp: str, seq: int) -> dict[str, Any]:
         return {
@@ -77,9 +63,18 @@ class BackupService:
         if kind is None:
             return f"unsupported job {job.kind} version {job.payload_version}"
         try:
-            return kind.bind(self, backends, job.payload, progress)
+            return kind.bind(BackupRun(self, backends, progress), job.payload)
         except DriverError as exc:  # a payload that does not fit its kind's model
             return exc.message
+
+
+@dataclass(frozen=True)
+class BackupRun:
+    """What a backup job's handler works with besides its payload."""
+
+    service: BackupService
+    backends: Mapping[str, Backend]
+    progress: Progress
 
 
 @dataclass(frozen=True)
@@ -90,13 +85,7 @@ class BackupJobKind(Generic[P]):
     kind: jobkinds.JobKind[P, Any]
     handler: BackupHandler[P]
 
-    def bind(
-        self,
-        service: BackupService,
-        backends: Mapping[str, Backend],
-        payload: Mapping[str, Any],
-        progress: Progress,
-    ) -> Work:
+    def bind(self, run: BackupRun, payload: Mapping[str, Any]) -> Work:
         """The job's work; DriverError at once when the payload does not fit its model."""
         try:
             typed = self.kind.load(payload)
@@ -104,7 +93,7 @@ class BackupJobKind(Generic[P]):
             raise DriverError(str(exc)) from None
 
         def work() -> dict[str, Any]:
-            result = self.handler(service, backends, typed, progress)
+            result = self.handler(run, typed)
             try:
                 return self.kind.dump_result(result)
             except jobkinds.InvalidJobData as exc:
@@ -140,15 +129,10 @@ def build_backup_service(config: AgentConfig) -> BackupService | None:
     )
 
 
-def _create_backup(
-    service: BackupService,
-    backends: Mapping[str, Backend],
-    payload: jobkinds.CreateBackupPayload,
-    progress: Progress,
-) -> Mapping[str, Any]:
+def _create_backup(run: BackupRun, payload: jobkinds.CreateBackupPayload) -> Mapping[str, Any]:
     volume = VolumeSpec.from_dict(payload.volume.model_dump())
     backend_host = (volume.host or "").partition("#")[0]
-    backend = backends.get(backend_host)
+    backend = run.backends.get(backend_host)
     if backend is None or not backend.ready:
         raise DriverError(f"backend {backend_host} is not served here: cannot read the volume")
     # A backup of a snapshot reads the snapshot's bytes (the volume as it was then).
@@ -157,22 +141,17 @@ def _create_backup(
         if payload.snapshot is not None
         else backend.driver.local_path(volume)
     )
-    return service.repository.create_backup(
+    return run.service.repository.create_backup(
         payload.backup.id,
         source,
         container=payload.backup.container,
         volume_id=volume.id,
-        progress=progress,
+        progress=run.progress,
     )
 
 
-def _delete_backup(
-    service: BackupService,
-    _backends: Mapping[str, Backend],
-    payload: jobkinds.DeleteBackupPayload,
-    _progress: Progress,
-) -> Mapping[str, Any]:
-    service.repository.delete_backup(payload.backup.id, payload.backup.container)
+def _delete_backup(run: BackupRun, payload: jobkinds.DeleteBackupPayload) -> Mapping[str, Any]:
+    run.service.repository.delete_backup(payload.backup.id, payload.backup.container)
     return {}
 
 

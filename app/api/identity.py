@@ -38,6 +38,8 @@ from app.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+Route = TypeVar("Route", bound=Callable[..., Any])
+Named = TypeVar("Named", User, Project)
 
 NOT_PERMITTED = "You are not authorized to perform the requested action: {action}."
 
@@ -63,6 +65,24 @@ class KeystoneRoute(APIRoute):
 
 
 router = APIRouter(prefix="/identity", tags=["identity"], route_class=KeystoneRoute)
+
+
+def _reads(path: str, summary: str, model: type[BaseModel]) -> Callable[[Route], Route]:
+    """A GET route whose 200 answer is `model`; errors are Keystone's."""
+    return router.get(path, summary=summary, **schemas.answers(model))
+
+
+def _answers_no_body(
+    method: Callable[..., Callable[[Route], Route]], path: str, summary: str
+) -> Callable[[Route], Route]:
+    """A route (router.post, router.delete...) that answers 204 with no body."""
+    return method(
+        path,
+        status_code=204,
+        summary=summary,
+        response_class=Response,
+        responses=schemas.ERROR_RESPONSES,
+    )
 
 
 def keystone_error(
@@ -102,14 +122,19 @@ class _Body(BaseModel):
 
 
 class DomainRef(_Body):
+    """An object named by its id or its name."""
+
     id: str | None = None
     name: str | None = None
 
 
-class PasswordUser(_Body):
-    id: str | None = None
-    name: str | None = None
+class DomainScopedRef(DomainRef):
+    """An object named by its id, or by its name within a domain."""
+
     domain: DomainRef | None = None
+
+
+class PasswordUser(DomainScopedRef):
     password: str
 
 
@@ -127,10 +152,8 @@ class Identity(_Body):
     token: TokenMethod | None = None
 
 
-class ProjectRef(_Body):
-    id: str | None = None
-    name: str | None = None
-    domain: DomainRef | None = None
+class ProjectRef(DomainScopedRef):
+    pass
 
 
 class Scope(_Body):
@@ -266,11 +289,7 @@ async def identity_versions(request: Request) -> JSONResponse:
     return JSONResponse(keystone.versions_body(identity_url(request)), status_code=300)
 
 
-@router.get(
-    "/v3",
-    summary="Identity API v3",
-    **schemas.answers(schemas.KeystoneVersionResponse, 200),
-)
+@_reads("/v3", "Identity API v3", schemas.KeystoneVersionResponse)
 @router.get("/v3/", include_in_schema=False)
 async def identity_v3(request: Request) -> dict[str, Any]:
     return {"version": keystone.version_body(identity_url(request))}
@@ -404,11 +423,7 @@ async def _subject(
     return token, subject
 
 
-@router.get(
-    "/v3/auth/tokens",
-    summary="Validate a token",
-    **schemas.answers(schemas.KeystoneTokenResponse, 200),
-)
+@_reads("/v3/auth/tokens", "Validate a token", schemas.KeystoneTokenResponse)
 async def validate_token(
     request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
 ) -> JSONResponse:
@@ -435,13 +450,7 @@ async def check_token(
     return Response(status_code=200, headers={"X-Subject-Token": token})
 
 
-@router.delete(
-    "/v3/auth/tokens",
-    status_code=204,
-    summary="Revoke a token",
-    response_class=Response,
-    responses=schemas.ERROR_RESPONSES,
-)
+@_answers_no_body(router.delete, "/v3/auth/tokens", "Revoke a token")
 async def revoke_token(
     request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
 ) -> Response:
@@ -456,53 +465,31 @@ async def revoke_token(
     return Response(status_code=204)
 
 
-@router.get(
-    "/v3/auth/projects",
-    summary="Projects the caller may scope to",
-    **schemas.answers(schemas.KeystoneProjectsResponse, 200),
-)
+@_reads("/v3/auth/projects", "Projects the caller may scope to", schemas.KeystoneProjectsResponse)
 async def auth_projects(request: Request, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     projects = await service.list_user_projects(session, caller.user_id)
     return _projects_page(request, projects)
 
 
-@router.get(
-    "/v3/auth/catalog",
-    summary="The caller's service catalog",
-    **schemas.answers(schemas.KeystoneCatalogResponse, 200),
-)
+@_reads("/v3/auth/catalog", "The caller's service catalog", schemas.KeystoneCatalogResponse)
 async def auth_catalog(request: Request, caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return {
-        "catalog": build_catalog(base_url(request), caller.project_id, runtime.settings.region),
-        "links": keystone.collection_links(str(request.url)),
-    }
+    catalog = build_catalog(base_url(request), caller.project_id, runtime.settings.region)
+    return _page(request, "catalog", catalog)
 
 
 # --- users and projects (self-lookups; everything for an admin) --------------------
 
 
-@router.get(
-    "/v3/users",
-    summary="List users (admin)",
-    **schemas.answers(schemas.KeystoneUsersResponse, 200),
-)
+@_reads("/v3/users", "List users (admin)", schemas.KeystoneUsersResponse)
 async def users(
     request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
 ) -> dict[str, Any]:
     _require_admin(caller, "identity:list_users")
-    found = [u for u in await service.list_users(session) if name is None or u.name == name]
-    url = identity_url(request)
-    return {
-        "users": [keystone.user_body(u, url) for u in found],
-        "links": keystone.collection_links(str(request.url)),
-    }
+    found = _named(await service.list_users(session), name)
+    return _page(request, "users", [keystone.user_body(u, identity_url(request)) for u in found])
 
 
-@router.get(
-    "/v3/users/{user_id}",
-    summary="Show a user (self or admin)",
-    **schemas.answers(schemas.KeystoneUserResponse, 200),
-)
+@_reads("/v3/users/{user_id}", "Show a user (self or admin)", schemas.KeystoneUserResponse)
 async def user(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -510,13 +497,7 @@ async def user(
     return {"user": keystone.user_body(found, identity_url(request))}
 
 
-@router.post(
-    "/v3/users/{user_id}/password",
-    status_code=204,
-    summary="Change one's password",
-    response_class=Response,
-    responses=schemas.ERROR_RESPONSES,
-)
+@_answers_no_body(router.post, "/v3/users/{user_id}/password", "Change one's password")
 async def change_password(
     user_id: str,
     body: PasswordChangeRequest,
@@ -543,10 +524,10 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.get(
+@_reads(
     "/v3/users/{user_id}/projects",
-    summary="A user's projects (self or admin)",
-    **schemas.answers(schemas.KeystoneProjectsResponse, 200),
+    "A user's projects (self or admin)",
+    schemas.KeystoneProjectsResponse,
 )
 async def user_projects(
     user_id: str, request: Request, caller: CallerDep, session: SessionDep
@@ -555,23 +536,17 @@ async def user_projects(
     return _projects_page(request, await service.list_user_projects(session, found.id))
 
 
-@router.get(
-    "/v3/projects",
-    summary="List projects (admin)",
-    **schemas.answers(schemas.KeystoneProjectsResponse, 200),
-)
+@_reads("/v3/projects", "List projects (admin)", schemas.KeystoneProjectsResponse)
 async def projects(
     request: Request, caller: CallerDep, session: SessionDep, name: str | None = None
 ) -> dict[str, Any]:
     _require_admin(caller, "identity:list_projects")
-    found = [p for p in await service.list_projects(session) if name is None or p.name == name]
+    found = _named(await service.list_projects(session), name)
     return _projects_page(request, found)
 
 
-@router.get(
-    "/v3/projects/{project_id}",
-    summary="Show a project (member or admin)",
-    **schemas.answers(schemas.KeystoneProjectResponse, 200),
+@_reads(
+    "/v3/projects/{project_id}", "Show a project (member or admin)", schemas.KeystoneProjectResponse
 )
 async def project(
     project_id: str, request: Request, caller: CallerDep, session: SessionDep
@@ -586,6 +561,11 @@ async def project(
             raise Forbidden(NOT_PERMITTED.format(action="identity:get_project"))
         found = match[0]
     return {"project": keystone.project_body(found, identity_url(request))}
+
+
+def _named(found: list[Named], name: str | None) -> list[Named]:
+    """Keystone's `?name=` filter of a list: all when no name is asked."""
+    return [item for item in found if name is None or item.name == name]
 
 
 def _require_admin(caller: Caller, action: str) -> None:
@@ -605,7 +585,9 @@ async def _visible_user(
 
 def _projects_page(request: Request, projects: list[Project]) -> dict[str, Any]:
     url = identity_url(request)
-    return {
-        "projects": [keystone.project_body(p, url) for p in projects],
-        "links": keystone.collection_links(str(request.url)),
-    }
+    return _page(request, "projects", [keystone.project_body(p, url) for p in projects])
+
+
+def _page(request: Request, member: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keystone's list body: the items under `member`, and the links of the page."""
+    return {member: bodies, "links": keystone.collection_links(str(request.url))}

@@ -100,8 +100,7 @@ class CapabilityCache:
             pool.total_capacity_gb = report.get("total_capacity_gb", 0)
             pool.free_capacity_gb = report.get("free_capacity_gb", 0)
             pool.reserved_percentage = float(report.get("reserved_percentage", 0) or 0)
-            pool.allocated_gb = self._ledger.get((host, name), 0.0)
-            pool.volume_count = self._volume_counts.get((host, name), 0)
+            self._take_claims(pool)
             pool.filter_function = filter_fn
             pool.goodness_function = goodness_fn
             pools[name] = pool
@@ -155,17 +154,25 @@ class CapabilityCache:
     def set_allocated(self, host: str, pool: str, allocated_gb: float) -> None:
         """The claim ledger: the sum of sizes the database has placed on the pool."""
         self._ledger[(host, pool)] = float(allocated_gb)
-        state = self.pool(host, pool)
-        if state is not None:
-            state.allocated_gb = float(allocated_gb)
-            self.table.write_claims(state)
+        self._write_claims(host, pool)
 
     def set_volume_count(self, host: str, pool: str, count: int) -> None:
         """Live volumes on the pool (VolumeNumberWeigher), from the database."""
         self._volume_counts[(host, pool)] = int(count)
+        self._write_claims(host, pool)
+
+    def _take_claims(self, state: PoolState) -> None:
+        """The database's figures for the pool (none yet: nothing placed on it)."""
+        key = (state.host, state.name)
+        state.allocated_gb = self._ledger.get(key, 0.0)
+        state.volume_count = self._volume_counts.get(key, 0)
+
+    def _write_claims(self, host: str, pool: str) -> None:
+        """A known pool's state and table row take the ledgers' figures (an unknown one
+        takes them when its backend first reports)."""
         state = self.pool(host, pool)
         if state is not None:
-            state.volume_count = int(count)
+            self._take_claims(state)
             self.table.write_claims(state)
 
     def remove(self, host: str) -> None:

@@ -29,6 +29,7 @@ compile time, so '7 ^ 7 ^ 9' is refused when the report arrives.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -214,34 +215,37 @@ class _Parser:
             return _const(value)
         return fn
 
-    def nest(self) -> None:
+    def deeper(self, parse: Callable[[], Node]) -> Node:
+        """`parse` one level deeper (bounded: no recursion blow-up)."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ExpressionError(f"the expression nests deeper than {MAX_DEPTH}")
-
-    # -- grammar, lowest precedence first ---------------------------------------
-    def expression(self) -> Node:
-        self.nest()
         try:
-            return self.or_expr()
+            return parse()
         finally:
             self.depth -= 1
 
-    def or_expr(self) -> Node:
-        left = self.and_expr()
-        while self.at("or"):
-            self.take()
-            right = self.and_expr()
-            left = self.node(_or(left, right), left, right)
+    def infix(
+        self, operand: Callable[[], Node], builds: Mapping[str, Callable[[Node, Node], Node]]
+    ) -> Node:
+        """`operand (op operand)*` for the operators `builds` has, grouped from the left;
+        `builds` maps an operator to the node of its two sides."""
+        left = operand()
+        while self.at(*builds):
+            build = builds[self.take()[1]]
+            right = operand()
+            left = self.node(build(left, right), left, right)
         return left
 
+    # -- grammar, lowest precedence first ---------------------------------------
+    def expression(self) -> Node:
+        return self.deeper(self.or_expr)
+
+    def or_expr(self) -> Node:
+        return self.infix(self.and_expr, _OR)
+
     def and_expr(self) -> Node:
-        left = self.ternary()
-        while self.at("and"):
-            self.take()
-            right = self.ternary()
-            left = self.node(_and(left, right), left, right)
-        return left
+        return self.infix(self.ternary, _AND)
 
     def ternary(self) -> Node:
         cond = self.comparison()
@@ -266,39 +270,20 @@ class _Parser:
     def negation(self) -> Node:
         if self.at("not"):
             self.take()
-            self.nest()
-            try:
-                inner = self.negation()
-            finally:
-                self.depth -= 1
+            inner = self.deeper(self.negation)
             return self.node(lambda env: not inner(env), inner)
         return self.additive()
 
     def additive(self) -> Node:
-        left = self.multiplicative()
-        while self.at("+", "-"):
-            op = _arith(self.take()[1])
-            right = self.multiplicative()
-            left = self.node(_binary(op, left, right), left, right)
-        return left
+        return self.infix(self.multiplicative, _ADDITIVE)
 
     def multiplicative(self) -> Node:
-        left = self.sign()
-        while self.at("*", "/"):
-            word = self.take()[1]
-            op = _divide if word == "/" else _arith(word)
-            right = self.sign()
-            left = self.node(_binary(op, left, right), left, right)
-        return left
+        return self.infix(self.sign, _MULTIPLICATIVE)
 
     def sign(self) -> Node:
         if self.at("+", "-"):
             negative = self.take()[1] == "-"
-            self.nest()
-            try:
-                inner = self.sign()
-            finally:
-                self.depth -= 1
+            inner = self.deeper(self.sign)
             if negative:
                 return self.node(lambda env: -_number(inner(env)), inner)
             return self.node(lambda env: _number(inner(env)), inner)
@@ -308,11 +293,7 @@ class _Parser:
         base = self.primary()
         if self.at("^"):
             self.take()
-            self.nest()
-            try:
-                exponent = self.sign()  # right-associative: 2 ^ 3 ^ 2 = 2 ^ 9
-            finally:
-                self.depth -= 1
+            exponent = self.deeper(self.sign)  # right-associative: 2 ^ 3 ^ 2 = 2 ^ 9
             return self.node(_binary(_power, base, exponent), base, exponent)
         return base
 
@@ -386,6 +367,16 @@ def _and(left: Node, right: Node) -> Node:
 
 def _or(left: Node, right: Node) -> Node:
     return lambda env: left(env) or right(env)
+
+
+# The operators of each level of _Parser.infix, and the node each builds.
+_OR = {"or": _or}
+_AND = {"and": _and}
+_ADDITIVE = {word: functools.partial(_binary, _arith(word)) for word in ("+", "-")}
+_MULTIPLICATIVE = {
+    "*": functools.partial(_binary, _arith("*")),
+    "/": functools.partial(_binary, _divide),
+}
 
 
 def _ternary(cond: Node, yes: Node, no: Node) -> Node:

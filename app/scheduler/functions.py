@@ -38,22 +38,25 @@ class FunctionCompiler:
         return expression
 
 
+# What host_stats takes from the pool's report, and from the pool's figures.
+_REPORTED_STATS = ("volume_backend_name", "vendor_name", "driver_version", "storage_protocol")
+_POOL_STATS = (
+    "total_capacity_gb",
+    "allocated_capacity_gb",
+    "free_capacity_gb",
+    "reserved_percentage",
+)
+
+
 def host_stats(pool: PoolState) -> dict[str, Any]:
     """Cinder's stats.x for a pool (DriverFilter._generate_stats' host_stats)."""
-    backend = pool.backend
     caps = pool.capabilities
     return {
         "host": pool.key,
-        "volume_backend_name": caps.get("volume_backend_name"),
-        "vendor_name": caps.get("vendor_name"),
-        "driver_version": caps.get("driver_version"),
-        "storage_protocol": caps.get("storage_protocol"),
+        **{name: caps.get(name) for name in _REPORTED_STATS},
         "QoS_support": caps.get("QoS_support", False),
-        "total_capacity_gb": pool.total_capacity_gb,
-        "allocated_capacity_gb": pool.allocated_capacity_gb,
-        "free_capacity_gb": pool.free_capacity_gb,
-        "reserved_percentage": pool.reserved_percentage,
-        "availability_zone": backend.availability_zone,
+        **{name: getattr(pool, name) for name in _POOL_STATS},
+        "availability_zone": pool.backend.availability_zone,
     }
 
 

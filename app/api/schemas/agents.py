@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from app.api.schemas.volumes import View
+from app.api.schemas.base import View, wrapped
 
 
 class ReportAccepted(View):
@@ -32,16 +32,9 @@ class ClaimedJob(BaseModel):
     request_id: str | None = None
 
 
-class ClaimResponse(View):
-    job: ClaimedJob | None
-
-
-class HeartbeatResponse(View):
-    lease_expires_at: str
-
-
-class JobResultResponse(View):
-    state: str
+ClaimResponse = wrapped("ClaimResponse", "job", ClaimedJob | None)
+HeartbeatResponse = wrapped("HeartbeatResponse", "lease_expires_at", str)
+JobResultResponse = wrapped("JobResultResponse", "state", str)
 
 
 class ReassignResponse(View):

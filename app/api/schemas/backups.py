@@ -1,33 +1,33 @@
-"""Bodies of /backups (see schemas/volumes.py for how requests and responses are used)."""
+"""Bodies of /backups (schemas/base.py says how requests and responses are used)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from app.api.schemas.volumes import (
+from app.api.schemas.base import (
+    AdminActionRequest,
     Boolean,
-    Empty,
+    LegacyNaming,
     Link,
     Metadata,
-    Part,
+    Naming,
+    OfVolume,
     RequestBody,
     RequestMetadata,
+    Resource,
+    StatusReset,
     View,
+    listing,
+    wrapped,
 )
 
 
-class BackupCreate(Part):
+class BackupCreate(LegacyNaming, OfVolume):
     # Cinder's schema allows no other keys (which ones depends on the version: the
-    # router says which, with Cinder's message); volume_id is required, checked there too.
-    model_config = ConfigDict(json_schema_extra={"required": ["volume_id"]})
-    volume_id: str | None = None
+    # router says which, with Cinder's message).
     container: str | None = None
-    name: str | None = None
-    description: str | None = None
-    display_name: str | None = None
-    display_description: str | None = None
     incremental: Boolean | None = None
     force: Boolean | None = None
     snapshot_id: str | None = None
@@ -40,9 +40,7 @@ class BackupCreateRequest(RequestBody):
     backup: BackupCreate
 
 
-class BackupUpdate(Part):
-    name: str | None = None
-    description: str | None = None
+class BackupUpdate(Naming):
     metadata: RequestMetadata | None = Field(None, description="From 3.43.")
 
 
@@ -51,16 +49,12 @@ class BackupUpdateRequest(RequestBody):
     backup: BackupUpdate
 
 
-class BackupResetStatus(Part):
-    status: str
+class BackupResetStatus(StatusReset):
+    pass
 
 
-class BackupActionRequest(RequestBody):
-    """Exactly one action (one member) per request."""
-
-    element: ClassVar[str] = "action"
+class BackupActionRequest(AdminActionRequest):
     reset_status: BackupResetStatus | None = Field(None, alias="os-reset_status")
-    force_delete: Empty | None = Field(None, alias="os-force_delete")
 
 
 # --- responses ----------------------------------------------------------------------------
@@ -72,24 +66,13 @@ class BackupSummary(View):
     links: list[Link]
 
 
-class BackupSummaryResponse(View):
-    backup: BackupSummary
-
-
-class Backup(View):
-    id: str
-    name: str | None = None
-    description: str | None = None
-    status: str
+class Backup(Resource):
     availability_zone: str | None = None
     volume_id: str
     snapshot_id: str | None = None
     container: str | None = None
-    size: int
     object_count: int
     fail_reason: str | None = None
-    created_at: str
-    updated_at: str | None = None
     data_timestamp: str | None = None
     is_incremental: bool
     has_dependent_backups: bool
@@ -101,17 +84,7 @@ class Backup(View):
     user_id: str | None = Field(None, description="From 3.56, admins only.")
 
 
-class BackupResponse(View):
-    backup: Backup
-
-
-class BackupListResponse(View):
-    backups: list[BackupSummary]
-    backups_links: list[Link] | None = None
-    count: int | None = Field(None, description="From 3.45, with `with_count`.")
-
-
-class BackupDetailListResponse(View):
-    backups: list[Backup]
-    backups_links: list[Link] | None = None
-    count: int | None = Field(None, description="From 3.45, with `with_count`.")
+BackupSummaryResponse = wrapped("BackupSummaryResponse", "backup", BackupSummary)
+BackupResponse = wrapped("BackupResponse", "backup", Backup)
+BackupListResponse = listing("BackupListResponse", "backups", BackupSummary)
+BackupDetailListResponse = listing("BackupDetailListResponse", "backups", Backup)

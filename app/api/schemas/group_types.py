@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from app.api.schemas.base import RequestBody, wrapped
 from app.api.schemas.types import SpecValue, TypeCreate, TypeUpdate, TypeView
-from app.api.schemas.volumes import RequestBody, View
 
 
 class GroupTypeCreate(TypeCreate):
@@ -40,13 +40,6 @@ class GroupType(TypeView):
     group_specs: dict[str, str] | None = None
 
 
-class GroupTypeResponse(View):
-    group_type: GroupType
-
-
-class GroupTypeListResponse(View):
-    group_types: list[GroupType]
-
-
-class GroupSpecsResponse(View):
-    group_specs: dict[str, str]
+GroupTypeResponse = wrapped("GroupTypeResponse", "group_type", GroupType)
+GroupTypeListResponse = wrapped("GroupTypeListResponse", "group_types", list[GroupType])
+GroupSpecsResponse = wrapped("GroupSpecsResponse", "group_specs", dict[str, str])

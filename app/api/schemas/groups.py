@@ -1,4 +1,4 @@
-"""Bodies of /groups (see schemas/types.py for how requests and responses are used)."""
+"""Bodies of /groups (schemas/base.py says how requests and responses are used)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.volumes import Part, RequestBody, View
+from app.api.schemas.base import Naming, RequestBody, StatusReset, View, listing, wrapped
 
 
-class GroupCreate(Part):
+class GroupCreate(Naming):
     group_type: str
     # A list of type ids or names, or one comma-separated string of them.
     volume_types: list[str] | str
-    name: str | None = None
-    description: str | None = None
     availability_zone: str | None = None
 
 
@@ -23,9 +21,7 @@ class GroupCreateRequest(RequestBody):
     group: GroupCreate
 
 
-class GroupUpdate(Part):
-    name: str | None = None
-    description: str | None = None
+class GroupUpdate(Naming):
     # Volume ids, comma-separated.
     add_volumes: str | None = None
     remove_volumes: str | None = None
@@ -41,8 +37,8 @@ class GroupDelete(BaseModel):
     delete_volumes: bool | str | None = Field(None, alias="delete-volumes")
 
 
-class GroupResetStatus(Part):
-    status: str
+class GroupResetStatus(StatusReset):
+    pass
 
 
 class GroupActionRequest(RequestBody):
@@ -53,12 +49,10 @@ class GroupActionRequest(RequestBody):
     reset_status: GroupResetStatus | None = None
 
 
-class CreateFromSource(Part):
+class CreateFromSource(Naming):
     source_group_id: str | None = None
     # Group snapshots do not exist here: a group_snapshot_id is refused.
     group_snapshot_id: str | None = None
-    name: str | None = None
-    description: str | None = None
 
 
 class CreateFromSourceRequest(RequestBody):
@@ -72,20 +66,6 @@ class CreateFromSourceRequest(RequestBody):
 class GroupSummary(View):
     id: str
     name: str | None = None
-
-
-class GroupSummaryResponse(View):
-    group: GroupSummary
-
-
-class Link(View):
-    href: str
-    rel: str
-
-
-class GroupListResponse(View):
-    groups: list[GroupSummary]
-    group_links: list[Link] | None = None
 
 
 class Group(View):
@@ -104,10 +84,10 @@ class Group(View):
     project_id: str | None = None  # from 3.58, admins only
 
 
-class GroupResponse(View):
-    group: Group
-
-
-class GroupDetailListResponse(View):
-    groups: list[Group]
-    group_links: list[Link] | None = None
+GroupSummaryResponse = wrapped("GroupSummaryResponse", "group", GroupSummary)
+GroupResponse = wrapped("GroupResponse", "group", Group)
+# Cinder's groups list no count, and name their next link `group_links`.
+GroupListResponse = listing("GroupListResponse", "groups", GroupSummary, links="group", count=False)
+GroupDetailListResponse = listing(
+    "GroupDetailListResponse", "groups", Group, links="group", count=False
+)

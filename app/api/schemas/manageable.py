@@ -1,5 +1,5 @@
-"""Bodies of volume manage (see schemas/volumes.py for how requests and responses are
-used); the answer is schemas.volumes.VolumeResponse."""
+"""Bodies of volume manage (schemas/base.py says how requests and responses are used);
+the answer is schemas.volumes.VolumeResponse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import ConfigDict, Field
 
-from app.api.schemas.volumes import Boolean, Part, RequestBody, RequestMetadata
+from app.api.schemas.base import Boolean, Naming, Part, RequestBody, RequestMetadata
 
 
 class VolumeRef(Part):
@@ -16,13 +16,11 @@ class VolumeRef(Part):
     source_name: str | int | None = Field(None, alias="source-name")
 
 
-class VolumeManage(Part):
+class VolumeManage(Naming):
     model_config = ConfigDict(json_schema_extra={"required": ["host", "ref"]})
     host: str | None = None
     cluster: str | None = Field(None, description="Not supported by this release.")
     ref: VolumeRef | None = None
-    name: str | None = None
-    description: str | None = None
     volume_type: str | None = None
     availability_zone: str | None = None
     bootable: Boolean | None = None

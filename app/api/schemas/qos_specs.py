@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from app.api.schemas.groups import Link
+from app.api.schemas.base import Link, Part, RequestBody, View, wrapped
 from app.api.schemas.types import SpecValue
-from app.api.schemas.volumes import Part, RequestBody, View
 
 
 class QosSpecsCreate(Part):
@@ -45,12 +44,8 @@ class QosSpecsResponse(View):
     links: list[Link]
 
 
-class QosSpecsListResponse(View):
-    qos_specs: list[QosSpecs]
-
-
-class QosSpecsUpdateResponse(View):
-    qos_specs: dict[str, str]
+QosSpecsListResponse = wrapped("QosSpecsListResponse", "qos_specs", list[QosSpecs])
+QosSpecsUpdateResponse = wrapped("QosSpecsUpdateResponse", "qos_specs", dict[str, str])
 
 
 class QosAssociation(View):
@@ -59,5 +54,6 @@ class QosAssociation(View):
     id: str
 
 
-class QosAssociationsResponse(View):
-    qos_associations: list[QosAssociation]
+QosAssociationsResponse = wrapped(
+    "QosAssociationsResponse", "qos_associations", list[QosAssociation]
+)

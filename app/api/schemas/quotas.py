@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from app.api.schemas.volumes import RequestBody, View
+from app.api.schemas.base import RequestBody, View
 
 Limit = int | str
 

@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.groups import Link
-from app.api.schemas.volumes import RequestBody, View
+from app.api.schemas.base import Link, RequestBody, View, listing, wrapped
 
 
 class Service(View):
@@ -28,8 +27,7 @@ class Service(View):
     backend_state: str | None = None  # from 3.49
 
 
-class ServiceListResponse(View):
-    services: list[Service]
+ServiceListResponse = wrapped("ServiceListResponse", "services", list[Service])
 
 
 class Pool(View):
@@ -38,8 +36,7 @@ class Pool(View):
     capabilities: dict[str, Any] | None = None
 
 
-class PoolListResponse(View):
-    pools: list[Pool]
+PoolListResponse = wrapped("PoolListResponse", "pools", list[Pool])
 
 
 class DryRunRequest(RequestBody):
@@ -50,8 +47,7 @@ class DryRunRequest(RequestBody):
     scheduler_hints: dict[str, Any] | None = Field(None, alias="OS-SCH-HNT:scheduler_hints")
 
 
-class DryRunResponse(View):
-    dry_run: dict[str, Any]
+DryRunResponse = wrapped("DryRunResponse", "dry_run", dict[str, Any])
 
 
 class CapabilitiesResponse(View):
@@ -78,8 +74,7 @@ class Host(BaseModel):
     last_update: str | None = Field(None, alias="last-update")
 
 
-class HostListResponse(View):
-    hosts: list[Host]
+HostListResponse = wrapped("HostListResponse", "hosts", list[Host])
 
 
 class HostUsage(View):
@@ -95,8 +90,7 @@ class HostResource(View):
     resource: HostUsage
 
 
-class HostShowResponse(View):
-    host: list[HostResource]
+HostShowResponse = wrapped("HostShowResponse", "host", list[HostResource])
 
 
 class ZoneState(View):
@@ -108,8 +102,7 @@ class Zone(View):
     zoneState: ZoneState  # Cinder's name
 
 
-class ZoneListResponse(View):
-    availabilityZoneInfo: list[Zone]  # Cinder's name
+ZoneListResponse = wrapped("ZoneListResponse", "availabilityZoneInfo", list[Zone])
 
 
 class Extension(View):
@@ -120,8 +113,7 @@ class Extension(View):
     updated: str
 
 
-class ExtensionListResponse(View):
-    extensions: list[Extension]
+ExtensionListResponse = wrapped("ExtensionListResponse", "extensions", list[Extension])
 
 
 class Limits(View):
@@ -129,8 +121,7 @@ class Limits(View):
     absolute: dict[str, int]
 
 
-class LimitsResponse(View):
-    limits: Limits
+LimitsResponse = wrapped("LimitsResponse", "limits", Limits)
 
 
 class Message(View):
@@ -146,13 +137,8 @@ class Message(View):
     links: list[Link]
 
 
-class MessageResponse(View):
-    message: Message
-
-
-class MessageListResponse(View):
-    messages: list[Message]
-    messages_links: list[Link] | None = None
+MessageResponse = wrapped("MessageResponse", "message", Message)
+MessageListResponse = listing("MessageListResponse", "messages", Message, count=False)
 
 
 class VersionLink(View):
@@ -177,5 +163,4 @@ class Version(BaseModel):
     media_types: list[MediaType] = Field(alias="media-types")
 
 
-class VersionsResponse(View):
-    versions: list[Version]
+VersionsResponse = wrapped("VersionsResponse", "versions", list[Version])

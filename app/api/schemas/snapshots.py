@@ -1,4 +1,4 @@
-"""Bodies of /snapshots and snapshot manage (see schemas/volumes.py for how requests and
+"""Bodies of /snapshots and snapshot manage (schemas/base.py says how requests and
 responses are used)."""
 
 from __future__ import annotations
@@ -7,27 +7,24 @@ from typing import ClassVar
 
 from pydantic import ConfigDict, Field
 
-from app.api.schemas.volumes import (
+from app.api.schemas.base import (
+    AdminActionRequest,
     Boolean,
-    Empty,
+    Labels,
+    LegacyNaming,
     Metadata,
+    OfVolume,
     Part,
     RequestBody,
-    RequestMetadata,
-    View,
+    Resource,
+    StatusReset,
+    listing,
+    wrapped,
 )
 
 
-class SnapshotCreate(Part):
-    # Required, but checked by the router for Cinder's message.
-    model_config = ConfigDict(json_schema_extra={"required": ["volume_id"]})
-    volume_id: str | None = None
-    name: str | None = None
-    description: str | None = None
-    display_name: str | None = None
-    display_description: str | None = None
+class SnapshotCreate(Labels, OfVolume):
     force: Boolean | None = None
-    metadata: RequestMetadata | None = None
 
 
 class SnapshotCreateRequest(RequestBody):
@@ -35,11 +32,8 @@ class SnapshotCreateRequest(RequestBody):
     snapshot: SnapshotCreate
 
 
-class SnapshotUpdate(Part):
-    name: str | None = None
-    description: str | None = None
-    display_name: str | None = None
-    display_description: str | None = None
+class SnapshotUpdate(LegacyNaming):
+    pass
 
 
 class SnapshotUpdateRequest(RequestBody):
@@ -47,16 +41,12 @@ class SnapshotUpdateRequest(RequestBody):
     snapshot: SnapshotUpdate
 
 
-class SnapshotResetStatus(Part):
-    status: str
+class SnapshotResetStatus(StatusReset):
+    pass
 
 
-class SnapshotActionRequest(RequestBody):
-    """Exactly one action (one member) per request."""
-
-    element: ClassVar[str] = "action"
+class SnapshotActionRequest(AdminActionRequest):
     reset_status: SnapshotResetStatus | None = Field(None, alias="os-reset_status")
-    force_delete: Empty | None = Field(None, alias="os-force_delete")
 
 
 class ManageRef(Part):
@@ -65,15 +55,9 @@ class ManageRef(Part):
     source_name: str | None = Field(None, alias="source-name")
 
 
-class SnapshotManage(Part):
+class SnapshotManage(Labels, OfVolume):
     model_config = ConfigDict(json_schema_extra={"required": ["volume_id", "ref"]})
-    volume_id: str | None = None
     ref: ManageRef | None = None
-    name: str | None = None
-    description: str | None = None
-    display_name: str | None = None
-    display_description: str | None = None
-    metadata: RequestMetadata | None = None
 
 
 class SnapshotManageRequest(RequestBody):
@@ -84,15 +68,8 @@ class SnapshotManageRequest(RequestBody):
 # --- responses ----------------------------------------------------------------------------
 
 
-class Snapshot(View):
-    id: str
-    name: str | None = None
-    description: str | None = None
+class Snapshot(Resource):
     volume_id: str
-    size: int
-    status: str
-    created_at: str
-    updated_at: str | None = None
     metadata: Metadata
     progress: str | None = Field(
         None, alias="os-extended-snapshot-attributes:progress", description="Show and list."
@@ -105,11 +82,5 @@ class Snapshot(View):
     consumes_quota: bool | None = Field(None, description="From 3.65.")
 
 
-class SnapshotResponse(View):
-    snapshot: Snapshot
-
-
-class SnapshotListResponse(View):
-    snapshots: list[Snapshot]
-    snapshots_links: list[dict[str, str]] | None = None
-    count: int | None = Field(None, description="From 3.45, with `with_count`.")
+SnapshotResponse = wrapped("SnapshotResponse", "snapshot", Snapshot)
+SnapshotListResponse = listing("SnapshotListResponse", "snapshots", Snapshot)

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.volumes import Part, RequestBody, View
+from app.api.schemas.base import Naming, Part, RequestBody, View, wrapped
 
 # Cinder stores a spec value as a string and takes numbers and booleans for one.
 SpecValue = str | int | float | bool
@@ -29,9 +29,7 @@ class TypeCreate(BaseModel):
     is_public: bool | str | None = None
 
 
-class TypeUpdate(Part):
-    name: str | None = None
-    description: str | None = None
+class TypeUpdate(Naming):
     is_public: bool | str | None = None
 
 
@@ -94,16 +92,9 @@ class VolumeType(TypeView):
     qos_specs_id: str | None = None
 
 
-class VolumeTypeResponse(View):
-    volume_type: VolumeType
-
-
-class VolumeTypeListResponse(View):
-    volume_types: list[VolumeType]
-
-
-class ExtraSpecsResponse(View):
-    extra_specs: dict[str, str]
+VolumeTypeResponse = wrapped("VolumeTypeResponse", "volume_type", VolumeType)
+VolumeTypeListResponse = wrapped("VolumeTypeListResponse", "volume_types", list[VolumeType])
+ExtraSpecsResponse = wrapped("ExtraSpecsResponse", "extra_specs", dict[str, str])
 
 
 class TypeAccess(View):
@@ -111,5 +102,4 @@ class TypeAccess(View):
     project_id: str
 
 
-class TypeAccessListResponse(View):
-    volume_type_access: list[TypeAccess]
+TypeAccessListResponse = wrapped("TypeAccessListResponse", "volume_type_access", list[TypeAccess])

@@ -1,117 +1,36 @@
-"""Bodies of /volumes: what a request may carry and what a response holds.
-
-Requests are checked here for shape (an object, the resource's member present, values
-of the documented types, extra keys allowed as Cinder ignores them), with Cinder's
-messages where Cinder has one; the router still applies Cinder's own value checks and
-messages to the body. Responses are documentation only: each view decides per
-microversion and caller which of these fields it sends (app/api/fields.py), so every
-field that is not always there has a default, and a model forbids the fields it does
-not list so a test can check that nothing undocumented is sent."""
+"""Bodies of /volumes (schemas/base.py says how requests and responses are used)."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ModelWrapValidatorHandler,
-    PrivateAttr,
-    SkipValidation,
-    model_validator,
+from pydantic import ConfigDict, Field
+
+from app.api.schemas.base import (
+    Boolean,
+    Empty,
+    Integer,
+    Labels,
+    Link,
+    Metadata,
+    Part,
+    RequestBody,
+    RequestMetadata,
+    Resource,
+    View,
+    listing,
+    wrapped,
 )
-
-from app.api.common import check_text
-from app.errors import BadRequest
-
-# --- what every body of these routers shares ----------------------------------------------
-
-
-class RequestBody(BaseModel):
-    """A request's JSON object, decoded and checked once: its shape here, with Cinder's
-    messages; when `member` is set, its `member` must be an object too. The router reads
-    the values as sent (`raw`, `content`) and applies Cinder's value checks to them, so a
-    lenient field's coercion (a boolean taken for an integer) never hides a bad value."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    member: ClassVar[str] = ""
-    # What an empty body lacks, named in its 400 when it is not `member` (a format of
-    # the path's parameters: "{key}").
-    element: ClassVar[str] = ""
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _cinder_shape(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
-        # Cinder's 400s, raised as the domain's so the fault keeps Cinder's message.
-        if isinstance(data, bytes):  # no JSON content type: read it as JSON anyway
-            try:
-                data = json.loads(data)
-            except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is one
-                raise BadRequest("Malformed request body") from exc
-        if not isinstance(data, dict):
-            raise BadRequest("Malformed request body: it must be a JSON object.")
-        check_text(data)
-        if cls.member and not isinstance(data.get(cls.member), dict):
-            raise BadRequest(f"Missing required element '{cls.member}' in request body.")
-        body = handler(data)
-        body._raw = data
-        return body
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        """The JSON object as it was sent."""
-        return self._raw
-
-    @property
-    def content(self) -> dict[str, Any]:
-        """The member's object as it was sent (the whole body when there is no member)."""
-        return self._raw[self.member] if self.member else self._raw
-
-
-class Part(BaseModel):
-    """A member of a request body: extra keys allowed, as Cinder ignores them."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class View(BaseModel):
-    """A response object: only the fields it lists."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-# Lenient scalar types: Cinder takes a number as a string, a boolean as one of its words.
-Integer = int | str
-Boolean = bool | str
-Metadata = dict[str, str]
-# In a request, documented as Metadata but checked by the domain (Cinder's messages).
-RequestMetadata = Annotated[dict[str, str], SkipValidation]
-
-
-class Link(View):
-    href: str
-    rel: str
-
 
 # --- requests -----------------------------------------------------------------------------
 
 
-class VolumeCreate(Part):
+class VolumeCreate(Labels):
     # Required, but checked by the router for Cinder's message.
     model_config = ConfigDict(json_schema_extra={"required": ["size"]})
     size: Integer | None = Field(None, description="Size in GiB (required).")
-    name: str | None = None
-    description: str | None = None
-    display_name: str | None = Field(None, description="Cinder's older name for `name`.")
-    display_description: str | None = Field(
-        None, description="Cinder's older name for `description`."
-    )
     volume_type: str | None = None
     availability_zone: str | None = None
-    metadata: RequestMetadata | None = None
     multiattach: Boolean | None = None
     group_id: str | None = Field(None, description="From 3.13.")
     snapshot_id: str | None = Field(None, description="Not supported by this release.")
@@ -126,12 +45,8 @@ class VolumeCreateRequest(RequestBody):
     scheduler_hints: dict[str, Any] | None = Field(None, alias="OS-SCH-HNT:scheduler_hints")
 
 
-class VolumeUpdate(Part):
-    name: str | None = None
-    description: str | None = None
-    display_name: str | None = None
-    display_description: str | None = None
-    metadata: RequestMetadata | None = None
+class VolumeUpdate(Labels):
+    pass
 
 
 class VolumeUpdateRequest(RequestBody):
@@ -182,10 +97,6 @@ class ResetStatus(Part):
     migration_status: str | None = None
 
 
-class Empty(Part):
-    pass
-
-
 class VolumeActionRequest(RequestBody):
     """Exactly one action (one member) per request."""
 
@@ -205,12 +116,7 @@ class VolumeActionRequest(RequestBody):
 # --- responses ----------------------------------------------------------------------------
 
 
-class Volume(View):
-    id: str
-    name: str | None = None
-    description: str | None = None
-    size: int
-    status: str
+class Volume(Resource):
     availability_zone: str | None = None
     bootable: str
     encrypted: bool
@@ -221,8 +127,6 @@ class Volume(View):
     metadata: Metadata
     links: list[Link]
     user_id: str
-    created_at: str
-    updated_at: str | None = None
     attachments: list[dict[str, Any]]
     replication_status: str | None = None
     consistencygroup_id: str | None = None
@@ -248,26 +152,15 @@ class Volume(View):
     consumes_quota: bool | None = Field(None, description="From 3.65.")
 
 
-class VolumeResponse(View):
-    volume: Volume
-
-
 class VolumeSummary(View):
     id: str
     name: str | None = None
     links: list[Link]
 
 
-class VolumeListResponse(View):
-    volumes: list[VolumeSummary]
-    volumes_links: list[Link] | None = None
-    count: int | None = Field(None, description="From 3.45, with `with_count`.")
-
-
-class VolumeDetailListResponse(View):
-    volumes: list[Volume]
-    volumes_links: list[Link] | None = None
-    count: int | None = Field(None, description="From 3.45, with `with_count`.")
+VolumeResponse = wrapped("VolumeResponse", "volume", Volume)
+VolumeListResponse = listing("VolumeListResponse", "volumes", VolumeSummary)
+VolumeDetailListResponse = listing("VolumeDetailListResponse", "volumes", Volume)
 
 
 class VolumesSummary(View):
@@ -276,13 +169,8 @@ class VolumesSummary(View):
     metadata: dict[str, list[str]] | None = Field(None, description="From 3.36.")
 
 
-class VolumesSummaryResponse(View):
-    summary: VolumesSummary = Field(alias="volume-summary")
-
-
-class MetadataResponse(View):
-    metadata: Metadata
-
-
-class MetaItemResponse(View):
-    meta: Metadata
+VolumesSummaryResponse = wrapped(
+    "VolumesSummaryResponse", "summary", VolumesSummary, alias="volume-summary"
+)
+MetadataResponse = wrapped("MetadataResponse", "metadata", Metadata)
+MetaItemResponse = wrapped("MetaItemResponse", "meta", Metadata)

@@ -12,7 +12,7 @@ of them) fails every pool rather than being ignored.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,52 +55,47 @@ def hinted_slots(ctx: Context, ids: list[str]) -> list[int]:
     return slots_of(ctx, [placed[v] for v in ids if v in placed])
 
 
-@register_filter
-class SameBackendFilter(BaseFilter):
-    name = "SameBackendFilter"
+class HintedVolumesFilter(BaseFilter):
+    """A pool passes when it holds one of the volumes `hint` names (`together`), or
+    none of them (not `together`); no hint passes every pool."""
+
+    hint: ClassVar[str]
+    together: ClassVar[bool]
+    refusal: ClassVar[str]  # the reason a pool fails a well-formed hint
 
     def passes(self, pool: PoolState, request: VolumeRequest) -> bool:
-        ids = hinted_volumes(request, "same_host")
+        ids = hinted_volumes(request, self.hint)
         if ids is None:
             return False
-        return not ids or holds_any(pool, request, ids)
+        return not ids or holds_any(pool, request, ids) == self.together
 
     def filter_mask(self, ctx: Context) -> np.ndarray | bool | None:
-        ids = hinted_volumes(ctx.request, "same_host")
-        if ids == []:
-            return True
-        out = np.zeros(ctx.table.size, dtype=bool)
-        if ids is not None:
-            out[hinted_slots(ctx, ids)] = True
-        return out
-
-    def reason(self, pool: PoolState, request: VolumeRequest) -> str:
-        if hinted_volumes(request, "same_host") is None:
-            return "same_host is not a volume id or a list of them"
-        return "holds none of the same_host volumes"
-
-
-@register_filter
-class DifferentBackendFilter(BaseFilter):
-    name = "DifferentBackendFilter"
-
-    def passes(self, pool: PoolState, request: VolumeRequest) -> bool:
-        ids = hinted_volumes(request, "different_host")
-        if ids is None:
-            return False
-        return not ids or not holds_any(pool, request, ids)
-
-    def filter_mask(self, ctx: Context) -> np.ndarray | bool | None:
-        ids = hinted_volumes(ctx.request, "different_host")
+        ids = hinted_volumes(ctx.request, self.hint)
         if ids == []:
             return True
         if ids is None:
             return np.zeros(ctx.table.size, dtype=bool)
-        out = np.ones(ctx.table.size, dtype=bool)
-        out[hinted_slots(ctx, ids)] = False
+        out = np.full(ctx.table.size, not self.together, dtype=bool)
+        out[hinted_slots(ctx, ids)] = self.together
         return out
 
     def reason(self, pool: PoolState, request: VolumeRequest) -> str:
-        if hinted_volumes(request, "different_host") is None:
-            return "different_host is not a volume id or a list of them"
-        return "holds a different_host volume"
+        if hinted_volumes(request, self.hint) is None:
+            return f"{self.hint} is not a volume id or a list of them"
+        return self.refusal
+
+
+@register_filter
+class SameBackendFilter(HintedVolumesFilter):
+    name = "SameBackendFilter"
+    hint = "same_host"
+    together = True
+    refusal = "holds none of the same_host volumes"
+
+
+@register_filter
+class DifferentBackendFilter(HintedVolumesFilter):
+    name = "DifferentBackendFilter"
+    hint = "different_host"
+    together = False
+    refusal = "holds a different_host volume"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 import numpy as np
 
-from app.errors import BadRequest
 from app.scheduler.context import Context
+from app.scheduler.plugins import Plugins
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
 
@@ -57,18 +57,7 @@ def slots_of(ctx: Context, hosts: Iterable[str]) -> list[int]:
     return out
 
 
-_F = TypeVar("_F", bound=type[BaseFilter])
-FILTERS: dict[str, type[BaseFilter]] = {}
-
-
-def register_filter(cls: _F) -> _F:
-    FILTERS[cls.name or cls.__name__] = cls
-    return cls
-
-
-def filter_class(name: str) -> type[BaseFilter]:
-    try:
-        return FILTERS[name]
-    except KeyError:
-        known = ", ".join(sorted(FILTERS))
-        raise BadRequest(f"unknown scheduler filter {name!r} (known: {known})") from None
+_FILTERS = Plugins[type[BaseFilter]]("filter")
+FILTERS = _FILTERS.by_name
+register_filter = _FILTERS.register
+filter_class = _FILTERS.get

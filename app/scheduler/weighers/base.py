@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 import numpy as np
 
-from app.errors import BadRequest
 from app.scheduler.context import Context
+from app.scheduler.plugins import Plugins
 from app.scheduler.request import VolumeRequest
 from app.scheduler.state import PoolState
 
@@ -62,18 +62,7 @@ def normalize_array(weights: np.ndarray) -> np.ndarray:
     return (weights - lo) / (hi - lo)
 
 
-_W = TypeVar("_W", bound=type[BaseWeigher])
-WEIGHERS: dict[str, type[BaseWeigher]] = {}
-
-
-def register_weigher(cls: _W) -> _W:
-    WEIGHERS[cls.name or cls.__name__] = cls
-    return cls
-
-
-def weigher_class(name: str) -> type[BaseWeigher]:
-    try:
-        return WEIGHERS[name]
-    except KeyError:
-        known = ", ".join(sorted(WEIGHERS))
-        raise BadRequest(f"unknown scheduler weigher {name!r} (known: {known})") from None
+_WEIGHERS = Plugins[type[BaseWeigher]]("weigher")
+WEIGHERS = _WEIGHERS.by_name
+register_weigher = _WEIGHERS.register
+weigher_class = _WEIGHERS.get
