@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from app import datadir
 from app.api import (
     agents,
+    attachments,
     backups,
     extensions,
     faults,
@@ -160,6 +161,7 @@ def create_app(
         backups,
         extensions,
         hosts,
+        attachments,
     ):
         app.include_router(module.router)
     return app

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Relationship, mapped_column, relationship
 
@@ -310,6 +311,13 @@ class Volume(Owned, Stamped, Base):
     # (app/sealing.py): made on the first export, reused by every later one.
     provider_auth: Mapped[str | None] = mapped_column(Text, nullable=True, sort_order=2)
     volume_metadata: Mapped[list[VolumeMetadata]] = children()
+    attachments: Mapped[list[VolumeAttachment]] = children()
+
+
+@event.listens_for(Volume, "init")
+def _no_attachments_yet(_target: Volume, _args: Any, kwargs: dict[str, Any]) -> None:
+    # A new volume has none: views read the list without a lazy load.
+    kwargs.setdefault("attachments", [])
 
 
 class VolumeMetadata(KeyValue, Base):
