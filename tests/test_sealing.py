@@ -54,3 +54,37 @@ def test_without_the_setting_a_private_key_file_is_made_once(tmp_path: Path) -> 
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     # Another process (a new Sealer) reads the same file and opens the seal.
     assert Sealer(settings).unseal(sealed) == "s"
+
+
+def test_a_kind_with_sealed_members_is_queued_only_with_a_sealer(tmp_path: Path) -> None:
+    from app import jobkinds
+    from app.db.models import Job
+    from app.volumes.kernel import jobs
+
+    class Session:
+        added: list[Job] = []
+
+        def add(self, job: Job) -> None:
+            self.added.append(job)
+
+    payload = jobkinds.ExportVolumePayload(
+        volume=jobkinds.VolumeRef(id="v", size_gb=1), chap_user="u", chap_secret="s3cret"
+    )
+
+    def queue(sealer: Sealer | None) -> Job:
+        return jobs.enqueue(
+            Session(),  # type: ignore[arg-type]
+            kind=jobkinds.EXPORT_VOLUME,
+            payload=payload,
+            backend="node1@file",
+            resource_id="v",
+            max_attempts=3,
+            sealer=sealer,
+        )
+
+    with pytest.raises(TypeError, match="seals chap_secret"):
+        queue(None)
+    sealer = Sealer(_settings(tmp_path, ONE))
+    job = queue(sealer)
+    assert job.payload["chap_secret"] != "s3cret"
+    assert jobs.opened_payload(job, sealer)["chap_secret"] == "s3cret"
