@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.actions import action_policy, read_action
 from app.api.common import UrlProject, iso, optional_str, read_body, v3_route
@@ -27,7 +28,7 @@ from app.api.policy import authorize, may
 from app.api.schemas import attachments as S
 from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
-from app.db.models import VolumeAttachment
+from app.db.models import Volume, VolumeAttachment
 from app.errors import BadRequest
 from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachments
@@ -90,6 +91,15 @@ async def _answer(
     async with runtime.sessionmaker() as session:
         attachment = await attachments.get(session, ctx, attachment_id)
         return {"attachment": detail(attachment, info)}
+
+
+async def _locked(
+    session: AsyncSession, ctx: RequestContext, attachment_id: str
+) -> tuple[Volume, VolumeAttachment]:
+    """The attachment and its volume, the volume locked first (the lock order)."""
+    found = await attachments.get(session, ctx, attachment_id)
+    volume = await volumes.get(session, ctx, found.volume_id, for_update=True)
+    return volume, await attachments.get(session, ctx, attachment_id)
 
 
 @v3_route(router, "POST", "/attachments", **returns(S.AttachmentResponse))
@@ -183,10 +193,7 @@ async def update_attachment(
         raise BadRequest("Must specify 'connector' to update attachment.")
     connector = attachments.parse_connector(body["connector"])
     async with request_work(request, runtime) as work:
-        found = await attachments.get(work.session, ctx, attachment_id)
-        # The volume first (the lock order), then the attachment afresh.
-        volume = await volumes.get(work.session, ctx, found.volume_id, for_update=True)
-        attachment = await attachments.get(work.session, ctx, attachment_id)
+        volume, attachment = await _locked(work.session, ctx, attachment_id)
         job = await attachments.connect(
             work.session, runtime, volume, attachment, connector, ctx.request_id
         )
@@ -207,9 +214,7 @@ async def attachment_action(
     min_version(NEW_ATTACH_COMPLETION, version)
     action, _args = await read_action(request)
     authorize(ctx, action_policy(ACTION_POLICIES, action))
-    found = await attachments.get(work.session, ctx, attachment_id)
-    volume = await volumes.get(work.session, ctx, found.volume_id, for_update=True)
-    attachment = await attachments.get(work.session, ctx, attachment_id)
+    volume, attachment = await _locked(work.session, ctx, attachment_id)
     await attachments.complete(work.session, volume, attachment)
     return Response(status_code=204)
 
@@ -224,9 +229,7 @@ async def delete_attachment(
 ) -> dict[str, Any]:
     """Cinder answers with the attachments of the volume that are left."""
     min_version(NEW_ATTACH, version)
-    found = await attachments.get(work.session, ctx, attachment_id)
-    volume = await volumes.get(work.session, ctx, found.volume_id, for_update=True)
-    attachment = await attachments.get(work.session, ctx, attachment_id)
+    volume, attachment = await _locked(work.session, ctx, attachment_id)
     attachments.check_may_delete(ctx, attachment)
     left, outcome = await attachments.remove(
         work.session, work.runtime, volume, attachment, ctx.request_id

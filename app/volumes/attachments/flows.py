@@ -115,18 +115,9 @@ async def reserve(
     that is not multiattach only one wins."""
     if mode is not None and mode not in MODES:
         raise BadRequest(f"Invalid attach mode {mode!r}: use 'rw' or 'ro'.")
-    allowed = (
-        (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
-        if volume.multiattach
-        else (VolumeStatus.AVAILABLE,)
-    )
     _check_not_moving(volume)
-    if not await lifecycle.move(
-        session,
-        volume,
-        {"status": allowed, "multiattach": volume.multiattach},
-        status=VolumeStatus.RESERVED,
-    ):
+    allowed = await _take(session, volume, VolumeStatus.RESERVED)
+    if allowed:
         raise _invalid(volume, f"status must be {' or '.join(allowed)}, but it is {volume.status}.")
     attachment = _new(
         volume, ctx, AttachStatus.RESERVED, instance_uuid=instance_uuid, mode=mode or "rw"
@@ -134,6 +125,20 @@ async def reserve(
     session.add(attachment)
     await session.flush()
     return attachment
+
+
+async def _take(session: AsyncSession, volume: Volume, status: str) -> tuple[str, ...]:
+    """Move the volume to `status` if it may take one more attachment: available, or
+    in-use when multiattach, in one conditional update (of two racing reservations of
+    a volume that is not multiattach, one wins). () when it moved, else the statuses
+    it needed."""
+    allowed = (
+        (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
+        if volume.multiattach
+        else (VolumeStatus.AVAILABLE,)
+    )
+    expected = {"status": allowed, "multiattach": volume.multiattach}
+    return () if await lifecycle.move(session, volume, expected, status=status) else allowed
 
 
 def _check_not_moving(volume: Volume) -> None:
@@ -241,17 +246,8 @@ async def remove(
 
 
 async def os_reserve(session: AsyncSession, volume: Volume) -> None:
-    allowed = (
-        (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
-        if volume.multiattach
-        else (VolumeStatus.AVAILABLE,)
-    )
-    if not await lifecycle.move(
-        session,
-        volume,
-        {"status": allowed, "multiattach": volume.multiattach},
-        status=VolumeStatus.ATTACHING,
-    ):
+    allowed = await _take(session, volume, VolumeStatus.ATTACHING)
+    if allowed:
         raise BadRequest(
             f"Invalid volume: Volume status must be {' or '.join(allowed)} to reserve, "
             f"but the status is {volume.status}."
