@@ -25,6 +25,7 @@ from tests.api.helpers import (
     connector,
     fault,
     messages_about,
+    run_jobs,
     show_volume,
     volume_action,
     volume_status,
@@ -461,3 +462,25 @@ async def test_two_racing_attachments_of_a_single_attach_volume_cannot_both_win(
             attachments_url(member) + f"?volume_id={volume_id}", headers=member.headers("3.44")
         )
         assert len(listed.json()["attachments"]) == 1
+
+
+async def test_a_detached_volume_is_deleted_with_its_attachment_records(
+    client: httpx.AsyncClient,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    volume_id = await available_volume(client, member, service)
+    attachment = (await create_attachment(client, member, volume_id)).json()["attachment"]
+    r = await client.delete(
+        attachments_url(member, attachment["id"]), headers=member.headers("3.44")
+    )
+    assert r.status_code == 200
+    r = await client.delete(
+        f"/v3/{member.project_id}/volumes/{volume_id}", headers=member.headers()
+    )
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, [HOST])
+    async with sessionmaker() as session:
+        assert await session.get(Volume, volume_id) is None
+        assert (await session.scalars(select(VolumeAttachment))).all() == []
