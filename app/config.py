@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # given the same list verifies every replica's tokens. Unset: a key file in data_dir.
     # Checked at start (app/identity/keyring.py), not here: pydantic's errors echo input.
     token_keys: SecretStr | None = None
+    # Keys that seal the secrets the database keeps (CHAP secrets; app/sealing.py),
+    # the sealing one first, separated by commas. Unset: a key file in data_dir.
+    secret_keys: SecretStr | None = None
     # Bodies larger than this are refused (413) before authentication and parsing;
     # Cinder's osapi_max_request_body_size. Agents' capability reports get their own.
     max_request_body_size: int = 114688
@@ -83,6 +86,9 @@ class Settings(BaseSettings):
     )
     scheduler_default_weighers: list[str] = Field(default=["CapacityWeigher"])
     scheduler_max_attempts: int = 3
+    # How long a request that connects a host to a volume (os-initialize_connection, an
+    # attachment update) waits for the agent to export it.
+    connection_timeout: float = 60.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

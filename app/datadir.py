@@ -28,6 +28,7 @@ KNOWN_FILES = (
     "pumice.db-wal",
     "pumice.db-shm",
     "token-keys",
+    "secret-keys",
     "agent.toml",
     "clouds.yaml",
 )

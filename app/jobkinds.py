@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 
 class InvalidJobData(ValueError):
@@ -157,6 +157,17 @@ class DeleteBackupPayload(Wire):
     quota_held: StrictBool = True
 
 
+class ExportVolumePayload(VolumeJob):
+    """Export the volume to exactly these initiators (connector addresses; none: any
+    address) with the volume's CHAP account. `chap_secret` travels sealed in the jobs
+    table and is opened only when the job is handed to its agent (JobKind.sealed)."""
+
+    chap_user: str
+    chap_secret: str = Field(repr=False)
+    initiators: list[str] = []
+    read_only: StrictBool = False
+
+
 # --- results --------------------------------------------------------------------------------
 
 
@@ -177,6 +188,17 @@ class Migrated(Wire):
     provider_location: str | None = None
     sha256: str | None = None
     bytes: StrictInt | None = None
+
+
+class Exported(Wire):
+    """The connection properties os-brick names, as the export's target answers them."""
+
+    target_iqn: str
+    target_portal: str
+    target_lun: StrictInt
+    target_iqns: list[str] = []
+    target_portals: list[str] = []
+    target_luns: list[StrictInt] = []
 
 
 class BackupCreated(Wire):
@@ -223,6 +245,9 @@ class JobKind(Generic[P, R]):
     # A job on a copy the volume no longer uses: operations on the volume neither wait
     # for it nor cancel it, or the copy would be left behind.
     detached: bool = False
+    # Payload members (top level) the jobs table keeps sealed (app/sealing.py): the
+    # queue seals them, the claim opens them for the agent and nobody else.
+    sealed: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, int]:
@@ -322,6 +347,18 @@ DELETE_BACKUP = JobKind(
     runs_on=Runner.BACKUP_SERVICE,
     changes_capacity=False,
 )
+EXPORT_VOLUME = JobKind(
+    "export_volume",
+    1,
+    ExportVolumePayload,
+    Exported,
+    Resource.VOLUME,
+    changes_capacity=False,
+    sealed=("chap_secret",),
+)
+UNEXPORT_VOLUME = JobKind(
+    "unexport_volume", 1, VolumeJob, NoResult, Resource.VOLUME, changes_capacity=False
+)
 
 CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
     kind.key: kind
@@ -338,6 +375,8 @@ CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
         MANAGE_SNAPSHOT,
         CREATE_BACKUP,
         DELETE_BACKUP,
+        EXPORT_VOLUME,
+        UNEXPORT_VOLUME,
     )
 }
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from app import datadir
 from app.api import (
     agents,
+    attachments,
     backups,
     extensions,
     faults,
@@ -45,6 +46,7 @@ from app.identity.tokens import TokenIssuer
 from app.runtime import Runtime, TokenChecks
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.scheduler import Scheduler
+from app.sealing import Sealer
 from app.volumes import reaper
 from app.volumes.capacity import reports
 from app.volumes.types.types import ensure_default_type
@@ -88,6 +90,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
         tokens=TokenIssuer(keys, settings.token_ttl_seconds),
         cache=cache,
         scheduler=scheduler,
+        sealer=Sealer(settings),
         token_checks=TokenChecks(ttl_seconds=settings.token_check_ttl_seconds),
     )
     async with sessionmaker() as session, session.begin():
@@ -158,6 +161,7 @@ def create_app(
         backups,
         extensions,
         hosts,
+        attachments,
     ):
         app.include_router(module.router)
     return app

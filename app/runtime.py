@@ -13,6 +13,7 @@ from app.config import Settings
 from app.identity.tokens import TokenIssuer
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.scheduler import Scheduler
+from app.sealing import Sealer
 from app.volumes.capacity.reports import PoolDirectory
 
 
@@ -91,6 +92,7 @@ class Runtime:
     tokens: TokenIssuer
     cache: CapabilityCache
     scheduler: Scheduler
+    sealer: Sealer
     pools: PoolDirectory = field(default_factory=PoolDirectory)
     jobs: JobSignal = field(default_factory=JobSignal)
     token_checks: TokenChecks = field(default_factory=TokenChecks)

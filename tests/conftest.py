@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import migrate
 from app.db.session import make_engine, make_sessionmaker
+from tests.drivers.helpers import PrivateTgtd
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_DSN = os.environ.get("PUMICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -249,3 +250,33 @@ def permissive_umask() -> Iterator[None]:
     old = os.umask(0o022)
     yield
     os.umask(old)
+
+
+@pytest.fixture(scope="session")
+def private_tgtd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateTgtd]:
+    """One tgtd per xdist worker, on a control port and a portal no other tgtd uses
+    (started as `pumice up` starts its own)."""
+    from app import tgtd
+
+    need(bool(shutil.which("tgtd")) and bool(shutil.which("tgtadm")), "tgtd and tgtadm (tgt)")
+    log = tmp_path_factory.mktemp("tgtd") / "tgtd.log"
+    try:
+        daemon = tgtd.start("127.0.0.1", free_port(), log)
+    except tgtd.TgtdUnavailable as exc:
+        need(False, f"a private tgtd ({exc})")
+        raise
+    private = PrivateTgtd(daemon.control_port, "127.0.0.1", daemon.portal_port)
+    try:
+        yield private
+    finally:
+        private.clear()
+        daemon.stop()
+
+
+@pytest.fixture
+def tgtd(private_tgtd: PrivateTgtd) -> Iterator[PrivateTgtd]:
+    """The worker's tgtd, emptied after the test."""
+    try:
+        yield private_tgtd
+    finally:
+        private_tgtd.clear()

@@ -51,6 +51,14 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
     ),
     jobkinds.CREATE_BACKUP: jobkinds.CreateBackupPayload(backup=BACKUP, volume=VOL, snapshot=SNAP),
     jobkinds.DELETE_BACKUP: jobkinds.DeleteBackupPayload(backup=BACKUP, quota_held=False),
+    jobkinds.EXPORT_VOLUME: jobkinds.ExportVolumePayload(
+        volume=VOL,
+        chap_user="user",
+        chap_secret="secret",
+        initiators=["192.0.2.10", "192.0.2.11"],
+        read_only=True,
+    ),
+    jobkinds.UNEXPORT_VOLUME: jobkinds.VolumeJob(volume=VOL),
 }
 
 

@@ -22,7 +22,14 @@ from app import jobkinds
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError, Job, LeaseLost
-from app.drivers import DriverError, SnapshotSpec, VolumeDriver, VolumeSpec, migration
+from app.drivers import (
+    DriverError,
+    ExportSpec,
+    SnapshotSpec,
+    VolumeDriver,
+    VolumeSpec,
+    migration,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -180,6 +187,25 @@ def _manage_snapshot(
     return _managed_size(result, "snapshot")
 
 
+def _export_volume(
+    driver: VolumeDriver, payload: jobkinds.ExportVolumePayload, _peers: Peers
+) -> Mapping[str, Any]:
+    export = ExportSpec(
+        chap_user=payload.chap_user,
+        chap_secret=payload.chap_secret,
+        initiators=tuple(payload.initiators),
+        read_only=payload.read_only,
+    )
+    return driver.export_volume(_volume(payload.volume), export)
+
+
+def _unexport_volume(
+    driver: VolumeDriver, payload: jobkinds.VolumeJob, _peers: Peers
+) -> Mapping[str, Any]:
+    driver.unexport_volume(_volume(payload.volume))
+    return {}
+
+
 # Every catalog kind that runs on a volume backend, with its handler (a test checks that
 # none is missing).
 JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = {
@@ -195,6 +221,8 @@ JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = {
         VolumeJobKind(jobkinds.CLONE_VOLUME, _clone_volume),
         VolumeJobKind(jobkinds.MIGRATE_VOLUME, _migrate_volume),
         VolumeJobKind(jobkinds.REMOVE_VOLUME_COPY, _delete_volume_copy),
+        VolumeJobKind(jobkinds.EXPORT_VOLUME, _export_volume),
+        VolumeJobKind(jobkinds.UNEXPORT_VOLUME, _unexport_volume),
     )
 }
 

@@ -177,7 +177,7 @@ async def claim_job(
             hosts = await agent_hosts.claimable(work.session, agent, body.backends)
             job = await jobs.claim(work.session, agent, hosts, lease) if hosts else None
         if job is not None:
-            return {"job": jobs.describe(job, lease)}
+            return {"job": jobs.describe(job, lease, runtime.sealer)}
         remaining = deadline - _now()
         if remaining <= 0:
             return {"job": None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,11 +39,16 @@ async def get_work(request: Request, runtime: RuntimeDep) -> AsyncIterator[UnitO
     """The request's unit of work: committed when the endpoint returns, before the
     response is sent (scope="function"), so a failed commit answers as an error, never
     as a success; rolled back when the endpoint raises."""
+    async with request_work(request, runtime) as work:
+        yield work
+
+
+def request_work(request: Request, runtime: Runtime) -> AbstractAsyncContextManager[UnitOfWork]:
+    """The request's unit of work, for an endpoint that opens it itself because it must
+    wait for something after the commit (an agent's answer) before it replies."""
     reads_only = request.method in ("GET", "HEAD")
     maker = runtime.read_sessionmaker if reads_only else runtime.sessionmaker
-    request_id = getattr(request.state, "request_id", "")
-    async with unit_of_work(runtime, maker, request_id) as work:
-        yield work
+    return unit_of_work(runtime, maker, getattr(request.state, "request_id", ""))
 
 
 WorkDep = Annotated[UnitOfWork, Depends(get_work, scope="function")]

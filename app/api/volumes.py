@@ -21,7 +21,15 @@ from app.api.common import (
     self_links,
     v3_route,
 )
-from app.api.deps import ContextDep, SessionDep, VersionDep, WorkDep, min_version
+from app.api.deps import (
+    ContextDep,
+    RuntimeDep,
+    SessionDep,
+    VersionDep,
+    WorkDep,
+    min_version,
+    request_work,
+)
 from app.api.fields import Field
 from app.api.fields import select as select_fields
 from app.api.listing import Listing, add_list_routes, columns, equal_filters, metadata_filter
@@ -31,8 +39,11 @@ from app.api.policy import POLICIES, Rule, authorize, may
 from app.api.schemas import volumes as S
 from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
-from app.db.models import Volume, VolumeMetadata, VolumeType
+from app.db.models import Volume, VolumeAttachment, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden
+from app.volumes.attachments import connect
+from app.volumes.attachments import flows as attachment_flows
+from app.volumes.kernel.work import UnitOfWork
 from app.volumes.volumes import deletion, flows
 from app.volumes.volumes import migrate as migration
 
@@ -49,6 +60,20 @@ ACTION_POLICIES = {
     "os-extend_volume_completion": "volume:extend_volume_completion",
     "os-set_bootable": "volume:update",
     "os-update_readonly_flag": "volume:update_readonly_flag",
+    **{
+        f"os-{action}": f"volume_extension:volume_actions:{action}"
+        for action in (
+            "reserve",
+            "unreserve",
+            "begin_detaching",
+            "roll_detaching",
+            "initialize_connection",
+            "terminate_connection",
+            "attach",
+            "detach",
+        )
+    },
+    "os-force_detach": "volume_extension:volume_admin_actions:force_detach",
     **admin_action_policies("volume"),
 }
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
@@ -145,7 +170,9 @@ def view(
         "user_id": volume.user_id,
         "created_at": iso(volume.created_at),
         "updated_at": iso(volume.updated_at),
-        "attachments": [],
+        "attachments": [
+            attachment_item(a) for a in volume.attachments if a.attach_status == "attached"
+        ],
         "replication_status": None,
         "consistencygroup_id": None,
         "migration_status": volume.migration_status,
@@ -164,6 +191,19 @@ def view(
         # The volume keeps its id (and file name) on every backend: no name_id.
         values["os-vol-mig-status-attr:name_id"] = None
     return select_fields(FIELDS, values, version, ctx)
+
+
+def attachment_item(attachment: VolumeAttachment) -> dict[str, Any]:
+    """An attachment as the volume lists it (Cinder's volume view)."""
+    return {
+        "id": attachment.volume_id,
+        "attachment_id": attachment.id,
+        "volume_id": attachment.volume_id,
+        "server_id": attachment.instance_uuid,
+        "host_name": attachment.attached_host,
+        "device": attachment.mountpoint,
+        "attached_at": iso(attachment.attach_time),
+    }
 
 
 async def _type_names(session: SessionDep, volumes: list[Volume]) -> dict[str, str]:
@@ -389,14 +429,27 @@ add_metadata_routes(
 # --- actions ---------------------------------------------------------------------------------
 
 
-# 202, or 200 for os-set_bootable.
-@v3_route(router, "POST", "/volumes/{volume_id}/action", **no_body(202, 200))
+# 202; 200 for os-set_bootable, and for os-initialize_connection with connection_info.
+@v3_route(
+    router,
+    "POST",
+    "/volumes/{volume_id}/action",
+    status_code=202,
+    response_class=Response,
+    responses={
+        200: {
+            "model": S.ConnectionResponse,
+            "description": "os-initialize_connection's connection_info (os-set_bootable: no body).",
+        }
+    },
+)
 async def volume_action(
+    request: Request,
     payload: S.VolumeActionRequest,
     volume_id: str,
     _p: UrlProject,
     ctx: ContextDep,
-    work: WorkDep,
+    runtime: RuntimeDep,
     version: VersionDep,
 ) -> Response:
     action, args = read_action(payload)
@@ -405,6 +458,30 @@ async def volume_action(
     # so another project's volume is not found, as for every other request.
     if not _admin_only(policy) or not ctx.can_write:
         _authorize_action(ctx, action, policy)
+    # Opened here, not as a dependency: a connection is answered only once the agent
+    # has exported the volume, after this work has committed.
+    async with request_work(request, runtime) as work:
+        connecting = await _act(work, ctx, version, volume_id, action, args, policy)
+    if connecting is not None:
+        info = await connect.connection(runtime, *connecting, ctx.request_id)
+        return JSONResponse({"connection_info": info}, status_code=200)
+    # Cinder answers 202 to every volume action but os-set_bootable.
+    if action == "os-set_bootable":
+        return Response(status_code=200)
+    return Response(status_code=202)
+
+
+async def _act(
+    work: UnitOfWork,
+    ctx: RequestContext,
+    version: APIVersion,
+    volume_id: str,
+    action: str,
+    args: dict[str, Any],
+    policy: str,
+) -> tuple[str, int] | None:
+    """Do the action in the request's unit of work; for a connection, the attachment
+    and the export job to wait for once it has committed."""
     session, runtime = work.session, work.runtime
     volume = await flows.get(
         session,
@@ -417,6 +494,8 @@ async def volume_action(
         min_version(mv.EXTEND_VOLUME_COMPLETION, version)
     _authorize_action(ctx, action, policy)
     outcome = flows.Outcome()
+    if action in ("os-migrate_volume", "os-retype"):
+        await attachment_flows.check_detached(session, volume, f"{action[3:]} it")
     if action == "os-extend":
         new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
         outcome = await flows.extend(session, runtime, ctx, volume, new_size)
@@ -459,14 +538,68 @@ async def volume_action(
         readonly = parse_bool(args.get("readonly"), "readonly")
         await flows.merge_metadata(session, volume, {"readonly": str(readonly)})
     elif action == "os-reset_status":
+        await attachment_flows.check_reset(session, volume, args.get("status"))
         await flows.reset_status(session, volume, args.get("status"))
     elif action == "os-force_delete":
         outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
+    elif action in ATTACH_ACTIONS:
+        connecting, outcome = await _attach_action(work, ctx, volume, action, args)
+        work.after_commit(outcome)
+        return connecting
     work.after_commit(outcome)
-    # Cinder answers 202 to every volume action but os-set_bootable.
-    if action == "os-set_bootable":
-        return Response(status_code=200)
-    return Response(status_code=202)
+    return None
+
+
+ATTACH_ACTIONS = frozenset(
+    a for a, p in ACTION_POLICIES.items() if ":volume_actions:" in p or a == "os-force_detach"
+)
+
+
+async def _attach_action(
+    work: UnitOfWork, ctx: RequestContext, volume: Volume, action: str, args: dict[str, Any]
+) -> tuple[tuple[str, int] | None, flows.Outcome]:
+    session, runtime, request_id = work.session, work.runtime, ctx.request_id
+    outcome = flows.Outcome()
+    if action == "os-reserve":
+        await attachment_flows.os_reserve(session, volume)
+    elif action == "os-unreserve":
+        outcome = await attachment_flows.os_unreserve(session, runtime, volume, request_id)
+    elif action == "os-begin_detaching":
+        await attachment_flows.os_begin_detaching(session, volume)
+    elif action == "os-roll_detaching":
+        await attachment_flows.os_roll_detaching(session, volume)
+    elif action == "os-initialize_connection":
+        connector = attachment_flows.parse_connector(args.get("connector"))
+        attachment, job = await attachment_flows.os_initialize_connection(
+            session, runtime, ctx, volume, connector, request_id
+        )
+        outcome.job_queued = True
+        return (attachment.id, job.id), outcome
+    elif action == "os-terminate_connection":
+        connector = attachment_flows.parse_connector(args.get("connector"))
+        outcome = await attachment_flows.os_terminate_connection(
+            session, runtime, volume, connector, request_id
+        )
+    elif action == "os-attach":
+        await attachment_flows.os_attach(
+            session,
+            ctx,
+            volume,
+            instance_uuid=optional_str(args.get("instance_uuid"), "instance_uuid"),
+            host_name=optional_str(args.get("host_name"), "host_name"),
+            mountpoint=optional_str(args.get("mountpoint"), "mountpoint"),
+            mode=optional_str(args.get("mode"), "mode") or "rw",
+        )
+    else:  # os-detach, os-force_detach
+        outcome = await attachment_flows.os_detach(
+            session,
+            runtime,
+            volume,
+            optional_str(args.get("attachment_id"), "attachment_id"),
+            request_id,
+            force=action == "os-force_detach",
+        )
+    return None, outcome
 
 
 def _admin_only(policy: str) -> bool:

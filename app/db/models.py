@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Relationship, mapped_column, relationship
 
@@ -306,12 +307,46 @@ class Volume(Owned, Stamped, Base):
     # Cinder's migration_status: None, or starting/migrating/completing/success/error.
     migration_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, sort_order=2)
+    # Cinder's provider_auth, "CHAP <user> <secret>", with the secret sealed
+    # (app/sealing.py): made on the first export, reused by every later one.
+    provider_auth: Mapped[str | None] = mapped_column(Text, nullable=True, sort_order=2)
     volume_metadata: Mapped[list[VolumeMetadata]] = children()
+    attachments: Mapped[list[VolumeAttachment]] = children()
+
+
+@event.listens_for(Volume, "init")
+def _no_attachments_yet(_target: Volume, _args: Any, kwargs: dict[str, Any]) -> None:
+    # A new volume has none: views read the list without a lazy load.
+    kwargs.setdefault("attachments", [])
 
 
 class VolumeMetadata(KeyValue, Base):
     __tablename__ = "volume_metadata"
     volume_id: Mapped[str] = owner_id("volumes")
+
+
+class VolumeAttachment(Stamped, Base):
+    """One host's (or instance's) use of a volume, Cinder's volume_attachment: reserved,
+    then attaching once its connector is known and the volume exported to it, attached
+    when the host says so; detached rows stay as the record (Cinder's soft delete)."""
+
+    __tablename__ = "volume_attachments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
+    # Who made it: only they (or an admin, or a service) may delete it once connected.
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    attached_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    mountpoint: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    attach_status: Mapped[str] = mapped_column(String(32), index=True)
+    attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
+    connector: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # What os-brick needs to connect, without the CHAP secret: only the caller that
+    # initializes the connection receives that.
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attach_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    detach_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 # --- snapshots ---------------------------------------------------------------------

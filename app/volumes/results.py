@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import jobkinds
 from app.db.models import Job
 from app.runtime import Runtime
+from app.volumes.attachments import results as attachments
 from app.volumes.backups import flows as backups
 from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.snapshots import flows as snapshots
@@ -44,6 +45,8 @@ RESULTS: dict[jobkinds.JobKind[Any, Any], Ends] = {
     jobkinds.MANAGE_SNAPSHOT: Ends(snapshots.managed, snapshots.manage_failed),
     jobkinds.CREATE_BACKUP: Ends(backups.created, backups.create_failed),
     jobkinds.DELETE_BACKUP: Ends(backups.deleted, backups.delete_failed),
+    jobkinds.EXPORT_VOLUME: Ends(attachments.exported, attachments.export_failed),
+    jobkinds.UNEXPORT_VOLUME: Ends(attachments.unexported, attachments.unexport_failed),
 }
 
 

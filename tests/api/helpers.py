@@ -444,3 +444,43 @@ async def set_quota(
         json={"quota_set": {"tenant_id": target, **values}},
         headers=admin.headers(),
     )
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+EXPORT_ANSWER = {
+    "target_iqn": "iqn.2010-10.org.openstack:volume-x",
+    "target_portal": "192.0.2.1:3260",
+    "target_lun": 1,
+}
+
+
+def connector(ip: str = "192.0.2.10", host: str = "compute1", **extra: Any) -> dict[str, Any]:
+    """A host's connector as os-brick describes it."""
+    return {
+        "initiator": f"iqn.1993-08.org.debian:01:{host}",
+        "ip": ip,
+        "host": host,
+        "platform": "x86_64",
+        "os_type": "linux2",
+        "multipath": False,
+        **extra,
+    }
+
+
+async def answer_export(
+    client: httpx.AsyncClient,
+    service: Caller,
+    *,
+    ok: bool = True,
+    error: str | None = None,
+    backends: tuple[str, ...] = ("node1@file",),
+) -> dict[str, Any]:
+    """Claim the next job (an export, as the agent gets it) and finish it with target
+    properties (or the failure); the claimed job."""
+    job = await claim(client, service, list(backends), wait=5)
+    assert job is not None and job["kind"] in ("export_volume", "unexport_volume"), job
+    result = EXPORT_ANSWER if job["kind"] == "export_volume" else {}
+    r = await finish(client, service, job, ok=ok, error=error, result=result)
+    assert r.status_code == 200, r.text
+    return job

@@ -841,3 +841,45 @@ async def test_volume_actions_answer_cinders_status_codes(
         ({"os-extend": {"new_size": 2}}, volumes_base.extend_volume),
     ):
         check(await client.post(action, json=body, headers=admin.headers()), schema)
+
+
+async def test_attach_actions_and_a_volume_attachments_carry_cinder_fields(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    """The older attach protocol's actions answer Cinder's codes, and an attached
+    volume lists its attachment with exactly the fields of Cinder's volume view."""
+    await report(client, service)
+    volume_id = await volume_of(client, member, service)
+    action = url(member, f"/volumes/{volume_id}/action")
+    server = "0b5e5a3c-0000-4000-8000-000000000001"
+    for body, schema in (
+        ({"os-reserve": None}, volumes_base.reserve_volume),
+        ({"os-unreserve": None}, volumes_base.unreserve_volume),
+        ({"os-reserve": None}, volumes_base.reserve_volume),
+        (
+            {"os-attach": {"instance_uuid": server, "mountpoint": "/dev/vdb"}},
+            volumes_base.attach_volume,
+        ),
+    ):
+        check(await client.post(action, json=body, headers=member.headers()), schema)
+    for version in ("3.0", MAX):
+        module = tempest_schema(VolumesClient, version)
+        r = await client.get(url(member, f"/volumes/{volume_id}"), headers=member.headers(version))
+        shown = volume_schema(module, "show")
+        body = check(
+            r,
+            with_body(
+                module.show_volume,
+                "volume",
+                exactly(shown, volume_fields(version, False, extended=True)),
+            ),
+        )
+        [attachment] = body["volume"]["attachments"]
+        assert attachment["server_id"] == server and attachment["device"] == "/dev/vdb"
+    attachment_id = attachment["attachment_id"]
+    check(
+        await client.post(
+            action, json={"os-detach": {"attachment_id": attachment_id}}, headers=member.headers()
+        ),
+        volumes_base.detach_volume,
+    )

@@ -44,3 +44,35 @@ async def test_unmigrated_database_is_refused(tmp_path: Any) -> None:
             await migrate.ensure_migrated(engine, url)
     finally:
         await engine.dispose()
+
+
+async def test_attachments_migration_goes_down_and_up_again(db_url: str) -> None:
+    """0006 is reversible: the attachments table and provider_auth go and come back."""
+    import asyncio
+
+    from sqlalchemy import inspect
+
+    from alembic import command
+    from app.db.session import make_engine
+
+    config = migrate.alembic_config(db_url)
+
+    def tables_and_columns(sync_conn: Any) -> tuple[set[str], set[str]]:
+        inspector = inspect(sync_conn)
+        columns = {c["name"] for c in inspector.get_columns("volumes")}
+        return set(inspector.get_table_names()), columns
+
+    async def look() -> tuple[set[str], set[str]]:
+        engine = make_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(tables_and_columns)
+        finally:
+            await engine.dispose()
+
+    await asyncio.to_thread(command.downgrade, config, "0005")
+    tables, columns = await look()
+    assert "volume_attachments" not in tables and "provider_auth" not in columns
+    await asyncio.to_thread(command.upgrade, config, "head")
+    tables, columns = await look()
+    assert "volume_attachments" in tables and "provider_auth" in columns

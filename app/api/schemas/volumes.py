@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.base import (
     Boolean,
@@ -97,6 +97,39 @@ class ResetStatus(Part):
     migration_status: str | None = None
 
 
+class Connector(Part):
+    """The host's connector (os-brick's get_connector_properties)."""
+
+    initiator: str | None = None
+    ip: str | None = None
+    host: str | None = None
+    platform: str | None = None
+    os_type: str | None = None
+    multipath: Boolean | None = None
+    mountpoint: str | None = None
+    mode: str | None = None
+
+
+class WithConnector(Part):
+    connector: Connector
+
+
+class Attach(Part):
+    instance_uuid: str | None = None
+    host_name: str | None = None
+    mountpoint: str | None = None
+    mode: str | None = None
+
+
+class Detach(Part):
+    attachment_id: str | None = None
+
+
+class ForceDetach(Part):
+    attachment_id: str | None = None
+    connector: Connector | None = None
+
+
 class VolumeActionRequest(RequestBody):
     """Exactly one action (one member) per request."""
 
@@ -111,9 +144,44 @@ class VolumeActionRequest(RequestBody):
     update_readonly_flag: UpdateReadonlyFlag | None = Field(None, alias="os-update_readonly_flag")
     reset_status: ResetStatus | None = Field(None, alias="os-reset_status")
     force_delete: Empty | None = Field(None, alias="os-force_delete")
+    reserve: Empty | None = Field(None, alias="os-reserve")
+    unreserve: Empty | None = Field(None, alias="os-unreserve")
+    begin_detaching: Empty | None = Field(None, alias="os-begin_detaching")
+    roll_detaching: Empty | None = Field(None, alias="os-roll_detaching")
+    initialize_connection: WithConnector | None = Field(
+        None, alias="os-initialize_connection", description="Answers 200 with connection_info."
+    )
+    terminate_connection: WithConnector | None = Field(None, alias="os-terminate_connection")
+    attach: Attach | None = Field(None, alias="os-attach")
+    detach: Detach | None = Field(None, alias="os-detach")
+    force_detach: ForceDetach | None = Field(None, alias="os-force_detach")
 
 
 # --- responses ----------------------------------------------------------------------------
+
+
+class ConnectionInfo(BaseModel):
+    """os-brick's connection_info: driver_volume_type and its data."""
+
+    model_config = ConfigDict(extra="allow")
+    driver_volume_type: str
+    data: dict[str, Any]
+
+
+class ConnectionResponse(View):
+    connection_info: ConnectionInfo
+
+
+class VolumeAttachmentItem(View):
+    """One live attachment as the volume shows it."""
+
+    id: str
+    attachment_id: str
+    volume_id: str
+    server_id: str | None = None
+    host_name: str | None = None
+    device: str | None = None
+    attached_at: str | None = None
 
 
 class Volume(Resource):
@@ -127,7 +195,7 @@ class Volume(Resource):
     metadata: Metadata
     links: list[Link]
     user_id: str
-    attachments: list[dict[str, Any]]
+    attachments: list[VolumeAttachmentItem]
     replication_status: str | None = None
     consistencygroup_id: str | None = None
     migration_status: str | None = Field(None, description="Admins only.")

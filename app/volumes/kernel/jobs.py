@@ -5,15 +5,18 @@ an agent and the reaper) racing on one job cannot both win."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import jobkinds
 from app.db.models import Backup, Job, utcnow
+from app.sealing import Sealer
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 P = TypeVar("P", bound=jobkinds.Wire)
@@ -30,15 +33,23 @@ def enqueue(
     resource_id: str,
     max_attempts: int,
     request_id: str | None = None,
+    sealer: Sealer | None = None,
 ) -> Job:
     """Queue a job of a catalog kind; its payload is the kind's model (stored and sent
-    as its JSON dump, with the kind's payload version)."""
+    as its JSON dump, with the kind's payload version). The kind's sealed members are
+    stored sealed by `sealer` (required for such a kind)."""
+    data = kind.dump(payload)
+    if kind.sealed:
+        if sealer is None:
+            raise TypeError(f"{kind.name} seals {', '.join(kind.sealed)}: give a sealer")
+        for name in kind.sealed:
+            data[name] = sealer.seal(data[name])
     job = Job(
         kind=kind.name,
         backend=backend,
         resource_type=kind.resource.value,
         resource_id=resource_id,
-        payload=kind.dump(payload),
+        payload=data,
         payload_version=kind.version,
         state=PENDING,
         max_attempts=max_attempts,
@@ -188,7 +199,18 @@ async def expire(session: AsyncSession, job_id: int, now: datetime) -> Expired |
     return Expired(job, retry)
 
 
-def describe(job: Job, lease_seconds: int) -> dict[str, Any]:
+def opened_payload(job: Job, sealer: Sealer) -> dict[str, Any]:
+    """The payload as its agent needs it: the kind's sealed members opened."""
+    kind = jobkinds.lookup(job.kind, job.payload_version)
+    payload = dict(job.payload or {})
+    for name in kind.sealed if kind is not None else ():
+        if isinstance(payload.get(name), str):
+            payload[name] = sealer.unseal(payload[name])
+    return payload
+
+
+def describe(job: Job, lease_seconds: int, sealer: Sealer) -> dict[str, Any]:
+    """The claim's answer to the agent (the only place a sealed member is opened)."""
     return {
         "id": job.id,
         "kind": job.kind,
@@ -196,7 +218,7 @@ def describe(job: Job, lease_seconds: int) -> dict[str, Any]:
         "resource_type": job.resource_type,
         "resource_id": job.resource_id,
         "payload_version": job.payload_version,
-        "payload": job.payload,
+        "payload": opened_payload(job, sealer),
         "attempts": job.attempts,
         "lease_seconds": lease_seconds,
         "lease_expires_at": job.lease_expires_at.isoformat() if job.lease_expires_at else None,
@@ -288,3 +310,44 @@ async def cancel_active(session: AsyncSession, resource_id: str, why: str) -> li
             await session.refresh(job)
             out.append(job)
     return out
+
+
+async def cancel(session: AsyncSession, job_id: int, why: str) -> Job | None:
+    """Fail one queued or running job (its requester stopped waiting); None when it had
+    already ended. An agent still running it is refused its result (409)."""
+    moved = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state.in_((PENDING, RUNNING)))
+        .values(
+            state=FAILED, error=why, lease_owner=None, lease_expires_at=None, updated_at=utcnow()
+        )
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def wait_for_end(
+    maker: async_sessionmaker[AsyncSession],
+    job_id: int,
+    seconds: float,
+    *,
+    interval: float = 0.05,
+    max_interval: float = 0.5,
+) -> Job | None:
+    """Wait, holding no transaction, until the job has succeeded or failed; None when
+    `seconds` passed first. Each look is a short read of its own (any replica may record
+    the result); the pause between looks grows to `max_interval`. For a request that
+    answers with what the agent did (a connection's properties), after its own work
+    has committed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        async with maker() as session:
+            job = await session.get(Job, job_id)
+            if job is not None and job.state in (SUCCEEDED, FAILED):
+                return job
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        await asyncio.sleep(min(interval, remaining))
+        interval = min(interval * 2, max_interval)

@@ -14,22 +14,24 @@ from typing import Any, TypeVar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Backup, Group, Job, Snapshot, Volume, utcnow
+from app.db.models import Backup, Group, Job, Snapshot, Volume, VolumeAttachment, utcnow
 from app.errors import BadRequest
 from app.volumes.kernel import jobs
 from app.volumes.kernel.states import BackupStatus, GroupStatus, SnapshotStatus, VolumeStatus
 
 Row = TypeVar("Row", Volume, Snapshot, Backup, Group)
+# Rows whose columns move by compare-and-swap (an attachment's status is attach_status).
+Movable = TypeVar("Movable", Volume, Snapshot, Backup, Group, VolumeAttachment)
 Expected = Mapping[str, Any]
 
 
 async def conditional_update(
     session: AsyncSession,
-    model: type[Row],
+    model: type[Movable],
     row_id: str,
     expected: Expected,
     values: Mapping[str, Any],
-) -> Row | None:
+) -> Movable | None:
     """Set `values` (and updated_at) on the row if it still matches `expected`; the
     row in its new state, or None when it no longer matched (or is gone). A row already
     in the session is refreshed from what the database returned."""
@@ -49,11 +51,11 @@ async def conditional_update(
         .returning(model)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    moved: Row | None = (await session.scalars(statement)).first()
+    moved: Movable | None = (await session.scalars(statement)).first()
     return moved
 
 
-async def move(session: AsyncSession, row: Row, expected: Expected, **values: Any) -> bool:
+async def move(session: AsyncSession, row: Movable, expected: Expected, **values: Any) -> bool:
     """conditional_update on a loaded row: True when it moved. Either way `row` holds
     the database's state afterwards (refreshed when it did not move), so a caller can
     say what the status is now."""
@@ -86,6 +88,7 @@ RESOURCE_NAMES: dict[type, str] = {
     Snapshot: "snapshot",
     Backup: "backup",
     Group: "group",
+    VolumeAttachment: "attachment",
 }
 
 

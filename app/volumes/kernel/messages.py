@@ -15,6 +15,8 @@ MESSAGE_TTL = timedelta(days=30)
 
 class Action(Enum):
     SCHEDULE_ALLOCATE_VOLUME = ("001", "schedule allocate volume")
+    ATTACH_VOLUME = ("002", "attach volume")
+    UPDATE_ATTACHMENT = ("004", "update attachment")
     EXTEND_VOLUME = ("007", "extend volume")
     CREATE_VOLUME_FROM_BACKEND = ("008", "create volume from backend storage")
     SNAPSHOT_CREATE = ("009", "create snapshot")
@@ -29,6 +31,7 @@ class Action(Enum):
     RETYPE_VOLUME = ("103", "retype volume")
     CREATE_GROUP = ("130", "create group")
     CLONE_VOLUME = ("131", "clone volume")
+    REMOVE_EXPORT = ("140", "remove volume export")
 
 
 class Detail(Enum):
@@ -43,6 +46,8 @@ class Detail(Enum):
         "Backup failed to schedule. Service not found for creating backup.",
     )
     BACKUP_DELETE_DRIVER_ERROR = ("025", "Backup driver failed to delete backup.")
+    # Pumice's own details start at 101.
+    CONNECTION_TIMEOUT = ("101", "The storage agent did not export the volume in time.")
     LEASE_EXPIRED = ("051", "The storage agent stopped responding while doing the operation.")
 
 

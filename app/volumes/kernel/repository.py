@@ -12,10 +12,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Backup, Group, Snapshot, Volume
+from app.db.models import Backup, Group, Snapshot, Volume, VolumeAttachment
 from app.errors import NotFound
 
-Row = TypeVar("Row", Volume, Snapshot, Backup, Group)
+Row = TypeVar("Row", Volume, Snapshot, Backup, Group, VolumeAttachment)
 
 
 @dataclass(frozen=True)

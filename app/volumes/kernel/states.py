@@ -20,6 +20,12 @@ class VolumeStatus:
     # Migration (and retype by migration): the volume is locked while the agents copy it.
     MAINTENANCE = "maintenance"
     RETYPING = "retyping"
+    # Attach (Cinder's): an attachment reserves the volume, its connector makes it
+    # 'attaching' while the agent exports it, the host's word makes it 'in-use';
+    # detaching goes back to 'available' once the last attachment is gone.
+    RESERVED = "reserved"
+    ATTACHING = "attaching"
+    DETACHING = "detaching"
 
     # Cinder's API lets a volume be deleted from these (not while transitioning).
     DELETABLE = (
@@ -35,6 +41,25 @@ class VolumeStatus:
     # os-reset_status targets: resting statuses only (nothing would ever move a volume
     # out of a transitional one that no job stands behind).
     RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, IN_USE)
+
+
+class AttachStatus:
+    """A volume attachment's attach_status (and the volume's own attach_status)."""
+
+    RESERVED = "reserved"
+    ATTACHING = "attaching"
+    ATTACHED = "attached"
+    DETACHING = "detaching"
+    DETACHED = "detached"
+    ERROR_ATTACHING = "error_attaching"
+    ERROR_DETACHING = "error_detaching"
+
+    # The attachments that hold the volume: its export serves them, a delete of the
+    # volume waits for them to go. A detached one is a record; one whose export failed
+    # never connected anything.
+    LIVE = (RESERVED, ATTACHING, ATTACHED, DETACHING, ERROR_DETACHING)
+    # An attachment update (a connector) may be given to these.
+    CONNECTABLE = (RESERVED, ATTACHING, ATTACHED)
 
 
 class SnapshotStatus:

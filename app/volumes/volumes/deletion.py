@@ -11,6 +11,7 @@ from app.context import RequestContext
 from app.db.models import Volume
 from app.errors import BadRequest
 from app.runtime import Runtime
+from app.volumes.attachments import flows as attachments
 from app.volumes.groups import members as group_members
 from app.volumes.kernel import lifecycle
 from app.volumes.kernel.outcome import Outcome
@@ -32,6 +33,8 @@ async def delete_volume(
     goes only by an admin's force delete (Cinder: leave the group first)."""
     if volume.attach_status != "detached" and not force:
         raise BadRequest(f"Invalid volume: Volume {volume.id} is attached; detach it first.")
+    # Even forced (as Cinder): a host may still be writing through the export.
+    await attachments.check_detached(session, volume, "delete it")
     if volume.group_id is not None and not (force or with_group):
         raise BadRequest(
             f"Invalid volume: Volume {volume.id} belongs to group {volume.group_id}; "

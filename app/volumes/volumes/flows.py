@@ -88,11 +88,11 @@ def queue_job(
     request_id: str | None,
     *,
     resource_id: str | None = None,
-) -> None:
+) -> Job:
     """Ask the agent of the volume's backend to act on it (or on `resource_id`, a
     snapshot of it), in the caller's transaction."""
     backend, _ = split_host(volume.host or "")
-    jobs.enqueue(
+    job = jobs.enqueue(
         session,
         kind=kind,
         payload=payload,
@@ -100,8 +100,10 @@ def queue_job(
         resource_id=resource_id or volume.id,
         max_attempts=runtime.settings.job_max_attempts,
         request_id=request_id,
+        sealer=runtime.sealer,
     )
     outcome.job_queued = True
+    return job
 
 
 def queue_delete(
