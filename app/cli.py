@@ -403,6 +403,7 @@ def up(
         # The agent exits non-zero when it cannot go on; all in one means restarting it.
         while True:
             await asyncio.sleep(1.0)
+            await asyncio.to_thread(_watch_tgtd)
             code = agent_process[-1].poll()
             if code is not None:
                 typer.secho(
@@ -412,6 +413,23 @@ def up(
                 )
                 await asyncio.sleep(2.0)
                 agent_process.append(spawn_agent())
+
+    def _watch_tgtd() -> None:
+        # A dead tgtd took every export with it: a new one on the same control port and
+        # portal, then an agent restart, which exports again what is attached.
+        nonlocal target
+        if target is None or target.alive():
+            return
+        typer.secho("The private tgtd exited; restarting it.", fg=typer.colors.YELLOW, err=True)
+        try:
+            target = tgtd.restart(
+                target, data_dir / "tgtd.log", preexec_fn=_dies_with_parent(signal.SIGKILL)
+            )
+        except tgtd.TgtdUnavailable as exc:
+            typer.secho(f"  Cannot restart tgtd: {exc}.", fg=typer.colors.RED, err=True)
+            return
+        if agent_process[-1].poll() is None:
+            agent_process[-1].send_signal(signal.SIGTERM)
 
     async def _announce_ready(app: Any) -> None:
         # Ready means a volume can be placed: the agent's first report has arrived.

@@ -166,6 +166,9 @@ class ExportVolumePayload(VolumeJob):
     chap_secret: str = Field(repr=False)
     initiators: list[str] = []
     read_only: StrictBool = False
+    # Queued by an agent's restore after its restart (no request waits for it): a
+    # failure puts the volume in error instead of failing a connecting attachment.
+    restore: StrictBool = False
 
 
 # --- results --------------------------------------------------------------------------------

@@ -71,6 +71,29 @@ def start(
     raise TgtdUnavailable(f"tgtd exited at start; see {log_path}")
 
 
+def restart(
+    dead: PrivateTgtd, log_path: Path, preexec_fn: Callable[[], None] | None = None
+) -> PrivateTgtd:
+    """A tgtd again on a dead one's control port and portal (what the agent's backends
+    are configured with); it starts empty. TgtdUnavailable when it does not come up."""
+    tgtd, tgtadm = shutil.which("tgtd"), shutil.which("tgtadm")
+    if tgtd is None or tgtadm is None:
+        raise TgtdUnavailable(INSTALL_HINT)
+    with _allocation_lock():
+        daemon = _launch(
+            tgtd,
+            tgtadm,
+            dead.control_port,
+            dead.portal_host,
+            dead.portal_port,
+            log_path,
+            preexec_fn,
+        )
+    if daemon is None:
+        raise TgtdUnavailable(f"tgtd exited at restart; see {log_path}")
+    return daemon
+
+
 @contextlib.contextmanager
 def _allocation_lock() -> Iterator[None]:
     _make_socket_dir()

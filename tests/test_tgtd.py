@@ -61,3 +61,17 @@ def test_without_tgt_the_reason_says_how_to_install_it(
     monkeypatch.setenv("PATH", str(tmp_path))  # no tgtd, no tgtadm
     with pytest.raises(tgtd.TgtdUnavailable, match="apt-get install tgt"):
         tgtd.start("127.0.0.1", free_port(), tmp_path / "tgtd.log")
+
+
+@pytest.mark.usefixtures("have_tgt")
+def test_a_dead_daemon_restarts_on_its_control_port_and_portal(tmp_path: Path) -> None:
+    first = tgtd.start("127.0.0.1", free_port(), tmp_path / "tgtd.log")
+    first.stop()
+    assert not _answers(first.control_port)
+    again = tgtd.restart(first, tmp_path / "tgtd.log")
+    try:
+        assert again.control_port == first.control_port
+        assert (again.portal_host, again.portal_port) == (first.portal_host, first.portal_port)
+        assert _answers(again.control_port)
+    finally:
+        again.stop()

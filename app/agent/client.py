@@ -184,6 +184,12 @@ class AgentClient:
         API already holds a newer report."""
         return ReportAnswer.from_dict(await self._call("/backup-services", report))
 
+    async def restore_exports(self, backends: list[str]) -> dict[str, list[str]]:
+        """After a start: the API queues the re-export of what these backends'
+        attachments hold; the volumes each backend is to keep exported."""
+        answer = await self._call("/exports/restore", {"backends": backends})
+        return {str(h): [str(v) for v in ids] for h, ids in answer.get("exports", {}).items()}
+
     async def claim_job(self, backends: list[str], wait: float) -> Job | None:
         body = await self._call(
             "/jobs/claim",

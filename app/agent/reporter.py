@@ -40,6 +40,8 @@ class Reporter:
         # from the clock at start keeps them increasing across restarts; an API holding
         # a greater one (the clock went back) says so, and the count jumps past it.
         self._seq = time.time_ns()
+        # Set once every backend was reported at start: the API then knows them bound.
+        self.reported = asyncio.Event()
 
     def next_seq(self) -> int:
         self._seq += 1
@@ -60,6 +62,7 @@ class Reporter:
     async def run(self) -> None:
         """Report all backends now and every interval; requested ones in between."""
         await self.report_all()
+        self.reported.set()
         next_full = time.monotonic() + self._interval
         while True:
             try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import structlog
 import typer
 
+from app.agent import exports
 from app.agent.backends import Backend, build_backends
 from app.agent.backup import BackupService, build_backup_service
 from app.agent.client import AgentClient, ApiError, Job
@@ -88,6 +89,10 @@ class Agent:
             await self._shutdown(background)
 
     async def _claim_loop(self) -> None:
+        # Before any job: the exports its backends held before a restart come back (as
+        # jobs of the queue) and those nobody wants go.
+        await self.reporter.reported.wait()
+        await exports.restore(self.client, self.backends)
         slots = asyncio.Semaphore(self.config.agent.max_concurrent_jobs)
         while True:
             await slots.acquire()

@@ -21,6 +21,7 @@ from app.db.models import Backend, BackupService, utcnow
 from app.errors import BadRequest, Conflict
 from app.identity import agents
 from app.volumes import results
+from app.volumes.attachments import restore
 from app.volumes.backups import services as backup_services
 from app.volumes.capacity import agent_hosts, reports
 from app.volumes.kernel import jobs
@@ -78,6 +79,10 @@ class JobResult(BaseModel):
     error: Annotated[str, AfterValidator(lambda text: text.replace("\x00", ""))] | None = Field(
         default=None, max_length=4096
     )
+
+
+class RestoreRequest(BaseModel):
+    backends: list[Name] = Field(min_length=1, max_length=64)
 
 
 class Reassignment(BaseModel):
@@ -219,6 +224,17 @@ async def job_result(
     outcome = await results.apply(work.session, work.runtime, job, ok=body.ok)
     work.after_commit(outcome)
     return {"state": job.state}
+
+
+@router.post("/exports/restore", **returns(S.RestoredExports))
+async def restore_exports(body: RestoreRequest, agent: AgentDep, work: WorkDep) -> dict[str, Any]:
+    """After an agent's restart: export again what its backends' attachments hold."""
+    hosts = await agent_hosts.claimable(work.session, agent, body.backends)
+    wanted, outcome = await restore.restore(
+        work.session, work.runtime, hosts, work.request_id or None
+    )
+    work.after_commit(outcome)
+    return {"exports": wanted}
 
 
 @router.post("/hosts/{host}/reassign", **returns(S.ReassignResponse))

@@ -5,6 +5,7 @@ their shared helpers from here, never from one another."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -484,3 +485,31 @@ async def answer_export(
     r = await finish(client, service, job, ok=ok, error=error, result=result)
     assert r.status_code == 200, r.text
     return job
+
+
+async def attach(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    service: Caller,
+    volume_id: str,
+    host_connector: dict[str, Any],
+) -> str:
+    """Attach the volume to a host as Nova does at 3.54 (an attachment created with the
+    connector, its export answered as the agent, then os-complete); the attachment id."""
+    headers = caller.headers("3.54")
+    body = {
+        "volume_uuid": volume_id,
+        "instance_uuid": "1b1c1f3e-0000-4000-8000-000000000002",
+        "connector": host_connector,
+    }
+    url = f"/v3/{caller.project_id}/attachments"
+    request = asyncio.create_task(client.post(url, json={"attachment": body}, headers=headers))
+    await answer_export(client, service)
+    r = await request
+    assert r.status_code == 200, r.text
+    attachment_id: str = r.json()["attachment"]["id"]
+    r = await client.post(
+        f"{url}/{attachment_id}/action", json={"os-complete": None}, headers=headers
+    )
+    assert r.status_code == 204, r.text
+    return attachment_id

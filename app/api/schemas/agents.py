@@ -37,6 +37,13 @@ HeartbeatResponse = wrapped("HeartbeatResponse", "lease_expires_at", str)
 JobResultResponse = wrapped("JobResultResponse", "state", str)
 
 
+class RestoredExports(View):
+    """The volumes each of the agent's backends is to export (their exports queued
+    when not already in flight); the agent removes its other targets."""
+
+    exports: dict[str, list[str]]
+
+
 class ReassignResponse(View):
     host: str
     agent: str

@@ -67,11 +67,13 @@ async def serve(
     volume: Volume,
     outcome: Outcome,
     request_id: str | None,
+    *,
+    restore: bool = False,
 ) -> Job:
     """Queue what makes the volume's export match its live attachments now: an export
     to their connectors' addresses (every host of a multiattach volume stays reachable),
     or its removal when none is connected. The job is flushed, so its id is known to a
-    requester that waits for it."""
+    requester that waits for it. `restore`: the agent's re-export after a restart."""
     connected = [a for a in await live(session, volume.id) if a.connector is not None]
     ref = volume_ref(volume)
     if not connected:
@@ -96,6 +98,7 @@ async def serve(
             chap_secret=chap.secret,
             initiators=initiators,
             read_only=all(a.attach_mode == "ro" for a in connected),
+            restore=restore,
         )
         job = queue_job(
             session, runtime, volume, jobkinds.EXPORT_VOLUME, payload, outcome, request_id

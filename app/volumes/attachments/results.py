@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.db.models import Job, Volume
 from app.runtime import Runtime
 from app.volumes.attachments import exports
@@ -46,6 +47,9 @@ async def _nothing(
 async def _export_failed(
     session: AsyncSession, _runtime: Runtime, job: Job, volume: Volume, _outcome: Outcome
 ) -> None:
+    if jobkinds.EXPORT_VOLUME.load(job.payload).restore:
+        await _restore_failed(session, job, volume)
+        return
     failed = 0
     for attachment in await exports.live(session, volume.id):
         if attachment.attach_status == AttachStatus.ATTACHING:
@@ -67,6 +71,16 @@ async def _export_failed(
         Detail.CONNECTION_TIMEOUT if timed_out else Detail.DRIVER_FAILED,
         None if timed_out else job.error,
         job.request_id,
+    )
+
+
+async def _restore_failed(session: AsyncSession, job: Job, volume: Volume) -> None:
+    """No request waits for a re-export after an agent restart, and the hosts attached
+    before it can no longer reach the volume: the volume goes to error (Cinder's
+    init_host), its attachments stay as they are for the detach that follows."""
+    await lifecycle.move(session, volume, {"status": volume.status}, status=VolumeStatus.ERROR)
+    await messages.about_volume(
+        session, volume, Action.RESTORE_EXPORT, Detail.DRIVER_FAILED, job.error, job.request_id
     )
 
 

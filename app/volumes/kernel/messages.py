@@ -32,6 +32,8 @@ class Action(Enum):
     CREATE_GROUP = ("130", "create group")
     CLONE_VOLUME = ("131", "clone volume")
     REMOVE_EXPORT = ("140", "remove volume export")
+    # Cinder's ensure_export in init_host, which records no message.
+    RESTORE_EXPORT = ("141", "export volume again after the storage agent restarted")
 
 
 class Detail(Enum):
