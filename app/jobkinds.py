@@ -183,7 +183,9 @@ class Created(Wire):
 
 
 class Managed(Wire):
-    size_gb: StrictInt
+    """The storage taken over, as its driver measured it (Cinder's get_size)."""
+
+    size_gb: StrictInt = Field(ge=1)
     provider_location: str | None = None
 
 
@@ -251,6 +253,11 @@ class JobKind(Generic[P, R]):
     # Payload members (top level) the jobs table keeps sealed (app/sealing.py): the
     # queue seals them, the claim opens them for the agent and nobody else.
     sealed: tuple[str, ...] = ()
+    # What the API does with a result that does not fit `result`. By default it is the
+    # agent's mistake: refused (400), and the job waits for a valid report or its lease's
+    # end. True: the result is the storage's answer to what the user asked (the size of
+    # the storage to manage), so, as in Cinder, the job fails with what is wrong.
+    invalid_result_fails: bool = False
 
     @property
     def key(self) -> tuple[str, int]:
@@ -306,6 +313,8 @@ def explain(exc: ValidationError) -> str:
             out.append(f"no {where}")
         elif error["type"] in _EXPECTED:
             out.append(f"{where} must be {_EXPECTED[error['type']]}")
+        elif error["type"] == "greater_than_equal":
+            out.append(f"{where} must be at least {error['ctx']['ge']}")
         else:
             out.append(f"{where}: {error['msg']}")
     return "; ".join(out)
@@ -315,7 +324,9 @@ def explain(exc: ValidationError) -> str:
 CREATE_VOLUME = JobKind("create_volume", 1, CreateVolumePayload, Created, Resource.VOLUME)
 DELETE_VOLUME = JobKind("delete_volume", 1, VolumeJob, NoResult, Resource.VOLUME)
 EXTEND_VOLUME = JobKind("extend_volume", 1, ExtendVolumePayload, NoResult, Resource.VOLUME)
-MANAGE_VOLUME = JobKind("manage_volume", 1, ManageVolumePayload, Managed, Resource.VOLUME)
+MANAGE_VOLUME = JobKind(
+    "manage_volume", 1, ManageVolumePayload, Managed, Resource.VOLUME, invalid_result_fails=True
+)
 CLONE_VOLUME = JobKind("clone_volume", 1, CloneVolumePayload, Created, Resource.VOLUME)
 MIGRATE_VOLUME = JobKind(
     "migrate_volume", 1, MigrateVolumePayload, Migrated, Resource.VOLUME, needs_peers=True
@@ -331,7 +342,14 @@ REMOVE_VOLUME_COPY = JobKind(
 )
 CREATE_SNAPSHOT = JobKind("create_snapshot", 1, CreateSnapshotPayload, Created, Resource.SNAPSHOT)
 DELETE_SNAPSHOT = JobKind("delete_snapshot", 1, SnapshotJob, NoResult, Resource.SNAPSHOT)
-MANAGE_SNAPSHOT = JobKind("manage_snapshot", 1, ManageSnapshotPayload, Managed, Resource.SNAPSHOT)
+MANAGE_SNAPSHOT = JobKind(
+    "manage_snapshot",
+    1,
+    ManageSnapshotPayload,
+    Managed,
+    Resource.SNAPSHOT,
+    invalid_result_fails=True,
+)
 CREATE_BACKUP = JobKind(
     "create_backup",
     1,

@@ -215,13 +215,15 @@ async def job_result(
 ) -> dict[str, Any]:
     if not body.ok and not body.error:
         raise BadRequest("A failed job needs an 'error' saying why.")
-    await agent_hosts.check_job(work.session, job_id, agent)
+    posted = await agent_hosts.check_job(work.session, job_id, agent)
+    # Checked before anything is recorded: a refused result changes nothing.
+    report = results.report(posted, body.ok, body.result, body.error)
     job = await jobs.finish(
-        work.session, job_id, agent, body.ok, body.result, body.error, attempt=body.attempt
+        work.session, job_id, agent, report.ok, report.result, report.error, attempt=body.attempt
     )
     if job is None:
         raise Conflict(f"Job {job_id} is not leased to agent {agent} for attempt {body.attempt}.")
-    outcome = await results.apply(work.session, work.runtime, job, ok=body.ok)
+    outcome = await results.apply(work.session, work.runtime, job, ok=report.ok)
     work.after_commit(outcome)
     return {"state": job.state}
 

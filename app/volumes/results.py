@@ -1,18 +1,21 @@
 """What a finished job means for its resource, for every kind of the job catalog
 (app/jobkinds.py): `RESULTS` holds the handler of each kind's success and of its failure,
 each written next to its resource's flows; `apply` reads it, in the transaction that
-records the job's end (the agent's result, or the reaper's verdict)."""
+records the job's end (the agent's result, or the reaper's verdict). `report` checks
+what an agent posts against its kind's result model before anything is recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.db.models import Job
+from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.attachments import results as attachments
 from app.volumes.backups import flows as backups
@@ -23,39 +26,76 @@ from app.volumes.volumes import results as volumes
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Ends:
-    """How a job of one kind ends for its resource: when the agent succeeded, and when
-    it failed (or the reaper gave up on it)."""
+R = TypeVar("R", bound=jobkinds.Wire)
 
-    on_success: JobEnd
+
+@dataclass(frozen=True)
+class Ends(Generic[R]):
+    """How a job of one kind ends for its resource: when the agent succeeded (with the
+    kind's result model: the type checker holds the handler to it), and when it failed
+    (or the reaper gave up on it)."""
+
+    kind: jobkinds.JobKind[Any, R]
+    on_success: Callable[[AsyncSession, Runtime, Job, R], Awaitable[Outcome]]
     on_failure: JobEnd
 
 
-RESULTS: dict[jobkinds.JobKind[Any, Any], Ends] = {
-    jobkinds.CREATE_VOLUME: Ends(volumes.created, volumes.create_failed),
-    jobkinds.DELETE_VOLUME: Ends(volumes.deleted, volumes.delete_failed),
-    jobkinds.EXTEND_VOLUME: Ends(volumes.extended, volumes.extend_failed),
-    jobkinds.MANAGE_VOLUME: Ends(volumes.managed, volumes.manage_failed),
-    jobkinds.MIGRATE_VOLUME: Ends(volumes.migrated, volumes.migrate_failed),
-    jobkinds.REMOVE_VOLUME_COPY: Ends(volumes.cleaned, volumes.cleanup_failed),
-    jobkinds.CLONE_VOLUME: Ends(volumes.cloned, volumes.clone_failed),
-    jobkinds.CREATE_SNAPSHOT: Ends(snapshots.created, snapshots.create_failed),
-    jobkinds.DELETE_SNAPSHOT: Ends(snapshots.deleted, snapshots.delete_failed),
-    jobkinds.MANAGE_SNAPSHOT: Ends(snapshots.managed, snapshots.manage_failed),
-    jobkinds.CREATE_BACKUP: Ends(backups.created, backups.create_failed),
-    jobkinds.DELETE_BACKUP: Ends(backups.deleted, backups.delete_failed),
-    jobkinds.EXPORT_VOLUME: Ends(attachments.exported, attachments.export_failed),
-    jobkinds.UNEXPORT_VOLUME: Ends(attachments.unexported, attachments.unexport_failed),
+RESULTS: dict[jobkinds.JobKind[Any, Any], Ends[Any]] = {
+    ends.kind: ends
+    for ends in (
+        Ends(jobkinds.CREATE_VOLUME, volumes.created, volumes.create_failed),
+        Ends(jobkinds.DELETE_VOLUME, volumes.deleted, volumes.delete_failed),
+        Ends(jobkinds.EXTEND_VOLUME, volumes.extended, volumes.extend_failed),
+        Ends(jobkinds.MANAGE_VOLUME, volumes.managed, volumes.manage_failed),
+        Ends(jobkinds.MIGRATE_VOLUME, volumes.migrated, volumes.migrate_failed),
+        Ends(jobkinds.REMOVE_VOLUME_COPY, volumes.cleaned, volumes.cleanup_failed),
+        Ends(jobkinds.CLONE_VOLUME, volumes.cloned, volumes.clone_failed),
+        Ends(jobkinds.CREATE_SNAPSHOT, snapshots.created, snapshots.create_failed),
+        Ends(jobkinds.DELETE_SNAPSHOT, snapshots.deleted, snapshots.delete_failed),
+        Ends(jobkinds.MANAGE_SNAPSHOT, snapshots.managed, snapshots.manage_failed),
+        Ends(jobkinds.CREATE_BACKUP, backups.created, backups.create_failed),
+        Ends(jobkinds.DELETE_BACKUP, backups.deleted, backups.delete_failed),
+        Ends(jobkinds.EXPORT_VOLUME, attachments.exported, attachments.export_failed),
+        Ends(jobkinds.UNEXPORT_VOLUME, attachments.unexported, attachments.unexport_failed),
+    )
 }
 
 
+@dataclass(frozen=True)
+class Report:
+    """An agent's report of a job's end, as it is recorded."""
+
+    ok: bool
+    result: dict[str, Any] | None
+    error: str | None
+
+
+def report(job: Job, ok: bool, result: dict[str, Any] | None, error: str | None) -> Report:
+    """The agent's report, its result checked against the kind's model (and recorded in
+    the model's wire form). A result that does not fit is refused (BadRequest naming
+    what is wrong), or, for a kind whose result is the storage's answer to the user
+    (JobKind.invalid_result_fails), recorded as the job's failure with that reason."""
+    kind = jobkinds.lookup(job.kind, job.payload_version)
+    if not ok or kind is None:
+        return Report(ok, result, error)
+    try:
+        return Report(True, kind.dump_result(result), None)
+    except jobkinds.InvalidJobData as exc:
+        if not kind.invalid_result_fails:
+            raise BadRequest(f"Job {job.id} ({kind.name}): {exc}.") from None
+        # The agent's own words for the driver's invalid answer (app/agent/jobs.py).
+        return Report(False, None, f"the driver's answer to {kind.name}: {exc}")
+
+
 async def apply(session: AsyncSession, runtime: Runtime, job: Job, *, ok: bool) -> Outcome:
+    """Apply the job's end: the success handler gets the result as its kind's model."""
     kind = jobkinds.lookup(job.kind, job.payload_version)
     ends = RESULTS.get(kind) if kind is not None else None
-    if ends is None:
+    if kind is None or ends is None:
         log.error(
             "no handler for job kind", kind=job.kind, version=job.payload_version, job_id=job.id
         )
         return Outcome()
-    return await (ends.on_success if ok else ends.on_failure)(session, runtime, job)
+    if not ok:
+        return await ends.on_failure(session, runtime, job)
+    return await ends.on_success(session, runtime, job, kind.load_result(job.result))

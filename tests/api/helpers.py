@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute, Route
 
+from app import jobkinds
 from app.db.models import Job, Pool, QuotaUsage, Volume, utcnow
 from tests.conftest import Caller
 
@@ -124,6 +125,33 @@ async def claim(
         assert done.status_code == 200, done.text
 
 
+def backup_answer(object_count: int = 1, size_bytes: int = 1 << 30) -> dict[str, Any]:
+    """A create_backup result, as the backup agent reports one."""
+    return {
+        "object_count": object_count,
+        "size_bytes": size_bytes,
+        "stored_bytes": size_bytes // 2,
+        "sha256": "0" * 64,
+    }
+
+
+def answer(job: dict[str, Any]) -> dict[str, Any]:
+    """A result that fits the job's kind (its result model in app/jobkinds.py), as an
+    agent whose driver did the work posts it."""
+    kind = jobkinds.lookup(job["kind"], job["payload_version"])
+    assert kind is not None, job
+    location = {"provider_location": f"/fake/{job['resource_id']}"}
+    by_model: dict[type[jobkinds.Wire], dict[str, Any]] = {
+        jobkinds.NoResult: {},
+        jobkinds.Created: location,
+        jobkinds.Migrated: location,
+        jobkinds.Managed: {"size_gb": 1, **location},
+        jobkinds.BackupCreated: backup_answer(),
+        jobkinds.Exported: EXPORT_ANSWER,
+    }
+    return by_model[kind.result]
+
+
 async def finish(
     client: httpx.AsyncClient,
     service: Caller,
@@ -134,10 +162,11 @@ async def finish(
     result: dict[str, Any] | None = None,
     attempt: int | None = None,
 ) -> httpx.Response:
-    """Post a job's result for the attempt the claim gave (or `attempt`)."""
+    """Post a job's result for the attempt the claim gave (or `attempt`); without
+    `result`, one that fits the job's kind."""
     body: dict[str, Any] = {"attempt": attempt or job["attempts"], "ok": ok}
     if ok:
-        body["result"] = result or {}
+        body["result"] = answer(job) if result is None else result
     else:
         body["error"] = error or "disk on fire"
     return await client.post(
@@ -154,13 +183,7 @@ async def run_jobs(
     """Claim and complete every queued job of these backends; how many."""
     done = 0
     while (job := await claim(client, service, backends)) is not None:
-        r = await finish(
-            client,
-            service,
-            job,
-            ok=ok,
-            result={"provider_location": f"/fake/{job['resource_id']}"},
-        )
+        r = await finish(client, service, job, ok=ok)
         assert r.status_code == 200, r.text
         done += 1
     return done
@@ -481,8 +504,7 @@ async def answer_export(
     properties (or the failure); the claimed job."""
     job = await claim(client, service, list(backends), wait=5)
     assert job is not None and job["kind"] in ("export_volume", "unexport_volume"), job
-    result = EXPORT_ANSWER if job["kind"] == "export_volume" else {}
-    r = await finish(client, service, job, ok=ok, error=error, result=result)
+    r = await finish(client, service, job, ok=ok, error=error)
     assert r.status_code == 200, r.text
     return job
 

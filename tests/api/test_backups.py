@@ -18,6 +18,7 @@ from app.volumes import reaper
 from tests.api.helpers import (
     BACKUP_HOST,
     available_volume,
+    backup_answer,
     claim,
     create_backup,
     create_snapshot,
@@ -138,7 +139,7 @@ async def test_backup_is_created_by_the_backup_service_and_deleted(
         "volume_id": volume_id,
     }
     assert job["payload"]["volume"]["host"] == "node1@file#pool"
-    r = await finish(client, service, job, result={"object_count": 3, "size_bytes": 2 << 30})
+    r = await finish(client, service, job, result=backup_answer(3, 2 << 30))
     assert r.status_code == 200, r.text
 
     backup = await show(client, member, backup_id)
@@ -636,7 +637,7 @@ async def test_backup_of_a_snapshot_reads_the_snapshot_and_leaves_the_volume_alo
     job = await claim(client, service, [BACKUP_HOST])
     assert job is not None and job["payload"]["snapshot"]["id"] == snapshot["id"]
     assert job["payload"]["volume"]["id"] == volume_id
-    assert (await finish(client, service, job, result={"object_count": 1})).status_code == 200
+    assert (await finish(client, service, job, result=backup_answer())).status_code == 200
     assert await snapshot_status(client, member, snapshot["id"]) == "available"
     assert (await show(client, member, backup_id))["status"] == "available"
 

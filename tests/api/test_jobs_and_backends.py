@@ -11,13 +11,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Backend, Pool
+from app.db.models import Backend, Job, Pool
 from app.scheduler.cache import CapabilityCache
 from app.volumes import reaper
 from app.volumes.capacity import reports
 from tests.api.helpers import (
     claim,
     expire_all_leases,
+    fault,
     file_pool,
     finish,
     new_volume,
@@ -83,6 +84,39 @@ async def test_heartbeat_keeps_the_lease_and_lost_lease_is_409(
     assert r.status_code == 409
     again = await claim(client, service, ["node1@file"])
     assert again is not None and again["id"] == job["id"] and again["attempts"] == 2
+
+
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        ({"provider_location": 42}, "invalid job result: provider_location must be a string"),
+        ({"provider_location": ["/x"]}, "invalid job result: provider_location must be a string"),
+    ],
+)
+async def test_a_result_that_does_not_fit_its_kind_is_refused_and_changes_nothing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    member: Caller,
+    service: Caller,
+    result: dict[str, Any],
+    said: str,
+) -> None:
+    """A result is checked against its kind's result model before anything is recorded:
+    the agent's mistake is a 400 naming what is wrong, the job stays leased and the
+    agent may still post a valid result."""
+    await report(client, service)
+    volume_id = await new_volume(client, member)
+    job = await claim(client, service, ["node1@file"])
+    assert job is not None
+    message = fault(await finish(client, service, job, result=result), 400, "badRequest")
+    assert message == f"Job {job['id']} (create_volume): {said}."
+    assert await status_of(client, member, volume_id) == "creating"
+    async with app.state.runtime.sessionmaker() as session:
+        stored = await session.get(Job, job["id"])
+        assert stored is not None and stored.state == "running" and stored.result is None
+    r = await finish(client, service, job, result={"provider_location": "/fake/v"})
+    assert r.status_code == 200 and r.json() == {"state": "succeeded"}
+    assert await status_of(client, member, volume_id) == "available"
 
 
 async def test_older_report_is_ignored_and_smaller_total_keeps_claims(

@@ -370,16 +370,34 @@ async def test_agent_failure_is_error_managing_with_its_reason(
     assert await claim(client, service, [BACKEND]) is None  # not retried elsewhere
 
 
-async def test_a_result_without_a_valid_size_is_error_managing(
-    app: FastAPI, client: httpx.AsyncClient, admin: Caller, service: Caller
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        ({"size_gb": "3", "provider_location": "/x"}, "size_gb must be an integer"),
+        ({"size_gb": 0}, "size_gb must be at least 1"),
+        ({"provider_location": "/x"}, "no size_gb"),
+    ],
+)
+async def test_a_result_without_a_valid_size_fails_the_manage_into_error_managing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    service: Caller,
+    result: dict[str, Any],
+    said: str,
 ) -> None:
+    """The size is the storage's answer to the user's request (Cinder's get_size): a
+    driver that gives no valid one fails the job, and the user reads why."""
     await report(client, service)
     volume = (await manage(client, admin)).json()["volume"]
     job = await managed_job(client, service)
-    await finish(client, service, job, result={"size_gb": "3", "provider_location": "/x"})
+    r = await finish(client, service, job, result=result)
+    assert r.status_code == 200 and r.json() == {"state": "failed"}
     assert (await show(client, admin, volume["id"]))["status"] == "error_managing"
     [message] = await messages_of(client, admin, volume["id"])
-    assert "no valid size ('3')" in message
+    assert message.startswith("VOLUME_VOLUME_101_009:")
+    assert f"the driver's answer to manage_volume: invalid job result: {said}" in message
+    assert await usage(client, admin) == (0, 0)
     assert await ledger(app) == 0
 
 

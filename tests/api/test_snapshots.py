@@ -677,6 +677,22 @@ async def test_manage_existing_snapshot_policy_and_validation(
     assert "AvailabilityZoneFilter" in r.json()["badRequest"]["message"]
 
 
+async def test_a_managed_snapshot_without_a_valid_size_ends_in_error_and_claims_nothing(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    vid = await make_volume(client, service, admin, size=2)
+    sid = (await manage(client, admin, vid)).json()["snapshot"]["id"]
+    job = await job_of(client, service, "manage_snapshot")
+    r = await finish(client, service, job, result={"size_gb": 2.5, "provider_location": "/x"})
+    assert r.status_code == 200 and r.json() == {"state": "failed"}
+    assert await status_of(client, admin, sid) == "error"
+    [said] = await messages_of(client, admin, sid)
+    assert "the driver's answer to manage_snapshot: invalid job result: size_gb must be" in said
+    assert await ledger(app) == 2
+    assert (await usage(client, admin, admin.project_id))["snapshots"] == 0
+
+
 async def test_manage_existing_snapshot_over_quota_or_failed_ends_in_error(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, service: Caller
 ) -> None:

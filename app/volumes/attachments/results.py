@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.db.models import Job, Volume
+from app.jobkinds import Wire
 from app.runtime import Runtime
 from app.volumes.attachments import exports
 from app.volumes.kernel import lifecycle, messages
@@ -39,7 +40,12 @@ async def settle(session: AsyncSession, volume: Volume) -> None:
 
 
 async def _nothing(
-    _session: AsyncSession, _runtime: Runtime, _job: Job, _volume: Volume, _outcome: Outcome
+    _session: AsyncSession,
+    _runtime: Runtime,
+    _job: Job,
+    _volume: Volume,
+    _outcome: Outcome,
+    _result: Wire,
 ) -> None:
     return None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Concatenate
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +28,7 @@ from app.runtime import Runtime
 from app.volumes.backups import services as backup_services
 from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
-from app.volumes.kernel.outcome import JobEnd, Outcome
+from app.volumes.kernel.outcome import More, Outcome
 from app.volumes.kernel.states import BackupStatus, VolumeStatus
 from app.volumes.snapshots.flows import SnapshotStatus, snapshot_ref
 from app.volumes.volumes import flows as vflows
@@ -339,15 +340,19 @@ def _why(job: Job) -> str:
     return job.error or "the backup agent reported a failure"
 
 
-BackupEnd = Callable[[AsyncSession, Job, Backup, bool], Awaitable[None]]
+BackupEnd = Callable[Concatenate[AsyncSession, Job, Backup, More], Awaitable[None]]
 
 
-def _on_backup(end: BackupEnd, *, ok: bool, reads_source: bool) -> JobEnd:
+def _on_backup(
+    end: BackupEnd[More], *, reads_source: bool
+) -> Callable[Concatenate[AsyncSession, Runtime, Job, More], Awaitable[Outcome]]:
     """A backup job's end (the agent's result, or the reaper's verdict): the backup
     locked (after the volume or snapshot it reads, when `reads_source`: the lock
     order), then `end`; nothing when the backup is gone."""
 
-    async def apply(session: AsyncSession, _runtime: Runtime, job: Job) -> Outcome:
+    async def apply(
+        session: AsyncSession, _runtime: Runtime, job: Job, *more: More.args, **kw: More.kwargs
+    ) -> Outcome:
         outcome = Outcome()
         found = await session.get(Backup, job.resource_id)
         if found is None:
@@ -356,26 +361,28 @@ def _on_backup(end: BackupEnd, *, ok: bool, reads_source: bool) -> JobEnd:
             await _lock_source(session, found)
         backup = await BACKUPS.lock(session, job.resource_id)
         if backup is not None:
-            await end(session, job, backup, ok)
+            await end(session, job, backup, *more, **kw)
         return outcome
 
     return apply
 
 
-async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: bool) -> None:
+async def _backed_up(
+    session: AsyncSession, _job: Job, backup: Backup, result: jobkinds.BackupCreated
+) -> None:
     await _give_source_back(session, backup)
-    if ok:
-        result = job.result or {}
-        count = result.get("object_count")
-        await lifecycle.move(
-            session,
-            backup,
-            {"status": BackupStatus.CREATING},
-            status=BackupStatus.AVAILABLE,
-            object_count=count if isinstance(count, int) and not isinstance(count, bool) else 0,
-            fail_reason=None,
-        )
-        return
+    await lifecycle.move(
+        session,
+        backup,
+        {"status": BackupStatus.CREATING},
+        status=BackupStatus.AVAILABLE,
+        object_count=result.object_count,
+        fail_reason=None,
+    )
+
+
+async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> None:
+    await _give_source_back(session, backup)
     if await lifecycle.move(
         session,
         backup,
@@ -396,13 +403,21 @@ async def _create_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
         )
 
 
-async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: bool) -> None:
+def _quota_held(job: Job) -> bool:
+    return jobkinds.DELETE_BACKUP.load(job.payload).quota_held
+
+
+async def _backup_deleted(
+    session: AsyncSession, job: Job, backup: Backup, _result: jobkinds.NoResult
+) -> None:
+    if backup.status == BackupStatus.DELETING:
+        await _finish_delete(session, backup, _quota_held(job))
+
+
+async def _delete_failed(session: AsyncSession, job: Job, backup: Backup) -> None:
     if backup.status != BackupStatus.DELETING:
         return
-    held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
-    if ok:
-        await _finish_delete(session, backup, held)
-        return
+    held = _quota_held(job)
     # A backup that held quota stays counted in error_deleting; one that did not (it
     # was in error) goes back to error, so "error holds no quota" stays true.
     to = BackupStatus.ERROR_DELETING if held else BackupStatus.ERROR
@@ -420,7 +435,7 @@ async def _delete_ended(session: AsyncSession, job: Job, backup: Backup, ok: boo
 
 
 # How each backup job ends (registered per kind in app/volumes/results.py).
-created = _on_backup(_create_ended, ok=True, reads_source=True)
-create_failed = _on_backup(_create_ended, ok=False, reads_source=True)
-deleted = _on_backup(_delete_ended, ok=True, reads_source=False)
-delete_failed = _on_backup(_delete_ended, ok=False, reads_source=False)
+created = _on_backup(_backed_up, reads_source=True)
+create_failed = _on_backup(_backup_failed, reads_source=True)
+deleted = _on_backup(_backup_deleted, reads_source=False)
+delete_failed = _on_backup(_delete_failed, reads_source=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,3 +31,7 @@ class Outcome:
 # How a job's end (its agent's result, or the reaper's verdict) is applied: in the
 # transaction that records it; app/volumes/results.py holds one per kind and outcome.
 JobEnd = Callable[[AsyncSession, Runtime, Job], Awaitable[Outcome]]
+
+# What a resource's end takes after its own arguments: a success end the result of its
+# job's kind (the kind's result model, app/jobkinds.py), a failure end nothing.
+More = ParamSpec("More")

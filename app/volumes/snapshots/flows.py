@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Concatenate, TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +43,7 @@ from app.volumes.groups import members as group_members
 from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MetadataStore
-from app.volumes.kernel.outcome import JobEnd, Outcome
+from app.volumes.kernel.outcome import More, Outcome
 from app.volumes.kernel.states import SnapshotStatus, VolumeStatus
 from app.volumes.volumes import flows as vflows
 
@@ -444,14 +444,20 @@ async def manage_existing(
 # --- the agent's answer (registered in app/volumes/results.py) ----------------------------
 
 
-SnapshotEnd = Callable[[AsyncSession, Runtime, Job, Snapshot, Volume, Outcome], Awaitable[None]]
+SnapshotEnd = Callable[
+    Concatenate[AsyncSession, Runtime, Job, Snapshot, Volume, Outcome, More], Awaitable[None]
+]
 
 
-def on_snapshot(end: SnapshotEnd) -> JobEnd:
+def on_snapshot(
+    end: SnapshotEnd[More],
+) -> Callable[Concatenate[AsyncSession, Runtime, Job, More], Awaitable[Outcome]]:
     """A job end that locks the job's snapshot and its volume (volume first, the lock
     order), then applies `end`; nothing when either is gone."""
 
-    async def apply(session: AsyncSession, runtime: Runtime, job: Job) -> Outcome:
+    async def apply(
+        session: AsyncSession, runtime: Runtime, job: Job, *more: More.args, **kw: More.kwargs
+    ) -> Outcome:
         outcome = Outcome()
         found = await session.get(Snapshot, job.resource_id)
         if found is None:
@@ -460,7 +466,7 @@ def on_snapshot(end: SnapshotEnd) -> JobEnd:
         snapshot = await SNAPSHOTS.lock(session, job.resource_id)
         if snapshot is None or volume is None:
             return outcome
-        await end(session, runtime, job, snapshot, volume, outcome)
+        await end(session, runtime, job, snapshot, volume, outcome, *more, **kw)
         return outcome
 
     return apply
@@ -473,6 +479,7 @@ async def _deleted(
     snapshot: Snapshot,
     volume: Volume,
     outcome: Outcome,
+    _result: jobkinds.NoResult,
 ) -> None:
     if snapshot.status == SnapshotStatus.DELETING:
         await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
@@ -482,23 +489,21 @@ def _why(job: Job) -> str:
     return job.error or "the storage agent reported a failure"
 
 
-def _location(job: Job) -> str | None:
-    location = (job.result or {}).get("provider_location")
-    return location if isinstance(location, str) else None
-
-
 async def _created(
     session: AsyncSession,
     _rt: Runtime,
-    job: Job,
+    _job: Job,
     snapshot: Snapshot,
     _volume: Volume,
     _o: Outcome,
+    result: jobkinds.Created,
 ) -> None:
-    await _available(session, job, snapshot)
+    await _available(session, snapshot, result.provider_location)
 
 
-async def _available(session: AsyncSession, job: Job, snapshot: Snapshot, **values: Any) -> None:
+async def _available(
+    session: AsyncSession, snapshot: Snapshot, location: str | None, **values: Any
+) -> None:
     """The agent made (or took over) the snapshot: ready, where the agent says it is."""
     await lifecycle.move(
         session,
@@ -506,7 +511,7 @@ async def _available(session: AsyncSession, job: Job, snapshot: Snapshot, **valu
         {"status": SnapshotStatus.CREATING},
         status=SnapshotStatus.AVAILABLE,
         progress="100%",
-        provider_location=_location(job),
+        provider_location=location,
         **values,
     )
 
@@ -581,25 +586,22 @@ async def _managed(
     snapshot: Snapshot,
     volume: Volume,
     outcome: Outcome,
+    result: jobkinds.Managed,
 ) -> None:
-    """The agent took the storage over: claim quota, then capacity, at its size."""
+    """The agent took the storage over: claim quota, then capacity, at its size (a
+    result without a valid size is the job's failure: app/volumes/results.py)."""
     if snapshot.status != SnapshotStatus.CREATING:
         return
-    size = (job.result or {}).get("size_gb")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        await _manage_failed(
-            session, job, snapshot, f"The storage agent reported no valid size ({size!r})."
-        )
-        return
+    size, location = result.size_gb, result.provider_location
     why = await _claim_managed(session, runtime, snapshot, volume, size, outcome)
     if why is not None:
         detail, reason = why
         # The storage stays renamed, as in Cinder: delete the snapshot to remove it.
         await _manage_failed(
-            session, job, snapshot, reason, detail=detail, provider_location=_location(job)
+            session, job, snapshot, reason, detail=detail, provider_location=location
         )
         return
-    await _available(session, job, snapshot, size=size, pool_id=volume.pool_id)
+    await _available(session, snapshot, location, size=size, pool_id=volume.pool_id)
 
 
 async def _claim_managed(

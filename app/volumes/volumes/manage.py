@@ -174,25 +174,18 @@ async def _error_managing(
 
 
 async def managed(
-    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    volume: Volume,
+    outcome: Outcome,
+    result: jobkinds.Managed,
 ) -> None:
-    """The agent took the storage over: claim quota, then capacity, at its size."""
+    """The agent took the storage over: claim quota, then capacity, at its size (a
+    result without a valid size is the job's failure: app/volumes/results.py)."""
     if not await _locked_if_managing(session, volume):
         return
-    result = job.result or {}
-    size = result.get("size_gb")
-    location = result.get("provider_location")
-    location = location if isinstance(location, str) else None
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        await _error_managing(
-            session,
-            job,
-            volume,
-            Detail.DRIVER_FAILED,
-            f"The storage agent reported no valid size ({size!r}).",
-            provider_location=location,
-        )
-        return
+    size, location = result.size_gb, result.provider_location
     why = await _claim(session, runtime, volume, size, outcome)
     if why is not None:
         detail, reason = why

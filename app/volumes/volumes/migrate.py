@@ -259,7 +259,12 @@ async def _start(
 
 
 async def migrated(
-    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    volume: Volume,
+    outcome: Outcome,
+    result: jobkinds.Migrated,
 ) -> None:
     """The copy is on the target and verified: the volume moves there, the source's claim
     goes back and the old copy is removed."""
@@ -267,13 +272,12 @@ async def migrated(
         return
     payload = jobkinds.MIGRATE_VOLUME.load(job.payload)
     source, target = payload.volume, payload.target
-    location = (job.result or {}).get("provider_location")
     outcome.ledgers[split_host(source.host or "")] = await claims.release(
         session, int(_pool_id_of(volume)), volume.size
     )
     volume.host = target.host
     volume.pool_id = payload.target_pool_id
-    volume.provider_location = location if isinstance(location, str) else None
+    volume.provider_location = result.provider_location
     volume.availability_zone = _zone_of(runtime, target.host or "", volume.availability_zone)
     if payload.new_type_id:
         volume.volume_type_id = payload.new_type_id
@@ -312,7 +316,12 @@ async def migrate_failed(
 
 
 async def cleaned(
-    _session: AsyncSession, _rt: Runtime, _job: Job, _volume: Volume, _o: Outcome
+    _session: AsyncSession,
+    _rt: Runtime,
+    _job: Job,
+    _volume: Volume,
+    _o: Outcome,
+    _result: jobkinds.NoResult,
 ) -> None:
     """An old copy is gone; the volume itself is not affected."""
 

@@ -6,6 +6,7 @@ success and failure handler."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Concatenate
 
 import structlog
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
 from app.volumes.kernel import lifecycle, messages
 from app.volumes.kernel.messages import Action, Detail
-from app.volumes.kernel.outcome import JobEnd, Outcome
+from app.volumes.kernel.outcome import More, Outcome
 from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.volumes import clones, manage, migrate
@@ -34,21 +35,27 @@ from app.volumes.volumes.flows import (
 
 log = structlog.get_logger(__name__)
 
-VolumeEnd = Callable[[AsyncSession, Runtime, Job, Volume, Outcome], Awaitable[None]]
+VolumeEnd = Callable[
+    Concatenate[AsyncSession, Runtime, Job, Volume, Outcome, More], Awaitable[None]
+]
 
 
-def on_volume(end: VolumeEnd) -> JobEnd:
+def on_volume(
+    end: VolumeEnd[More],
+) -> Callable[Concatenate[AsyncSession, Runtime, Job, More], Awaitable[Outcome]]:
     """A job end that applies `end` to the job's volume, locked: a result, the reaper
     and an API request on the same volume then take turns (and the lock order stays
     job, volume, quota, pool); nothing when the volume is gone."""
 
-    async def apply(session: AsyncSession, runtime: Runtime, job: Job) -> Outcome:
+    async def apply(
+        session: AsyncSession, runtime: Runtime, job: Job, *more: More.args, **kw: More.kwargs
+    ) -> Outcome:
         outcome = Outcome()
         volume = await VOLUMES.lock(session, job.resource_id)
         if volume is None:
             log.warning("job finished for a resource that is gone", job_id=job.id)
             return outcome
-        await end(session, runtime, job, volume, outcome)
+        await end(session, runtime, job, volume, outcome, *more, **kw)
         return outcome
 
     return apply
@@ -62,28 +69,42 @@ def _why(job: Job) -> str:
 
 
 async def _created(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
+    session: AsyncSession,
+    _rt: Runtime,
+    _job: Job,
+    volume: Volume,
+    _o: Outcome,
+    result: jobkinds.Created,
 ) -> None:
-    location = (job.result or {}).get("provider_location")
     await lifecycle.move(
         session,
         volume,
         {"status": VolumeStatus.CREATING},
         status=VolumeStatus.AVAILABLE,
         launched_at=utcnow(),
-        provider_location=location if isinstance(location, str) else None,
+        provider_location=result.provider_location,
     )
 
 
 async def _deleted(
-    session: AsyncSession, runtime: Runtime, _job: Job, volume: Volume, outcome: Outcome
+    session: AsyncSession,
+    runtime: Runtime,
+    _job: Job,
+    volume: Volume,
+    outcome: Outcome,
+    _result: jobkinds.NoResult,
 ) -> None:
     if volume.status == VolumeStatus.DELETING:
         await finish_delete(session, volume, outcome, runtime)
 
 
 async def _extended(
-    session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
+    session: AsyncSession,
+    _rt: Runtime,
+    job: Job,
+    volume: Volume,
+    _o: Outcome,
+    _result: jobkinds.NoResult,
 ) -> None:
     await lifecycle.move(
         session,
@@ -209,11 +230,16 @@ async def _cleanup_failed(
 
 
 async def _cloned(
-    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    volume: Volume,
+    outcome: Outcome,
+    result: jobkinds.Created,
 ) -> None:
     if volume.status == VolumeStatus.CREATING:
         await group_members.copy_member_done(session, volume, VolumeStatus.AVAILABLE)
-    await _created(session, runtime, job, volume, outcome)
+    await _created(session, runtime, job, volume, outcome, result)
 
 
 async def _clone_failed(
