@@ -235,6 +235,10 @@ async def remove(
 ) -> tuple[list[VolumeAttachment], Outcome]:
     """attachment_delete: the attachment goes; the export follows the ones left (removed
     with the last); the volume rests where those say. The attachments left come back."""
+    if volume.status == VolumeStatus.EXTENDING:
+        # Its extend ends where the volume rested (in-use); settling it now would lose
+        # the extend, and the size its job is growing the volume to.
+        raise _invalid(volume, "is being extended; delete the attachment once it ends.")
     outcome = Outcome()
     if await _detach(session, attachment):
         await exports.serve(session, runtime, volume, outcome, request_id)

@@ -21,7 +21,7 @@ from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
-from app.volumes.volumes import clones, manage, migrate
+from app.volumes.volumes import clones, extend, manage, migrate
 from app.volumes.volumes.flows import (
     finish_delete,
     queue_copy_removal,
@@ -85,13 +85,7 @@ async def _deleted(
 async def _extended(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
 ) -> None:
-    await lifecycle.move(
-        session,
-        volume,
-        {"status": VolumeStatus.EXTENDING},
-        status=VolumeStatus.AVAILABLE,
-        size=jobkinds.EXTEND_VOLUME.load(job.payload).new_size_gb,
-    )
+    await extend.extended(session, job, volume)
 
 
 # --- failure ---------------------------------------------------------------------------------
