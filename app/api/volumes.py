@@ -539,9 +539,11 @@ async def _act(
         readonly = parse_bool(args.get("readonly"), "readonly")
         await flows.merge_metadata(session, volume, {"readonly": str(readonly)})
     elif action == "os-reset_status":
-        await attachment_flows.check_reset(session, volume, args.get("status"))
+        status = args.get("status")
+        status = status.lower() if isinstance(status, str) else status  # as Cinder reads it
+        await attachment_flows.check_reset(session, volume, status)
         await extend.forget_completion(session, volume, outcome)
-        await flows.reset_status(session, volume, args.get("status"))
+        await flows.reset_status(session, volume, status)
     elif action == "os-force_delete":
         outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
     elif action in ATTACH_ACTIONS:

@@ -554,3 +554,47 @@ async def test_a_volume_being_created_is_not_connected(
         client, member, volume_id, "os-initialize_connection", {"connector": connector()}
     )
     assert "must be available, attaching or in-use" in fault(r, 400, "badRequest")
+
+
+@pytest.mark.parametrize(
+    ("attached", "steps", "refusal"),
+    [
+        (False, ["IN-USE"], "cannot be in-use"),
+        (False, ["error", "in-use"], "cannot be in-use"),
+        (True, ["Available"], "cannot be available"),
+        (True, ["error", "available"], "cannot be available"),
+        (True, ["error", "in-use"], None),
+        (True, ["in-use"], None),
+        (False, ["error", "available"], None),
+    ],
+)
+async def test_reset_status_keeps_in_use_and_attachments_together(
+    client: httpx.AsyncClient,
+    member: Caller,
+    admin: Caller,
+    service: Caller,
+    attached: bool,
+    steps: list[str],
+    refusal: str | None,
+) -> None:
+    volume_id = await available_volume(client, member, service)
+    if attached:
+        attachment = (await create_attachment(client, member, volume_id)).json()["attachment"]
+        r, _job = await connected(
+            client, service, update_attachment(client, member, attachment["id"], connector())
+        )
+        assert r.status_code == 200, r.text
+        await complete(client, member, attachment["id"])
+    *before, last = steps
+    for status in before:
+        r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": status})
+        assert r.status_code == 202, r.text
+    r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": last})
+    if refusal is None:
+        assert r.status_code == 202, r.text
+        assert await volume_status(client, member, volume_id) == last
+    else:
+        assert refusal in fault(r, 400, "badRequest")
+        assert await volume_status(client, member, volume_id) == (
+            before[-1] if before else ("in-use" if attached else "available")
+        )
