@@ -488,9 +488,10 @@ async def test_a_detached_volume_is_deleted_with_its_attachment_records(
         assert (await session.scalars(select(VolumeAttachment))).all() == []
 
 
-async def test_a_host_connects_an_available_volume_then_attaches_it(
+async def connected_available_volume(
     client: httpx.AsyncClient, member: Caller, service: Caller
-) -> None:
+) -> str:
+    """An available volume that a host connected to without reserving it first."""
     volume_id = await available_volume(client, member, service)
     r, job = await connected(
         client,
@@ -501,6 +502,13 @@ async def test_a_host_connects_an_available_volume_then_attaches_it(
     )
     assert r.status_code == 200, r.text
     assert r.json()["connection_info"]["data"]["auth_password"] == job["payload"]["chap_secret"]
+    return volume_id
+
+
+async def test_a_host_connects_an_available_volume_then_attaches_it(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    volume_id = await connected_available_volume(client, member, service)
     # Reserved by the connection: nobody else reserves it meanwhile.
     assert await volume_status(client, member, volume_id) == "attaching"
     fault(await volume_action(client, member, volume_id, "os-reserve"), 400, "badRequest")
@@ -518,15 +526,7 @@ async def test_a_connection_that_never_attached_gives_the_volume_back_when_it_en
     service: Caller,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    volume_id = await available_volume(client, member, service)
-    r, _job = await connected(
-        client,
-        service,
-        volume_action(
-            client, member, volume_id, "os-initialize_connection", {"connector": connector()}
-        ),
-    )
-    assert r.status_code == 200, r.text
+    volume_id = await connected_available_volume(client, member, service)
     r = await volume_action(
         client, member, volume_id, "os-terminate_connection", {"connector": connector()}
     )

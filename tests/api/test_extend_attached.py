@@ -79,18 +79,20 @@ async def completion(
 
 
 async def waiting_volume(
-    client: httpx.AsyncClient, member: Caller, admin: Caller, service: Caller
-) -> str:
-    """An attached volume whose type waits for the host: extended to 5 GB by the agent,
-    still extending."""
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, admin: Caller, service: Caller
+) -> tuple[str, float]:
+    """An attached 2 GB volume whose type waits for the host, extended to 5 GB by the
+    agent and still extending; and its pool's ledger before the extend."""
     await make_type(client, admin, "waits", WAITS)
     volume_id = await in_use_volume(client, member, service, volume_type="waits")
+    before = await pool_ledger(app)
     assert (await extend(client, member, volume_id, 5)).status_code == 202
     await grow(client, service)
+    assert await pool_ledger(app) == before + 3
     volume = await show_volume(client, member, volume_id)
     assert (volume["status"], volume["size"]) == ("extending", 2)
     assert volume["metadata"]["extend_new_size"] == "5"
-    return volume_id
+    return volume_id, before
 
 
 async def test_an_in_use_volume_is_extended_from_3_42_with_its_export_refreshed(
@@ -148,7 +150,7 @@ async def test_an_attached_extend_the_agent_fails_is_error_extending_and_gives_b
 async def test_a_type_that_waits_for_the_host_completes_on_its_word(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, admin: Caller, service: Caller
 ) -> None:
-    volume_id = await waiting_volume(client, member, admin, service)
+    volume_id, _ = await waiting_volume(app, client, member, admin, service)
     # Nova (an admin or a service) answers, at 3.71; a member may not.
     fault(await completion(client, member, volume_id), 403, "forbidden")
     r = await volume_action(client, admin, volume_id, "os-extend_volume_completion", {}, "3.70")
@@ -166,12 +168,7 @@ async def test_a_type_that_waits_for_the_host_completes_on_its_word(
 async def test_the_hosts_error_leaves_error_extending_and_gives_back_the_claim(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, admin: Caller, service: Caller
 ) -> None:
-    await make_type(client, admin, "waits", WAITS)
-    volume_id = await in_use_volume(client, member, service, volume_type="waits")
-    before = await pool_ledger(app)
-    assert (await extend(client, member, volume_id, 5)).status_code == 202
-    await grow(client, service)
-    assert await pool_ledger(app) == before + 3
+    volume_id, before = await waiting_volume(app, client, member, admin, service)
     r = await completion(client, admin, volume_id, error=True)
     assert r.status_code == 202, r.text
     volume = await show_volume(client, member, volume_id)
@@ -187,11 +184,7 @@ async def test_the_hosts_error_leaves_error_extending_and_gives_back_the_claim(
 async def test_a_reset_of_a_volume_waiting_for_its_host_gives_back_the_claim(
     app: FastAPI, client: httpx.AsyncClient, member: Caller, admin: Caller, service: Caller
 ) -> None:
-    await make_type(client, admin, "waits", WAITS)
-    volume_id = await in_use_volume(client, member, service, volume_type="waits")
-    before = await pool_ledger(app)
-    assert (await extend(client, member, volume_id, 5)).status_code == 202
-    await grow(client, service)
+    volume_id, before = await waiting_volume(app, client, member, admin, service)
     r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": "in-use"})
     assert r.status_code == 202, r.text
     volume = await show_volume(client, member, volume_id)
