@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.api.helpers import (
@@ -24,6 +25,9 @@ from tests.api.helpers import (
     volume_status,
 )
 from tests.conftest import Caller
+
+# Claims, quota and conditional moves: both dialects.
+pytestmark = pytest.mark.both_databases
 
 BACKENDS = ["node1@file"]
 INSTANCE = "1b1c1f3e-0000-4000-8000-000000000002"
