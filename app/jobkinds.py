@@ -101,6 +101,9 @@ class CreateVolumePayload(VolumeJob):
 
 class ExtendVolumePayload(VolumeJob):
     new_size_gb: StrictInt
+    # The volume is attached (3.42): its export must show the new size too. An older
+    # API leaves it out: not attached.
+    attached: StrictBool = False
 
 
 class ManageVolumePayload(VolumeJob):

@@ -116,7 +116,10 @@ def _delete_volume(
 def _extend_volume(
     driver: VolumeDriver, payload: jobkinds.ExtendVolumePayload, _peers: Peers
 ) -> Mapping[str, Any]:
-    driver.extend_volume(_volume(payload.volume), payload.new_size_gb)
+    volume = _volume(payload.volume)
+    driver.extend_volume(volume, payload.new_size_gb)
+    if payload.attached:
+        driver.extend_export(volume)
     return {}
 
 

@@ -43,8 +43,9 @@ from app.db.models import Volume, VolumeAttachment, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden
 from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
+from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
-from app.volumes.volumes import deletion, flows
+from app.volumes.volumes import deletion, extend, flows
 from app.volumes.volumes import migrate as migration
 
 router = APIRouter(tags=["volumes"])
@@ -81,6 +82,8 @@ GROUP_VOLUME_LIST = APIVersion(3, 10)
 # Cinder's VOLUME_SUMMARY (the endpoint) and VOLUME_SUMMARY_METADATA (its metadata).
 VOLUME_SUMMARY = APIVersion(3, 12)
 VOLUME_SUMMARY_METADATA = APIVersion(3, 36)
+# Cinder's VOLUME_EXTEND_INUSE: os-extend of an in-use volume.
+VOLUME_EXTEND_INUSE = APIVersion(3, 42)
 
 SORT_KEYS = columns(
     Volume,
@@ -498,7 +501,10 @@ async def _act(
         await attachment_flows.check_detached(session, volume, f"{action[3:]} it")
     if action == "os-extend":
         new_size = parse_int(args.get("new_size"), "new_size", minimum=1)
-        outcome = await flows.extend(session, runtime, ctx, volume, new_size)
+        if version >= VOLUME_EXTEND_INUSE and volume.status == VolumeStatus.IN_USE:
+            outcome = await extend.extend_attached(session, runtime, ctx, volume, new_size)
+        else:
+            outcome = await flows.extend(session, runtime, ctx, volume, new_size)
     elif action == "os-retype":
         needs_migration = await flows.retype(
             session,
@@ -525,21 +531,19 @@ async def _act(
             force_host_copy=parse_bool(args.get("force_host_copy", False), "force_host_copy"),
         )
     elif action == "os-extend_volume_completion":
-        # Nova's word that it finished extending an attached volume (3.71). Only
-        # an attached volume in 'extending' waits for it, and none can be attached
-        # yet: say so rather than pretend.
-        raise BadRequest(
-            f"Invalid volume: Volume {volume.id} is not waiting for an "
-            "extend of an attached volume to complete."
-        )
+        error = parse_bool(args.get("error", False), "error")
+        await extend.complete(session, ctx, volume, error, outcome)
     elif action == "os-set_bootable":
         volume.bootable = parse_bool(args.get("bootable"), "bootable")
     elif action == "os-update_readonly_flag":
         readonly = parse_bool(args.get("readonly"), "readonly")
         await flows.merge_metadata(session, volume, {"readonly": str(readonly)})
     elif action == "os-reset_status":
-        await attachment_flows.check_reset(session, volume, args.get("status"))
-        await flows.reset_status(session, volume, args.get("status"))
+        status = args.get("status")
+        status = status.lower() if isinstance(status, str) else status  # as Cinder reads it
+        await attachment_flows.check_reset(session, volume, status)
+        await extend.forget_completion(session, volume, outcome)
+        await flows.reset_status(session, volume, status)
     elif action == "os-force_delete":
         outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
     elif action in ATTACH_ACTIONS:

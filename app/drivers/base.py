@@ -312,6 +312,13 @@ class VolumeDriver(ABC):
             "target_luns": [lun],
         }
 
+    def extend_export(self, volume: VolumeSpec) -> None:
+        """Make the volume's export serve its new size after an extend (Cinder's
+        extend_target): initiators then read the new capacity. Not exported is not an
+        error."""
+        self._check_exports()
+        self.target_helper().refresh(self.target_iqn(volume))
+
     def unexport_volume(self, volume: VolumeSpec) -> None:
         """Remove the volume's export (target and CHAP account), sessions or not: the API
         asks only when no attachment uses it. Not exported is not an error."""

@@ -1,12 +1,15 @@
-"""Copying volume data between files: a reflink clone where the filesystem shares
-extents, else a sparse copy that writes only the non-zero chunks (so a thin volume stays
-thin) and, for callers that verify the copy, checksums every byte (holes as zeros)."""
+"""Copying volume data between files and block devices: a reflink clone where the
+filesystem shares extents, else a sparse copy that writes only the non-zero chunks (so a
+thin volume stays thin) and, for callers that verify the copy, checksums every byte
+(holes as zeros). Sizes are read with lseek(SEEK_END): fstat gives 0 for a block device
+(an LVM volume)."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ def sparse_copy(source: Path, target: Path, *, digest: bool = True) -> Copied:
     """Copy `source` into `target` (created or truncated), skipping holes and zero
     chunks. `digest`: also hash every byte (holes as zeros), for a caller that verifies."""
     with open(source, "rb") as src, open(target, "wb") as dst:
-        size = os.fstat(src.fileno()).st_size
+        size = _size(src)
         # Holes are never written: truncate gives the target its full length first.
         dst.truncate(size)
         sha = _copy_data(src, dst, size, hashlib.sha256() if digest else None)
@@ -42,34 +45,62 @@ def sparse_copy(source: Path, target: Path, *, digest: bool = True) -> Copied:
 
 def copy_into(source: Path, target: Path) -> Copied:
     """Write `source`'s data into `target` in place, hashing every byte. `target` must be
-    freshly created (all zeros) and at least as large: its own allocation (sparse or not)
-    stays as its driver made it."""
+    at least as large. A file target must be freshly created (all zeros): zero chunks are
+    skipped, so its allocation (sparse or not) stays as its driver made it. A block
+    device target (a thick LV may hold an older volume's data) gets every byte written,
+    zeros included, and is zeroed past the source's end."""
     with open(source, "rb") as src, open(target, "r+b") as dst:
-        size = os.fstat(src.fileno()).st_size
-        if os.fstat(dst.fileno()).st_size < size:
+        size, room = _size(src), _size(dst)
+        if room < size:
             raise ValueError(f"{target} is smaller than {source}")
-        sha = _copy_data(src, dst, size, hashlib.sha256())
+        dense = stat.S_ISBLK(os.fstat(dst.fileno()).st_mode)
+        sha = _copy_data(src, dst, size, hashlib.sha256(), dense=dense)
+        if dense:
+            _write_zeros(dst, size, room - size)
         dst.flush()
         os.fsync(dst.fileno())
     return Copied(size, sha, reflinked=False)
 
 
-def _copy_data(src: BinaryIO, dst: BinaryIO, size: int, digest: Any | None) -> str | None:
-    """Copy the non-zero chunks of the data regions; feed the digest every byte."""
+def _size(f: BinaryIO) -> int:
+    """The length of a file or a block device."""
+    size = os.lseek(f.fileno(), 0, os.SEEK_END)
+    f.seek(0)
+    return size
+
+
+def _write_zeros(dst: BinaryIO, offset: int, count: int) -> None:
+    dst.seek(offset)
+    while count > 0:
+        step = min(CHUNK_BYTES, count)
+        dst.write(_ZEROS[:step])
+        count -= step
+
+
+def _copy_data(
+    src: BinaryIO, dst: BinaryIO, size: int, digest: Any | None, *, dense: bool = False
+) -> str | None:
+    """Copy the non-zero chunks of the data regions (`dense`: every byte, holes and
+    zero chunks written as zeros); feed the digest every byte."""
     done = 0
     for offset, length in _data_regions(src.fileno(), size):
+        gap = offset - done
         if digest is not None:
-            _hash_zeros(digest, offset - done)
+            _hash_zeros(digest, gap)
+        if dense:
+            _write_zeros(dst, done, gap)
         src.seek(offset)
         left = length
         while left > 0 and (chunk := src.read(min(CHUNK_BYTES, left))):
             if digest is not None:
                 digest.update(chunk)
-            if chunk != _ZEROS[: len(chunk)]:
+            if dense or chunk != _ZEROS[: len(chunk)]:
                 dst.seek(offset + length - left)
                 dst.write(chunk)
             left -= len(chunk)
         done = offset + length
+    if dense:
+        _write_zeros(dst, done, size - done)
     if digest is None:
         return None
     _hash_zeros(digest, size - done)

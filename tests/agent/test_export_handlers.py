@@ -12,7 +12,7 @@ from app import jobkinds
 from app.agent.jobs import JOB_KINDS
 from app.drivers import DriverError, VolumeSpec
 from app.drivers.file import FileDriver, FileDriverOptions
-from tests.drivers.helpers import PlainDriver, PrivateTgtd, make_export_driver
+from tests.drivers.helpers import PlainDriver, PrivateTgtd, make_export_driver, qemu_io
 
 VOLUME = {"id": "6f1c2a57-0000-4000-8000-000000000001", "size_gb": 1, "pool": "file1"}
 PAYLOAD = {
@@ -58,3 +58,19 @@ def test_an_export_payload_without_its_chap_account_fails_in_one_line(tmp_path: 
     broken = {k: v for k, v in PAYLOAD.items() if k != "chap_secret"}
     with pytest.raises(DriverError, match="invalid job payload: no chap_secret"):
         JOB_KINDS[jobkinds.EXPORT_VOLUME.key].run(driver, broken)
+
+
+def test_an_attached_extend_refreshes_the_export_and_an_unattached_one_does_not(
+    tmp_path: Path, tgtd: PrivateTgtd
+) -> None:
+    driver = make_export_driver(tmp_path, tgtd)
+    driver.create_volume(VolumeSpec.from_dict(VOLUME))
+    JOB_KINDS[jobkinds.EXPORT_VOLUME.key].run(driver, PAYLOAD)
+    iqn = f"iqn.2010-10.org.openstack:volume-{VOLUME['id']}"
+    url = tgtd.url(iqn, user="user1", secret="SecretNotLogged1")
+    extend = JOB_KINDS[jobkinds.EXTEND_VOLUME.key]
+
+    extend.run(driver, {"volume": VOLUME, "new_size_gb": 2})
+    assert "1 GiB" in qemu_io(url, "length").stdout
+    extend.run(driver, {"volume": {**VOLUME, "size_gb": 2}, "new_size_gb": 3, "attached": True})
+    assert "3 GiB" in qemu_io(url, "length").stdout

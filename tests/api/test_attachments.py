@@ -25,6 +25,8 @@ from tests.api.helpers import (
     connector,
     fault,
     messages_about,
+    new_volume,
+    report,
     run_jobs,
     show_volume,
     volume_action,
@@ -484,3 +486,115 @@ async def test_a_detached_volume_is_deleted_with_its_attachment_records(
     async with sessionmaker() as session:
         assert await session.get(Volume, volume_id) is None
         assert (await session.scalars(select(VolumeAttachment))).all() == []
+
+
+async def connected_available_volume(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> str:
+    """An available volume that a host connected to without reserving it first."""
+    volume_id = await available_volume(client, member, service)
+    r, job = await connected(
+        client,
+        service,
+        volume_action(
+            client, member, volume_id, "os-initialize_connection", {"connector": connector()}
+        ),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["connection_info"]["data"]["auth_password"] == job["payload"]["chap_secret"]
+    return volume_id
+
+
+async def test_a_host_connects_an_available_volume_then_attaches_it(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    volume_id = await connected_available_volume(client, member, service)
+    # Reserved by the connection: nobody else reserves it meanwhile.
+    assert await volume_status(client, member, volume_id) == "attaching"
+    fault(await volume_action(client, member, volume_id, "os-reserve"), 400, "badRequest")
+    r = await volume_action(
+        client, member, volume_id, "os-attach", {"host_name": "compute1", "mountpoint": "/dev/sdb"}
+    )
+    assert r.status_code == 202, r.text
+    volume = await show_volume(client, member, volume_id)
+    assert volume["status"] == "in-use" and len(volume["attachments"]) == 1
+
+
+async def test_a_connection_that_never_attached_gives_the_volume_back_when_it_ends(
+    client: httpx.AsyncClient,
+    member: Caller,
+    service: Caller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    volume_id = await connected_available_volume(client, member, service)
+    r = await volume_action(
+        client, member, volume_id, "os-terminate_connection", {"connector": connector()}
+    )
+    assert r.status_code == 202, r.text
+    assert (await claim(client, service, [HOST]))["kind"] == "unexport_volume"  # type: ignore[index]
+    assert await volume_status(client, member, volume_id) == "available"
+    async with sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                select(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id)
+            )
+        ).all()
+        assert [a.attach_status for a in rows] == ["detached"]
+    # os-unreserve after it (Nova's cleanup) has nothing left to do.
+    assert (await volume_action(client, member, volume_id, "os-unreserve")).status_code == 202
+    assert await volume_status(client, member, volume_id) == "available"
+
+
+async def test_a_volume_being_created_is_not_connected(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    volume_id = await new_volume(client, member)
+    r = await volume_action(
+        client, member, volume_id, "os-initialize_connection", {"connector": connector()}
+    )
+    assert "must be available, attaching or in-use" in fault(r, 400, "badRequest")
+
+
+@pytest.mark.parametrize(
+    ("attached", "steps", "refusal"),
+    [
+        (False, ["IN-USE"], "cannot be in-use"),
+        (False, ["error", "in-use"], "cannot be in-use"),
+        (True, ["Available"], "cannot be available"),
+        (True, ["error", "available"], "cannot be available"),
+        (True, ["error", "in-use"], None),
+        (True, ["in-use"], None),
+        (False, ["error", "available"], None),
+    ],
+)
+async def test_reset_status_keeps_in_use_and_attachments_together(
+    client: httpx.AsyncClient,
+    member: Caller,
+    admin: Caller,
+    service: Caller,
+    attached: bool,
+    steps: list[str],
+    refusal: str | None,
+) -> None:
+    volume_id = await available_volume(client, member, service)
+    if attached:
+        attachment = (await create_attachment(client, member, volume_id)).json()["attachment"]
+        r, _job = await connected(
+            client, service, update_attachment(client, member, attachment["id"], connector())
+        )
+        assert r.status_code == 200, r.text
+        await complete(client, member, attachment["id"])
+    *before, last = steps
+    for status in before:
+        r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": status})
+        assert r.status_code == 202, r.text
+    r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": last})
+    if refusal is None:
+        assert r.status_code == 202, r.text
+        assert await volume_status(client, member, volume_id) == last
+    else:
+        assert refusal in fault(r, 400, "badRequest")
+        assert await volume_status(client, member, volume_id) == (
+            before[-1] if before else ("in-use" if attached else "available")
+        )

@@ -256,3 +256,43 @@ def test_an_export_without_tgtd_says_it_is_not_running(tmp_path: Path, tgtd: Pri
         DriverError, match=rf"^tgtd is not running on control port {unused.control_port}: "
     ):
         driver.export_volume(volume, new_export())
+
+
+def test_an_extended_volume_shows_its_new_size_through_its_export(
+    driver: FileDriver, tgtd: PrivateTgtd
+) -> None:
+    volume = new_volume(driver)
+    export = new_export()
+    iqn = driver.export_volume(volume, export)["target_iqn"]
+    assert qemu_io(url(tgtd, iqn, export), "write -P 0x7e 0 1M").returncode == 0
+    before = target_of(tgtd, iqn)
+    driver.extend_volume(volume, 3)
+    # tgtd read the size when it made the LUN: the initiator still sees 1 GiB.
+    assert "1 GiB" in qemu_io(url(tgtd, iqn, export), "length").stdout
+    driver.extend_export(volume)
+    assert "3 GiB" in qemu_io(url(tgtd, iqn, export), "length").stdout
+    # The same target, account and ACL, and the data is still there.
+    after = target_of(tgtd, iqn)
+    assert (after.tid, after.accounts, after.acl) == (before.tid, before.accounts, before.acl)
+    assert qemu_io(url(tgtd, iqn, export), "read -P 0x7e 0 1M").returncode == 0
+    assert qemu_io(url(tgtd, iqn, export), "write -P 0x11 2G 1M").returncode == 0
+
+
+def test_a_read_only_export_stays_read_only_when_refreshed(
+    driver: FileDriver, tgtd: PrivateTgtd
+) -> None:
+    volume = new_volume(driver)
+    export = new_export(read_only=True)
+    iqn = driver.export_volume(volume, export)["target_iqn"]
+    driver.extend_volume(volume, 2)
+    driver.extend_export(volume)
+    lun = target_of(tgtd, iqn).lun(1)
+    assert lun is not None and lun.readonly
+    assert qemu_io(url(tgtd, iqn, export), "write 0 4k").returncode != 0
+
+
+def test_refreshing_a_volume_that_is_not_exported_does_nothing(
+    driver: FileDriver, tgtd: PrivateTgtd
+) -> None:
+    driver.extend_export(new_volume(driver))
+    assert tgtd.targets() == []

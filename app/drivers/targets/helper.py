@@ -28,6 +28,11 @@ class TargetHelper(ABC):
         bringing it in line; return the LUN number. Idempotent."""
 
     @abstractmethod
+    def refresh(self, iqn: str) -> None:
+        """Make target `iqn`'s data LUN show its backing store's size now (it grew);
+        a target that does not exist is not an error."""
+
+    @abstractmethod
     def remove(self, iqn: str) -> None:
         """Delete target `iqn` and its CHAP account, logged-in sessions or not; a target
         that does not exist is not an error."""

@@ -76,6 +76,21 @@ class TgtTarget(TargetHelper):
         )
         return DATA_LUN
 
+    def refresh(self, iqn: str) -> None:
+        # tgtd reads a LUN's size once, when the LUN is made, and `--op update` does not
+        # read it again (tgt 1.0.85): the LUN is made again on the same backing store,
+        # with the same flags. The target, its account and its ACL stay, so logged-in
+        # sessions stay too; their next READ CAPACITY sees the new size.
+        with self._lock:
+            target = self._find(iqn)
+            lun = target.lun(DATA_LUN) if target else None
+            if target is None or lun is None or not lun.backing_store:
+                return
+            lun_args = ("--mode", "logicalunit", "--tid", target.tid, "--lun", DATA_LUN)
+            self._tgtadm("--op", "delete", *lun_args)
+            self._new_lun(target, Path(lun.backing_store), lun.readonly)
+        log.info("volume export refreshed", iqn=iqn, tid=target.tid)
+
     def remove(self, iqn: str) -> None:
         with self._lock:
             target = self._find(iqn)
@@ -136,10 +151,21 @@ class TgtTarget(TargetHelper):
             self._tgtadm("--op", "delete", *lun_args)
             lun = None
         if lun is None:
-            self._tgtadm("--op", "new", *lun_args, "-b", str(backing), "--bstype", BACKING_TYPE)
-        if lun is None or lun.readonly != read_only:
-            flag = "1" if read_only else "0"
-            self._tgtadm("--op", "update", *lun_args, "--params", f"readonly={flag}")
+            self._new_lun(target, backing, read_only)
+        elif lun.readonly != read_only:
+            self._set_readonly(target, read_only)
+
+    def _new_lun(self, target: Target, backing: Path, read_only: bool) -> None:
+        lun_args = ("--mode", "logicalunit", "--tid", target.tid, "--lun", DATA_LUN)
+        self._tgtadm("--op", "new", *lun_args, "-b", str(backing), "--bstype", BACKING_TYPE)
+        self._set_readonly(target, read_only)
+
+    def _set_readonly(self, target: Target, read_only: bool) -> None:
+        flag = "1" if read_only else "0"
+        self._tgtadm(
+            "--op", "update", "--mode", "logicalunit", "--tid", target.tid, "--lun", DATA_LUN,
+            "--params", f"readonly={flag}",
+        )  # fmt: skip
 
     def _ensure_account(self, target: Target, export: ExportSpec) -> set[str]:
         """Binds the export's account, alone, to the target; returns the ACL left."""

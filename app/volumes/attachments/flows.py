@@ -235,6 +235,10 @@ async def remove(
 ) -> tuple[list[VolumeAttachment], Outcome]:
     """attachment_delete: the attachment goes; the export follows the ones left (removed
     with the last); the volume rests where those say. The attachments left come back."""
+    if volume.status == VolumeStatus.EXTENDING:
+        # Its extend ends where the volume rested (in-use); settling it now would lose
+        # the extend, and the size its job is growing the volume to.
+        raise _invalid(volume, "is being extended; delete the attachment once it ends.")
     outcome = Outcome()
     if await _detach(session, attachment):
         await exports.serve(session, runtime, volume, outcome, request_id)
@@ -300,12 +304,23 @@ async def os_initialize_connection(
     request_id: str | None,
 ) -> tuple[VolumeAttachment, Job]:
     """The host's connection: the live attachment of this host takes the connector, or
-    a new one is made; then as attachment_update."""
-    if volume.status not in (VolumeStatus.ATTACHING, VolumeStatus.RESERVED, VolumeStatus.IN_USE):
+    a new one is made; then as attachment_update. Cinder connects an available volume
+    too (a host may connect before it reserves): it is reserved here, in the same
+    conditional update as os-reserve's, so a racing reservation loses; the volume shows
+    'attaching' (Cinder's stays 'available') while a host is connected to it."""
+    if volume.status == VolumeStatus.AVAILABLE:
+        _check_not_moving(volume)
+        if await _take(session, volume, VolumeStatus.ATTACHING):
+            raise _invalid(volume, "was reserved meanwhile; try again.")
+    elif volume.status not in (
+        VolumeStatus.ATTACHING,
+        VolumeStatus.RESERVED,
+        VolumeStatus.IN_USE,
+    ):
         raise _invalid(
             volume,
-            "status must be attaching or in-use to initialize a connection (reserve it "
-            f"first), but current status is: {volume.status}.",
+            "status must be available, attaching or in-use to initialize a connection, "
+            f"but current status is: {volume.status}.",
         )
     live = await exports.live(session, volume.id)
     mine = next((a for a in live if _same_host(a, connector)), None)
@@ -332,20 +347,33 @@ async def os_terminate_connection(
     request_id: str | None,
 ) -> Outcome:
     """The host's connection goes: its attachments keep their record but no connector,
-    and the export serves the others (or goes)."""
+    and the export serves the others (or goes). One that never attached (a connection
+    without os-attach) goes with it, and a volume that has no attachment left is
+    available again, as it was before that host connected."""
     outcome = Outcome()
-    changed = False
+    changed = dropped = False
     for attachment in await exports.live(session, volume.id):
-        if attachment.connector is not None and _same_host(attachment, connector):
-            changed |= await lifecycle.move(
-                session,
-                attachment,
-                {"attach_status": attachment.attach_status},
-                connector=None,
-                connection_info=None,
-            )
+        if attachment.connector is None or not _same_host(attachment, connector):
+            continue
+        if attachment.attach_time is None and attachment.attach_status in (
+            AttachStatus.RESERVED,
+            AttachStatus.ATTACHING,
+        ):
+            changed |= await _detach(session, attachment)
+            dropped = True
+            continue
+        changed |= await lifecycle.move(
+            session,
+            attachment,
+            {"attach_status": attachment.attach_status},
+            connector=None,
+            connection_info=None,
+        )
     if changed:
         await exports.serve(session, runtime, volume, outcome, request_id)
+    if dropped and volume.status == VolumeStatus.ATTACHING:
+        if not await exports.live(session, volume.id):
+            await settle(session, volume)
     return outcome
 
 

@@ -42,6 +42,7 @@ class Detail(Enum):
     NO_BACKEND_AVAILABLE = ("003", "Could not find any available weighted backend.")
     QUOTA_EXCEED = ("007", "Quota exceeded.")
     DRIVER_FAILED = ("009", "Backend storage failed to complete the operation.")
+    COMPUTE_EXTEND_FAILED = ("010", "Compute service failed to extend volume.")
     BACKUP_CREATE_DRIVER_ERROR = ("020", "Backup driver failed to create backup.")
     BACKUP_SCHEDULE_ERROR = (
         "024",

@@ -451,8 +451,16 @@ async def finish_delete(
 
 
 async def extend(
-    session: AsyncSession, runtime: Runtime, ctx: RequestContext, volume: Volume, new_size: int
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    volume: Volume,
+    new_size: int,
+    *,
+    attached: bool = False,
 ) -> Outcome:
+    """os-extend: an available volume, or (`attached`, 3.42) an in-use one, whose
+    export then shows the new size too (app/volumes/volumes/extend.py)."""
     if new_size <= volume.size:
         raise BadRequest(
             f"Invalid input received: New size for extend must be greater than "
@@ -460,13 +468,9 @@ async def extend(
         )
     # A clone being copied from this volume would find its source larger than itself.
     await group_members.check_not_cloning(session, volume, "extend")
+    resting = VolumeStatus.IN_USE if attached else VolumeStatus.AVAILABLE
     await lifecycle.transition(
-        session,
-        volume,
-        (VolumeStatus.AVAILABLE,),
-        VolumeStatus.EXTENDING,
-        "extend",
-        previous_status=volume.status,
+        session, volume, (resting,), VolumeStatus.EXTENDING, "extend", previous_status=resting
     )
     delta = new_size - volume.size
     await quotas.consume(
@@ -476,7 +480,7 @@ async def extend(
     allocated, _ = await claim_in_place(session, volume, delta)
     if allocated is None:
         await quotas.release(session, volume.project_id, {"gigabytes": delta})
-        volume.status = VolumeStatus.AVAILABLE
+        volume.status = resting
         await messages.about_volume(
             session,
             volume,
@@ -487,7 +491,9 @@ async def extend(
         )
         return outcome
     outcome.ledgers[split_host(volume.host or "")] = allocated
-    payload = jobkinds.ExtendVolumePayload(volume=volume_ref(volume), new_size_gb=new_size)
+    payload = jobkinds.ExtendVolumePayload(
+        volume=volume_ref(volume), new_size_gb=new_size, attached=attached
+    )
     queue_job(session, runtime, volume, jobkinds.EXTEND_VOLUME, payload, outcome, ctx.request_id)
     return outcome
 

@@ -22,7 +22,7 @@ from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import More, Outcome
 from app.volumes.kernel.repository import VOLUMES
 from app.volumes.kernel.states import VolumeStatus
-from app.volumes.volumes import clones, manage, migrate
+from app.volumes.volumes import clones, extend, manage, migrate
 from app.volumes.volumes.flows import (
     finish_delete,
     queue_copy_removal,
@@ -106,13 +106,7 @@ async def _extended(
     _o: Outcome,
     _result: jobkinds.NoResult,
 ) -> None:
-    await lifecycle.move(
-        session,
-        volume,
-        {"status": VolumeStatus.EXTENDING},
-        status=VolumeStatus.AVAILABLE,
-        size=jobkinds.EXTEND_VOLUME.load(job.payload).new_size_gb,
-    )
+    await extend.extended(session, job, volume)
 
 
 # --- failure ---------------------------------------------------------------------------------
