@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.actions import action_policy, read_action
+from app.api.actions import action_policy, read_action_name
 from app.api.common import UrlProject, iso, optional_str, v3_route
 from app.api.deps import (
     ContextDep,
@@ -211,7 +211,7 @@ async def attachment_action(
     version: VersionDep,
 ) -> Response:
     min_version(NEW_ATTACH_COMPLETION, version)
-    action, _args = read_action(payload)
+    action = read_action_name(payload)
     authorize(ctx, action_policy(ACTION_POLICIES, action))
     volume, attachment = await _locked(work.session, ctx, attachment_id)
     await attachments.complete(work.session, volume, attachment)
