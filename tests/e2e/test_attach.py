@@ -144,6 +144,12 @@ def test_attach_write_read_and_detach_one_host(up: Up, tmp_path: Path) -> None:
     with (up.data_dir / "volumes" / f"volume-{volume_id}").open("rb") as backing:
         assert hashlib.sha256(backing.read(DATA_SIZE)).hexdigest() == checksum
 
+    for command in ("write -P 0x5a 64M 1M", "read -P 0x5a 64M 1M"):  # as the README shows
+        done = qemu("qemu-io", "-f", "raw", "-c", command, iscsi_url(data))
+        assert done.returncode == 0 and "error" not in done.stdout.lower(), done.stdout
+    mismatch = qemu("qemu-io", "-f", "raw", "-c", "read -P 0x5b 64M 1M", iscsi_url(data))
+    assert "Pattern verification failed" in mismatch.stdout + mismatch.stderr
+
     refused = qemu("qemu-io", "-f", "raw", "-c", "read 0 512", iscsi_url(data, "wrong-secret-0"))
     assert refused.returncode != 0
     assert "Authentication failure" in refused.stderr
