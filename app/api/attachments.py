@@ -118,7 +118,9 @@ async def create_attachment(
     if not volume_id:
         raise BadRequest("Must specify 'volume_uuid' to create attachment.")
     mode = optional_str(body.get("mode"), "mode") if version >= ATTACHMENT_CREATE_MODE_ARG else None
-    connector = body.get("connector")
+    # An empty connector reserves only, as in Cinder: cinderclient and the openstack
+    # client send {} when not told to connect.
+    connector = body.get("connector") or None
     job_id = None
     async with request_work(request, runtime) as work:
         volume = await volumes.get(work.session, ctx, volume_id, for_update=True)

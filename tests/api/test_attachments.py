@@ -234,6 +234,17 @@ async def test_complete_ignores_the_value_of_os_complete(
     fault(r, 400, "badRequest")
 
 
+async def test_an_empty_connector_reserves_without_connecting(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    """What cinderclient and the openstack client send when not told to connect."""
+    volume_id = await available_volume(client, member, service)
+    r = await create_attachment(client, member, volume_id, connector={})
+    assert r.status_code == 200, r.text
+    assert r.json()["attachment"]["connection_info"] is None
+    assert await volume_status(client, member, volume_id) == "reserved"
+
+
 async def test_a_volume_of_a_multiattach_type_is_multiattach(
     client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:

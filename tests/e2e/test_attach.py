@@ -178,7 +178,14 @@ def test_two_hosts_share_a_multiattach_volume(up: Up, tmp_path: Path) -> None:
     # As in Cinder, a volume takes its next attachment once the last one is complete
     # (in-use), not while it is still attaching.
     attachment(up, "complete", first_id)
-    second_id, second = attach(up, "mv", HOST_2, SERVER_2)
+    # The second host the other way: reserve first (no connector), then connect it with
+    # the openstack client's attachment update.
+    version = ("--os-volume-api-version", "3.54")
+    second_id = cinder(up, *version, "attachment-create", "mv", SERVER_2)["id"]
+    assert volume_status(up, "mv") == "reserved"
+    connect = ("--initiator", HOST_2, "--ip", "127.0.0.1", second_id, "-f", "json")
+    shown = openstack(up, *version, "volume", "attachment", "set", *connect)
+    second: dict[str, Any] = shown["Properties"]["data"]
     assert first["target_iqn"] == second["target_iqn"]  # one target per volume
     assert read_through(second, tmp_path / "two.img") == checksum
     assert read_through(first, tmp_path / "one.img") == checksum
