@@ -11,14 +11,20 @@ from app.api.schemas.volumes import RequestBody
 from app.errors import BadRequest
 
 
-def read_action(payload: RequestBody) -> tuple[str, dict[str, Any]]:
-    """The action the body names and its arguments (an object; null stands for {})."""
+def read_action_name(payload: RequestBody) -> str:
+    """The one action the body names, for an action whose argument is ignored."""
     body = payload.raw
     if not body:
         raise BadRequest(missing("action"))
     if len(body) != 1:
         raise BadRequest("Exactly one action per request.")
-    action, args = next(iter(body.items()))
+    return next(iter(body))
+
+
+def read_action(payload: RequestBody) -> tuple[str, dict[str, Any]]:
+    """The action the body names and its arguments (an object; null stands for {})."""
+    action = read_action_name(payload)
+    args = payload.raw[action]
     if args is None:
         args = {}
     if not isinstance(args, dict):

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.actions import action_policy, read_action
+from app.api.actions import action_policy, read_action_name
 from app.api.common import UrlProject, iso, optional_str, v3_route
 from app.api.deps import (
     ContextDep,
@@ -118,7 +118,9 @@ async def create_attachment(
     if not volume_id:
         raise BadRequest("Must specify 'volume_uuid' to create attachment.")
     mode = optional_str(body.get("mode"), "mode") if version >= ATTACHMENT_CREATE_MODE_ARG else None
-    connector = body.get("connector")
+    # An empty connector reserves only, as in Cinder: cinderclient and the openstack
+    # client send {} when not told to connect.
+    connector = body.get("connector") or None
     job_id = None
     async with request_work(request, runtime) as work:
         volume = await volumes.get(work.session, ctx, volume_id, for_update=True)
@@ -211,7 +213,7 @@ async def attachment_action(
     version: VersionDep,
 ) -> Response:
     min_version(NEW_ATTACH_COMPLETION, version)
-    action, _args = read_action(payload)
+    action = read_action_name(payload)
     authorize(ctx, action_policy(ACTION_POLICIES, action))
     volume, attachment = await _locked(work.session, ctx, attachment_id)
     await attachments.complete(work.session, volume, attachment)

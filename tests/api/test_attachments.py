@@ -24,6 +24,7 @@ from tests.api.helpers import (
     claim,
     connector,
     fault,
+    make_type,
     messages_about,
     new_volume,
     report,
@@ -207,6 +208,54 @@ async def test_the_attachments_api_starts_at_3_27_and_complete_at_3_44(
         headers=member.headers("3.43"),
     )
     fault(r, 404, "itemNotFound")
+
+
+async def test_complete_ignores_the_value_of_os_complete(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    """openstacksdk (`openstack volume attachment complete`) sends the attachment's id
+    as the value, cinderclient null; Cinder reads neither."""
+    volume_id = await available_volume(client, member, service)
+    attachment = (await create_attachment(client, member, volume_id)).json()["attachment"]
+    r, _job = await connected(
+        client, service, update_attachment(client, member, attachment["id"], connector())
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        attachments_url(member, attachment["id"], "action"),
+        json={"os-complete": attachment["id"]},
+        headers=member.headers("3.44"),
+    )
+    assert r.status_code == 204, r.text
+    assert await volume_status(client, member, volume_id) == "in-use"
+    r = await client.post(
+        attachments_url(member, attachment["id"], "action"),
+        json={"os-complete": None, "os-other": None},
+        headers=member.headers("3.44"),
+    )
+    fault(r, 400, "badRequest")
+
+
+async def test_an_empty_connector_reserves_without_connecting(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    """What cinderclient and the openstack client send when not told to connect."""
+    volume_id = await available_volume(client, member, service)
+    r = await create_attachment(client, member, volume_id, connector={})
+    assert r.status_code == 200, r.text
+    assert r.json()["attachment"]["connection_info"] is None
+    assert await volume_status(client, member, volume_id) == "reserved"
+
+
+async def test_a_volume_of_a_multiattach_type_is_multiattach(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    await make_type(client, admin, "shared", {"multiattach": "<is> True"})
+    await make_type(client, admin, "single", {})
+    shared = await available_volume(client, member, service, volume_type="shared")
+    single = await available_volume(client, member, service, volume_type="single")
+    assert (await show_volume(client, member, shared))["multiattach"] is True
+    assert (await show_volume(client, member, single))["multiattach"] is False
 
 
 async def test_a_volume_that_is_not_multiattach_takes_one_attachment(

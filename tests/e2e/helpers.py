@@ -99,3 +99,35 @@ def wait_for(predicate: Any, timeout: float = 15) -> None:
 def volume_status(up: Up, name: str) -> str:
     status: str = openstack(up, "volume", "show", name, "-f", "json")["status"]
     return status
+
+
+def client_env(up: Up) -> dict[str, str]:
+    """The OS_* variables of the service's admin, for the clients that read no clouds.yaml
+    (cinderclient)."""
+    import yaml
+
+    auth = yaml.safe_load((up.data_dir / "clouds.yaml").read_text())["clouds"]["pumice"]["auth"]
+    return {
+        **os.environ,
+        "OS_AUTH_URL": auth["auth_url"],
+        "OS_USERNAME": auth["username"],
+        "OS_PASSWORD": auth["password"],
+        "OS_PROJECT_NAME": auth["project_name"],
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": "RegionOne",
+    }
+
+
+def cinder(up: Up, *args: str) -> dict[str, str]:
+    """Run the cinder client; its "Property | Value" table as a mapping."""
+    done = subprocess.run(
+        [str(BIN / "cinder"), *args],
+        capture_output=True,
+        text=True,
+        env=client_env(up),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("|")]
+    return {row[1].strip(): row[2].strip() for row in rows if len(row) == 4}

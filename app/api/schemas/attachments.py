@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
-from app.api.schemas.base import Empty, Part, RequestBody, View
+from app.api.schemas.base import Part, RequestBody, View
 from app.api.schemas.volumes import ConnectionInfo, Connector
 
 
@@ -35,7 +35,11 @@ class AttachmentUpdateRequest(RequestBody):
 
 class AttachmentActionRequest(RequestBody):
     element: ClassVar[str] = "action"
-    complete: Empty | None = Field(None, alias="os-complete", description="From 3.44.")
+    # Cinder reads no argument of os-complete, so any value is taken: openstacksdk (and
+    # so `openstack volume attachment complete`) sends the attachment's id, cinderclient null.
+    complete: JsonValue = Field(
+        None, alias="os-complete", description="From 3.44; its value is ignored."
+    )
 
 
 class AttachmentSummary(View):

@@ -109,3 +109,9 @@ EXTRA_SPECS = SpecStore(
 set_specs = EXTRA_SPECS.set
 delete_spec = EXTRA_SPECS.delete
 specs_of = EXTRA_SPECS.of
+
+
+def is_multiattach(vtype: VolumeType) -> bool:
+    """A type whose volumes take several attachments at once (Cinder's spec
+    `multiattach="<is> True"`)."""
+    return specs_of(vtype).get("multiattach", "").strip().lower() == "<is> true"

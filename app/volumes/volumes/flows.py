@@ -201,7 +201,8 @@ async def create(
         status=VolumeStatus.CREATING,
         availability_zone=zone or settings.default_availability_zone,
         volume_type_id=vtype.id,
-        multiattach=spec.multiattach,
+        # Cinder takes multiattach from the type (the body's flag is its older spelling).
+        multiattach=spec.multiattach or vtypes.is_multiattach(vtype),
         volume_metadata=[VolumeMetadata(key=k, value=v) for k, v in spec.metadata.items()],
         group_id=spec.group_id,
     )

@@ -98,7 +98,7 @@ def validate_target(
         volume_type_id=vtype.id,
         volume_type_name=vtype.name,
         project_id=project_id,
-        multiattach=_multiattach(specs),
+        multiattach=vtypes.is_multiattach(vtype),
     )
     why = runtime.scheduler.pool_passes(key, request, skip=SKIPPED_FILTERS)
     if why is not None:
@@ -109,10 +109,6 @@ def validate_target(
     if pool_id is None or pool is None:
         raise invalid_host(host, f"no pool {key} has been reported")
     return Target(key, pool_id, pool.availability_zone)
-
-
-def _multiattach(specs: dict[str, str]) -> bool:
-    return specs.get("multiattach", "").strip().lower() == "<is> true"
 
 
 async def manage_existing(
@@ -136,7 +132,7 @@ async def manage_existing(
         pool_id=target.pool_id,
         host=target.key,
         bootable=spec.bootable,
-        multiattach=_multiattach(vtypes.specs_of(vtype)),
+        multiattach=vtypes.is_multiattach(vtype),
         volume_metadata=[VolumeMetadata(key=k, value=v) for k, v in spec.metadata.items()],
     )
     session.add(volume)
