@@ -18,6 +18,7 @@ from app import jobkinds
 from app.agent.backends import Backend, SetUpOnce
 from app.agent.client import Job
 from app.agent.config import AgentConfig
+from app.agent.kinds import dump_result, load
 from app.drivers import DriverError, VolumeDriver, VolumeSpec
 from app.drivers.backup import PosixBackupRepository
 from app.drivers.base import SnapshotSpec
@@ -87,19 +88,10 @@ class BackupJobKind(Generic[P]):
 
     def bind(self, run: BackupRun, payload: Mapping[str, Any]) -> Work:
         """The job's work; DriverError at once when the payload does not fit its model."""
-        try:
-            typed = self.kind.load(payload)
-        except jobkinds.InvalidJobData as exc:
-            raise DriverError(str(exc)) from None
+        typed = load(self.kind, payload)
 
         def work() -> dict[str, Any]:
-            result = self.handler(run, typed)
-            try:
-                return self.kind.dump_result(result)
-            except jobkinds.InvalidJobData as exc:
-                raise DriverError(
-                    f"the backup driver's answer to {self.kind.name}: {exc}"
-                ) from None
+            return dump_result(self.kind, self.handler(run, typed), driver="backup driver")
 
         return work
 

@@ -22,6 +22,7 @@ from app import jobkinds
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError, Job, LeaseLost
+from app.agent.kinds import dump_result, load
 from app.drivers import (
     DriverError,
     ExportSpec,
@@ -75,20 +76,6 @@ class VolumeJobKind(Generic[P]):
     ) -> dict[str, Any]:
         """Run the handler here and now (the runner binds it for a worker thread)."""
         return self.bind(driver, payload, peers or {})()
-
-
-def load(kind: jobkinds.JobKind[P, Any], payload: Mapping[str, Any]) -> P:
-    try:
-        return kind.load(payload)
-    except jobkinds.InvalidJobData as exc:
-        raise DriverError(str(exc)) from None
-
-
-def dump_result(kind: jobkinds.JobKind[Any, Any], result: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        return kind.dump_result(result)
-    except jobkinds.InvalidJobData as exc:
-        raise DriverError(f"the driver's answer to {kind.name}: {exc}") from None
 
 
 def _volume(ref: jobkinds.VolumeRef, *, sized: bool = True) -> VolumeSpec:
