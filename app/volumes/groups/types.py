@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Group, GroupType, GroupTypeSpec, utcnow
-from app.errors import Conflict, NotFound
+from app.db.models import Group, GroupType, GroupTypeSpec
+from app.errors import NotFound
 from app.volumes.types.specs import SpecStore, TypeCatalog
 
 
@@ -27,13 +27,6 @@ async def default(session: AsyncSession, ctx: RequestContext, name: str | None) 
     return await GROUP_TYPES.default(session, name, ctx)
 
 
-async def rename(session: AsyncSession, gtype: GroupType, name: str) -> None:
-    if await GROUP_TYPES.name_taken(session, name, other_than=gtype.id):
-        raise Conflict(f"Group Type {name} already exists.")
-    gtype.name = name
-    gtype.updated_at = utcnow()
-
-
 async def in_use(session: AsyncSession, type_id: str) -> bool:
     count = await session.scalar(
         select(func.count()).select_from(Group).where(Group.group_type_id == type_id)
@@ -44,9 +37,7 @@ async def in_use(session: AsyncSession, type_id: str) -> bool:
 GROUP_TYPES = TypeCatalog(
     GroupType, "Group type", "group_specs", "group spec", _visible, GroupTypeSpec, in_use
 )
-create = GROUP_TYPES.create
 get = GROUP_TYPES.get
-remove = GROUP_TYPES.remove
 
 
 GROUP_SPECS = SpecStore(
@@ -55,6 +46,4 @@ GROUP_SPECS = SpecStore(
     "group_specs",
     "Group Type {type_id} has no specs with key {key}.",
 )
-set_specs = GROUP_SPECS.set
-delete_spec = GROUP_SPECS.delete
 specs_of = GROUP_SPECS.of

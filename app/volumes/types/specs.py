@@ -92,6 +92,17 @@ class TypeCatalog(Generic[Kind]):
         await session.flush()
         return kind
 
+    async def rename(
+        self, session: AsyncSession, kind: Kind, name: str, default_name: str | None
+    ) -> None:
+        """Cinder's 400 for renaming the configured default, 409 for a name taken."""
+        if name != kind.name and default_name and kind.name == default_name:
+            raise BadRequest(f"The default {self.noun.lower()} cannot be renamed.")
+        if await self.name_taken(session, name, other_than=kind.id):
+            raise Conflict(f"{self.noun.title()} {name} already exists.")
+        kind.name = name
+        kind.updated_at = utcnow()
+
     async def remove(self, session: AsyncSession, kind: Kind, default_name: str | None) -> None:
         """Delete a type; Cinder's 400 for the configured default or one in use."""
         noun = self.noun.lower()

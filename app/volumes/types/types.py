@@ -79,10 +79,8 @@ VOLUME_TYPES = TypeCatalog(
     VolumeType, "Volume type", "extra_specs", "extra spec", _visible, VolumeTypeExtraSpec, in_use
 )
 get = VOLUME_TYPES.get
-create = VOLUME_TYPES.create
 # The configured default is found whatever its access.
 default = VOLUME_TYPES.default
-remove = VOLUME_TYPES.remove
 
 
 EXTRA_SPECS = SpecStore(
@@ -91,6 +89,4 @@ EXTRA_SPECS = SpecStore(
     "extra_specs",
     "Volume Type {type_id} has no extra specs with key {key}.",
 )
-set_specs = EXTRA_SPECS.set
-delete_spec = EXTRA_SPECS.delete
 specs_of = EXTRA_SPECS.of
