@@ -18,6 +18,7 @@ from app import jobkinds
 from app.agent.backends import Backend, SetUpOnce
 from app.agent.client import Job
 from app.agent.config import AgentConfig
+from app.agent.kinds import Work, by_key, dump_result, load, prepare
 from app.drivers import DriverError, VolumeDriver, VolumeSpec
 from app.drivers.backup import PosixBackupRepository
 from app.drivers.base import SnapshotSpec
@@ -26,7 +27,6 @@ log = structlog.get_logger(__name__)
 
 MiB = 1024 * 1024
 Progress = Callable[[int], None]
-Work = Callable[[], dict[str, Any]]
 P = TypeVar("P", bound=jobkinds.Wire)
 # A handler gets the payload validated into its kind's model; what it returns is posted
 # validated into the kind's result model.
@@ -59,13 +59,8 @@ class BackupService(SetUpOnce):
         """The job's work, or why it cannot run here."""
         if not self.ready:
             return f"backup service {self.host} is not ready: {self.setup_error}"
-        kind = BACKUP_JOB_KINDS.get((job.kind, job.payload_version))
-        if kind is None:
-            return f"unsupported job {job.kind} version {job.payload_version}"
-        try:
-            return kind.bind(BackupRun(self, backends, progress), job.payload)
-        except DriverError as exc:  # a payload that does not fit its kind's model
-            return exc.message
+        run = BackupRun(self, backends, progress)
+        return prepare(BACKUP_JOB_KINDS, job, lambda kind: kind.bind(run, job.payload))
 
 
 @dataclass(frozen=True)
@@ -87,19 +82,10 @@ class BackupJobKind(Generic[P]):
 
     def bind(self, run: BackupRun, payload: Mapping[str, Any]) -> Work:
         """The job's work; DriverError at once when the payload does not fit its model."""
-        try:
-            typed = self.kind.load(payload)
-        except jobkinds.InvalidJobData as exc:
-            raise DriverError(str(exc)) from None
+        typed = load(self.kind, payload)
 
         def work() -> dict[str, Any]:
-            result = self.handler(run, typed)
-            try:
-                return self.kind.dump_result(result)
-            except jobkinds.InvalidJobData as exc:
-                raise DriverError(
-                    f"the backup driver's answer to {self.kind.name}: {exc}"
-                ) from None
+            return dump_result(self.kind, self.handler(run, typed), driver="backup driver")
 
         return work
 
@@ -157,10 +143,7 @@ def _delete_backup(run: BackupRun, payload: jobkinds.DeleteBackupPayload) -> Map
 
 # Every catalog kind that runs on the backup service, with its handler (a test checks
 # that none is missing).
-BACKUP_JOB_KINDS: dict[tuple[str, int], BackupJobKind[Any]] = {
-    bound.kind.key: bound
-    for bound in (
-        BackupJobKind(jobkinds.CREATE_BACKUP, _create_backup),
-        BackupJobKind(jobkinds.DELETE_BACKUP, _delete_backup),
-    )
-}
+BACKUP_JOB_KINDS: dict[tuple[str, int], BackupJobKind[Any]] = by_key(
+    BackupJobKind(jobkinds.CREATE_BACKUP, _create_backup),
+    BackupJobKind(jobkinds.DELETE_BACKUP, _delete_backup),
+)

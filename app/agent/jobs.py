@@ -22,6 +22,7 @@ from app import jobkinds
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError, Job, LeaseLost
+from app.agent.kinds import Work, by_key, dump_result, load, prepare
 from app.drivers import (
     DriverError,
     ExportSpec,
@@ -57,9 +58,7 @@ class VolumeJobKind(Generic[P]):
     def changes_capacity(self) -> bool:
         return self.kind.changes_capacity
 
-    def bind(
-        self, driver: VolumeDriver, payload: Mapping[str, Any], peers: Peers
-    ) -> Callable[[], dict[str, Any]]:
+    def bind(self, driver: VolumeDriver, payload: Mapping[str, Any], peers: Peers) -> Work:
         """The driver call, ready for a worker thread; DriverError at once when the
         payload does not fit the kind's model (the job fails with that reason)."""
         typed = load(self.kind, payload)
@@ -75,20 +74,6 @@ class VolumeJobKind(Generic[P]):
     ) -> dict[str, Any]:
         """Run the handler here and now (the runner binds it for a worker thread)."""
         return self.bind(driver, payload, peers or {})()
-
-
-def load(kind: jobkinds.JobKind[P, Any], payload: Mapping[str, Any]) -> P:
-    try:
-        return kind.load(payload)
-    except jobkinds.InvalidJobData as exc:
-        raise DriverError(str(exc)) from None
-
-
-def dump_result(kind: jobkinds.JobKind[Any, Any], result: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        return kind.dump_result(result)
-    except jobkinds.InvalidJobData as exc:
-        raise DriverError(f"the driver's answer to {kind.name}: {exc}") from None
 
 
 def _volume(ref: jobkinds.VolumeRef, *, sized: bool = True) -> VolumeSpec:
@@ -211,23 +196,20 @@ def _unexport_volume(
 
 # Every catalog kind that runs on a volume backend, with its handler (a test checks that
 # none is missing).
-JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = {
-    bound.kind.key: bound
-    for bound in (
-        VolumeJobKind(jobkinds.CREATE_VOLUME, _create_volume),
-        VolumeJobKind(jobkinds.DELETE_VOLUME, _delete_volume),
-        VolumeJobKind(jobkinds.EXTEND_VOLUME, _extend_volume),
-        VolumeJobKind(jobkinds.MANAGE_VOLUME, _manage_volume),
-        VolumeJobKind(jobkinds.CREATE_SNAPSHOT, _create_snapshot),
-        VolumeJobKind(jobkinds.DELETE_SNAPSHOT, _delete_snapshot),
-        VolumeJobKind(jobkinds.MANAGE_SNAPSHOT, _manage_snapshot),
-        VolumeJobKind(jobkinds.CLONE_VOLUME, _clone_volume),
-        VolumeJobKind(jobkinds.MIGRATE_VOLUME, _migrate_volume),
-        VolumeJobKind(jobkinds.REMOVE_VOLUME_COPY, _delete_volume_copy),
-        VolumeJobKind(jobkinds.EXPORT_VOLUME, _export_volume),
-        VolumeJobKind(jobkinds.UNEXPORT_VOLUME, _unexport_volume),
-    )
-}
+JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
+    VolumeJobKind(jobkinds.CREATE_VOLUME, _create_volume),
+    VolumeJobKind(jobkinds.DELETE_VOLUME, _delete_volume),
+    VolumeJobKind(jobkinds.EXTEND_VOLUME, _extend_volume),
+    VolumeJobKind(jobkinds.MANAGE_VOLUME, _manage_volume),
+    VolumeJobKind(jobkinds.CREATE_SNAPSHOT, _create_snapshot),
+    VolumeJobKind(jobkinds.DELETE_SNAPSHOT, _delete_snapshot),
+    VolumeJobKind(jobkinds.MANAGE_SNAPSHOT, _manage_snapshot),
+    VolumeJobKind(jobkinds.CLONE_VOLUME, _clone_volume),
+    VolumeJobKind(jobkinds.MIGRATE_VOLUME, _migrate_volume),
+    VolumeJobKind(jobkinds.REMOVE_VOLUME_COPY, _delete_volume_copy),
+    VolumeJobKind(jobkinds.EXPORT_VOLUME, _export_volume),
+    VolumeJobKind(jobkinds.UNEXPORT_VOLUME, _unexport_volume),
+)
 
 
 def job_versions() -> dict[str, list[int]]:
@@ -350,7 +332,7 @@ class JobRunner:
                 await lease
             self._progress.pop(job.id, None)
 
-    def _prepare(self, job: Job) -> Callable[[], dict[str, Any]] | str:
+    def _prepare(self, job: Job) -> Work | str:
         """The driver call a job asks for, or why it cannot run here. Jobs queued on the
         backup service's host run with the backup driver, the rest on a volume backend."""
         if self._backup is not None and job.backend == self._backup.host:
@@ -362,13 +344,8 @@ class JobRunner:
             return f"backend {job.backend} is not served by agent {self._client.agent_id}"
         if not backend.ready:
             return f"backend {job.backend} is not ready: {backend.setup_error}"
-        kind = JOB_KINDS.get((job.kind, job.payload_version))
-        if kind is None:
-            return f"unsupported job {job.kind} version {job.payload_version}"
-        try:
-            return kind.bind(backend.driver, job.payload, self._peers())
-        except DriverError as exc:  # a payload that does not fit its kind's model
-            return exc.message
+        peers = self._peers()
+        return prepare(JOB_KINDS, job, lambda kind: kind.bind(backend.driver, job.payload, peers))
 
     def _peers(self) -> Peers:
         return {host: b.driver for host, b in self._backends.items() if b.ready}

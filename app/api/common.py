@@ -312,11 +312,13 @@ async def page(
     query: Select[Any],
     model: Any,
     request: Request,
-    sort: Sequence[tuple[InstrumentedAttribute[Any], bool]],
+    sort_keys: dict[str, InstrumentedAttribute[Any]],
     limit: int,
     marker_query: Select[Any] | None,
 ) -> list[Any]:
-    """Keyset pagination: rows after the marker in (sort keys..., id) order."""
+    """Keyset pagination: rows after the marker in (sort keys..., id) order; the sort,
+    marker and offset are the request's (`sort_keys`: the keys it may sort by)."""
+    sort = parse_sort(request, sort_keys)
     order = [*sort, (model.id, sort[-1][1] if sort else True)]
     marker = request.query_params.get("marker")
     if marker:

@@ -85,7 +85,7 @@ async def create_group_type(
     is_public = parse_bool(body.get("is_public", True), "is_public")
     raw_specs = body.get("group_specs")
     specs = gtypes.GROUP_TYPES.validate_specs({} if raw_specs is None else raw_specs)
-    gtype = await gtypes.create(call.work.session, name, description, is_public, specs)
+    gtype = await gtypes.GROUP_TYPES.create(call.work.session, name, description, is_public, specs)
     return {"group_type": view(gtype, ctx)}
 
 
@@ -103,9 +103,7 @@ async def update_group_type(
     if "name" in body:
         name = gtypes.GROUP_TYPES.validate_name(body["name"])
         default_name = call.work.runtime.settings.default_group_type
-        if name != gtype.name and default_name and gtype.name == default_name:
-            raise BadRequest("The default group type cannot be renamed.")
-        await gtypes.rename(call.work.session, gtype, name)
+        await gtypes.GROUP_TYPES.rename(call.work.session, gtype, name, default_name)
     if "description" in body:
         gtype.description = optional_str(body["description"], "description")
     if "is_public" in body:
@@ -117,7 +115,9 @@ async def update_group_type(
 async def delete_group_type(type_id: str, call: CallDep, ctx: Manager) -> Response:
     min_version(GROUP_TYPE, call.version)
     gtype = await _find(call.work.session, ctx, call.work.runtime, type_id)
-    await gtypes.remove(call.work.session, gtype, call.work.runtime.settings.default_group_type)
+    await gtypes.GROUP_TYPES.remove(
+        call.work.session, gtype, call.work.runtime.settings.default_group_type
+    )
     return Response(status_code=202)
 
 

@@ -25,7 +25,6 @@ from app.api.common import (
     page,
     parse_bool,
     parse_limit,
-    parse_sort,
     v3_route,
 )
 from app.api.deps import SessionDep, VersionDep
@@ -103,9 +102,9 @@ class Listing:
         tenants = all_tenants(request, ctx)
         visible = self.repository.visible(select(self.repository.model), ctx, tenants)
         query = where(visible, tenants)
-        sort = parse_sort(request, self.sort_keys)
         limit = parse_limit(request)
-        items = await page(session, query, self.repository.model, request, sort, limit, visible)
+        model = self.repository.model
+        items = await page(session, query, model, request, self.sort_keys, limit, visible)
         out: dict[str, Any] = {
             self.name: await render(items),
             **next_links(request, items, limit, self.links or self.name),

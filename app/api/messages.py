@@ -16,7 +16,6 @@ from app.api.common import (
     next_links,
     page,
     parse_limit,
-    parse_sort,
     self_links,
     v3_route,
 )
@@ -77,7 +76,7 @@ async def list_messages(
         query,
         Message,
         read.request,
-        parse_sort(read.request, SORT_KEYS),
+        SORT_KEYS,
         limit,
         _scoped(ctx),
     )

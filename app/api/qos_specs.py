@@ -19,7 +19,6 @@ from app.api.common import (
     page,
     parse_bool,
     parse_limit,
-    parse_sort,
     self_links,
     v3_route,
 )
@@ -81,7 +80,7 @@ async def list_qos_specs(read: ReadDep, _ctx: Lister) -> dict[str, Any]:
         query,
         QosSpecs,
         read.request,
-        parse_sort(read.request, SORT_KEYS),
+        SORT_KEYS,
         parse_limit(read.request),
         select(QosSpecs),
     )

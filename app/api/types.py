@@ -118,7 +118,7 @@ async def create_type(
         body.get("os-volume-type-access:is_public", body.get("is_public", True)), "is_public"
     )
     specs = vtypes.VOLUME_TYPES.validate_specs(body.get("extra_specs") or {})
-    vtype = await vtypes.create(call.work.session, name, description, is_public, specs)
+    vtype = await vtypes.VOLUME_TYPES.create(call.work.session, name, description, is_public, specs)
     return {"volume_type": view(vtype, ctx, qos=False)}
 
 
@@ -138,16 +138,7 @@ async def update_type(
     vtype = await _find(session, ctx, runtime, type_id)
     if "name" in body:
         name = vtypes.VOLUME_TYPES.validate_name(body["name"])
-        if name != vtype.name and vtype.name == runtime.settings.default_volume_type:
-            raise BadRequest("The default volume type cannot be renamed.")
-        clash = (
-            await session.scalars(
-                select(VolumeType.id).where(VolumeType.name == name, VolumeType.id != vtype.id)
-            )
-        ).first()
-        if clash:
-            raise Conflict(f"Volume Type {name} already exists.")
-        vtype.name = name
+        await vtypes.VOLUME_TYPES.rename(session, vtype, name, runtime.settings.default_volume_type)
     if "description" in body:
         vtype.description = optional_str(body["description"], "description")
     if "is_public" in body:
@@ -162,7 +153,9 @@ async def delete_type(
     ctx: Annotated[RequestContext, may("volume_extension:types_manage")],
 ) -> Response:
     vtype = await _find(call.work.session, ctx, call.work.runtime, type_id)
-    await vtypes.remove(call.work.session, vtype, call.work.runtime.settings.default_volume_type)
+    await vtypes.VOLUME_TYPES.remove(
+        call.work.session, vtype, call.work.runtime.settings.default_volume_type
+    )
     return Response(status_code=202)
 
 

@@ -36,10 +36,10 @@ from app.drivers.base import (
 from app.drivers.copy import copy_file
 from app.drivers.reflink import detect_reflink
 from app.drivers.runner import CommandRunner
+from app.drivers.sizes import GiB, floor_gib, format_gib, gib
 
 log = structlog.get_logger(__name__)
 
-GiB = 1024**3
 VOLUME_PREFIX = "volume-"
 SNAPSHOT_PREFIX = "snapshot-"
 # Files being created are written under a hidden name and linked into place, so a
@@ -207,7 +207,7 @@ class FileDriver(VolumeDriver):
         if existing != size_gb * GiB:
             raise DriverError(
                 f"{what} file {path.name} already exists with size "
-                f"{_format_gib(existing)} GiB, not {size_gb} GiB"
+                f"{format_gib(existing)} GiB, not {size_gb} GiB"
             )
 
     def _remove(self, path: Path, what: str, resource_id: str) -> None:
@@ -235,7 +235,7 @@ class FileDriver(VolumeDriver):
             return
         if current > new_size:
             raise DriverError(
-                f"cannot shrink volume from {_format_gib(current)} GiB to {new_size_gb} GiB"
+                f"cannot shrink volume from {format_gib(current)} GiB to {new_size_gb} GiB"
             )
         try:
             os.truncate(path, new_size)
@@ -389,12 +389,12 @@ class FileDriver(VolumeDriver):
             free_bytes = min(fs.f_bavail * fs.f_frsize, total_bytes - usage.used_bytes)
         else:
             free_bytes = total_bytes - usage.apparent_bytes
-        allocated_gb = _round_gib(usage.apparent_bytes)
+        allocated_gb = gib(usage.apparent_bytes)
         pool = {
             "pool_name": self.pool_name,
-            "total_capacity_gb": _round_gib(total_bytes),
+            "total_capacity_gb": gib(total_bytes),
             # Rounded down: reporting more free space than exists could oversubscribe.
-            "free_capacity_gb": _floor_gib(max(0.0, float(free_bytes))),
+            "free_capacity_gb": floor_gib(max(0.0, float(free_bytes))),
             "allocated_capacity_gb": allocated_gb,
             "provisioned_capacity_gb": allocated_gb,
             "thin_provisioning_support": opts.thin,
@@ -429,15 +429,3 @@ class FileDriver(VolumeDriver):
 
 def _exists(path: Path) -> bool:
     return os.path.lexists(path)
-
-
-def _round_gib(size_bytes: float) -> float:
-    return round(size_bytes / GiB, 2)
-
-
-def _floor_gib(size_bytes: float) -> float:
-    return math.floor(size_bytes / GiB * 100) / 100
-
-
-def _format_gib(size_bytes: int) -> str:
-    return f"{size_bytes / GiB:g}"

@@ -15,7 +15,8 @@ from app.agent.config import AgentConfig, load_config
 from app.agent.jobs import job_versions
 from app.agent.service import Agent
 from app.drivers import VolumeSpec, register_driver, registry
-from app.drivers.file import FileDriver, GiB
+from app.drivers.file import FileDriver
+from app.drivers.sizes import GiB
 from tests.agent.conftest import agent_toml, eventually
 from tests.agent.fake_api import FakeApiServer
 

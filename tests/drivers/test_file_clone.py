@@ -12,7 +12,8 @@ import pytest
 from app.agent.jobs import JOB_KINDS
 from app.drivers import DriverError, VolumeSpec
 from app.drivers.copy import checksum
-from app.drivers.file import FileDriver, GiB
+from app.drivers.file import FileDriver
+from app.drivers.sizes import GiB
 from tests.drivers.helpers import make_driver
 
 SOURCE = VolumeSpec(id="11111111-1111-4111-8111-111111111111", size_gb=1, pool="file1")

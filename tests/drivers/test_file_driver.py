@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from app.drivers import DriverConfigError, DriverError, VolumeSpec
-from app.drivers.file import FileDriver, GiB
+from app.drivers.file import FileDriver
+from app.drivers.sizes import GiB
 from tests.drivers.helpers import make_driver
 
 VOLUME_ID = "6f1c1f0e-8d4b-4b8e-9a57-0c4cbe1f3a11"

@@ -11,7 +11,8 @@ import pytest
 from app.agent.jobs import JOB_KINDS
 from app.drivers import BackendOptions, DriverError, VolumeSpec, create_driver
 from app.drivers.base import VolumeDriver
-from app.drivers.file import FileDriver, GiB
+from app.drivers.file import FileDriver
+from app.drivers.sizes import GiB
 
 VOLUME_ID = "0b6c5d2e-1f7a-4c33-9b1e-5d2f3a4b5c6d"
 OTHER_ID = "7e8f9a0b-1c2d-4e3f-8a9b-0c1d2e3f4a5b"

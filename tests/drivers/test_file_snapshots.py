@@ -12,7 +12,8 @@ import pytest
 from app.agent.jobs import JOB_KINDS
 from app.drivers import DriverError, SnapshotSpec, VolumeSpec, create_driver
 from app.drivers.copy import checksum
-from app.drivers.file import FileDriver, GiB
+from app.drivers.file import FileDriver
+from app.drivers.sizes import GiB
 
 VOL = VolumeSpec(id="v1", size_gb=1)
 SNAP = SnapshotSpec(id="s1", size_gb=1, volume_id="v1")

@@ -10,8 +10,9 @@ import pytest
 
 from app.drivers import DriverConfigError, DriverError, available_drivers, create_driver
 from app.drivers.lvm.commands import Lvm, dd_argv, dm_name
-from app.drivers.lvm.driver import GiB, LvmDriver
+from app.drivers.lvm.driver import LvmDriver
 from app.drivers.lvm.reports import LvReport, parse_lvs, parse_vgs
+from app.drivers.sizes import GiB
 from app.scheduler.capacity import capacity
 
 DATA = Path(__file__).parent / "data" / "lvm"

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from app.drivers import SnapshotSpec, VolumeSpec, create_driver
-from app.drivers.lvm.driver import GiB, LvmDriver
+from app.drivers.lvm.driver import LvmDriver
+from app.drivers.sizes import GiB
 from app.scheduler.capacity import capacity
 
 IN_GUEST = os.environ.get("PUMICE_LVM_GUEST") == "1"

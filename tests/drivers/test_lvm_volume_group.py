@@ -16,7 +16,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from app.drivers import DriverConfigError, DriverError, SnapshotSpec, VolumeSpec, create_driver
-from app.drivers.lvm.driver import GiB, LvmDriver
+from app.drivers.lvm.driver import LvmDriver
+from app.drivers.sizes import GiB
 from tests.conftest import need
 
 NO_ACTIVATION = ("--config", "global/activation=0")

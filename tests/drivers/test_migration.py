@@ -11,8 +11,9 @@ import pytest
 
 from app.drivers import DriverError, VolumeSpec, create_driver
 from app.drivers.copy import checksum
-from app.drivers.file import FileDriver, GiB
+from app.drivers.file import FileDriver
 from app.drivers.migration import delete_copy, migrate_volume
+from app.drivers.sizes import GiB
 
 VOLUME_ID = "0b5d9b3e-2a47-4c1e-9a0b-5d4f1f2f7c10"
 

@@ -29,10 +29,10 @@ from app.drivers.base import (
 from app.drivers.lvm.commands import Lvm, MiB, dd_argv
 from app.drivers.lvm.reports import LvReport, VgReport
 from app.drivers.runner import DEFAULT_TIMEOUT, CommandError
+from app.drivers.sizes import GiB, floor_gib, format_gib, gib
 
 log = structlog.get_logger(__name__)
 
-GiB = 1024**3
 VOLUME_PREFIX = "volume-"
 SNAPSHOT_PREFIX = "_snapshot-"
 # A thick clone is copied under this prefix and renamed when complete, so a retry never
@@ -157,7 +157,7 @@ class LvmDriver(VolumeDriver):
         if lv.lv_size != size_gb * GiB:
             raise DriverError(
                 f"{what} {self.vg}/{name} already exists with size "
-                f"{lv.lv_size / GiB:g} GiB, not {size_gb} GiB"
+                f"{format_gib(lv.lv_size)} GiB, not {size_gb} GiB"
             )
         return True
 
@@ -222,7 +222,7 @@ class LvmDriver(VolumeDriver):
             return
         if lv.lv_size > new_size:
             raise DriverError(
-                f"cannot shrink volume from {lv.lv_size / GiB:g} GiB to {new_size_gb} GiB"
+                f"cannot shrink volume from {format_gib(lv.lv_size)} GiB to {new_size_gb} GiB"
             )
         self.lvm.run(self.lvm.extend_argv(name, new_size_gb))
         log.info("volume extended", volume_id=volume.id, new_size_gb=new_size_gb)
@@ -344,11 +344,11 @@ class LvmDriver(VolumeDriver):
         ours = [lv for lv in members if lv.lv_name.startswith((VOLUME_PREFIX, SNAPSHOT_PREFIX))]
         pool: dict[str, Any] = {
             "pool_name": self.pool_name,
-            "total_capacity_gb": _gib(total),
+            "total_capacity_gb": gib(total),
             # Rounded down: reporting more free space than exists could oversubscribe.
-            "free_capacity_gb": _floor_gib(free),
-            "allocated_capacity_gb": _gib(sum(lv.lv_size for lv in ours)),
-            "provisioned_capacity_gb": _gib(provisioned),
+            "free_capacity_gb": floor_gib(free),
+            "allocated_capacity_gb": gib(sum(lv.lv_size for lv in ours)),
+            "provisioned_capacity_gb": gib(provisioned),
             "thin_provisioning_support": self.thin,
             "thick_provisioning_support": not self.thin,
             "max_over_subscription_ratio": opts.max_over_subscription_ratio,
@@ -377,11 +377,3 @@ class LvmDriver(VolumeDriver):
 
 def _dd_timeout(size_mib: int) -> float:
     return max(DEFAULT_TIMEOUT, size_mib / _SLOWEST_MIB_PER_S + DEFAULT_TIMEOUT)
-
-
-def _gib(size_bytes: int) -> float:
-    return round(size_bytes / GiB, 2)
-
-
-def _floor_gib(size_bytes: int) -> float:
-    return math.floor(max(0, size_bytes) / GiB * 100) / 100

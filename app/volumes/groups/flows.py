@@ -82,8 +82,7 @@ async def create(
     gtype = await gtypes.get(session, ctx, spec.group_type)
     types = await _volume_types(session, ctx, spec.volume_types)
     zone = spec.availability_zone
-    if zone is not None and zone not in flows.known_zones(runtime):
-        raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
+    flows.check_zone(runtime, zone)
     await quotas.consume(session, runtime.settings, ctx.project_id, {"groups": 1})
     group = Group(
         project_id=ctx.project_id,

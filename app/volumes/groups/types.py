@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Group, GroupType, GroupTypeSpec, utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.db.models import Group, GroupType, GroupTypeSpec
+from app.errors import NotFound
 from app.volumes.types.specs import SpecStore, TypeCatalog
 
 
@@ -24,26 +24,7 @@ def _visible(ctx: RequestContext) -> Any:
 async def default(session: AsyncSession, ctx: RequestContext, name: str | None) -> GroupType:
     if not name:
         raise NotFound("Default group type could not be found.")
-    found = (
-        await session.scalars(select(GroupType).where(GroupType.name == name, _visible(ctx)))
-    ).first()
-    if found is None:
-        raise NotFound(f"Default group type {name} could not be found.")
-    return found
-
-
-GROUP_TYPES = TypeCatalog(
-    GroupType, "Group type", "group_specs", "group spec", _visible, GroupTypeSpec
-)
-create = GROUP_TYPES.create
-get = GROUP_TYPES.get
-
-
-async def rename(session: AsyncSession, gtype: GroupType, name: str) -> None:
-    if await GROUP_TYPES.name_taken(session, name, other_than=gtype.id):
-        raise Conflict(f"Group Type {name} already exists.")
-    gtype.name = name
-    gtype.updated_at = utcnow()
+    return await GROUP_TYPES.default(session, name, ctx)
 
 
 async def in_use(session: AsyncSession, type_id: str) -> bool:
@@ -53,12 +34,10 @@ async def in_use(session: AsyncSession, type_id: str) -> bool:
     return bool(count)
 
 
-async def remove(session: AsyncSession, gtype: GroupType, default_name: str | None) -> None:
-    if default_name and gtype.name == default_name:
-        raise BadRequest("The default group type cannot be deleted.")
-    if await in_use(session, gtype.id):
-        raise BadRequest(f"Target group type {gtype.id} is still in use.")
-    await session.delete(gtype)
+GROUP_TYPES = TypeCatalog(
+    GroupType, "Group type", "group_specs", "group spec", _visible, GroupTypeSpec, in_use
+)
+get = GROUP_TYPES.get
 
 
 GROUP_SPECS = SpecStore(
@@ -67,6 +46,4 @@ GROUP_SPECS = SpecStore(
     "group_specs",
     "Group Type {type_id} has no specs with key {key}.",
 )
-set_specs = GROUP_SPECS.set
-delete_spec = GROUP_SPECS.delete
 specs_of = GROUP_SPECS.of

@@ -3,13 +3,13 @@ one place."""
 
 from __future__ import annotations
 
+# The statuses every resource (volume, snapshot, backup, group) goes through, in the
+# order of the names each class unpacks them to: made, at rest, failed, removed.
+LIFECYCLE = ("creating", "available", "error", "deleting", "error_deleting")
+
 
 class VolumeStatus:
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ERROR = "error"
-    DELETING = "deleting"
-    ERROR_DELETING = "error_deleting"
+    CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
     EXTENDING = "extending"
     ERROR_EXTENDING = "error_extending"
     IN_USE = "in-use"
@@ -63,11 +63,7 @@ class AttachStatus:
 
 
 class SnapshotStatus:
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ERROR = "error"
-    DELETING = "deleting"
-    ERROR_DELETING = "error_deleting"
+    CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
 
     DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
     FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING)
@@ -76,11 +72,7 @@ class SnapshotStatus:
 
 
 class BackupStatus:
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ERROR = "error"
-    DELETING = "deleting"
-    ERROR_DELETING = "error_deleting"
+    CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
     RESTORING = "restoring"
 
     DELETABLE = (AVAILABLE, ERROR)
@@ -89,11 +81,7 @@ class BackupStatus:
 
 
 class GroupStatus:
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ERROR = "error"
-    DELETING = "deleting"
-    ERROR_DELETING = "error_deleting"
+    CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
 
     # os-reset_status targets: resting statuses only (nothing would move a group out of
     # a transitional one that no operation stands behind).

@@ -4,7 +4,7 @@ types' group specs) checked, set key by key, deleted key by key, read as a dict.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +31,8 @@ class TypeCatalog(Generic[Kind]):
     spec_noun: str  # one spec, for messages: "extra spec"
     visible: Callable[[RequestContext], Any]  # the clause of the types a caller sees
     spec_row: Any  # the ORM class of one spec (VolumeTypeExtraSpec, GroupTypeSpec)
+    # Whether anything still uses the type (by id): such a type is not deleted.
+    in_use: Callable[[AsyncSession, str], Awaitable[bool]]
 
     async def get(self, session: AsyncSession, ctx: RequestContext, id_or_name: str) -> Kind:
         """By id, else by name, among the types the caller may see (Cinder's order)."""
@@ -40,6 +42,19 @@ class TypeCatalog(Generic[Kind]):
             if found is not None:
                 return found
         raise NotFound(f"{self.noun} {id_or_name} could not be found.")
+
+    async def default(
+        self, session: AsyncSession, name: str, ctx: RequestContext | None = None
+    ) -> Kind:
+        """The configured default type, by name; among those `ctx` may see when given
+        (a private default group type is the admin's), else whatever its access."""
+        query = select(self.model).where(self.model.name == name)
+        if ctx is not None:
+            query = query.where(self.visible(ctx))
+        found = (await session.scalars(query)).first()
+        if found is None:
+            raise NotFound(f"Default {self.noun.lower()} {name} could not be found.")
+        return found
 
     async def list_types(
         self, session: AsyncSession, ctx: RequestContext, is_public: bool | None = None
@@ -76,6 +91,26 @@ class TypeCatalog(Generic[Kind]):
         session.add(kind)
         await session.flush()
         return kind
+
+    async def rename(
+        self, session: AsyncSession, kind: Kind, name: str, default_name: str | None
+    ) -> None:
+        """Cinder's 400 for renaming the configured default, 409 for a name taken."""
+        if name != kind.name and default_name and kind.name == default_name:
+            raise BadRequest(f"The default {self.noun.lower()} cannot be renamed.")
+        if await self.name_taken(session, name, other_than=kind.id):
+            raise Conflict(f"{self.noun.title()} {name} already exists.")
+        kind.name = name
+        kind.updated_at = utcnow()
+
+    async def remove(self, session: AsyncSession, kind: Kind, default_name: str | None) -> None:
+        """Delete a type; Cinder's 400 for the configured default or one in use."""
+        noun = self.noun.lower()
+        if default_name and kind.name == default_name:
+            raise BadRequest(f"The default {noun} cannot be deleted.")
+        if await self.in_use(session, kind.id):
+            raise BadRequest(f"Target {noun} {kind.id} is still in use.")
+        await session.delete(kind)
 
     def validate_name(self, name: object) -> str:
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_TEXT:

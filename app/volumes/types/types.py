@@ -19,7 +19,6 @@ from app.db.models import (
     utcnow,
 )
 from app.db.upsert import insert_ignore
-from app.errors import BadRequest, NotFound
 from app.volumes.kernel import jobs
 from app.volumes.types.specs import SpecStore, TypeCatalog
 
@@ -51,22 +50,6 @@ def _visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
     return or_(VolumeType.is_public.is_(True), VolumeType.id.in_(granted))
 
 
-async def default(session: AsyncSession, name: str) -> VolumeType:
-    found = (await session.scalars(select(VolumeType).where(VolumeType.name == name))).first()
-    if found is None:
-        raise NotFound(f"Default volume type {name} could not be found.")
-    return found
-
-
-VOLUME_TYPES = TypeCatalog(
-    VolumeType, "Volume type", "extra_specs", "extra spec", _visible, VolumeTypeExtraSpec
-)
-get = VOLUME_TYPES.get
-
-
-create = VOLUME_TYPES.create
-
-
 async def in_use(session: AsyncSession, type_id: str) -> bool:
     """Used by a volume, or listed by a group (Cinder's volume_type_destroy checks both)."""
     count = await session.scalar(
@@ -92,12 +75,12 @@ async def _migration_target(session: AsyncSession, type_id: str) -> bool:
     return any(jobkinds.MIGRATE_VOLUME.load(p).new_type_id == type_id for p in payloads)
 
 
-async def remove(session: AsyncSession, vtype: VolumeType, default_name: str) -> None:
-    if vtype.name == default_name:
-        raise BadRequest("The default volume type cannot be deleted.")
-    if await in_use(session, vtype.id):
-        raise BadRequest(f"Target volume type {vtype.id} is still in use.")
-    await session.delete(vtype)
+VOLUME_TYPES = TypeCatalog(
+    VolumeType, "Volume type", "extra_specs", "extra spec", _visible, VolumeTypeExtraSpec, in_use
+)
+get = VOLUME_TYPES.get
+# The configured default is found whatever its access.
+default = VOLUME_TYPES.default
 
 
 EXTRA_SPECS = SpecStore(
@@ -106,8 +89,6 @@ EXTRA_SPECS = SpecStore(
     "extra_specs",
     "Volume Type {type_id} has no extra specs with key {key}.",
 )
-set_specs = EXTRA_SPECS.set
-delete_spec = EXTRA_SPECS.delete
 specs_of = EXTRA_SPECS.of
 
 

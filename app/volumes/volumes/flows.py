@@ -187,8 +187,7 @@ async def create(
     else:
         vtype = await vtypes.default(session, settings.default_volume_type)
     zone = spec.availability_zone
-    if zone is not None and zone not in known_zones(runtime):
-        raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
+    check_zone(runtime, zone)
     if spec.group_id is not None:
         await group_members.check_new_member(session, ctx, spec.group_id, vtype.id)
     await quotas.consume(session, settings, ctx.project_id, {"volumes": 1, "gigabytes": spec.size})
@@ -392,6 +391,12 @@ def known_zones(runtime: Runtime) -> set[str]:
     zones = {b.availability_zone for b in runtime.cache.backends()}
     zones.add(runtime.settings.default_availability_zone)
     return zones
+
+
+def check_zone(runtime: Runtime, zone: str | None) -> None:
+    """A zone asked for (of a new volume or group) must be a backend's or the default."""
+    if zone is not None and zone not in known_zones(runtime):
+        raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
 
 
 async def update_volume(session: AsyncSession, volume: Volume, changes: dict[str, Any]) -> None:
