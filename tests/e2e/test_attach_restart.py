@@ -71,41 +71,59 @@ def test_an_attached_volume_is_exported_again_after_agent_and_tgtd_restart(up: U
     volume_id = openstack(up, "volume", "create", "--size", "1", "kept", "-f", "json")["id"]
     wait_for(lambda: volume_status(up, "kept") == "available")
 
-    created = httpx.post(
-        f"{base}/attachments",
-        json={
-            "attachment": {
-                "volume_uuid": volume_id,
-                "instance_uuid": "5d0f2c55-0000-4000-8000-00000000a001",
-                "connector": CONNECTOR,
-            }
-        },
-        headers=headers,
-        timeout=90,
-    )
-    assert created.status_code == 200, created.text
-    attachment: dict[str, Any] = created.json()["attachment"]
-    data = attachment["connection_info"]["data"]
-    url = (
-        f"iscsi://{data['auth_username']}%{data['auth_password']}@"
-        f"{data['target_portal']}/{data['target_iqn']}/{data['target_lun']}"
-    )
+    def attach(instance: str) -> tuple[dict[str, Any], str]:
+        created = httpx.post(
+            f"{base}/attachments",
+            json={
+                "attachment": {
+                    "volume_uuid": volume_id,
+                    "instance_uuid": instance,
+                    "connector": CONNECTOR,
+                }
+            },
+            headers=headers,
+            timeout=90,
+        )
+        assert created.status_code == 200, created.text
+        attachment: dict[str, Any] = created.json()["attachment"]
+        data = attachment["connection_info"]["data"]
+        url = (
+            f"iscsi://{data['auth_username']}%{data['auth_password']}@"
+            f"{data['target_portal']}/{data['target_iqn']}/{data['target_lun']}"
+        )
+        return attachment, url
+
+    def detach(attachment: dict[str, Any]) -> None:
+        deleted = httpx.delete(
+            f"{base}/attachments/{attachment['id']}", headers=headers, timeout=90
+        )
+        assert deleted.status_code == 200, deleted.text
+        wait_for(lambda: volume_status(up, "kept") == "available", timeout=60)
+
+    def restart_tgtd_and_agent() -> None:
+        pid = _tgtd_pid(control)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        # pumice up starts a new tgtd on the same control port and portal and restarts
+        # its agent, which restores the exports of attached volumes.
+        wait_for(lambda: _tgtd_pid(control) not in (None, pid), timeout=60)
+
+    attachment, url = attach("5d0f2c55-0000-4000-8000-00000000a001")
     written = _qemu_io(url, "write -P 0x5a 0 4M")
     assert written.returncode == 0, written.stdout + written.stderr
     assert _reads_back(url)
 
-    pid = _tgtd_pid(control)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    # pumice up starts a new tgtd on the same control port and portal and restarts its
-    # agent, which restores the export with the volume's stored CHAP account.
-    wait_for(lambda: _tgtd_pid(control) not in (None, pid), timeout=60)
+    # Attached across the restart: the export comes back with the stored CHAP account.
+    restart_tgtd_and_agent()
     wait_for(lambda: _reads_back(url), timeout=120)
     assert "restarting" in up.output()
 
-    deleted = httpx.delete(f"{base}/attachments/{attachment['id']}", headers=headers, timeout=90)
-    assert deleted.status_code == 200, deleted.text
-    wait_for(lambda: volume_status(up, "kept") == "available", timeout=60)
+    # Detached, restarted, attached again: the bytes are still the volume's.
+    detach(attachment)
+    restart_tgtd_and_agent()
+    attachment, url = attach("5d0f2c55-0000-4000-8000-00000000a002")
+    assert _reads_back(url)
+    detach(attachment)
 
     def targets() -> str:
         shown = subprocess.run(
