@@ -39,7 +39,11 @@ def remove_stale(host: str, driver: VolumeDriver, wanted: set[str]) -> list[str]
     try:
         stale = sorted(set(driver.exported_volumes()) - wanted)
     except DriverError as exc:
-        log.error("cannot list exports", backend=host, error=exc.message)
+        # Typically no tgtd: it then holds no target either, so nothing is stale; attaches
+        # to this backend will fail (and say why) until it runs.
+        log.warning(
+            "exports not checked: the target cannot be listed", backend=host, error=exc.message
+        )
         return []
     removed = []
     for volume_id in stale:
