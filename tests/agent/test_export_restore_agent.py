@@ -79,11 +79,19 @@ async def test_a_restarted_agent_restores_attached_exports_and_removes_stale_one
     agent = await _agent(app, folder, tgtd, password)
     task = asyncio.create_task(agent.run())
     try:
+
+        async def reported() -> bool:
+            return bool(app.state.runtime.cache.backends())
+
+        # A create before the agent's first report finds no pool and ends in error.
+        await _until(reported, "the agent's first report")
         r = await create_volume(client, member)
         volume_id = r.json()["volume"]["id"]
 
         async def available() -> bool:
-            return await volume_status(client, member, volume_id) == "available"
+            status = await volume_status(client, member, volume_id)
+            assert status != "error", "the create failed"
+            return status == "available"
 
         await _until(available, "the volume")
         r = await client.post(
