@@ -336,10 +336,6 @@ async def _give_volume_back(session: AsyncSession, volume_id: str) -> None:
     )
 
 
-def _why(job: Job) -> str:
-    return job.error or "the backup agent reported a failure"
-
-
 BackupEnd = Callable[Concatenate[AsyncSession, Job, Backup, More], Awaitable[None]]
 
 
@@ -388,7 +384,7 @@ async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> Non
         backup,
         {"status": BackupStatus.CREATING},
         status=BackupStatus.ERROR,
-        fail_reason=_why(job),
+        fail_reason=jobs.failure_reason(job, "backup"),
     ):
         await quotas.release(
             session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
@@ -422,7 +418,11 @@ async def _delete_failed(session: AsyncSession, job: Job, backup: Backup) -> Non
     # was in error) goes back to error, so "error holds no quota" stays true.
     to = BackupStatus.ERROR_DELETING if held else BackupStatus.ERROR
     if await lifecycle.move(
-        session, backup, {"status": BackupStatus.DELETING}, status=to, fail_reason=_why(job)
+        session,
+        backup,
+        {"status": BackupStatus.DELETING},
+        status=to,
+        fail_reason=jobs.failure_reason(job, "backup"),
     ):
         await messages.about(
             session,

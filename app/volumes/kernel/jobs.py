@@ -24,6 +24,12 @@ LEASE_EXPIRED_ERROR = "The storage agent stopped responding before it finished t
 STRANDED_ERROR = "The storage backend is down and did not take the operation in time."
 
 
+def failure_reason(job: Job, agent: str = "storage") -> str:
+    """Why a failed job failed, for its user message: the agent's words, or a plain
+    stand-in when it gave none (a lease that ran out)."""
+    return job.error or f"the {agent} agent reported a failure"
+
+
 def enqueue(
     session: AsyncSession,
     *,

@@ -485,10 +485,6 @@ async def _deleted(
         await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
 
 
-def _why(job: Job) -> str:
-    return job.error or "the storage agent reported a failure"
-
-
 async def _created(
     session: AsyncSession,
     _rt: Runtime,
@@ -540,7 +536,12 @@ async def _create_failed(
         pool_id=None,
     )
     await messages.about(
-        session, snapshot, Action.SNAPSHOT_CREATE, Detail.DRIVER_FAILED, _why(job), job.request_id
+        session,
+        snapshot,
+        Action.SNAPSHOT_CREATE,
+        Detail.DRIVER_FAILED,
+        jobs.failure_reason(job),
+        job.request_id,
     )
 
 
@@ -557,7 +558,12 @@ async def _delete_failed(
     ):
         return
     await messages.about(
-        session, snapshot, Action.SNAPSHOT_DELETE, Detail.DRIVER_FAILED, _why(job), job.request_id
+        session,
+        snapshot,
+        Action.SNAPSHOT_DELETE,
+        Detail.DRIVER_FAILED,
+        jobs.failure_reason(job),
+        job.request_id,
     )
     if await _waiting_volume(session, volume):
         # Its cascade cannot finish: the volume leaves 'deleting' and may be deleted again.
@@ -574,7 +580,7 @@ async def _delete_failed(
             volume,
             Action.DELETE_VOLUME,
             Detail.DRIVER_FAILED,
-            f"Snapshot {snapshot.id} could not be deleted: {_why(job)}",
+            f"Snapshot {snapshot.id} could not be deleted: {jobs.failure_reason(job)}",
             job.request_id,
         )
 
@@ -646,7 +652,7 @@ async def _not_managed(
     _volume: Volume,
     _o: Outcome,
 ) -> None:
-    await _manage_failed(session, job, snapshot, _why(job))
+    await _manage_failed(session, job, snapshot, jobs.failure_reason(job))
 
 
 async def _manage_failed(

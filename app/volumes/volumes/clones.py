@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Job, Volume
 from app.runtime import Runtime
 from app.volumes.capacity import claims
-from app.volumes.kernel import lifecycle, messages
+from app.volumes.kernel import jobs, lifecycle, messages
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import VolumeStatus
@@ -42,6 +42,6 @@ async def clone_failed(
         volume,
         Action.CLONE_VOLUME,
         Detail.DRIVER_FAILED,
-        job.error or "the storage agent reported a failure",
+        jobs.failure_reason(job),
         job.request_id,
     )

@@ -27,7 +27,7 @@ from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, OverQuota
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
-from app.volumes.kernel import lifecycle, messages, quotas
+from app.volumes.kernel import jobs, lifecycle, messages, quotas
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.repository import VOLUMES
@@ -233,5 +233,5 @@ async def manage_failed(
         job,
         volume,
         Detail.DRIVER_FAILED,
-        job.error or "the storage agent reported a failure",
+        jobs.failure_reason(job),
     )

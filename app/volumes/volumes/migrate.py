@@ -310,7 +310,7 @@ async def migrate_failed(
         volume,
         action,
         Detail.DRIVER_FAILED,
-        f"Copy to {target.host} failed: {job.error or 'the storage agent reported a failure'}",
+        f"Copy to {target.host} failed: {jobs.failure_reason(job)}",
         job.request_id,
     )
 

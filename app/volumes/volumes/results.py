@@ -17,7 +17,7 @@ from app.db.models import Job, Volume, VolumeType, utcnow
 from app.runtime import Runtime
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
-from app.volumes.kernel import lifecycle, messages
+from app.volumes.kernel import jobs, lifecycle, messages
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import More, Outcome
 from app.volumes.kernel.repository import VOLUMES
@@ -59,10 +59,6 @@ def on_volume(
         return outcome
 
     return apply
-
-
-def _why(job: Job) -> str:
-    return job.error or "the storage agent reported a failure"
 
 
 # --- success --------------------------------------------------------------------------------
@@ -193,7 +189,12 @@ async def _delete_failed(
     ):
         await group_members.member_delete_failed(session, volume)
         await messages.about_volume(
-            session, volume, Action.DELETE_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
+            session,
+            volume,
+            Action.DELETE_VOLUME,
+            Detail.DRIVER_FAILED,
+            jobs.failure_reason(job),
+            job.request_id,
         )
 
 
@@ -206,7 +207,12 @@ async def _extend_failed(
         return
     await release_extension(session, volume, job, outcome)
     await messages.about_volume(
-        session, volume, Action.EXTEND_VOLUME, Detail.DRIVER_FAILED, _why(job), job.request_id
+        session,
+        volume,
+        Action.EXTEND_VOLUME,
+        Detail.DRIVER_FAILED,
+        jobs.failure_reason(job),
+        job.request_id,
     )
 
 
