@@ -10,9 +10,9 @@ import pytest
 
 from app.agent.jobs import JOB_KINDS
 from app.drivers import BackendOptions, DriverError, VolumeSpec, create_driver
-from app.drivers.base import VolumeDriver
 from app.drivers.file import FileDriver
 from app.drivers.sizes import GiB
+from tests.drivers.helpers import PlainDriver
 
 VOLUME_ID = "0b6c5d2e-1f7a-4c33-9b1e-5d2f3a4b5c6d"
 OTHER_ID = "7e8f9a0b-1c2d-4e3f-8a9b-0c1d2e3f4a5b"
@@ -159,29 +159,7 @@ def test_the_agent_runs_manage_volume_jobs(driver: FileDriver) -> None:
     assert list(driver.folder.iterdir()) == []
 
 
-class _NoManage(VolumeDriver):
-    """A driver that implements only the required methods."""
-
-    driver_name = "plain"
-    storage_protocol = "file"
-
-    def do_setup(self) -> None:
-        pass
-
-    def get_volume_stats(self) -> dict[str, Any]:
-        return self.backend_stats([])
-
-    def create_volume(self, volume: VolumeSpec) -> dict[str, Any]:
-        return {}
-
-    def delete_volume(self, volume: VolumeSpec) -> None:
-        pass
-
-    def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
-        pass
-
-
 def test_other_drivers_refuse_by_default() -> None:
-    plain = _NoManage("p", BackendOptions())
+    plain = PlainDriver("p", BackendOptions())
     with pytest.raises(DriverError, match="plain driver cannot manage existing volumes"):
         plain.manage_existing(unsized(), {"source-name": "x"})
