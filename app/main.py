@@ -29,6 +29,7 @@ from app.api import (
     quotas,
     services,
     snapshots,
+    telemetry,
     types,
     versions,
     volumes,
@@ -141,7 +142,10 @@ def create_app(
         agent_limit=settings.max_agent_request_body_size,
     )
     app.add_middleware(OpenStackHeadersMiddleware)
+    # Outermost: the latency it records includes every other middleware's work.
+    app.add_middleware(telemetry.LatencyMiddleware)
     for module in (
+        telemetry,
         versions,
         identity,
         agents,

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from app import metrics
 from app.errors import BadRequest
 from app.scheduler.cache import CapabilityCache
 from app.scheduler.context import Context
@@ -122,10 +123,11 @@ class Scheduler:
 
         limit: only the best `limit` of them (the same as the full list cut
         short, but ranks a few instead of sorting thousands)."""
-        ctx = self._filter(request, now, None)
-        weighed = self._weigh(ctx, limit)
-        slots = self._choose(weighed)
-        chosen: list[PoolState] = self.cache.table.pools[slots].tolist()
+        with metrics.DECISION_SECONDS.time():
+            ctx = self._filter(request, now, None)
+            weighed = self._weigh(ctx, limit)
+            slots = self._choose(weighed)
+            chosen: list[PoolState] = self.cache.table.pools[slots].tolist()
         return chosen
 
     def _resolve(self, request: VolumeRequest) -> VolumeRequest:
@@ -300,12 +302,13 @@ class Scheduler:
         """Cinder's schedule_create_group: the pools that pass the filters for every
         volume type of the group (one request each) and whose capabilities match the
         group type's specs, best first."""
-        ctx = self._group_filter(requests, group_specs, now)
-        # The group has no size or type of its own to weigh by: the candidates are
-        # ranked for its first volume type, as Cinder weighs them with the first
-        # request spec of the group (every type's filters already agreed on them).
-        weighed = self._weigh(ctx, limit)
-        chosen: list[PoolState] = self.cache.table.pools[self._choose(weighed)].tolist()
+        with metrics.DECISION_SECONDS.time():
+            ctx = self._group_filter(requests, group_specs, now)
+            # The group has no size or type of its own to weigh by: the candidates are
+            # ranked for its first volume type, as Cinder weighs them with the first
+            # request spec of the group (every type's filters already agreed on them).
+            weighed = self._weigh(ctx, limit)
+            chosen: list[PoolState] = self.cache.table.pools[self._choose(weighed)].tolist()
         return chosen
 
     def _group_filter(

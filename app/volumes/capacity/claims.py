@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import case, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.db.models import Pool
 
 # Other replicas learn a pool's new ledger from this PostgreSQL channel; the message
@@ -42,6 +43,7 @@ async def claim(session: AsyncSession, pool_id: int, size_gb: float, *, thin: bo
         .returning(Pool.allocated_gb)
     )
     row = result.first()
+    metrics.claimed(row is not None)
     if row is None:
         return None
     await announce(session, ledger_message(pool_id, float(row[0])))
