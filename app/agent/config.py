@@ -48,6 +48,8 @@ class AgentSection(_Section):
     # On SIGTERM, running jobs get this long to finish before they are abandoned.
     shutdown_grace: float = Field(default=10.0, ge=0)
     log_level: str = "info"
+    # 'host:port' to expose Prometheus metrics on; unset: none.
+    metrics_address: str | None = None
 
     @field_validator("api_url")
     @classmethod
@@ -62,6 +64,16 @@ class AgentSection(_Section):
         # "@" and "#" separate host, backend and pool in Cinder's host strings.
         if "@" in value or "#" in value:
             raise ValueError("must not contain '@' or '#'")
+        return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _, colon, port = value.rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be 'host:port', e.g. '127.0.0.1:9102'")
         return value
 
     @field_validator("log_level")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -19,6 +20,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 
 from app import jobkinds
+from app.agent import metrics
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError, Job, LeaseLost
@@ -277,11 +279,15 @@ class JobRunner:
             attempt=job.attempts,
         )
         bound.info("job started")
+        started = time.perf_counter()
         try:
             result, error = await self._execute(job)
         except LeaseLost:
+            metrics.JOBS.labels(job.kind, "abandoned").inc()
             bound.warning("job abandoned: lease lost")
             return
+        metrics.JOB_SECONDS.labels(job.kind).observe(time.perf_counter() - started)
+        metrics.JOBS.labels(job.kind, "succeeded" if error is None else "failed").inc()
         kind = JOB_KINDS.get((job.kind, job.payload_version))
         if kind is not None and kind.changes_capacity and job.backend in self._backends:
             self._on_capacity_change(job.backend)

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from app.agent import metrics
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
 from app.agent.client import AgentClient, ApiError
@@ -116,8 +117,10 @@ class Reporter:
                 self.build_report(backend, capabilities, timestamp, seq)
             )
         except ApiError as exc:
+            metrics.REPORTS.labels("error").inc()
             log.error("capability report refused", backend=backend.host, error=str(exc))
             return
+        metrics.REPORTS.labels("accepted" if answer.accepted else "refused").inc()
         log.debug("capabilities reported", backend=backend.host, accepted=answer.accepted)
         if not answer.accepted and self._catch_up(answer.seq):
             self.request_report(backend.host)

@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 import typer
 
-from app.agent import exports
+from app.agent import exports, metrics
 from app.agent.backends import Backend, build_backends
 from app.agent.backup import BackupService, build_backup_service
 from app.agent.client import AgentClient, ApiError, Job
@@ -175,6 +175,8 @@ def run_agent(config_path: Path) -> None:
 
 async def _serve(config: AgentConfig) -> None:
     agent = Agent(config)
+    if config.agent.metrics_address:
+        metrics.serve(config.agent.metrics_address)
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:

@@ -86,6 +86,7 @@ def test_auth_url_can_point_elsewhere(tmp_path: Path) -> None:
         (("[agent]", "[agent]\nreport_interval = 0"), "report_interval: .*greater than 0"),
         (("[agent]", '[agent]\nhost = "a@b"'), "host: .*must not contain"),
         (("[agent]", '[agent]\nlog_level = "loud"'), "log_level: .*one of"),
+        (("[agent]", '[agent]\nmetrics_address = "9102"'), "metrics_address: .*host:port"),
         (("[agent]", "[agent]\nreport_intervall = 5"), r"agent\.report_intervall: unknown"),
         (('password = "secret"\n', ""), r"auth\.password: Field required"),
         (
