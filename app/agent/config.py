@@ -7,6 +7,7 @@ half-configured.
 
 from __future__ import annotations
 
+import os
 import socket
 import tomllib
 from pathlib import Path
@@ -20,10 +21,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from app.drivers import DriverConfigError, parse_options
 from app.drivers.base import BackendOptions
 from app.drivers.registry import describe_validation_error
+
+PASSWORD_VARIABLE = "PUMICE_AGENT_PASSWORD"
 
 
 class AgentConfigError(Exception):
@@ -87,12 +91,26 @@ class AgentSection(_Section):
 
 class AuthSection(_Section):
     username: str
-    password: str
+    # Or, left out of the file, the agent's environment's PUMICE_AGENT_PASSWORD (a
+    # container's secret), so a config file can be shared without its password.
+    password: str = Field(default="", validate_default=True)
     project_name: str
     user_domain_id: str = "default"
     project_domain_id: str = "default"
     # Keystone v3 base URL; default: the API's own identity service.
     auth_url: str | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _from_file_or_environment(cls, value: str) -> str:
+        password = value or os.environ.get(PASSWORD_VARIABLE, "")
+        if not password:
+            raise PydanticCustomError(
+                "missing",
+                "Field required (or set {variable} in the environment)",
+                {"variable": PASSWORD_VARIABLE},
+            )
+        return password
 
 
 class BackendConfig(_Section):

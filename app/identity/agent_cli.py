@@ -23,17 +23,33 @@ def agent_user_create(
     name: str,
     password: Annotated[
         str | None,
-        typer.Option(help="The password (a random one is made and shown when omitted)."),
+        typer.Option(
+            envvar="PUMICE_AGENT_PASSWORD",
+            help="The password (a random one is made and shown when omitted).",
+        ),
     ] = None,
+    if_missing: Annotated[
+        bool,
+        typer.Option(
+            "--if-missing",
+            help="Do nothing when agent NAME exists (a deployment's first-run step, "
+            "run at every start).",
+        ),
+    ] = False,
 ) -> None:
     """Create user NAME with the service role on project 'service', registered as agent
     NAME. Put its name and password in the agent's config ([auth])."""
 
-    async def create(session: AsyncSession) -> str:
+    async def create(session: AsyncSession) -> str | None:
+        if if_missing and await agents.exists(session, name):
+            return None
         _, secret = await agents.create_agent_user(session, name, password)
         return secret
 
     secret = run(create)
+    if secret is None:
+        typer.echo(f"Agent {name.strip()} exists: unchanged.")
+        return
     typer.echo(f"Created agent {name.strip()}.")
     if not password:
         typer.echo(f"Its password, shown once: {secret}")

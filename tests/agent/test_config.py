@@ -129,3 +129,16 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_not_toml(tmp_path: Path) -> None:
     with pytest.raises(AgentConfigError, match=r"not valid TOML: .*line 2"):
         load_config(write(tmp_path, "[agent]\napi_url = \n"))
+
+
+def test_the_password_may_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without = GOOD.replace('password = "secret"\n', "", 1)
+    monkeypatch.setenv("PUMICE_AGENT_PASSWORD", "from-the-environment")
+    assert load_config(write(tmp_path, without)).auth.password == "from-the-environment"
+    # The file's own password wins over the environment's.
+    assert load_config(write(tmp_path, GOOD)).auth.password == "secret"
+    monkeypatch.delenv("PUMICE_AGENT_PASSWORD")
+    with pytest.raises(AgentConfigError, match="auth.password: .*PUMICE_AGENT_PASSWORD"):
+        load_config(write(tmp_path, without))

@@ -76,3 +76,15 @@ def test_agent_user_reassign_moves_a_host_to_another_agent(cli: Cli) -> None:
     assert _backend_owner(cli.db_url, "n1@file") == "edge2"
     listed = json.loads(cli(agent_user_app, "list", "--json"))
     assert [(a["name"], a["hosts"]) for a in listed] == [("edge1", ""), ("edge2", "n1@file")]
+
+
+def test_agent_user_create_if_missing_runs_at_every_start_and_changes_nothing(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A deployment's first-run step: the password from the container's environment.
+    monkeypatch.setenv("PUMICE_AGENT_PASSWORD", "from-the-environment")
+    assert "Created agent edge1." in cli(agent_user_app, "create", "edge1", "--if-missing")
+    monkeypatch.setenv("PUMICE_AGENT_PASSWORD", "another")
+    assert "exists: unchanged" in cli(agent_user_app, "create", "edge1", "--if-missing")
+    assert cli.login("edge1", "from-the-environment", "service").roles == ("service",)
+    assert "already exists" in cli(agent_user_app, "create", "edge1", code=1)
