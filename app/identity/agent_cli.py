@@ -41,7 +41,7 @@ def agent_user_create(
     NAME. Put its name and password in the agent's config ([auth])."""
 
     async def create(session: AsyncSession) -> str | None:
-        if if_missing and await agents.exists(session, name):
+        if if_missing and await agents.exists(session, name.strip()):
             return None
         _, secret = await agents.create_agent_user(session, name, password)
         return secret

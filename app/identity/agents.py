@@ -35,17 +35,13 @@ async def create_agent_user(
     """A new user NAME with the service role on project 'service', registered as agent
     NAME. Returns the record and the password (random unless given)."""
     name = name.strip()
-    if await exists(session, name):
+    if await session.get(Agent, name) is not None:
         raise Conflict(f"Agent {name!r} already exists.")
     secret = await service.ensure_service_user(session, name, password)
     if secret is None:
         raise Conflict(f"User {name!r} already exists.")
     user = await service.get_user(session, name)
     return await _register(session, user), secret
-
-
-async def exists(session: AsyncSession, name: str) -> bool:
-    return await session.get(Agent, name.strip()) is not None
 
 
 async def ensure_agent_user(session: AsyncSession, name: str = AGENT_USER_NAME) -> str | None:
