@@ -10,13 +10,17 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
-import yaml
 
-from app.config import Settings
+from app.lazy import lazy
+
+if TYPE_CHECKING:
+    from app import config
+else:
+    config = lazy("app.config")
 
 cli = typer.Typer(
     help="Pumice: an OpenStack Block Storage compatible control plane.",
@@ -42,9 +46,9 @@ def _mount_identity() -> None:
 _mount_identity()
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(**overrides: Any) -> config.Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)
+    return config.Settings(**values)
 
 
 def _fail(message: str) -> None:
@@ -63,17 +67,17 @@ def db_upgrade() -> None:
     if url.startswith("sqlite"):
         datadir.prepare(settings)
     migrate.upgrade(url)
-    typer.echo(f"Database is at revision {migrate.head_revision(url)}.")
+    typer.echo(f"Database is at revision {migrate.head_revision()}.")
 
 
-async def _check_migrated(settings: Settings) -> str | None:
+async def _check_migrated(settings: config.Settings) -> str | None:
     from app.db import migrate
     from app.db.session import make_engine
 
     url = settings.resolved_database_url()
     engine = make_engine(url)
     try:
-        await migrate.ensure_migrated(engine, url)
+        await migrate.ensure_migrated(engine)
     except migrate.NotMigrated as exc:
         return str(exc)
     except Exception as exc:
@@ -83,7 +87,7 @@ async def _check_migrated(settings: Settings) -> str | None:
     return None
 
 
-def _check_token_keys(settings: Settings) -> str | None:
+def _check_token_keys(settings: config.Settings) -> str | None:
     from app.identity.keyring import KeyRing, KeyRingError
 
     if settings.token_keys is None:
@@ -95,7 +99,7 @@ def _check_token_keys(settings: Settings) -> str | None:
     return None
 
 
-def _run_server(settings: Settings, *, run_migrations: bool, on_started: Any = None) -> None:
+def _run_server(settings: config.Settings, *, run_migrations: bool, on_started: Any = None) -> None:
     import uvicorn
 
     from app.logs import configure_logging
@@ -193,7 +197,7 @@ def agent(
 # --- all-in-one ------------------------------------------------------------------------------
 
 
-async def _bootstrap(settings: Settings) -> tuple[Any, str | None]:
+async def _bootstrap(settings: config.Settings) -> tuple[Any, str | None]:
     """Admin credentials (first start only) and the local agent's password (new only)."""
     from app.db.session import make_engine, make_sessionmaker
     from app.identity import agents
@@ -221,6 +225,8 @@ def _write_private(path: Path, text: str) -> None:
 
 def write_clouds_yaml(path: Path, auth_url: str, region: str, password: str | None) -> None:
     """clouds.yaml with cloud 'pumice'; keeps the stored password when none is given."""
+    import yaml
+
     doc: dict[str, Any] = {}
     if path.exists():
         doc = yaml.safe_load(path.read_text()) or {}

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy.engine import make_url
 
-from app.config import Settings
+if TYPE_CHECKING:
+    from app.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,8 @@ def create_private_file(path: Path) -> None:
 
 def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL (None for PostgreSQL or an in-memory SQLite)."""
+    from sqlalchemy.engine import make_url  # here: `pumice --help` needs none of it
+
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
         return None

@@ -67,7 +67,7 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
         url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
     try:
-        await migrate.ensure_migrated(engine, url)
+        await migrate.ensure_migrated(engine)
     except Exception:
         await engine.dispose()
         raise

@@ -108,7 +108,7 @@ async def _database_answers(runtime: Runtime) -> str:
 
 async def _schema_is_current(runtime: Runtime) -> str:
     current = await migrate.current_revision(runtime.engine)
-    head = migrate.head_revision(runtime.settings.resolved_database_url())
+    head = migrate.head_revision()
     return "ok" if current == head else f"database at {current}, code needs {head}"
 
 

@@ -3,15 +3,23 @@ on the database (as the identity commands)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import utcnow
-from app.identity import agents
 from app.identity.cli import JsonOption, print_rows, run
-from app.volumes.capacity import agent_hosts
+from app.lazy import lazy
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.db import models
+    from app.identity import agents
+    from app.volumes.capacity import agent_hosts
+else:
+    models = lazy("app.db.models")
+    agents = lazy("app.identity.agents")
+    agent_hosts = lazy("app.volumes.capacity.agent_hosts")
 
 agent_user_app = typer.Typer(
     help="Storage agents: their users and the hosts they serve.", no_args_is_help=True
@@ -67,5 +75,5 @@ def agent_user_list(as_json: JsonOption = False) -> None:
 def agent_user_reassign(host: str, agent: str) -> None:
     """Move HOST (a backend 'node@backend' or backup service 'node@backup') to AGENT;
     jobs the previous agent runs there are retried by the new one."""
-    run(lambda s: agent_hosts.reassign(s, host, agent, utcnow()))
+    run(lambda s: agent_hosts.reassign(s, host, agent, models.utcnow()))
     typer.echo(f"Host {host} is now served by agent {agent}.")

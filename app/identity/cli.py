@@ -10,19 +10,20 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
 from app.context import ROLES
-from app.db.migrate import NotMigrated, ensure_migrated
-from app.db.session import is_sqlite, make_engine, make_sessionmaker
-from app.errors import PumiceError
-from app.identity import service
+from app.lazy import lazy
+
+# Loaded when a command runs, not when `pumice --help` lists them.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.identity import service
+else:
+    service = lazy("app.identity.service")
 
 T = TypeVar("T")
 
@@ -48,6 +49,12 @@ RoleArgument = Annotated[str, typer.Argument(help=f"One of: {', '.join(ROLES)}."
 
 def run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction on the configured database."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.config import Settings
+    from app.db.migrate import NotMigrated
+    from app.errors import PumiceError
+
     url = Settings().resolved_database_url()
     _require_database_file(url)
     try:
@@ -62,9 +69,12 @@ def run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 
 async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    from app.db.migrate import ensure_migrated
+    from app.db.session import make_engine, make_sessionmaker
+
     engine = make_engine(url)
     try:
-        await ensure_migrated(engine, url)
+        await ensure_migrated(engine)
         async with make_sessionmaker(engine)() as session, session.begin():
             return await work(session)
     finally:
@@ -72,6 +82,10 @@ async def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]
 
 
 def _require_database_file(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from app.db.session import is_sqlite
+
     # SQLite would silently create an empty file; say what to do instead.
     if not is_sqlite(url):
         return
@@ -84,6 +98,8 @@ def _require_database_file(url: str) -> None:
 
 
 def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 

@@ -7,14 +7,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from app.config import Settings
-from app.db.models import utcnow
-from app.identity import keyring
-from app.identity.keyring import KeyRing, KeyRingError, new_secret
+from app.lazy import lazy
+
+if TYPE_CHECKING:
+    from app import config
+    from app.db import models
+    from app.identity import keyring
+else:
+    config = lazy("app.config")
+    models = lazy("app.db.models")
+    keyring = lazy("app.identity.keyring")
 
 token_keys_app = typer.Typer(help="Token signing keys: rotate, prune, list.", no_args_is_help=True)
 
@@ -34,8 +40,8 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _key_file(data_dir: Path | None) -> tuple[Settings, Path]:
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+def _key_file(data_dir: Path | None) -> tuple[config.Settings, Path]:
+    settings = config.Settings(data_dir=data_dir) if data_dir else config.Settings()
     if settings.token_keys is not None:
         _fail(SETTING_OWNS_KEYS)
     if not settings.data_dir.is_dir():
@@ -44,17 +50,17 @@ def _key_file(data_dir: Path | None) -> tuple[Settings, Path]:
 
 
 @contextmanager
-def _locked_ring(settings: Settings, path: Path) -> Iterator[KeyRing | None]:
+def _locked_ring(settings: config.Settings, path: Path) -> Iterator[keyring.KeyRing | None]:
     """The key file's ring (None when there is no file yet), read and changed under the
-    data directory's lock; a KeyRingError ends the command with its message."""
+    data directory's lock; a keyring.KeyRingError ends the command with its message."""
     try:
         with keyring.locked(settings.data_dir):
             yield keyring.read(path)
-    except KeyRingError as exc:
+    except keyring.KeyRingError as exc:
         _fail(str(exc))
 
 
-def _describe(ring: KeyRing) -> None:
+def _describe(ring: keyring.KeyRing) -> None:
     for index, key in enumerate(ring.keys):
         made = key.created_at.isoformat(timespec="seconds") if key.created_at else "unknown"
         role = "signs and verifies" if index == 0 else "verifies"
@@ -67,7 +73,7 @@ def rotate(data_dir: DataDirOption = None) -> None:
     settings, path = _key_file(data_dir)
     with _locked_ring(settings, path) as ring:
         if ring is None:
-            ring = keyring.create(path, KeyRing.fresh())
+            ring = keyring.create(path, keyring.KeyRing.fresh())
         else:
             ring = ring.rotated()
             keyring.replace(path, ring)
@@ -90,7 +96,7 @@ def prune(
             _fail(f"{path} does not exist: there is nothing to prune")
         newest = ring.signing.created_at
         ttl = timedelta(seconds=settings.token_ttl_seconds)
-        if not force and newest is not None and utcnow() - newest < ttl:
+        if not force and newest is not None and models.utcnow() - newest < ttl:
             _fail(
                 f"The signing key is younger than the token lifetime ({ttl}): tokens "
                 "signed by older keys may still be in use. Wait, or use --force."
@@ -111,7 +117,7 @@ def list_keys(data_dir: DataDirOption = None) -> None:
     _, path = _key_file(data_dir)
     try:
         ring = keyring.read(path)
-    except KeyRingError as exc:
+    except keyring.KeyRingError as exc:
         _fail(str(exc))
     if ring is None:
         _fail(f"{path} does not exist yet: the API creates it on its first start")
@@ -121,4 +127,4 @@ def list_keys(data_dir: DataDirOption = None) -> None:
 @token_keys_app.command("generate")
 def generate() -> None:
     """Print a new random key, for PUMICE_TOKEN_KEYS."""
-    typer.echo(new_secret())
+    typer.echo(keyring.new_secret())

@@ -140,5 +140,5 @@ def test_the_password_may_come_from_the_environment(
     # The file's own password wins over the environment's.
     assert load_config(write(tmp_path, GOOD)).auth.password == "secret"
     monkeypatch.delenv("PUMICE_AGENT_PASSWORD")
-    with pytest.raises(AgentConfigError, match="auth.password: .*PUMICE_AGENT_PASSWORD"):
+    with pytest.raises(AgentConfigError, match=r"auth\.password: .*PUMICE_AGENT_PASSWORD"):
         load_config(write(tmp_path, without))

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import migrate
@@ -29,7 +30,29 @@ async def test_models_match_migrations(
             lambda c: MigrationContext.configure(c).get_current_revision()
         )
     assert differences == []
-    assert revision == migrate.head_revision(db_url)
+    # The cheap readings the CLI and every start use agree with alembic's own.
+    head = ScriptDirectory.from_config(migrate.alembic_config(db_url)).get_current_head()
+    assert revision == migrate.head_revision() == head
+    async with sessionmaker() as session:
+        assert await migrate.current_revision(session.bind) == head  # type: ignore[arg-type]
+
+
+def test_the_head_reading_refuses_several_heads(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, revision, down in [
+        ("a", "0001", "None"),
+        ("b", "0002", "'0001'"),
+        ("c", "0003", "'0001'"),
+    ]:
+        (tmp_path / f"{name}.py").write_text(
+            f"revision: str = '{revision}'\ndown_revision: str | None = {down}\n"
+        )
+    monkeypatch.setattr(migrate, "VERSIONS", tmp_path)
+    with pytest.raises(ValueError, match="several heads: 0002, 0003"):
+        migrate.head_revision()
+    (tmp_path / "c.py").write_text("revision: str = '0003'\ndown_revision = '0002'\n")
+    assert migrate.head_revision() == "0003"
 
 
 async def test_unmigrated_database_is_refused(tmp_path: Any) -> None:
@@ -41,7 +64,7 @@ async def test_unmigrated_database_is_refused(tmp_path: Any) -> None:
     engine = make_engine(url)
     try:
         with pytest.raises(migrate.NotMigrated, match="pumice db upgrade"):
-            await migrate.ensure_migrated(engine, url)
+            await migrate.ensure_migrated(engine)
     finally:
         await engine.dispose()
 
