@@ -24,6 +24,7 @@ from app.api import (
     limits,
     manageable,
     messages,
+    outage,
     pools,
     qos_specs,
     quotas,
@@ -41,7 +42,7 @@ from app.api.microversion import MAX_VERSION
 from app.api.middleware import OpenStackHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db import migrate
-from app.db.session import is_sqlite, make_engine, make_sessionmaker
+from app.db.session import Deadlines, is_sqlite, make_engine, make_sessionmaker
 from app.identity.keys import load_key_ring
 from app.identity.tokens import TokenIssuer
 from app.runtime import Runtime, TokenChecks
@@ -64,7 +65,12 @@ async def build_runtime(settings: Settings, *, run_migrations: bool = False) -> 
     if run_migrations:
         await asyncio.to_thread(migrate.upgrade, url)
     engine = make_engine(
-        url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        deadlines=Deadlines(
+            settings.db_connect_timeout, settings.db_pool_timeout, settings.db_statement_timeout
+        ),
     )
     try:
         await migrate.ensure_migrated(engine)
@@ -123,6 +129,7 @@ def create_app(
                 _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
                 for task in stuck:
                     log.warning("background task did not stop", task=task.get_name())
+            await app.state.outage.stop()
             await runtime.engine.dispose()
             if runtime.read_engine is not runtime.engine:
                 await runtime.read_engine.dispose()
@@ -135,6 +142,7 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     faults.install(app)
+    outage.install(app)
     # Added first, so it runs inside the headers middleware: a 413 carries the request id.
     app.add_middleware(
         RequestBodyLimitMiddleware,

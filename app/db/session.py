@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -17,7 +18,19 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, reader: bool = False, **kwargs: Any) -> AsyncEngine:
+@dataclass(frozen=True)
+class Deadlines:
+    """How long PostgreSQL may take (seconds) to connect, to lend a pooled connection,
+    and to run one statement. SQLite has its busy timeout instead."""
+
+    connect: float
+    pool: float
+    statement: float
+
+
+def make_engine(
+    url: str, *, reader: bool = False, deadlines: Deadlines | None = None, **kwargs: Any
+) -> AsyncEngine:
     """`reader`: for transactions that only read (SQLite: a deferred BEGIN, so readers
     run beside the one writer WAL allows instead of queueing for the write lock)."""
     if is_sqlite(url):
@@ -29,6 +42,11 @@ def make_engine(url: str, *, reader: bool = False, **kwargs: Any) -> AsyncEngine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
+    if deadlines is not None:
+        kwargs["pool_timeout"] = deadlines.pool
+        # asyncpg's own: `timeout` bounds the connect, `command_timeout` each statement.
+        connect_args = {"timeout": deadlines.connect, "command_timeout": deadlines.statement}
+        kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
     return create_async_engine(url, **kwargs)
 
 

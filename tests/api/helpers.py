@@ -535,3 +535,56 @@ async def attach(
     )
     assert r.status_code == 204, r.text
     return attachment_id
+
+
+class TcpRelay:
+    """A TCP relay to a server (PostgreSQL) that a test can cut (connections dropped,
+    new ones refused), hang (accepted, never answered) and restore, on one port."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.hanging = False
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self._writers.append(client_w)
+        if self.hanging:
+            return  # held open, never answered: the client's connect timeout decides
+        upstream_r, upstream_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._writers.append(upstream_w)
+        await asyncio.gather(
+            _pipe(client_r, upstream_w), _pipe(upstream_r, client_w), return_exceptions=True
+        )
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    async def hang(self) -> None:
+        await self.cut()
+        self.hanging = True
+        await self.start()
+
+    async def restore(self) -> None:
+        await self.cut()
+        self.hanging = False
+        await self.start()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
