@@ -215,7 +215,8 @@ class Cluster:
             wait_sync(
                 functools.partial(_answers, proc, f"{url}/v3/"),
                 f"{proc.name} to answer GET /v3/",
-                60,
+                # A bound, not a measure: a start took over 60 s on a loaded machine.
+                240,
             )
 
     def start_agents(self) -> None:
