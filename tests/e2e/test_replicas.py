@@ -169,7 +169,11 @@ class Cluster:
             noisy = [
                 line
                 for line in proc.output().splitlines()
-                if "Traceback" in line or "[error" in line or "[critical" in line
+                if "Traceback" in line
+                or '"level": "error"' in line
+                or '"level": "critical"' in line
+                or "[error" in line
+                or "[critical" in line
             ]
             assert not noisy, f"{proc.name} logged errors: {noisy[:5]}"
 
