@@ -9,6 +9,7 @@ answer, not an outage, and is raised at once (409 as `LeaseLost`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ AGENT_PREFIX = "/agent/v1"
 DEFAULT_TIMEOUT = 30.0
 # A long-poll answers after up to `wait` seconds; allow this much more for the network.
 LONG_POLL_SLACK = 15.0
+# What a proxy (or a replica with no database) answers for a replica that cannot serve.
+REPLICA_DOWN = frozenset({502, 503, 504})
 # Refresh a token when this share of its lifetime (at most 5 minutes) is left.
 _REFRESH_SHARE = 0.25
 _REFRESH_MAX = timedelta(minutes=5)
@@ -115,8 +118,8 @@ class AgentClient:
     def __init__(
         self,
         *,
-        api_url: str,
-        auth_url: str,
+        api_url: str | Sequence[str],
+        auth_url: str | None,
         username: str,
         password: str,
         project_name: str,
@@ -131,7 +134,14 @@ class AgentClient:
         # The agent's host, for messages: the API knows the agent by its token's user.
         self.agent_id = agent_id
         self._username = username
-        self._auth_url = auth_url.rstrip("/")
+        # Replicas of one API: calls go to the current one; one that stops answering
+        # (no connection, 502/503/504) hands the next call to the next URL.
+        self._urls = [u.rstrip("/") for u in ([api_url] if isinstance(api_url, str) else api_url)]
+        if not self._urls:
+            raise ValueError("an agent needs at least one API URL")
+        self._current = 0
+        # None: the current API's own identity service.
+        self._fixed_auth_url = auth_url.rstrip("/") if auth_url else None
         self._credentials = {
             "auth": {
                 "identity": {
@@ -149,9 +159,7 @@ class AgentClient:
         }
         self._retry_initial = retry_initial
         self._retry_max = retry_max
-        self._http = httpx.AsyncClient(
-            base_url=api_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._token: _Token | None = None
         # One authentication at a time: concurrent 401s must not each log in.
         self._auth_lock = asyncio.Lock()
@@ -159,7 +167,7 @@ class AgentClient:
     @classmethod
     def from_config(cls, config: AgentConfig) -> AgentClient:
         return cls(
-            api_url=config.agent.api_url,
+            api_url=config.agent.api_urls,
             auth_url=config.auth_url,
             username=config.auth.username,
             password=config.auth.password,
@@ -172,6 +180,24 @@ class AgentClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def api_url(self) -> str:
+        """The API URL calls go to now."""
+        return self._urls[self._current]
+
+    @property
+    def _auth_url(self) -> str:
+        return self._fixed_auth_url or f"{self.api_url}/identity/v3"
+
+    def _fail_over(self, failed: str, reason: str) -> None:
+        """Move to the next URL, unless another call already moved past `failed`."""
+        if len(self._urls) == 1 or not failed.startswith(self.api_url + "/"):
+            return
+        self._current = (self._current + 1) % len(self._urls)
+        log.warning(
+            "api unreachable, failing over", failed=failed, reason=reason, next=self.api_url
+        )
 
     # -- agent endpoints ---------------------------------------------------------------
 
@@ -251,11 +277,15 @@ class AgentClient:
         self, path: str, body: dict[str, Any], request_timeout: float | None
     ) -> dict[str, Any]:
         token = await self._valid_token()
-        response = await self._post(AGENT_PREFIX + path, body, token, request_timeout)
+        response = await self._post(
+            self.api_url + AGENT_PREFIX + path, body, token, request_timeout
+        )
         if response.status_code == 401:
             # Expired or revoked (or signed by a key the API no longer has): log in again.
             token = await self._reauthenticate(token)
-            response = await self._post(AGENT_PREFIX + path, body, token, request_timeout)
+            response = await self._post(
+                self.api_url + AGENT_PREFIX + path, body, token, request_timeout
+            )
             if response.status_code == 401:
                 raise TransientApiError(f"{path}: token refused right after authentication")
         return _json_or_raise(path, response)
@@ -266,14 +296,13 @@ class AgentClient:
         headers = {"X-Auth-Token": token} if token else {}
         timeout = httpx.USE_CLIENT_DEFAULT if request_timeout is None else request_timeout
         try:
-            return await self._http.post(
-                url,
-                json=body,
-                headers=headers,
-                timeout=timeout,
-            )
+            response = await self._http.post(url, json=body, headers=headers, timeout=timeout)
         except httpx.TransportError as exc:
+            self._fail_over(url, type(exc).__name__)
             raise TransientApiError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code in REPLICA_DOWN:
+            self._fail_over(url, f"HTTP {response.status_code}")
+        return response
 
     async def _valid_token(self) -> str:
         token = self._token

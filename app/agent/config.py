@@ -39,7 +39,9 @@ class _Section(BaseModel):
 
 
 class AgentSection(_Section):
-    api_url: str
+    # One API URL, or several (replicas): calls go to one, and move to the next when it
+    # stops answering.
+    api_url: str | list[str]
     host: str = Field(default_factory=socket.gethostname, min_length=1)
     availability_zone: str = "nova"
     report_interval: float = Field(default=10.0, gt=0)
@@ -57,10 +59,21 @@ class AgentSection(_Section):
 
     @field_validator("api_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+    def _http_urls(cls, value: str | list[str]) -> str | list[str]:
+        urls = [value] if isinstance(value, str) else value
+        if not urls:
+            raise ValueError("must name at least one URL")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError("must be an http:// or https:// URL")
+        stripped = [url.rstrip("/") for url in urls]
+        if len(set(stripped)) != len(stripped):
+            raise ValueError("names a URL twice")
+        return stripped[0] if isinstance(value, str) else stripped
+
+    @property
+    def api_urls(self) -> list[str]:
+        return [self.api_url] if isinstance(self.api_url, str) else list(self.api_url)
 
     @field_validator("host")
     @classmethod
@@ -179,8 +192,10 @@ class AgentConfig(_Section):
         return self.agent.host
 
     @property
-    def auth_url(self) -> str:
-        return (self.auth.auth_url or f"{self.agent.api_url}/identity/v3").rstrip("/")
+    def auth_url(self) -> str | None:
+        """The Keystone URL the config names; None: each API URL's own identity service
+        (so authentication fails over with the API)."""
+        return self.auth.auth_url.rstrip("/") if self.auth.auth_url else None
 
     def backend_host(self, backend: BackendConfig) -> str:
         """Cinder's service host for a backend: `host@backend`."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ def api() -> Iterator[FakeApiServer]:
 
 
 def agent_toml(
-    api_url: str,
+    api_url: str | list[str],
     backend_path: Path,
     *,
     agent_extra: str = "",
@@ -32,7 +33,7 @@ def agent_toml(
 ) -> str:
     return f"""
 [agent]
-api_url = "{api_url}"
+api_url = {json.dumps(api_url)}
 host = "node1"
 availability_zone = "az1"
 report_interval = 0.3

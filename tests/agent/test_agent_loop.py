@@ -19,6 +19,7 @@ from app.drivers.file import FileDriver
 from app.drivers.sizes import GiB
 from tests.agent.conftest import agent_toml, eventually
 from tests.agent.fake_api import FakeApiServer
+from tests.conftest import free_port
 
 BACKEND = "node1@file1"
 
@@ -336,3 +337,41 @@ async def test_a_backend_that_fails_setup_is_served_once_it_recovers(
     job_id = state.add_job("create_volume", {"volume": volume("vol-r", 1)}, backend=BACKEND)
     await eventually(lambda: job_id in state.results, "a job after recovery")
     assert state.results[job_id]["ok"] is True
+
+
+async def test_an_agent_fails_over_to_another_replica_and_its_running_job_finishes(
+    tmp_path: Path,
+    api: FakeApiServer,
+    gated_driver: type[GatedFileDriver],
+    stop_agents: list[tuple[Agent, asyncio.Task[None]]],
+) -> None:
+    state = api.state
+    # A second replica of the same API: the same state (its database), its own port.
+    other = FakeApiServer(state, free_port())
+    other.start()
+    try:
+        path = tmp_path / "agent.toml"
+        path.write_text(agent_toml([api.url, other.url], tmp_path / "file1", driver="gated-file"))
+        agent, task = await started_agent(load_config(path))
+        stop_agents.append((agent, task))
+        await eventually(lambda: len(state.reports_for(BACKEND)) >= 1, "the first report")
+        assert agent.client.api_url == api.url
+
+        vol_id = "5e0c2f3a-8d1b-4a6e-9f7c-2b3d4e5f6a71"
+        job_id = state.add_job("create_volume", {"volume": volume(vol_id, 1)}, backend=BACKEND)
+        await driver_call_started(gated_driver)
+        api.stop()  # the replica the agent uses dies while its job runs
+        state.closing = False  # (the other replica still serves long polls)
+        gated_driver.gate.set()
+        await eventually(lambda: job_id in state.results, "the result, through the other")
+        assert state.results[job_id]["ok"] is True
+        assert agent.client.api_url == other.url
+
+        # Later jobs are claimed through the other replica, reports go on there.
+        reports = len(state.reports_for(BACKEND))
+        second = state.add_job("delete_volume", {"volume": volume(vol_id, 1)}, backend=BACKEND)
+        await eventually(lambda: second in state.results, "a later job")
+        await eventually(lambda: len(state.reports_for(BACKEND)) > reports, "later reports")
+        assert state.auth_requests == 1  # a replica's token is every replica's
+    finally:
+        other.stop()

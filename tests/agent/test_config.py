@@ -48,7 +48,8 @@ def test_a_good_config_with_defaults(tmp_path: Path) -> None:
     assert config.agent.report_interval == 10
     assert config.agent.max_concurrent_jobs == 4
     assert config.agent.state_dir is None
-    assert config.auth_url == "http://127.0.0.1:8776/identity/v3"
+    assert config.agent.api_urls == ["http://127.0.0.1:8776"]
+    assert config.auth_url is None  # each API URL's own identity service
     assert config.auth.user_domain_id == "default"
     first, second = config.backends
     assert isinstance(first.options, FileDriverOptions)
@@ -83,6 +84,8 @@ def test_auth_url_can_point_elsewhere(tmp_path: Path) -> None:
     [
         (('api_url = "http://127.0.0.1:8776/"', ""), r"agent\.api_url: Field required"),
         (("http://127.0.0.1:8776/", "127.0.0.1:8776"), "api_url: .*http:// or https://"),
+        (('"http://127.0.0.1:8776/"', "[]"), "api_url: .*at least one URL"),
+        (('"http://127.0.0.1:8776/"', '["http://a:1", "http://a:1/"]'), "api_url: .*twice"),
         (("[agent]", "[agent]\nreport_interval = 0"), "report_interval: .*greater than 0"),
         (("[agent]", '[agent]\nhost = "a@b"'), "host: .*must not contain"),
         (("[agent]", '[agent]\nlog_level = "loud"'), "log_level: .*one of"),
@@ -142,3 +145,9 @@ def test_the_password_may_come_from_the_environment(
     monkeypatch.delenv("PUMICE_AGENT_PASSWORD")
     with pytest.raises(AgentConfigError, match=r"auth\.password: .*PUMICE_AGENT_PASSWORD"):
         load_config(write(tmp_path, without))
+
+
+def test_several_api_urls_for_replicas(tmp_path: Path) -> None:
+    text = GOOD.replace('"http://127.0.0.1:8776/"', '["http://api1:8776/", "https://api2:8776"]')
+    config = load_config(write(tmp_path, text))
+    assert config.agent.api_urls == ["http://api1:8776", "https://api2:8776"]
