@@ -43,6 +43,7 @@ from app.scheduler.weighers.base import normalize_array
 DEFAULT_FILTERS = ["AvailabilityZoneFilter", "CapacityFilter", "CapabilitiesFilter"]
 DEFAULT_WEIGHERS = ["CapacityWeigher"]
 REASON_SAMPLES = 3
+OUT_OF_SERVICE_NAMED = 5
 HANDLERS = {
     "ordered": "ordered",
     "OrderedHostWeightHandler": "ordered",
@@ -394,6 +395,19 @@ class Scheduler:
             )
         return None
 
+    def _out_of_service(self, now: datetime | None) -> list[str]:
+        """'backend X is down' / 'backend X is disabled', a few by name."""
+        notes = []
+        for backend in self.cache.backends():
+            if backend.disabled:
+                notes.append(f"backend {backend.host} is disabled")
+            elif not self.cache.is_up(backend.host, now):
+                notes.append(f"backend {backend.host} is down")
+        if len(notes) > OUT_OF_SERVICE_NAMED:
+            more = len(notes) - OUT_OF_SERVICE_NAMED
+            notes = [*notes[:OUT_OF_SERVICE_NAMED], f"{more} more backends are down or disabled"]
+        return notes
+
     def no_valid_backend_reason(self, request: VolumeRequest, now: datetime | None = None) -> str:
         """Cinder's 'No valid backend was found.' with what removed the pools."""
         head = "No valid backend was found."
@@ -403,11 +417,13 @@ class Scheduler:
             return f"{head} Every candidate was taken before it could be claimed."
         total = len(ctx.table.ordered())
         considered = int(np.count_nonzero(self.cache.considered(now)))
+        # Named first: a backend that is down or disabled is the news, not what a filter
+        # then made of the pools that were left.
+        said = self._out_of_service(now)
         if considered == 0:
             if total == 0:
                 return f"{head} No backend has reported capabilities."
-            return f"{head} No backend is up and enabled ({total} pools known)."
-        said = []
+            return f"{head} {'; '.join(said)}."
         for step in steps:
             if step["removed"]:
                 wanted = f" ({step['wanted']})" if step["wanted"] else ""

@@ -52,5 +52,8 @@ async def test_down_backend_gets_no_volume(
     assert r.json()["services"][0]["state"] == "down"
     volume_id = await new_volume(client, member)
     assert await status_of(client, member, volume_id) == "error"
+    r = await client.get(f"/v3/{member.project_id}/messages", headers=member.headers("3.3"))
+    # The down backend is named, not hidden behind what a filter made of the rest.
+    assert "backend node1@file is down" in r.json()["messages"][0]["user_message"]
     await report(client, service)  # back up
     assert await status_of(client, member, await new_volume(client, member)) == "creating"

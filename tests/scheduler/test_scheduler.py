@@ -161,6 +161,22 @@ def test_no_valid_backend_reason() -> None:
     assert "No backend has reported" in empty.no_valid_backend_reason(VolumeRequest(size_gb=1))
 
 
+def test_a_backend_down_or_disabled_is_named_in_the_reason() -> None:
+    cache = small_cache()
+    sched = Scheduler(cache)
+    later = NOW + timedelta(seconds=cache.service_down_time + 1)
+    cache.heard("n2@lvm", later)  # n1 went silent, n2 still reports
+    msg = sched.no_valid_backend_reason(VolumeRequest(size_gb=1, availability_zone="az1"), later)
+    assert msg == (
+        "No valid backend was found. backend n1@lvm is down; "
+        "AvailabilityZoneFilter removed 1 of 1 pools (availability zone 'az1')."
+    )
+    cache.set_disabled("n2@lvm", True)
+    assert sched.no_valid_backend_reason(VolumeRequest(size_gb=1), later) == (
+        "No valid backend was found. backend n1@lvm is down; backend n2@lvm is disabled."
+    )
+
+
 def test_unknown_plugin_names() -> None:
     with pytest.raises(BadRequest, match="NoSuchFilter"):
         Scheduler(CapabilityCache(), filters=["NoSuchFilter"])
