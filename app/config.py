@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 30
     job_max_attempts: int = 3
     reaper_interval: float = 2.0
+    # How often expired user messages are deleted (Cinder's option, its default).
+    message_reap_interval: float = 86400.0
     # How often a replica re-reads capability reports written by other replicas.
     cache_refresh_interval: float = 0.5
 

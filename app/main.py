@@ -119,6 +119,7 @@ def create_app(
         if background:
             tasks.append(asyncio.create_task(reaper.run_forever(runtime)))
             tasks.append(asyncio.create_task(reports.refresh_forever(runtime)))
+            tasks.append(asyncio.create_task(reaper.purge_messages_forever(runtime)))
         try:
             yield
         finally:

@@ -15,7 +15,7 @@ from app.db.models import Job, utcnow
 from app.runtime import Runtime
 from app.volumes import results
 from app.volumes.backups import services as backup_services
-from app.volumes.kernel import jobs
+from app.volumes.kernel import jobs, messages
 
 log = structlog.get_logger(__name__)
 
@@ -87,3 +87,16 @@ async def run_forever(runtime: Runtime) -> None:
             await reap_once(runtime)
         except Exception as exc:  # the reaper must outlive a database hiccup
             log.warning("reaper pass failed", error=str(exc))
+
+
+async def purge_messages_forever(runtime: Runtime) -> None:
+    """Expired user messages go every message_reap_interval (Cinder's option)."""
+    while True:
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                purged = await messages.purge_expired(session)
+            if purged:
+                log.info("expired messages purged", count=purged)
+        except Exception as exc:  # the next interval tries again
+            log.warning("message purge failed", error=str(exc))
+        await asyncio.sleep(runtime.settings.message_reap_interval)

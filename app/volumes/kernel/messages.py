@@ -3,9 +3,10 @@ project's user can act on. Event ids follow Cinder: <RESOURCE>_<ACTION>_<DETAIL>
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Backup, Group, Message, Snapshot, Volume, utcnow
@@ -119,3 +120,10 @@ async def about(
 
 
 about_volume = about
+
+
+async def purge_expired(session: AsyncSession, now: datetime | None = None) -> int:
+    """Delete the messages past their expires_at (Cinder's periodic cleanup of expired
+    messages); how many went."""
+    result = await session.execute(delete(Message).where(Message.expires_at < (now or utcnow())))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
