@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = 300
     # Once half a limit is spent, each further failure is answered this much later.
     login_failure_delay_seconds: float = 1.0
+    # After a start with no capability report known, placements wait this long (from
+    # the start) for a first one instead of failing (Cinder's option and default).
+    scheduler_driver_init_wait_time: float = 60.0
     # A backend that has not reported for this long is down (Cinder's option name).
     service_down_time: int = 60
     # A report dated further ahead of the database's clock than this is refused.

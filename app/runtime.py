@@ -96,3 +96,15 @@ class Runtime:
     pools: PoolDirectory = field(default_factory=PoolDirectory)
     jobs: JobSignal = field(default_factory=JobSignal)
     token_checks: TokenChecks = field(default_factory=TokenChecks)
+    started: float = field(default_factory=time.monotonic)
+
+    async def first_reports(self) -> None:
+        """Cinder's scheduler_driver_init_wait_time: right after a start with no
+        capability report known (a new deployment, `pumice up`), a placement waits up to
+        that long from the start for a first report rather than failing for want of one.
+        A replica that loaded reports from the database has them at once."""
+        deadline = self.started + self.settings.scheduler_driver_init_wait_time
+        # Polled: reports reach the cache two ways (this replica's ingest, the refresh of
+        # other replicas' from the database), and a look at it costs nothing.
+        while not self.cache.backends() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)

@@ -27,6 +27,9 @@ from app.db.session import make_engine, make_sessionmaker
 from tests.drivers.helpers import PrivateTgtd
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Placements right after a start wait for a first capability report (the service's
+# default, 60 s); the tests of that wait set it themselves, the others do not wait.
+os.environ.setdefault("PUMICE_SCHEDULER_DRIVER_INIT_WAIT_TIME", "0")
 PG_ADMIN_DSN = os.environ.get("PUMICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -64,6 +64,15 @@ def get_version(request: Request) -> APIVersion:
 VersionDep = Annotated[APIVersion, Depends(get_version)]
 
 
+async def wait_for_first_reports(runtime: RuntimeDep) -> None:
+    await runtime.first_reports()
+
+
+# A placement's route declares it after the caller's context and before its unit of
+# work: no transaction is held while it waits.
+FirstReportsDep = Annotated[None, Depends(wait_for_first_reports)]
+
+
 async def get_context(request: Request, runtime: RuntimeDep) -> RequestContext:
     token = request.headers.get("x-auth-token")
     if not token:

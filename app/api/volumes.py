@@ -23,6 +23,7 @@ from app.api.common import (
 )
 from app.api.deps import (
     ContextDep,
+    FirstReportsDep,
     RuntimeDep,
     SessionDep,
     VersionDep,
@@ -251,6 +252,7 @@ async def create_volume(
     payload: S.VolumeCreateRequest,
     project_id: UrlProject,
     ctx: Annotated[RequestContext, may("volume:create")],
+    placeable: FirstReportsDep,
     work: WorkDep,
     version: VersionDep,
 ) -> JSONResponse:
