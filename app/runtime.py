@@ -77,6 +77,10 @@ class TokenChecks:
         self._checked[token_id] = checked
         return checked
 
+    def clear(self) -> None:
+        """Forget every entry (a project disabled or deleted: its members' tokens)."""
+        self._checked.clear()
+
     def forget_user(self, user_id: str) -> None:
         self._checked = {k: v for k, v in self._checked.items() if v.user_id != user_id}
 

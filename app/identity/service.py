@@ -98,6 +98,34 @@ async def delete_project(session: AsyncSession, name_or_id: str) -> None:
     await session.flush()
 
 
+async def update_project(
+    session: AsyncSession,
+    name_or_id: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    enabled: bool | None = None,
+) -> Project:
+    """Keystone's PATCH of a project: the fields given change. A disabled project's
+    tokens stop working (check_token)."""
+    project = await get_project(session, name_or_id)
+    if project.name == ADMIN_PROJECT_NAME and (
+        enabled is False or name not in (None, project.name)
+    ):
+        raise Conflict(f"The {ADMIN_PROJECT_NAME!r} project cannot be renamed or disabled.")
+    if name is not None and name != project.name:
+        name = _valid_name(name, "project")
+        if await _by_name(session, Project, name) is not None:
+            raise Conflict(f"Project {name!r} already exists.")
+        project.name = name
+    if description is not None:
+        project.description = description
+    if enabled is not None:
+        project.enabled = enabled
+    await session.flush()
+    return project
+
+
 async def list_user_projects(session: AsyncSession, user_id: str) -> list[Project]:
     """The enabled projects the user holds any role on."""
     query = (
@@ -167,6 +195,33 @@ async def change_password(
     if user is None or not verdict.ok or not user.enabled:
         raise Unauthorized(UNAUTHORIZED)
     await set_password(session, user.id, password)
+
+
+async def update_user(
+    session: AsyncSession,
+    name_or_id: str,
+    *,
+    name: str | None = None,
+    password: str | None = None,
+    enabled: bool | None = None,
+    default_project: str | None = None,
+) -> User:
+    """Keystone's PATCH of a user: the fields given change; a new password or a
+    disabled user ends every token the user holds."""
+    user = await get_user(session, name_or_id)
+    if name is not None and name != user.name:
+        name = _valid_name(name, "user")
+        if await _by_name(session, User, name) is not None:
+            raise Conflict(f"User {name!r} already exists.")
+        user.name = name
+    if default_project is not None:
+        user.default_project_id = (await get_project(session, default_project)).id
+    if enabled is not None:
+        user.enabled = enabled
+    await session.flush()
+    if password is not None:
+        await set_password(session, user.id, password)
+    return user
 
 
 async def set_user_enabled(session: AsyncSession, name_or_id: str, enabled: bool) -> None:

@@ -176,3 +176,67 @@ def answers(model: type[BaseModel], status_code: int = 200) -> dict[str, Any]:
     """Route options: `model` documents the body (no response model runs), errors are
     Keystone's."""
     return {"response_model": None, "responses": {status_code: {"model": model}, **ERROR_RESPONSES}}
+
+
+# --- the admin API (app/api/identity_admin.py) -------------------------------------
+
+
+class KeystoneRoleDetail(_Strict):
+    id: str
+    name: str
+    domain_id: None
+    description: str
+    options: dict[str, Any]
+    links: KeystoneSelfLink
+
+
+class KeystoneRoleResponse(_Strict):
+    role: KeystoneRoleDetail
+
+
+class KeystoneRolesResponse(_Strict):
+    roles: list[KeystoneRoleDetail]
+    links: KeystoneCollectionLinks
+
+
+class KeystoneDomainDetail(_Strict):
+    id: str
+    name: str
+    description: str
+    enabled: bool
+    tags: list[str]
+    options: dict[str, Any]
+    links: KeystoneSelfLink
+
+
+class KeystoneDomainResponse(_Strict):
+    domain: KeystoneDomainDetail
+
+
+class KeystoneDomainsResponse(_Strict):
+    domains: list[KeystoneDomainDetail]
+    links: KeystoneCollectionLinks
+
+
+class KeystoneAssignmentRef(_Strict):
+    id: str
+
+
+class KeystoneAssignmentProject(_Strict):
+    project: KeystoneAssignmentRef
+
+
+class KeystoneAssignmentLinks(_Strict):
+    assignment: str
+
+
+class KeystoneRoleAssignment(_Strict):
+    role: KeystoneAssignmentRef
+    user: KeystoneAssignmentRef
+    scope: KeystoneAssignmentProject
+    links: KeystoneAssignmentLinks
+
+
+class KeystoneRoleAssignmentsResponse(_Strict):
+    role_assignments: list[KeystoneRoleAssignment]
+    links: KeystoneCollectionLinks
