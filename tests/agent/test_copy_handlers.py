@@ -160,6 +160,6 @@ def test_a_copy_that_does_not_verify_is_removed(tmp_path: Path, tgtd: PrivateTgt
 
 def test_a_missing_source_is_not_exported(tmp_path: Path, tgtd: PrivateTgtd) -> None:
     a, _ = two_backends(tmp_path, tgtd)
-    with pytest.raises(DriverError, match="source of volume .* is missing"):
+    with pytest.raises(DriverError, match=r"source of volume .* is missing"):
         export(a, ["127.0.0.1"])
     assert tgtd.targets() == []

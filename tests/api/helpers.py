@@ -76,6 +76,7 @@ async def report(
     zone: str = "nova",
     timestamp: str | None = None,
     seq: int | None = None,
+    job_versions: dict[str, list[int]] | None = None,
     **backend: Any,
 ) -> dict[str, Any]:
     """Post a backend's report as `service` (the agent of the caller's user)."""
@@ -84,7 +85,8 @@ async def report(
         "availability_zone": zone,
         "timestamp": timestamp or next_timestamp(),
         "seq": seq if seq is not None else next_seq(),
-        "job_versions": {"create_volume": [1], "delete_volume": [1], "extend_volume": [1]},
+        "job_versions": job_versions
+        or {"create_volume": [1], "delete_volume": [1], "extend_volume": [1]},
         "capabilities": {
             "volume_backend_name": host.split("@")[1],
             "vendor_name": "Pumice",
@@ -148,6 +150,7 @@ def answer(job: dict[str, Any]) -> dict[str, Any]:
         jobkinds.Managed: {"size_gb": 1, **location},
         jobkinds.BackupCreated: backup_answer(),
         jobkinds.Exported: EXPORT_ANSWER,
+        jobkinds.CopyExported: COPY_EXPORT_ANSWER,
     }
     return by_model[kind.result]
 
@@ -476,6 +479,16 @@ EXPORT_ANSWER = {
     "target_iqn": "iqn.2010-10.org.openstack:volume-x",
     "target_portal": "192.0.2.1:3260",
     "target_lun": 1,
+}
+
+
+# An export for a copy between agents, as the source's agent answers it.
+COPY_EXPORT_ANSWER = {
+    "target_iqn": "iqn.2010-10.org.openstack:copy-a-x",
+    "target_portal": "192.0.2.1:3260",
+    "target_lun": 1,
+    "sha256": "5a" * 32,
+    "bytes": 1024**3,
 }
 
 

@@ -184,7 +184,7 @@ async def test_a_failed_copy_leaves_the_volume_where_it_was(
     assert r.status_code == 202, r.text
 
 
-async def test_target_must_have_room_and_share_the_agent(
+async def test_target_must_have_room_and_an_agent_that_can_copy(
     client: httpx.AsyncClient,
     admin: Caller,
     member: Caller,
@@ -202,8 +202,9 @@ async def test_target_must_have_room_and_share_the_agent(
     await report(client, other_agent, host="n2@c", pools=[file_pool()])
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 400 and "CapacityFilter" in r.text
+    # Another agent's pool, whose agent does not know the kinds of a copy between agents.
     r = await migrate(client, admin, volume_id, host="n2@c#pool")
-    assert r.status_code == 400 and "agent" in r.text
+    assert r.status_code == 400 and "cannot export a volume for a copy" in r.text
     assert await ledgers(sessionmaker) == {A: 5, B: 0, "n2@c": 0}
     async with sessionmaker() as session:
         kinds = (await session.scalars(select(Job.kind).where(Job.state == "pending"))).all()
