@@ -10,15 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import jobkinds
 from app.db.models import Backend, Job, Pool
+from app.volumes import reaper
 from tests.api.helpers import (
     COPY_EXPORT_ANSWER,
     claim,
     create_volume,
+    expire_all_leases,
     file_pool,
     finish,
     make_type,
@@ -258,4 +261,33 @@ async def test_another_agent_that_cannot_copy_is_refused_up_front(
     r = await retype(client, member, volume_id, new_type="hdd", migration_policy="on-demand")
     assert r.status_code == 400 and "upgrade" in r.text
     assert await ledgers(sessionmaker) == {A: 3, B: 0}
+    assert await pending_kinds(sessionmaker) == []
+
+
+async def test_a_source_agent_that_dies_during_the_export_ends_the_copy_cleanly(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    make_caller: MakeCaller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    _, volume_id = await two_agents(client, admin, member, service, make_caller, size=2)
+    assert (await retype(client, member, volume_id, new_type="any")).status_code == 202
+    assert (await migrate(client, admin, volume_id, host=f"{B}#pool")).status_code == 202
+    # Every attempt's lease runs out: the reaper's verdict is the export's failure.
+    while (job := await claim(client, service, [A])) is not None:
+        if job["kind"] != "export_for_copy":
+            break
+        await expire_all_leases(app)
+        await reaper.reap_once(app.state.runtime)
+    # Then the source's agent (back) removes whatever export it made.
+    assert job is not None and job["kind"] == "unexport_for_copy"
+
+    volume = await show(client, admin, volume_id)
+    assert volume["status"] == "available"
+    assert volume["os-vol-mig-status-attr:migstat"] == "error"
+    assert volume["os-vol-host-attr:host"] == f"{A}#pool"
+    assert await ledgers(sessionmaker) == {A: 2, B: 0}
     assert await pending_kinds(sessionmaker) == []
