@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute, Route
 
 from app import jobkinds
-from app.db.models import Job, Pool, QuotaUsage, Volume, utcnow
+from app.db.models import Backend, Job, Pool, QuotaUsage, Volume, utcnow
 from tests.conftest import Caller
 
 BACKUP_HOST = "node1@backup"
@@ -190,6 +190,15 @@ async def run_jobs(
         assert r.status_code == 200, r.text
         done += 1
     return done
+
+
+async def ledgers(sm: async_sessionmaker[AsyncSession]) -> dict[str, float]:
+    """Every pool's claim ledger (allocated GB) by its backend's host."""
+    async with sm() as session:
+        rows = await session.execute(
+            select(Backend.host, Pool.allocated_gb).join(Backend, Pool.backend_id == Backend.id)
+        )
+        return {host: allocated for host, allocated in rows}
 
 
 async def expire_all_leases(app: FastAPI) -> None:

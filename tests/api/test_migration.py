@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Backend, Job, Pool
+from app.db.models import Job
 from tests.api.helpers import (
     claim,
     create_volume,
     file_pool,
     finish,
+    ledgers,
     make_type,
     migrate,
     report,
@@ -28,14 +29,6 @@ from tests.conftest import Caller, MakeCaller
 pytestmark = pytest.mark.both_databases  # claims on two pools, copies removed in order
 
 A, B = "n1@a", "n1@b"
-
-
-async def ledgers(sm: async_sessionmaker[AsyncSession]) -> dict[str, float]:
-    async with sm() as session:
-        rows = await session.execute(
-            select(Backend.host, Pool.allocated_gb).join(Backend, Pool.backend_id == Backend.id)
-        )
-        return {host: allocated for host, allocated in rows}
 
 
 async def two_backends(client: httpx.AsyncClient, service: Caller) -> None:

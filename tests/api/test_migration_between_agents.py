@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import jobkinds
-from app.db.models import Backend, Job, Pool
+from app.db.models import Job
 from app.volumes import reaper
 from tests.api.helpers import (
     COPY_EXPORT_ANSWER,
@@ -24,6 +24,7 @@ from tests.api.helpers import (
     expire_all_leases,
     file_pool,
     finish,
+    ledgers,
     make_type,
     migrate,
     report,
@@ -38,14 +39,6 @@ pytestmark = pytest.mark.both_databases  # claims on two agents' pools, sealed p
 A, B = "n1@a", "n2@b"  # two agents: A's is `service`, B's is `agent2`
 A_IP, B_IP = "192.0.2.1", "192.0.2.2"
 COPY_KINDS = {kind.name: [kind.version] for kind in jobkinds.CATALOG.values()}
-
-
-async def ledgers(sm: async_sessionmaker[AsyncSession]) -> dict[str, float]:
-    async with sm() as session:
-        rows = await session.execute(
-            select(Backend.host, Pool.allocated_gb).join(Backend, Pool.backend_id == Backend.id)
-        )
-        return {host: allocated for host, allocated in rows}
 
 
 async def stored_payload(sm: async_sessionmaker[AsyncSession], job_id: int) -> dict[str, Any]:
@@ -100,6 +93,16 @@ async def two_agents(
         initiator_ip=B_IP,
     )
     return agent2, volume_id
+
+
+async def back_on_a(
+    client: httpx.AsyncClient, admin: Caller, volume_id: str, vtype: str = "ssd"
+) -> None:
+    """The copy failed: the volume is where and as it was, its migration in error."""
+    volume = await show(client, admin, volume_id)
+    assert volume["status"] == "available" and volume["volume_type"] == vtype
+    assert volume["os-vol-host-attr:host"] == f"{A}#pool"
+    assert volume["os-vol-mig-status-attr:migstat"] == "error"
 
 
 async def test_a_migration_to_another_agent_exports_then_pulls_then_swaps(
@@ -185,10 +188,7 @@ async def test_a_failed_export_gives_the_claim_back_and_removes_the_export(
     r = await finish(client, service, export, ok=False, error="tgtd is not running")
     assert r.status_code == 200, r.text
 
-    volume = await show(client, admin, volume_id)
-    assert volume["status"] == "available" and volume["volume_type"] == "ssd"
-    assert volume["os-vol-host-attr:host"] == f"{A}#pool"
-    assert volume["os-vol-mig-status-attr:migstat"] == "error"
+    await back_on_a(client, admin, volume_id)
     assert await ledgers(sessionmaker) == {A: 2, B: 0}
     # Nothing was made on B; the export (if any) goes.
     assert await pending_kinds(sessionmaker) == [("unexport_for_copy", A)]
@@ -232,10 +232,7 @@ async def test_a_failed_pull_removes_the_partial_copy_and_the_export(
     r = await finish(client, agent2, pull, ok=False, error="iSCSI login: Authentication failure")
     assert r.status_code == 200, r.text
 
-    volume = await show(client, admin, volume_id)
-    assert volume["status"] == "available" and volume["volume_type"] == "ssd"
-    assert volume["os-vol-host-attr:host"] == f"{A}#pool"
-    assert volume["os-vol-mig-status-attr:migstat"] == "error"
+    await back_on_a(client, admin, volume_id)
     assert await ledgers(sessionmaker) == {A: 2, B: 0}
     assert sorted(await pending_kinds(sessionmaker)) == [
         ("delete_volume_copy", B),
@@ -285,9 +282,6 @@ async def test_a_source_agent_that_dies_during_the_export_ends_the_copy_cleanly(
     # Then the source's agent (back) removes whatever export it made.
     assert job is not None and job["kind"] == "unexport_for_copy"
 
-    volume = await show(client, admin, volume_id)
-    assert volume["status"] == "available"
-    assert volume["os-vol-mig-status-attr:migstat"] == "error"
-    assert volume["os-vol-host-attr:host"] == f"{A}#pool"
+    await back_on_a(client, admin, volume_id, "any")
     assert await ledgers(sessionmaker) == {A: 2, B: 0}
     assert await pending_kinds(sessionmaker) == []

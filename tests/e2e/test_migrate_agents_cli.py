@@ -9,6 +9,7 @@ on either tgtd."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import pytest
 from app.drivers.copy import checksum
 from tests.conftest import need
 from tests.drivers.helpers import PrivateTgtd
-from tests.e2e.helpers import BIN, Up, cinder, openstack, wait_for
+from tests.e2e.helpers import BIN, Up, cinder, extra_agent, openstack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +47,7 @@ def node2(up: Up, tmp_path: Path, tgtd: PrivateTgtd) -> Iterator[Node2]:
     """A second agent with an identity of its own (`pumice agent-user create`), serving
     backend x; it exports through the test's private tgtd and reads other agents'
     exports from 127.0.0.1 (its `target_ip_address`, reported as its initiator address)."""
-    need(bool(subprocess.run(["which", "qemu-img"], capture_output=True).stdout), "qemu-img")
+    need(bool(shutil.which("qemu-img")), "qemu-img (qemu-utils, qemu-block-extra)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMICE_", "OS_"))}
     made = subprocess.run(
         [str(BIN / "pumice"), "agent-user", "create", "node2", "--password", NODE2_PASSWORD],
@@ -56,20 +57,8 @@ def node2(up: Up, tmp_path: Path, tgtd: PrivateTgtd) -> Iterator[Node2]:
         timeout=120,
     )
     assert made.returncode == 0, made.stdout + made.stderr
-    config = tmp_path / "node2.toml"
-    config.write_text(
-        f"""[agent]
-api_url = "{up.endpoint}"
-host = "node2"
-report_interval = 2
-state_dir = "{tmp_path / "node2-state"}"
-
-[auth]
-username = "node2"
-password = "{NODE2_PASSWORD}"
-project_name = "service"
-
-[[backends]]
+    auth = {"username": "node2", "password": NODE2_PASSWORD, "project_name": "service"}
+    backend = f"""[[backends]]
 name = "x"
 driver = "file"
 path = "{tmp_path / "x"}"
@@ -77,24 +66,8 @@ target_ip_address = "127.0.0.1"
 target_port = {tgtd.port}
 tgt_control_port = {tgtd.control_port}
 """
-    )
-    log = (tmp_path / "node2.log").open("wb")
-    agent = subprocess.Popen(
-        [str(BIN / "pumice"), "agent", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        wait_for(lambda: "node2@x#x" in pools(up), timeout=60)
+    with extra_agent(up, tmp_path, "node2", auth, backend, {"node2@x#x"}):
         yield Node2(tmp_path / "x", tgtd)
-    finally:
-        agent.terminate()
-        agent.wait(timeout=30)
-
-
-def pools(up: Up) -> set[str]:
-    return {p["Name"] for p in openstack(up, "volume", "backend", "pool", "list", "-f", "json")}
 
 
 def shown(up: Up, name: str) -> dict[str, str]:
