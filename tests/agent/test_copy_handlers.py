@@ -20,7 +20,7 @@ from app.drivers import DriverError, VolumeSpec
 from app.drivers.copy import checksum
 from app.drivers.file import FileDriver
 from app.drivers.sizes import GiB
-from tests.conftest import need
+from tests.conftest import free_port, need
 from tests.drivers.helpers import PrivateTgtd, make_export_driver, qemu_io
 
 VOLUME_ID = "7d0c5b1e-1111-4a2b-9c3d-000000000042"
@@ -163,3 +163,17 @@ def test_a_missing_source_is_not_exported(tmp_path: Path, tgtd: PrivateTgtd) -> 
     with pytest.raises(DriverError, match=r"source of volume .* is missing"):
         export(a, ["127.0.0.1"])
     assert tgtd.targets() == []
+
+
+def test_a_source_whose_tgtd_is_down_is_not_exported(tmp_path: Path) -> None:
+    """The export's failure says why; the source stays as it was."""
+    need(bool(shutil.which("tgtadm")), "tgtadm (tgt)")
+    # A control port no tgtd of ours takes (app/tgtd.py picks from 300-399).
+    down = PrivateTgtd(control_port=499, address="127.0.0.1", port=free_port())
+    need(not down.running(), "no tgtd on control port 499")
+    a = make_export_driver(tmp_path / "a", down, pool_name="a")
+    digest = filled_source(a)
+    with pytest.raises(DriverError, match="tgtd is not running") as refused:
+        export(a, ["127.0.0.1"])
+    assert SECRET not in str(refused.value)
+    assert checksum(a.local_path(VolumeSpec.from_dict(SOURCE))) == digest
