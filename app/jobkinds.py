@@ -115,23 +115,44 @@ class CloneVolumePayload(VolumeJob):
     qos_specs: QosSpecs = None
 
 
+class SourceExport(Wire):
+    """Where a target agent reads a source it does not hold (a copy between agents): the
+    source agent's read-only export of it (`export_for_copy`), and the sha256 of its
+    `bytes` bytes, read by that agent, that the copy must match. The CHAP secret travels
+    beside it, sealed (`MigrateVolumePayload.source_chap_secret`)."""
+
+    target_portal: str
+    target_iqn: str
+    target_lun: StrictInt
+    chap_user: str
+    sha256: str
+    bytes: StrictInt
+
+
 class MigrateVolumePayload(VolumeJob):
     """`volume` as it is on its source; `target` as it will be on the target pool. The
     payload is the record of the target's claim (pool id, size), for the result or the
-    reaper to give back exactly that."""
+    reaper to give back exactly that. With `source_export` the source is another agent's:
+    the target agent reads it over iSCSI instead of locally."""
 
+    OMIT_WHEN_NONE = frozenset({"source_export", "source_chap_secret"})
     target: VolumeRef
     target_pool_id: StrictInt
     thin: StrictBool = True
     new_type_id: str | None = None  # a retype by migration
     qos_specs: QosSpecs = None
+    source_export: SourceExport | None = None
+    source_chap_secret: str | None = Field(default=None, repr=False)
 
 
 class RemoveVolumeCopyPayload(VolumeJob):
     """`volume` is the copy to remove; never the storage of `keep` (None: the volume
-    lives nowhere)."""
+    lives nowhere). `unexport`: the copy was exported for a copy to another agent
+    (`export_for_copy`); that export goes first."""
 
+    OMIT_WHEN_NONE = frozenset({"unexport"})
     keep: VolumeRef | None = None
+    unexport: StrictBool | None = None
 
 
 class SnapshotJob(Wire):
@@ -214,6 +235,34 @@ class BackupCreated(Wire):
     size_bytes: StrictInt
     stored_bytes: StrictInt
     sha256: str
+
+
+# --- copies between agents (docs/CONTRACTS.md, "Migration") -------------------------------
+
+
+# The backend capability an agent reports the address it reads other agents' exports
+# from under (its backend's `target_ip_address`, Cinder's my_ip): a copy's export admits
+# only that address.
+INITIATOR_IP = "initiator_ip"
+
+
+class CopyExportPayload(VolumeJob):
+    """Export `volume` read-only, for a copy, to the initiator addresses of the agent that
+    will read it, with a CHAP account of its own (the secret sealed in the jobs table).
+    `migration` is the `migrate_volume` job to queue once the export stands: the record
+    of the target's claim, for the failure to give back exactly that."""
+
+    chap_user: str
+    chap_secret: str = Field(repr=False)
+    initiators: list[str] = []
+    migration: MigrateVolumePayload
+
+
+class CopyExported(Exported):
+    """The export for a copy, and the sha256 of the source's `bytes` bytes."""
+
+    sha256: str
+    bytes: StrictInt
 
 
 # --- the catalog ----------------------------------------------------------------------------
@@ -332,7 +381,13 @@ MANAGE_VOLUME = JobKind(
 )
 CLONE_VOLUME = JobKind("clone_volume", 1, CloneVolumePayload, Created, Resource.VOLUME)
 MIGRATE_VOLUME = JobKind(
-    "migrate_volume", 1, MigrateVolumePayload, Migrated, Resource.VOLUME, needs_peers=True
+    "migrate_volume",
+    1,
+    MigrateVolumePayload,
+    Migrated,
+    Resource.VOLUME,
+    needs_peers=True,
+    sealed=("source_chap_secret",),
 )
 REMOVE_VOLUME_COPY = JobKind(
     "delete_volume_copy",
@@ -383,6 +438,26 @@ EXPORT_VOLUME = JobKind(
 UNEXPORT_VOLUME = JobKind(
     "unexport_volume", 1, VolumeJob, NoResult, Resource.VOLUME, changes_capacity=False
 )
+# A copy between agents: the source agent's read-only export of the volume, removed
+# again when the copy failed (after a success `delete_volume_copy` removes it).
+EXPORT_FOR_COPY = JobKind(
+    "export_for_copy",
+    1,
+    CopyExportPayload,
+    CopyExported,
+    Resource.VOLUME,
+    changes_capacity=False,
+    sealed=("chap_secret",),
+)
+UNEXPORT_FOR_COPY = JobKind(
+    "unexport_for_copy",
+    1,
+    VolumeJob,
+    NoResult,
+    Resource.VOLUME,
+    changes_capacity=False,
+    detached=True,
+)
 
 CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
     kind.key: kind
@@ -401,6 +476,8 @@ CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
         DELETE_BACKUP,
         EXPORT_VOLUME,
         UNEXPORT_VOLUME,
+        EXPORT_FOR_COPY,
+        UNEXPORT_FOR_COPY,
     )
 }
 

@@ -59,6 +59,14 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
         read_only=True,
     ),
     jobkinds.UNEXPORT_VOLUME: jobkinds.VolumeJob(volume=VOL),
+    jobkinds.EXPORT_FOR_COPY: jobkinds.CopyExportPayload(
+        volume=VOL,
+        chap_user="copy-1",
+        chap_secret="secret",
+        initiators=["192.0.2.12"],
+        migration=jobkinds.MigrateVolumePayload(volume=VOL, target=TARGET, target_pool_id=7),
+    ),
+    jobkinds.UNEXPORT_FOR_COPY: jobkinds.VolumeJob(volume=VOL),
 }
 
 

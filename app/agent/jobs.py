@@ -33,6 +33,7 @@ from app.drivers import (
     VolumeSpec,
     migration,
 )
+from app.drivers.copy import fingerprint
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +137,8 @@ def _migrate_volume(
 ) -> Mapping[str, Any]:
     source = _volume(payload.volume)
     target = _volume(payload.target)
+    if payload.source_export is not None:  # another agent's: read over its export
+        return migration.pull_volume(driver, target, _remote_source(payload))
     source_driver = migration.driver_of(peers, source.host)
     if source_driver is None:
         raise DriverError(f"this agent does not serve {source.host}, the volume's source")
@@ -146,6 +149,8 @@ def _delete_volume_copy(
     driver: VolumeDriver, payload: jobkinds.RemoveVolumeCopyPayload, peers: Peers
 ) -> Mapping[str, Any]:
     copy = _volume(payload.volume, sized=False)
+    if payload.unexport:  # exported for a copy to another agent: that export goes first
+        driver.unexport_for_copy(copy)
     if payload.keep is None:  # the volume lives nowhere: nothing to protect
         driver.delete_volume(copy)
         return {}
@@ -196,6 +201,51 @@ def _unexport_volume(
     return {}
 
 
+# --- copies between agents -------------------------------------------------------------
+
+
+def _export_for_copy(
+    driver: VolumeDriver, payload: jobkinds.CopyExportPayload, _peers: Peers
+) -> Mapping[str, Any]:
+    """The source's side of a copy to another agent: its read-only export to that agent,
+    and the sha256 of its bytes, read here, for the copy to be checked against."""
+    volume = _volume(payload.volume)
+    path = driver.local_path(volume)
+    if not path.exists():
+        raise DriverError(f"the source of volume {volume.id} is missing on {volume.host}")
+    export = ExportSpec(
+        chap_user=payload.chap_user,
+        chap_secret=payload.chap_secret,
+        initiators=tuple(payload.initiators),
+        read_only=True,
+    )
+    exported = driver.export_for_copy(volume, export)
+    source = fingerprint(path)
+    return {**exported, "sha256": source.sha256, "bytes": source.size_bytes}
+
+
+def _unexport_for_copy(
+    driver: VolumeDriver, payload: jobkinds.VolumeJob, _peers: Peers
+) -> Mapping[str, Any]:
+    driver.unexport_for_copy(_volume(payload.volume, sized=False))
+    return {}
+
+
+def _remote_source(payload: jobkinds.MigrateVolumePayload) -> migration.RemoteSource:
+    export = payload.source_export
+    if export is None or not payload.source_chap_secret:
+        raise DriverError("the source's export for the copy names no CHAP secret")
+    return migration.RemoteSource(
+        portal=export.target_portal,
+        iqn=export.target_iqn,
+        lun=export.target_lun,
+        chap_user=export.chap_user,
+        chap_secret=payload.source_chap_secret,
+        sha256=export.sha256,
+        size_bytes=export.bytes,
+    )
+
+
 # Every catalog kind that runs on a volume backend, with its handler (a test checks that
 # none is missing).
 JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
@@ -211,6 +261,8 @@ JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
     VolumeJobKind(jobkinds.REMOVE_VOLUME_COPY, _delete_volume_copy),
     VolumeJobKind(jobkinds.EXPORT_VOLUME, _export_volume),
     VolumeJobKind(jobkinds.UNEXPORT_VOLUME, _unexport_volume),
+    VolumeJobKind(jobkinds.EXPORT_FOR_COPY, _export_for_copy),
+    VolumeJobKind(jobkinds.UNEXPORT_FOR_COPY, _unexport_for_copy),
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from app import jobkinds
 from app.agent import metrics
 from app.agent.backends import Backend
 from app.agent.backup import BackupService
@@ -134,7 +135,12 @@ class Reporter:
             "timestamp": timestamp,
             "seq": seq,
             "job_versions": self._job_versions,
-            "capabilities": capabilities,
+            "capabilities": {
+                # Where this agent's copies from other agents come from (their exports
+                # for the copy admit this address only).
+                jobkinds.INITIATOR_IP: backend.driver.options.target_ip_address,
+                **capabilities,
+            },
         }
 
 

@@ -27,6 +27,8 @@ VENDOR_NAME = "Pumice"
 # Cinder's default `target_prefix`: a volume's target is `<prefix>volume-<id>`.
 DEFAULT_TARGET_PREFIX = "iqn.2010-10.org.openstack:"
 TARGET_NAME_PREFIX = "volume-"
+# Targets of exports for a copy to another agent (`export_for_copy`).
+COPY_TARGET_NAME_PREFIX = "copy-"
 # An IQN (RFC 3720): "iqn." date "." reversed domain, then anything after a colon.
 _IQN_PREFIX = re.compile(r"^iqn\.\d{4}-\d{2}\.[a-z0-9][a-z0-9.-]*(:[A-Za-z0-9.:_-]*)?$")
 # CHAP user names go into tgtadm's argv and its account list, one name a line.
@@ -299,8 +301,21 @@ class VolumeDriver(ABC):
         target_iqn, target_iqns, target_portal, target_portals, target_lun, target_luns.
         Any driver with a local path exports it through the backend's target helper; a
         driver without one refuses."""
+        return self._export(self.target_iqn(volume), volume, export)
+
+    def export_for_copy(self, volume: VolumeSpec, export: ExportSpec) -> dict[str, Any]:
+        """Export the volume (read-only, as `export` says) for another agent that copies
+        it: a target of its own (`copy_iqn`), never the one attachments use, so neither
+        removal touches the other. Idempotent; returns what `export_volume` returns."""
+        return self._export(self.copy_iqn(volume), volume, export)
+
+    def unexport_for_copy(self, volume: VolumeSpec) -> None:
+        """Remove the export `export_for_copy` made; not exported is not an error."""
         self._check_exports()
-        iqn = self.target_iqn(volume)
+        self.target_helper().remove(self.copy_iqn(volume))
+
+    def _export(self, iqn: str, volume: VolumeSpec, export: ExportSpec) -> dict[str, Any]:
+        self._check_exports()
         lun = self.target_helper().ensure(iqn, self.local_path(volume), export)
         address = portal(self.options.target_ip_address, self.options.target_port)
         return {
@@ -345,6 +360,13 @@ class VolumeDriver(ABC):
 
     def target_iqn(self, volume: VolumeSpec) -> str:
         return f"{self.options.target_prefix}{TARGET_NAME_PREFIX}{volume.id}"
+
+    def copy_iqn(self, volume: VolumeSpec) -> str:
+        """The target of a copy to another agent: named for the backend too, so two
+        backends sharing a tgtd never share it (a volume is on one backend, but its
+        old copy and a partial new one may both exist)."""
+        backend = re.sub(r"[^a-z0-9.-]", "-", self.backend_name.lower())
+        return f"{self.options.target_prefix}{COPY_TARGET_NAME_PREFIX}{backend}-{volume.id}"
 
     def target_helper(self) -> TargetHelper:
         if self._target_helper is None:

@@ -150,6 +150,13 @@ def checksum(path: Path, length: int | None = None) -> str:
     return digest.hexdigest()
 
 
+def fingerprint(path: Path) -> Copied:
+    """The length of a file or block device and the sha256 of all its bytes."""
+    with open(path, "rb") as src:
+        size = _size(src)
+    return Copied(size, checksum(path, size), reflinked=False)
+
+
 def copy_file(source: Path, target: Path, *, reflink: bool) -> Copied:
     """A reflink clone when `reflink` (the folder supports it), else a sparse copy.
     `target` must not exist."""

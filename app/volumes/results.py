@@ -57,6 +57,8 @@ RESULTS: dict[jobkinds.JobKind[Any, Any], Ends[Any]] = {
         Ends(jobkinds.DELETE_BACKUP, backups.deleted, backups.delete_failed),
         Ends(jobkinds.EXPORT_VOLUME, attachments.exported, attachments.export_failed),
         Ends(jobkinds.UNEXPORT_VOLUME, attachments.unexported, attachments.unexport_failed),
+        Ends(jobkinds.EXPORT_FOR_COPY, volumes.exported_for_copy, volumes.export_for_copy_failed),
+        Ends(jobkinds.UNEXPORT_FOR_COPY, volumes.cleaned, volumes.cleanup_failed),
     )
 }
 

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from app import jobkinds
 from app.agent.config import AgentConfig, load_config
 from app.agent.jobs import job_versions
 from app.agent.service import Agent
 from app.drivers import VolumeSpec, register_driver, registry
 from app.drivers.file import FileDriver
 from app.drivers.sizes import GiB
+from app.drivers.targets.address import primary_address
 from tests.agent.conftest import agent_toml, eventually
 from tests.agent.fake_api import FakeApiServer
 from tests.conftest import free_port
@@ -123,6 +125,8 @@ async def test_agent_serves_jobs_through_401_and_an_api_restart(
     )
     assert report["capabilities"]["volume_backend_name"] == "file1"
     assert report["capabilities"]["pools"][0]["total_capacity_gb"] == 100.0
+    # The address other agents' exports for a copy admit: its target_ip_address.
+    assert report["capabilities"][jobkinds.INITIATOR_IP] == primary_address()
     assert allocated(report) == 0.0
     # ... and keeps reporting every interval.
     await eventually(lambda: len(state.reports_for(BACKEND)) >= 3, "periodic reports")

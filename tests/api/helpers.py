@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute, Route
 
 from app import jobkinds
-from app.db.models import Job, Pool, QuotaUsage, Volume, utcnow
+from app.db.models import Backend, Job, Pool, QuotaUsage, Volume, utcnow
 from tests.conftest import Caller
 
 BACKUP_HOST = "node1@backup"
@@ -76,6 +76,7 @@ async def report(
     zone: str = "nova",
     timestamp: str | None = None,
     seq: int | None = None,
+    job_versions: dict[str, list[int]] | None = None,
     **backend: Any,
 ) -> dict[str, Any]:
     """Post a backend's report as `service` (the agent of the caller's user)."""
@@ -84,7 +85,8 @@ async def report(
         "availability_zone": zone,
         "timestamp": timestamp or next_timestamp(),
         "seq": seq if seq is not None else next_seq(),
-        "job_versions": {"create_volume": [1], "delete_volume": [1], "extend_volume": [1]},
+        "job_versions": job_versions
+        or {"create_volume": [1], "delete_volume": [1], "extend_volume": [1]},
         "capabilities": {
             "volume_backend_name": host.split("@")[1],
             "vendor_name": "Pumice",
@@ -148,6 +150,7 @@ def answer(job: dict[str, Any]) -> dict[str, Any]:
         jobkinds.Managed: {"size_gb": 1, **location},
         jobkinds.BackupCreated: backup_answer(),
         jobkinds.Exported: EXPORT_ANSWER,
+        jobkinds.CopyExported: COPY_EXPORT_ANSWER,
     }
     return by_model[kind.result]
 
@@ -187,6 +190,15 @@ async def run_jobs(
         assert r.status_code == 200, r.text
         done += 1
     return done
+
+
+async def ledgers(sm: async_sessionmaker[AsyncSession]) -> dict[str, float]:
+    """Every pool's claim ledger (allocated GB) by its backend's host."""
+    async with sm() as session:
+        rows = await session.execute(
+            select(Backend.host, Pool.allocated_gb).join(Backend, Pool.backend_id == Backend.id)
+        )
+        return {host: allocated for host, allocated in rows}
 
 
 async def expire_all_leases(app: FastAPI) -> None:
@@ -476,6 +488,16 @@ EXPORT_ANSWER = {
     "target_iqn": "iqn.2010-10.org.openstack:volume-x",
     "target_portal": "192.0.2.1:3260",
     "target_lun": 1,
+}
+
+
+# An export for a copy between agents, as the source's agent answers it.
+COPY_EXPORT_ANSWER = {
+    "target_iqn": "iqn.2010-10.org.openstack:copy-a-x",
+    "target_portal": "192.0.2.1:3260",
+    "target_lun": 1,
+    "sha256": "5a" * 32,
+    "bytes": 1024**3,
 }
 
 

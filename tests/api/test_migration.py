@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Backend, Job, Pool
+from app.db.models import Job
 from tests.api.helpers import (
     claim,
     create_volume,
     file_pool,
     finish,
+    ledgers,
     make_type,
     migrate,
     report,
@@ -28,14 +29,6 @@ from tests.conftest import Caller, MakeCaller
 pytestmark = pytest.mark.both_databases  # claims on two pools, copies removed in order
 
 A, B = "n1@a", "n1@b"
-
-
-async def ledgers(sm: async_sessionmaker[AsyncSession]) -> dict[str, float]:
-    async with sm() as session:
-        rows = await session.execute(
-            select(Backend.host, Pool.allocated_gb).join(Backend, Pool.backend_id == Backend.id)
-        )
-        return {host: allocated for host, allocated in rows}
 
 
 async def two_backends(client: httpx.AsyncClient, service: Caller) -> None:
@@ -184,7 +177,7 @@ async def test_a_failed_copy_leaves_the_volume_where_it_was(
     assert r.status_code == 202, r.text
 
 
-async def test_target_must_have_room_and_share_the_agent(
+async def test_target_must_have_room_and_an_agent_that_can_copy(
     client: httpx.AsyncClient,
     admin: Caller,
     member: Caller,
@@ -202,8 +195,9 @@ async def test_target_must_have_room_and_share_the_agent(
     await report(client, other_agent, host="n2@c", pools=[file_pool()])
     r = await migrate(client, admin, volume_id, host=f"{B}#pool")
     assert r.status_code == 400 and "CapacityFilter" in r.text
+    # Another agent's pool, whose agent does not know the kinds of a copy between agents.
     r = await migrate(client, admin, volume_id, host="n2@c#pool")
-    assert r.status_code == 400 and "agent" in r.text
+    assert r.status_code == 400 and "cannot export a volume for a copy" in r.text
     assert await ledgers(sessionmaker) == {A: 5, B: 0, "n2@c": 0}
     async with sessionmaker() as session:
         kinds = (await session.scalars(select(Job.kind).where(Job.state == "pending"))).all()

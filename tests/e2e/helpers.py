@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,45 @@ def cinder(up: Up, *args: str) -> dict[str, str]:
     assert done.returncode == 0, done.stderr
     rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("|")]
     return {row[1].strip(): row[2].strip() for row in rows if len(row) == 4}
+
+
+def backend_pools(up: Up) -> set[str]:
+    return {p["Name"] for p in openstack(up, "volume", "backend", "pool", "list", "-f", "json")}
+
+
+@contextmanager
+def extra_agent(
+    up: Up, folder: Path, host: str, auth: dict[str, str], backends: str, pools: set[str]
+) -> Iterator[None]:
+    """A real `pumice agent` of host `host` next to `pumice up`'s, logging in as `auth`
+    (username, password, project_name), with `backends` (TOML tables); running once
+    every pool of `pools` is reported, stopped on exit."""
+    config = folder / f"{host}.toml"
+    config.write_text(
+        f"""[agent]
+api_url = "{up.endpoint}"
+host = "{host}"
+report_interval = 2
+state_dir = "{folder / f"{host}-state"}"
+
+[auth]
+username = "{auth["username"]}"
+password = "{auth["password"]}"
+project_name = "{auth["project_name"]}"
+
+{backends}"""
+    )
+    log = (folder / f"{host}.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMICE_", "OS_"))}
+    agent = subprocess.Popen(
+        [str(BIN / "pumice"), "agent", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        wait_for(lambda: pools <= backend_pools(up), timeout=60)
+        yield
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.drivers.copy import checksum
-from tests.e2e.helpers import BIN, Up, openstack, volume_status, wait_for
+from tests.e2e.helpers import BIN, Up, extra_agent, openstack, volume_status, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -21,53 +21,12 @@ pytestmark = pytest.mark.e2e
 def node2(up: Up, tmp_path: Path) -> Iterator[Path]:
     """An agent 'node2' serving backends x and y (folders tmp/x and tmp/y)."""
     auth = tomllib.loads((up.data_dir / "agent.toml").read_text())["auth"]
-    config = tmp_path / "node2.toml"
-    config.write_text(
-        f"""[agent]
-api_url = "{up.endpoint}"
-host = "node2"
-report_interval = 2
-state_dir = "{tmp_path / "node2-state"}"
-
-[auth]
-username = "{auth["username"]}"
-password = "{auth["password"]}"
-project_name = "{auth["project_name"]}"
-
-[[backends]]
-name = "x"
-driver = "file"
-path = "{tmp_path / "x"}"
-
-[[backends]]
-name = "y"
-driver = "file"
-path = "{tmp_path / "y"}"
-"""
+    backends = "".join(
+        f'[[backends]]\nname = "{name}"\ndriver = "file"\npath = "{tmp_path / name}"\n\n'
+        for name in ("x", "y")
     )
-    log = (tmp_path / "node2.log").open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMICE_", "OS_"))}
-    agent = subprocess.Popen(
-        [str(BIN / "pumice"), "agent", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        wait_for(
-            lambda: (
-                {"node2@x#x", "node2@y#y"}
-                <= {
-                    p["Name"]
-                    for p in openstack(up, "volume", "backend", "pool", "list", "-f", "json")
-                }
-            ),
-            timeout=60,
-        )
+    with extra_agent(up, tmp_path, "node2", auth, backends, {"node2@x#x", "node2@y#y"}):
         yield tmp_path
-    finally:
-        agent.terminate()
-        agent.wait(timeout=30)
 
 
 def host_of(up: Up, name: str) -> str:

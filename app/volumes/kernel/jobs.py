@@ -49,7 +49,8 @@ def enqueue(
         if sealer is None:
             raise TypeError(f"{kind.name} seals {', '.join(kind.sealed)}: give a sealer")
         for name in kind.sealed:
-            data[name] = sealer.seal(data[name])
+            if data.get(name) is not None:  # an optional member left out
+                data[name] = sealer.seal(data[name])
     job = Job(
         kind=kind.name,
         backend=backend,

@@ -66,13 +66,22 @@ async def in_use(session: AsyncSession, type_id: str) -> bool:
 async def _migration_target(session: AsyncSession, type_id: str) -> bool:
     """Whether a retype by migration in flight moves a volume to this type: the volume
     takes it when the copy is done, so it must still exist then."""
-    payloads = await session.scalars(
-        select(Job.payload).where(
-            Job.kind == jobkinds.MIGRATE_VOLUME.name,
+    rows = await session.execute(
+        select(Job.kind, Job.payload).where(
+            Job.kind.in_((jobkinds.MIGRATE_VOLUME.name, jobkinds.EXPORT_FOR_COPY.name)),
             Job.state.in_((jobs.PENDING, jobs.RUNNING)),
         )
     )
-    return any(jobkinds.MIGRATE_VOLUME.load(p).new_type_id == type_id for p in payloads)
+    # A copy between agents starts with the source's export, which carries the migration.
+    return any(
+        (
+            jobkinds.MIGRATE_VOLUME.load(payload)
+            if kind == jobkinds.MIGRATE_VOLUME.name
+            else jobkinds.EXPORT_FOR_COPY.load(payload).migration
+        ).new_type_id
+        == type_id
+        for kind, payload in rows
+    )
 
 
 VOLUME_TYPES = TypeCatalog(

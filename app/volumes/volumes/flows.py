@@ -125,15 +125,20 @@ def queue_copy_removal(
     keep: jobkinds.VolumeRef | None,
     outcome: Outcome,
     request_id: str | None,
+    *,
+    unexport: bool = False,
 ) -> None:
     """Ask the agent of `remove`'s backend to delete that copy of the volume (what a
     failed create or clone may have left, a migration's old or partial copy), never the
     storage of `keep`, the copy the volume lives on (None: it lives nowhere). The agent
-    runs it after any operation of the same volume still running on that backend."""
+    runs it after any operation of the same volume still running on that backend.
+    `unexport`: remove its export for a copy to another agent first."""
     jobs.enqueue(
         session,
         kind=jobkinds.REMOVE_VOLUME_COPY,
-        payload=jobkinds.RemoveVolumeCopyPayload(volume=remove, keep=keep),
+        payload=jobkinds.RemoveVolumeCopyPayload(
+            volume=remove, keep=keep, unexport=True if unexport else None
+        ),
         backend=split_host(remove.host or "")[0],
         resource_id=volume_id,
         max_attempts=runtime.settings.job_max_attempts,

@@ -12,7 +12,11 @@ gives back the target's claim, removes whatever the target holds and leaves the 
 as it was: the volume keeps its id, data and status either way.
 
 The job's payload is the record of the target claim (pool id and size), so the result
-or the reaper can release exactly what was claimed."""
+or the reaper can release exactly what was claimed.
+
+A target pool of another agent is reached over the data path (app/volumes/volumes/
+crossagent.py): the source's agent exports the volume for the copy first, and the
+target's agent reads it over iSCSI; the same result handlers end it."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.context import RequestContext
-from app.db.models import Backend, Job, Snapshot, Volume, VolumeType, utcnow
+from app.db.models import Job, Snapshot, Volume, VolumeType, utcnow
 from app.errors import BadRequest
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
@@ -34,6 +38,8 @@ from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import MigrationStatus, VolumeStatus
 from app.volumes.types import qos_specs
+from app.volumes.volumes import crossagent
+from app.volumes.volumes.crossagent import Route
 from app.volumes.volumes.flows import (
     MAX_CLAIM_TRIES,
     claim_first,
@@ -50,6 +56,7 @@ from app.volumes.volumes.manage import resolve_host
 class Target:
     key: str  # 'node@backend#pool'
     pool_id: int
+    route: Route
 
 
 async def migrate(
@@ -63,7 +70,8 @@ async def migrate(
 ) -> Outcome:
     """os-migrate_volume (admin): to `host` ('node@backend#pool', or a backend with one
     pool), or, without one (3.16), wherever the scheduler ranks best off this backend.
-    Pumice always copies through the agents, so force_host_copy changes nothing."""
+    Every migration is a host copy through the agents (no driver has a copy of its own
+    to skip), so force_host_copy is honoured whatever its value."""
     del force_host_copy
     await _check_movable(session, volume, "migrate")
     vtype = await session.get(VolumeType, volume.volume_type_id)
@@ -79,9 +87,10 @@ async def migrate(
             raise BadRequest(
                 f"Invalid host: Destination host {key} must be different from the current host."
             )
-        if split_host(key)[0] not in await _reachable(session, volume):
-            raise _unreachable(volume, key)
-        target = await _claim_named(session, runtime, key, request, outcome)
+        route = (await _routes(session, volume)).get(split_host(key)[0])
+        if not isinstance(route, Route):
+            raise _unreachable(key, route)
+        target = await _claim_named(session, runtime, key, request, outcome, route)
     else:
         target = await _claim_best(session, runtime, request, outcome, volume)
     await _start(
@@ -116,24 +125,16 @@ async def retype_by_migration(
     return outcome
 
 
-async def _reachable(session: AsyncSession, volume: Volume) -> set[str]:
-    """The other backends the volume's agent serves. No data path between agents exists
-    yet (it needs attach, a later issue), so the agent that copies must hold both ends
-    and read the source locally."""
-    source = split_host(volume.host or "")[0]
-    agent = await session.scalar(select(Backend.agent_id).where(Backend.host == source))
-    if agent is None:
-        return set()
-    hosts = await session.scalars(
-        select(Backend.host).where(Backend.agent_id == agent, Backend.host != source)
-    )
-    return set(hosts)
+async def _routes(session: AsyncSession, volume: Volume) -> dict[str, Route | str]:
+    """The other backends a copy of the volume reaches (the same agent's, or another
+    agent's over iSCSI), or why it cannot reach them."""
+    return await crossagent.routes(session, split_host(volume.host or "")[0])
 
 
-def _unreachable(volume: Volume, key: str) -> BadRequest:
+def _unreachable(key: str, why: str | None) -> BadRequest:
     return BadRequest(
-        f"Invalid host: {key} is not served by the agent of {split_host(volume.host or '')[0]}; "
-        "migration copies data between the backends of one agent only in this release."
+        f"Invalid host: {key} cannot take a copy of the volume: "
+        f"{why or 'its backend has never reported'}."
     )
 
 
@@ -167,7 +168,9 @@ async def _check_movable(session: AsyncSession, volume: Volume, action: str) -> 
         select(Job.id)
         .where(
             Job.resource_id == volume.id,
-            Job.kind == jobkinds.REMOVE_VOLUME_COPY.name,
+            # Also the removal of an export for a copy: it names the copy's target,
+            # which a new copy between agents would make again.
+            Job.kind.in_((jobkinds.REMOVE_VOLUME_COPY.name, jobkinds.UNEXPORT_FOR_COPY.name)),
             Job.state.in_((jobs.PENDING, jobs.RUNNING)),
         )
         .limit(1)
@@ -180,7 +183,12 @@ async def _check_movable(session: AsyncSession, volume: Volume, action: str) -> 
 
 
 async def _claim_named(
-    session: AsyncSession, runtime: Runtime, key: str, request: VolumeRequest, outcome: Outcome
+    session: AsyncSession,
+    runtime: Runtime,
+    key: str,
+    request: VolumeRequest,
+    outcome: Outcome,
+    route: Route,
 ) -> Target:
     """The named pool, if it passes every filter for this volume, claimed."""
     why = runtime.scheduler.pool_passes(key, request, skip=("IgnoreAttemptedHostsFilter",))
@@ -197,7 +205,7 @@ async def _claim_named(
             "(claimed by others meanwhile)."
         )
     outcome.ledgers[split_host(key)] = allocated
-    return Target(key, pool_id)
+    return Target(key, pool_id, route)
 
 
 async def _claim_best(
@@ -207,16 +215,19 @@ async def _claim_best(
     outcome: Outcome,
     volume: Volume,
 ) -> Target:
-    """The best-ranked pool the volume's agent can copy to that the database accepts."""
-    reachable = await _reachable(session, volume)
+    """The best-ranked pool a copy of the volume reaches that the database accepts."""
+    routes = await _routes(session, volume)
     ranked = runtime.scheduler.select(request)
-    candidates = [p for p in ranked if p.host in reachable][:MAX_CLAIM_TRIES]
+    candidates = [p for p in ranked if isinstance(routes.get(p.host), Route)][:MAX_CLAIM_TRIES]
     claimed = await claim_first(session, runtime, candidates, request, outcome)
     if claimed is not None:
         pool, pool_id = claimed
-        return Target(pool.key, pool_id)
-    if ranked and not any(p.host in reachable for p in ranked):
-        raise _unreachable(volume, ranked[0].key)
+        route = routes[pool.host]
+        assert isinstance(route, Route)
+        return Target(pool.key, pool_id, route)
+    if ranked and not candidates:
+        why = routes.get(ranked[0].host)
+        raise _unreachable(ranked[0].key, why if isinstance(why, str) else None)
     raise BadRequest(runtime.scheduler.no_valid_backend_reason(request))
 
 
@@ -231,26 +242,43 @@ async def _start(
     status: str,
     new_type_id: str | None,
 ) -> None:
-    target_backend = split_host(target.key)[0]
     volume.previous_status = volume.status
     volume.status = status
     volume.migration_status = MigrationStatus.MIGRATING
     volume.updated_at = utcnow()
+    migration = jobkinds.MigrateVolumePayload(
+        volume=volume_ref(volume),
+        target=copy_ref(volume, target.key),
+        target_pool_id=target.pool_id,
+        thin=request.thin,
+        new_type_id=new_type_id,
+        qos_specs=await qos_specs.for_type(session, new_type_id or volume.volume_type_id),
+    )
+    if target.route.initiator is not None:  # another agent's pool: over the data path
+        crossagent.start_copy(
+            session, runtime, migration, target.route.initiator, outcome, ctx.request_id
+        )
+        return
+    _queue_migration(session, runtime, volume.id, migration, outcome, ctx.request_id)
+
+
+def _queue_migration(
+    session: AsyncSession,
+    runtime: Runtime,
+    volume_id: str,
+    migration: jobkinds.MigrateVolumePayload,
+    outcome: Outcome,
+    request_id: str | None,
+) -> None:
     jobs.enqueue(
         session,
         kind=jobkinds.MIGRATE_VOLUME,
-        payload=jobkinds.MigrateVolumePayload(
-            volume=volume_ref(volume),
-            target=copy_ref(volume, target.key),
-            target_pool_id=target.pool_id,
-            thin=request.thin,
-            new_type_id=new_type_id,
-            qos_specs=await qos_specs.for_type(session, new_type_id or volume.volume_type_id),
-        ),
-        backend=target_backend,
-        resource_id=volume.id,
+        payload=migration,
+        backend=split_host(migration.target.host or "")[0],
+        resource_id=volume_id,
         max_attempts=runtime.settings.job_max_attempts,
-        request_id=ctx.request_id,
+        request_id=request_id,
+        sealer=runtime.sealer,
     )
     outcome.job_queued = True
 
@@ -285,7 +313,11 @@ async def migrated(
     volume.migration_status = MigrationStatus.SUCCESS
     volume.updated_at = utcnow()
     target = target.model_copy(update={"provider_location": volume.provider_location})
-    queue_copy_removal(session, runtime, volume.id, source, target, outcome, job.request_id)
+    # A copy between agents: the source's export for it goes with the old copy.
+    unexport = payload.source_export is not None
+    queue_copy_removal(
+        session, runtime, volume.id, source, target, outcome, job.request_id, unexport=unexport
+    )
 
 
 async def migrate_failed(
@@ -296,6 +328,24 @@ async def migrate_failed(
     if volume.migration_status != MigrationStatus.MIGRATING:
         return
     payload = jobkinds.MIGRATE_VOLUME.load(job.payload)
+    await _give_up(session, runtime, job, volume, outcome, payload)
+    queue_copy_removal(
+        session, runtime, volume.id, payload.target, payload.volume, outcome, job.request_id
+    )
+    if payload.source_export is not None:
+        crossagent.queue_unexport(session, runtime, payload.volume, outcome, job.request_id)
+
+
+async def _give_up(
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    volume: Volume,
+    outcome: Outcome,
+    payload: jobkinds.MigrateVolumePayload,
+) -> None:
+    """The target's claim goes back and the volume returns to its status with
+    migration_status 'error' and a user message; the caller removes what was made."""
     target = payload.target
     outcome.ledgers[split_host(target.host or "")] = await claims.release(
         session, payload.target_pool_id, volume.size
@@ -303,7 +353,6 @@ async def migrate_failed(
     volume.status = volume.previous_status or VolumeStatus.AVAILABLE
     volume.migration_status = MigrationStatus.ERROR
     volume.updated_at = utcnow()
-    queue_copy_removal(session, runtime, volume.id, target, payload.volume, outcome, job.request_id)
     action = Action.RETYPE_VOLUME if payload.new_type_id else Action.MIGRATE_VOLUME
     await messages.about_volume(
         session,
@@ -313,6 +362,35 @@ async def migrate_failed(
         f"Copy to {target.host} failed: {jobs.failure_reason(job)}",
         job.request_id,
     )
+
+
+async def exported_for_copy(
+    session: AsyncSession,
+    runtime: Runtime,
+    job: Job,
+    volume: Volume,
+    outcome: Outcome,
+    result: jobkinds.CopyExported,
+) -> None:
+    """The source is exported for a copy to another agent: that agent pulls it now."""
+    payload = jobkinds.EXPORT_FOR_COPY.load(job.payload)
+    if volume.migration_status != MigrationStatus.MIGRATING:
+        crossagent.queue_unexport(session, runtime, payload.volume, outcome, job.request_id)
+        return
+    migration = crossagent.pull_job(runtime, payload, result)
+    _queue_migration(session, runtime, volume.id, migration, outcome, job.request_id)
+
+
+async def export_for_copy_failed(
+    session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
+) -> None:
+    """The source could not be exported (or read) for the copy: nothing was made on the
+    target; the claim goes back, and whatever export was made is removed."""
+    payload = jobkinds.EXPORT_FOR_COPY.load(job.payload)
+    crossagent.queue_unexport(session, runtime, payload.volume, outcome, job.request_id)
+    if volume.migration_status != MigrationStatus.MIGRATING:
+        return
+    await _give_up(session, runtime, job, volume, outcome, payload.migration)
 
 
 async def cleaned(
