@@ -12,32 +12,16 @@ import pytest
 from app.drivers import DriverError
 from app.drivers.backup import MANIFEST_NAME, BackupCorrupt, PosixBackupRepository, restore
 from app.drivers.backup.posix import read_manifest
+from tests.drivers.helpers import BACKUP_CHUNK, write_backup_volume
 from tests.helpers import file_mode as _mode
 
 MiB = 1024 * 1024
-CHUNK = MiB
+CHUNK = BACKUP_CHUNK
 BACKUP_ID = "5a1f0c3e-0000-4000-8000-00000000b001"
 
 
 def _volume(path: Path) -> bytes:
-    """8 MiB: random, text, a zero chunk written out, a hole, text tail (partial chunk)."""
-    random_part = os.urandom(CHUNK)
-    text = (b"the quick brown fox jumps over the lazy dog\n" * 40000)[:CHUNK]
-    with open(path, "wb") as out:
-        out.write(random_part)  # chunk 0
-        out.write(text)  # chunk 1
-        out.write(bytes(CHUNK))  # chunk 2: zeros written as data
-        out.seek(6 * CHUNK)  # chunks 3-5: a hole
-        out.write(text)  # chunk 6
-        out.write(text[: CHUNK // 2])  # chunk 7: half a chunk
-    return path.read_bytes()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> PosixBackupRepository:
-    repository = PosixBackupRepository(tmp_path / "repo", compression="zstd", chunk_bytes=CHUNK)
-    repository.do_setup()
-    return repository
+    return write_backup_volume(path, CHUNK)
 
 
 def test_backup_writes_manifest_objects_and_skips_holes(
