@@ -39,7 +39,8 @@ def test_backup_writes_manifest_objects_and_skips_holes(
     holes = [c["index"] for c in manifest["chunks"] if c.get("hole")]
     assert holes == [2, 3, 4, 5]
     stored = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST_NAME)
-    assert stored == [f"chunk-{i:08d}.zst" for i in (0, 1, 6, 7)]
+    # Random data is stored raw (zstd cannot shrink it), the rest compressed.
+    assert stored == ["chunk-00000000"] + [f"chunk-{i:08d}.zst" for i in (1, 6, 7)]
     assert result["object_count"] == manifest["object_count"] == 4
     assert seen[-1] == 100 and seen == sorted(seen)
 
@@ -47,7 +48,7 @@ def test_backup_writes_manifest_objects_and_skips_holes(
     text_object = (folder / by_index[1]["object"]).stat().st_size
     random_object = (folder / by_index[0]["object"]).stat().st_size
     assert text_object < CHUNK // 20  # text compresses well
-    assert random_object >= CHUNK  # random data does not (zstd stores it raw)
+    assert random_object == CHUNK  # random data does not: stored as it is
     assert by_index[7]["length"] == CHUNK // 2
 
 
@@ -228,7 +229,7 @@ def test_a_link_out_of_the_repository_is_never_followed(
     assert _tree(outside) == before
 
 
-@pytest.mark.parametrize("entry", ["chunk-00000000.zst", MANIFEST_NAME])
+@pytest.mark.parametrize("entry", ["chunk-00000000", "chunk-00000001.zst", MANIFEST_NAME])
 def test_an_entry_replaced_by_a_link_is_not_read_and_its_target_not_deleted(
     repo: PosixBackupRepository, tmp_path: Path, entry: str
 ) -> None:
@@ -249,3 +250,25 @@ def test_an_entry_replaced_by_a_link_is_not_read_and_its_target_not_deleted(
     repo.delete_backup(BACKUP_ID)
     assert not folder.exists()
     assert moved.read_bytes() == kept
+
+
+def test_holes_inside_chunks_read_back_as_zeros_whatever_the_buffer_held(
+    tmp_path: Path,
+) -> None:
+    """Chunk buffers are reused: the hole parts of a later chunk must not keep the bytes
+    of an earlier one."""
+    repository = PosixBackupRepository(tmp_path / "repo", chunk_bytes=CHUNK, workers=2)
+    repository.do_setup()
+    source = tmp_path / "volume"
+    with open(source, "wb") as out:
+        out.write(os.urandom(6 * CHUNK))  # chunks 0-5: random, fill every buffer
+        out.write(os.urandom(CHUNK // 8))  # chunk 6: data, then a hole
+        out.seek(8 * CHUNK - CHUNK // 8)
+        out.write(os.urandom(CHUNK // 8))  # chunk 7: a hole, then data
+        out.seek(9 * CHUNK + 4096)
+        out.write(b"x" * 4096)  # chunk 8: hole, data, hole
+        out.truncate(10 * CHUNK)
+    data = source.read_bytes()
+    repository.create_backup(BACKUP_ID, source)
+    repository.restore(BACKUP_ID, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == data

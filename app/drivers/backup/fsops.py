@@ -165,28 +165,32 @@ def tighten(fd: int) -> bool:
 # --- sparse reads and writes ------------------------------------------------------------
 
 
-def read_data(fd: int, offset: int, length: int) -> bytearray | None:
-    """The bytes of [offset, offset + length) of a volume, reading only its data extents
-    (a hole stays the zeros of a fresh buffer); None when the whole range is a hole.
-    Where the filesystem cannot tell (a block device, an old NFS) every byte is read."""
-    end = offset + length
+def read_data(fd: int, offset: int, buffer: bytearray) -> bool:
+    """Fill `buffer` with the volume's bytes at `offset`, reading only its data extents
+    (the holes between them are zeroed); False, and the buffer untouched, when the whole
+    range is a hole. Where the filesystem cannot tell (a block device, an old NFS) every
+    byte is read. The buffer is the caller's to reuse: allocating a fresh one per chunk
+    would zero it with the GIL held."""
+    end = offset + len(buffer)
     try:
         start = os.lseek(fd, offset, os.SEEK_DATA)
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # no data after offset at all
-            return None
+            return False
         if exc.errno != errno.EINVAL:  # EINVAL: SEEK_DATA not supported here
             raise
         start, sparse = offset, False
     else:
         sparse = True
     if start >= end:
-        return None
-    buffer = bytearray(length)  # calloc'ed: untouched pages cost nothing
+        return False
     view = memoryview(buffer)
+    filled = offset  # every byte before it is in the buffer
     while start < end:
+        _zero(view, filled - offset, start - offset)
         stop = min(os.lseek(fd, start, os.SEEK_HOLE), end) if sparse else end
         _read_into(fd, view[start - offset : stop - offset], start)
+        filled = start = stop
         if stop >= end:
             break
         try:
@@ -194,8 +198,15 @@ def read_data(fd: int, offset: int, length: int) -> bytearray | None:
         except OSError as exc:
             if exc.errno != errno.ENXIO:
                 raise
-            break
-    return buffer
+            start = end
+    _zero(view, filled - offset, end - offset)
+    return True
+
+
+def _zero(view: memoryview, start: int, stop: int) -> None:
+    for at in range(start, stop, MiB):
+        size = min(MiB, stop - at)
+        view[at : at + size] = _ZEROS[:size]
 
 
 def _read_into(fd: int, view: memoryview, offset: int) -> None:
@@ -213,23 +224,22 @@ SPARSE_BLOCK = 128 * 1024
 
 
 def is_zero(data: bytes | bytearray) -> bool:
-    # Slices of bytes/bytearray compare with memcmp (a memoryview compares item by item).
-    for start in range(0, len(data), MiB):
-        part = data[start : start + MiB]
-        if part != _ZEROS[: len(part)]:
-            return False
-    return True
+    return all(_zero_at(data, start, MiB) for start in range(0, len(data), MiB))
+
+
+def _zero_at(data: bytes | bytearray, start: int, block: int) -> bool:
+    """Whether data[start:start + block] is all zeros (startswith compares in place,
+    with memcmp: no copy, unlike a slice, and no per-item loop, unlike a memoryview)."""
+    return data.startswith(_ZEROS[: min(block, len(data) - start)], start)
 
 
 def write_sparse(fd: int, data: bytes | bytearray, offset: int) -> None:
     """Write `data` at `offset` of a file whose range holds zeros already (a hole):
     blocks of zeros are skipped, so they stay holes."""
-    zero = _ZEROS[:SPARSE_BLOCK]
     view = memoryview(data)
     run = None  # start of the pending run of non-zero blocks
     for start in range(0, len(data), SPARSE_BLOCK):
-        part = data[start : start + SPARSE_BLOCK]
-        if part == zero[: len(part)]:
+        if _zero_at(data, start, SPARSE_BLOCK):
             if run is not None:
                 write_all(fd, view[run:start], offset + run)
                 run = None

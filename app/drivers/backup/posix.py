@@ -99,6 +99,9 @@ __all__ = [
 MiB = 1024 * 1024
 # zstd level 3 is zstd's own default: fast enough to keep up with a disk.
 ZSTD_LEVEL = 3
+# A chunk that zstd shrinks by less than 2% is stored raw (no suffix).
+INCOMPRESSIBLE = 0.98
+ZSTD_SUFFIX = ".zst"
 DEPENDENT_PREFIX = "dependent-"
 # Where a delete puts the manifest while it makes sure nothing references the backup.
 DELETING_NAME = ".manifest.deleting"
@@ -308,40 +311,45 @@ class PosixBackupRepository:
         chunks: list[Chunk] = []
         workers = self.threads
         zeros = memoryview(bytes(0))
-        window: deque[tuple[int, Future[Chunk], Future[None]]] = deque()
+        # Chunk buffers, reused once their chunk is stored and hashed.
+        free: list[bytearray] = []
+        window: deque[tuple[int, bytearray, Future[Chunk], Future[None]]] = deque()
         with opened(fd), ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as hasher:
             size = os.lseek(fd, 0, os.SEEK_END)
 
             def settle() -> None:
-                end, entry, hashed = window.popleft()
+                end, buffer, entry, hashed = window.popleft()
                 chunks.append(entry.result())
                 hashed.result()
+                free.append(buffer)
                 if progress is not None:
                     progress(int(100 * end / size))
 
             try:
                 for index, offset in enumerate(range(0, size, self.chunk_bytes)):
                     length = min(self.chunk_bytes, size - offset)
-                    data = read_data(fd, offset, length)
+                    buffer = free.pop() if free and length == self.chunk_bytes else None
+                    if buffer is None:
+                        buffer = bytearray(length)
                     entry: Future[Chunk]
-                    if data is None:
+                    if read_data(fd, offset, buffer):
+                        entry = pool.submit(
+                            self._chunk, folder, index, offset, buffer, base.get(index)
+                        )
+                        hashed = hasher.submit(whole.update, buffer)
+                    else:
                         if len(zeros) < length:
                             zeros = memoryview(bytes(self.chunk_bytes))
                         entry = Future()
                         entry.set_result(_hole(index, offset, length))
                         hashed = hasher.submit(whole.update, zeros[:length])
-                    else:
-                        entry = pool.submit(
-                            self._chunk, folder, index, offset, data, base.get(index)
-                        )
-                        hashed = hasher.submit(whole.update, data)
-                    window.append((offset + length, entry, hashed))
+                    window.append((offset + length, buffer, entry, hashed))
                     while len(window) > workers + 1:
                         settle()
                 while window:
                     settle()
             except BaseException:
-                for _, entry, hashed in window:
+                for _, _, entry, hashed in window:
                     entry.cancel()
                     hashed.cancel()
                 raise
@@ -358,12 +366,17 @@ class PosixBackupRepository:
         digest = hashlib.sha256(data).hexdigest()
         if base is not None and base["sha256"] == digest and int(base["length"]) == len(data):
             return {"index": index, "offset": offset, **base}
+        body: bytes | bytearray = data
+        name = f"chunk-{index:08d}"
+        object_digest = digest
         if self.compression == "zstd":
             compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
-            body: bytes | bytearray = compressor.compress(data)
-            name = f"chunk-{index:08d}.zst"
-        else:
-            body, name = data, f"chunk-{index:08d}"
+            packed = compressor.compress(data)
+            # What zstd cannot shrink is stored raw: restoring it costs no decompression
+            # and one hash (the object is the chunk).
+            if len(packed) < len(data) * INCOMPRESSIBLE:
+                body, name = packed, f"{name}{ZSTD_SUFFIX}"
+                object_digest = hashlib.sha256(body).hexdigest()
         write_file(folder, name, body)
         return {
             "index": index,
@@ -372,7 +385,7 @@ class PosixBackupRepository:
             "sha256": digest,
             "object": name,
             "object_bytes": len(body),
-            "object_sha256": hashlib.sha256(body).hexdigest(),
+            "object_sha256": object_digest,
         }
 
     # --- delete -------------------------------------------------------------------------
@@ -593,18 +606,17 @@ def restore(
 
 @dataclass(frozen=True)
 class _Source:
-    """Where a chunk's object is: the folder's descriptor, which backup that is (for
-    messages) and how its objects are compressed."""
+    """Where a chunk's object is: the folder's descriptor and which backup that is (for
+    messages). Whether it is compressed is in its name (".zst")."""
 
     folder: int
     backup: str
-    compression: str
 
 
 def _sources(folder: int, label: str, manifest: Manifest, backups: _Backups) -> dict[int, _Source]:
     """Each stored chunk's source, checked before a byte is written: every referenced
     backup exists, is complete, and its manifest holds the very object referenced."""
-    own = _Source(folder, label, str(manifest["compression"]))
+    own = _Source(folder, label)
     sources: dict[int, _Source] = {}
     theirs: dict[BackupRef, tuple[_Source, dict[int, Chunk]]] = {}
     for chunk in manifest["chunks"]:
@@ -631,7 +643,7 @@ def _sources(folder: int, label: str, manifest: Manifest, backups: _Backups) -> 
             }
             fd = backups.folder(ref)
             assert fd is not None
-            theirs[ref] = (_Source(fd, str(ref), str(other["compression"])), stored)
+            theirs[ref] = (_Source(fd, str(ref)), stored)
         source, stored = theirs[ref]
         held = stored.get(index)
         if held is None or any(held[key] != chunk[key] for key in _OBJECT_FIELDS):
@@ -721,15 +733,17 @@ def _read_chunk(source: _Source, label: str, chunk: Chunk) -> bytes:
         raise BackupCorrupt(f"backup {label}: chunk {index}: {exc}") from None
     if hashlib.sha256(body).hexdigest() != chunk["object_sha256"]:
         raise BackupCorrupt(f"backup {label}: chunk {index}: {where} is corrupt (sha256 differs)")
-    if source.compression == "zstd":
+    if name.endswith(ZSTD_SUFFIX):
         try:
             data = zstandard.ZstdDecompressor().decompress(
                 body, max_output_size=int(chunk["length"])
             )
         except zstandard.ZstdError as exc:
             raise BackupCorrupt(f"backup {label}: chunk {index}: {where}: {exc}") from None
+        intact = hashlib.sha256(data).hexdigest() == chunk["sha256"]
     else:
-        data = body
-    if len(data) != int(chunk["length"]) or hashlib.sha256(data).hexdigest() != chunk["sha256"]:
+        # A raw object is the chunk: the object's sha256 just checked is the chunk's.
+        data, intact = body, chunk["object_sha256"] == chunk["sha256"]
+    if len(data) != int(chunk["length"]) or not intact:
         raise BackupCorrupt(f"backup {label}: chunk {index} checksum differs ({where})")
     return data
