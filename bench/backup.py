@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -102,22 +103,34 @@ def change_one_percent(path: Path, chunk_bytes: int, seed: int) -> tuple[int, in
     return pieces * PIECE, len(chunks)
 
 
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its finished children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def timed(action: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds of `action`."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     action()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def run(*argv: str) -> None:
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
 
 
-def median_of(runs: int, setup: Callable[[], object], action: Callable[[], object]) -> float:
-    times = []
+def median_of(
+    runs: int, setup: Callable[[], object], action: Callable[[], object]
+) -> tuple[float, float]:
+    """Median wall and CPU seconds of `runs` runs."""
+    walls, cpus = [], []
     for _ in range(runs):
         setup()
-        times.append(timed(action))
-    return statistics.median(times)
+        wall, cpu = timed(action)
+        walls.append(wall)
+        cpus.append(cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -145,8 +158,8 @@ def main() -> None:
     print(f"command: {figures['command']}")
     print(f"machine: {figures['machine']}")
     for name in ("reference_backup", "backup", "reference_restore", "restore", "incremental"):
-        seconds = figures["seconds"][name]
-        print(f"{name:18} {seconds:7.3f} s  {size / seconds:8.1f} MiB/s")
+        seconds, cpu = figures["seconds"][name], figures["cpu_seconds"][name]
+        print(f"{name:18} {seconds:7.3f} s  {size / seconds:8.1f} MiB/s  CPU {cpu:7.3f} s")
     for name, value in figures["ratios"].items():
         print(f"{name:34} {value:6.2f}")
     print(
@@ -164,6 +177,7 @@ def bench(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     repo.do_setup()
     packed, unpacked = work / "volume.zst", work / "volume.out"
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
     def reference_backup() -> None:
         run("zstd", "-3", "-q", "-f", "-o", str(packed), str(source))
@@ -174,17 +188,19 @@ def bench(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         run("sha256sum", str(unpacked))
 
     full: dict[str, Any] = {}
-    seconds["reference_backup"] = median_of(args.runs, lambda: None, reference_backup)
-    seconds["reference_restore"] = median_of(
+    seconds["reference_backup"], cpu["reference_backup"] = median_of(
+        args.runs, lambda: None, reference_backup
+    )
+    seconds["reference_restore"], cpu["reference_restore"] = median_of(
         args.runs, lambda: unpacked.unlink(missing_ok=True), reference_restore
     )
-    seconds["backup"] = median_of(
+    seconds["backup"], cpu["backup"] = median_of(
         args.runs,
         lambda: repo.delete_backup("full"),
         lambda: full.update(repo.create_backup("full", source)),
     )
     restored = work / "restored"
-    seconds["restore"] = median_of(
+    seconds["restore"], cpu["restore"] = median_of(
         args.runs, lambda: restored.unlink(missing_ok=True), lambda: repo.restore("full", restored)
     )
     expected = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -195,7 +211,7 @@ def bench(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     changed_bytes, changed_chunks = change_one_percent(source, repo.chunk_bytes, args.seed + 1)
     incremental: dict[str, Any] = {}
-    seconds["incremental"] = median_of(
+    seconds["incremental"], cpu["incremental"] = median_of(
         args.runs,
         lambda: repo.delete_backup("incremental"),
         lambda: incremental.update(repo.create_backup("incremental", source, parent="full")),
@@ -212,10 +228,14 @@ def bench(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         "chunk_mib": args.chunk_mib,
         "workers": repo.threads,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "ratios": {
             "backup throughput / reference": seconds["reference_backup"] / seconds["backup"],
             "restore throughput / reference": seconds["reference_restore"] / seconds["restore"],
             "incremental time / full backup": seconds["incremental"] / seconds["backup"],
+            "backup CPU / reference CPU": cpu["backup"] / cpu["reference_backup"],
+            "restore CPU / reference CPU": cpu["restore"] / cpu["reference_restore"],
+            "incremental CPU / full backup CPU": cpu["incremental"] / cpu["backup"],
         },
         "stored_mib": {
             "full": full["stored_bytes"] / MiB,
