@@ -99,6 +99,8 @@ __all__ = [
 MiB = 1024 * 1024
 # zstd level 3 is zstd's own default: fast enough to keep up with a disk.
 ZSTD_LEVEL = 3
+# Chunks in flight per worker (read ahead of the slowest); each costs a chunk of memory.
+AHEAD = 2
 # A chunk that zstd shrinks by less than 2% is stored raw (no suffix).
 INCOMPRESSIBLE = 0.98
 ZSTD_SUFFIX = ".zst"
@@ -344,7 +346,7 @@ class PosixBackupRepository:
                         entry.set_result(_hole(index, offset, length))
                         hashed = hasher.submit(whole.update, zeros[:length])
                     window.append((offset + length, buffer, entry, hashed))
-                    while len(window) > workers + 1:
+                    while len(window) > workers * AHEAD:
                         settle()
                 while window:
                     settle()
@@ -705,7 +707,7 @@ def _restore(
             try:
                 for chunk in manifest["chunks"]:
                     window.append((chunk, pool.submit(load, chunk)))
-                    while len(window) > workers + 1:
+                    while len(window) > workers * AHEAD:
                         settle()
                 while window:
                     settle()
