@@ -162,9 +162,10 @@ def main() -> None:
         print(f"{name:18} {seconds:7.3f} s  {size / seconds:8.1f} MiB/s  CPU {cpu:7.3f} s")
     for name, value in figures["ratios"].items():
         print(f"{name:34} {value:6.2f}")
+    stored = figures["stored_mib"]
     print(
-        f"stored: full {figures['stored_mib']['full']:.1f} MiB, incremental "
-        f"{figures['stored_mib']['incremental']:.1f} MiB ({figures['changed']})"
+        f"stored: full {stored['full']:.1f} MiB (reference .zst {stored['reference']:.1f} MiB),"
+        f" incremental {stored['incremental']:.1f} MiB ({figures['changed']})"
     )
 
 
