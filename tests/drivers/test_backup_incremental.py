@@ -20,6 +20,7 @@ CHUNK = BACKUP_CHUNK
 FULL = "00000000-0000-4000-8000-0000000000f1"
 INC1 = "00000000-0000-4000-8000-0000000000a1"
 INC2 = "00000000-0000-4000-8000-0000000000a2"
+V1_SHA256 = "1355d48b9003b5f6209e715948389ef622bf25a9eb0e09eb95113ea96fcb600f"
 
 
 def _objects(folder: Path) -> list[int]:
@@ -244,3 +245,21 @@ def test_a_grown_volume_stores_its_new_tail(repo: PosixBackupRepository, tmp_pat
     repo.create_backup(INC1, volume, parent=FULL)
     assert _objects(repo.backup_dir(INC1, None)) == [7, 9]
     assert _restored(repo, INC1, tmp_path / "out") == _sha(grown)
+
+
+def test_a_recorded_version_1_backup_restores_and_parents_an_incremental(
+    tmp_path: Path,
+) -> None:
+    """A backup written by the version 1 driver (tests/drivers/data/backup-v1: 64 KiB
+    chunks, a hole, a partial tail)."""
+    root = tmp_path / "repo"
+    shutil.copytree(Path(__file__).parent / "data" / "backup-v1", root)
+    repo = PosixBackupRepository(root, chunk_bytes=64 * 1024)
+    repo.do_setup()
+    assert read_manifest(repo.backup_dir("v1-backup", None))["version"] == 1
+    result = repo.restore("v1-backup", tmp_path / "volume")
+    data = (tmp_path / "volume").read_bytes()
+    assert result["sha256"] == _sha(data) == V1_SHA256 and len(data) == 197108
+
+    assert repo.create_backup(INC1, tmp_path / "volume", parent="v1-backup")["object_count"] == 0
+    assert _restored(repo, INC1, tmp_path / "again") == V1_SHA256
