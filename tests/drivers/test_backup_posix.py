@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from app.drivers import DriverError
 from app.drivers.backup import MANIFEST_NAME, BackupCorrupt, PosixBackupRepository, restore
 from app.drivers.backup.posix import read_manifest
+from tests.conftest import need
 from tests.drivers.helpers import BACKUP_CHUNK, write_backup_volume
 from tests.helpers import file_mode as _mode
 
@@ -78,7 +81,7 @@ def test_uncompressed_repository_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / "out").read_bytes() == data
 
 
-@pytest.mark.parametrize("damage", ["flip", "missing", "manifest-sha"])
+@pytest.mark.parametrize("damage", ["flip", "missing", "manifest-sha", "offset"])
 def test_restore_detects_corruption(
     repo: PosixBackupRepository, tmp_path: Path, damage: str
 ) -> None:
@@ -95,7 +98,10 @@ def test_restore_detects_corruption(
         victim.unlink()
     else:
         manifest = read_manifest(folder)
-        manifest["sha256"] = "0" * 64
+        if damage == "offset":  # a write past the volume's end
+            manifest["chunks"][6]["offset"] = 64 * CHUNK
+        else:
+            manifest["sha256"] = "0" * 64
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(BackupCorrupt):
         restore(folder, tmp_path / "restored")
@@ -272,3 +278,33 @@ def test_holes_inside_chunks_read_back_as_zeros_whatever_the_buffer_held(
     repository.create_backup(BACKUP_ID, source)
     repository.restore(BACKUP_ID, tmp_path / "out")
     assert (tmp_path / "out").read_bytes() == data
+
+
+def test_restore_onto_a_block_device_discards_its_zeros(
+    repo: PosixBackupRepository, tmp_path: Path
+) -> None:
+    """A block device gets every byte right, but holes and runs of zeros are discarded
+    (a loop device punches them out of its backing file), not written."""
+    need(os.geteuid() == 0 and bool(shutil.which("losetup")), "root with losetup")
+    source = tmp_path / "volume"
+    data = _volume(source)
+    repo.create_backup(BACKUP_ID, source)
+    backing = tmp_path / "disk"
+    backing.write_bytes(b"\xff" * (8 * CHUNK))  # stale bytes everywhere
+    attached = subprocess.run(
+        ["losetup", "--find", "--show", str(backing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    need(attached.returncode == 0, f"a loop device ({attached.stderr.strip()})")
+    device = attached.stdout.strip()
+    try:
+        repo.restore(BACKUP_ID, Path(device))
+        with open(device, "rb") as disk:
+            assert disk.read(len(data)) == data
+    finally:
+        subprocess.run(["losetup", "-d", device], check=False, timeout=60)
+    # Chunks 2-5 (zeros and a hole) are no longer stored in the backing file.
+    assert backing.stat().st_blocks * 512 <= 8 * CHUNK - 4 * CHUNK

@@ -7,6 +7,8 @@ runs of zeros are never written to a file)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import os
 import re
@@ -233,17 +235,43 @@ def _zero_at(data: bytes | bytearray, start: int, block: int) -> bool:
     return data.startswith(_ZEROS[: min(block, len(data) - start)], start)
 
 
-def write_sparse(fd: int, data: bytes | bytearray, offset: int) -> None:
-    """Write `data` at `offset` of a file whose range holds zeros already (a hole):
-    blocks of zeros are skipped, so they stay holes."""
+def write_sparse(fd: int, data: bytes | bytearray, offset: int, *, holes: bool = True) -> None:
+    """Write `data` at `offset` without writing its runs of zeros: into a file whose
+    range is a hole already (`holes`), they are skipped; into a block device, they are
+    zeroed with `zero_range` (discarded where the device can)."""
     view = memoryview(data)
     run = None  # start of the pending run of non-zero blocks
+    zeros = None  # start of the pending run of zero blocks (block devices)
     for start in range(0, len(data), SPARSE_BLOCK):
         if _zero_at(data, start, SPARSE_BLOCK):
             if run is not None:
                 write_all(fd, view[run:start], offset + run)
                 run = None
-        elif run is None:
-            run = start
+            if zeros is None:
+                zeros = start
+        else:
+            if zeros is not None and not holes:
+                zero_range(fd, offset + zeros, start - zeros)
+            zeros = None
+            if run is None:
+                run = start
     if run is not None:
         write_all(fd, view[run:], offset + run)
+    if zeros is not None and not holes:
+        zero_range(fd, offset + zeros, len(data) - zeros)
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+def zero_range(fd: int, offset: int, length: int) -> None:
+    """Make [offset, offset + length) of a block device read as zeros: discarded when the
+    device guarantees discarded blocks read as zeros (fallocate PUNCH_HOLE, as a loop
+    device or a thin LV does), written with zeros otherwise."""
+    if _libc.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+        return
+    for at in range(offset, offset + length, MiB):
+        write_all(fd, _ZEROS[: min(MiB, offset + length - at)], at)

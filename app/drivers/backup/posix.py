@@ -63,9 +63,9 @@ from app.drivers.backup.fsops import (
     remove_tree,
     safe_name,
     tighten,
-    write_all,
     write_file,
     write_sparse,
+    zero_range,
 )
 from app.drivers.backup.manifest import (
     DEFAULT_CONTAINER,
@@ -621,10 +621,13 @@ def _sources(folder: int, label: str, manifest: Manifest, backups: _Backups) -> 
     own = _Source(folder, label)
     sources: dict[int, _Source] = {}
     theirs: dict[BackupRef, tuple[_Source, dict[int, Chunk]]] = {}
+    size = int(manifest["size_bytes"])
     for chunk in manifest["chunks"]:
+        index, offset, length = int(chunk["index"]), int(chunk["offset"]), int(chunk["length"])
+        if offset < 0 or length < 0 or offset + length > size:
+            raise BackupCorrupt(f"backup {label}: chunk {index} lies outside the volume")
         if chunk.get("hole"):
             continue
-        index = int(chunk["index"])
         ref = owner(chunk)
         if ref is None:
             sources[index] = own
@@ -687,13 +690,10 @@ def _restore(
         offset, length = int(chunk["offset"]), int(chunk["length"])
         if chunk.get("hole"):
             if not regular:
-                write_all(fd, zeros[:length], offset)
+                zero_range(fd, offset, length)
             return None
         data = _read_chunk(sources[int(chunk["index"])], label, chunk)
-        if regular:
-            write_sparse(fd, data, offset)
-        else:
-            write_all(fd, data, offset)
+        write_sparse(fd, data, offset, holes=regular)
         return data
 
     try:
