@@ -99,8 +99,10 @@ __all__ = [
 MiB = 1024 * 1024
 # zstd level 3 is zstd's own default: fast enough to keep up with a disk.
 ZSTD_LEVEL = 3
-# Chunks in flight per worker (read ahead of the slowest); each costs a chunk of memory.
+# Chunks in flight per worker (read ahead of the slowest); each costs a chunk of
+# memory, and all of them together at most IN_FLIGHT_BYTES (at least two chunks).
 AHEAD = 2
+IN_FLIGHT_BYTES = 256 * MiB
 # A chunk that zstd shrinks by less than 2% is stored raw (no suffix).
 INCOMPRESSIBLE = 0.98
 ZSTD_SUFFIX = ".zst"
@@ -120,6 +122,11 @@ class BackupInUse(DriverError):
 
 def default_workers() -> int:
     return max(2, min(8, os.cpu_count() or 2))
+
+
+def in_flight(workers: int, chunk_bytes: int) -> int:
+    """How many chunks may be read ahead of the oldest one not finished."""
+    return max(2, min(workers * AHEAD, IN_FLIGHT_BYTES // max(chunk_bytes, 1)))
 
 
 @dataclass(frozen=True)
@@ -312,6 +319,7 @@ class PosixBackupRepository:
         whole = hashlib.sha256()
         chunks: list[Chunk] = []
         workers = self.threads
+        ahead = in_flight(workers, self.chunk_bytes)
         zeros = memoryview(bytes(0))
         # Chunk buffers, reused once their chunk is stored and hashed.
         free: list[bytearray] = []
@@ -346,7 +354,7 @@ class PosixBackupRepository:
                         entry.set_result(_hole(index, offset, length))
                         hashed = hasher.submit(whole.update, zeros[:length])
                     window.append((offset + length, buffer, entry, hashed))
-                    while len(window) > workers * AHEAD:
+                    while len(window) > ahead:
                         settle()
                 while window:
                     settle()
@@ -672,6 +680,7 @@ def _restore(
     size = int(manifest["size_bytes"])
     sources = _sources(folder, label, manifest, backups)
     workers = workers or default_workers()
+    ahead = in_flight(workers, int(manifest["chunk_bytes"]))
     whole = hashlib.sha256()
     zeros = memoryview(bytes(min(int(manifest["chunk_bytes"]), size)))
     regular = not target.exists() or target.is_file()
@@ -707,7 +716,7 @@ def _restore(
             try:
                 for chunk in manifest["chunks"]:
                     window.append((chunk, pool.submit(load, chunk)))
-                    while len(window) > workers * AHEAD:
+                    while len(window) > ahead:
                         settle()
                 while window:
                     settle()
