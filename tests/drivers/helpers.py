@@ -135,3 +135,12 @@ def rewrite_chunks(path: Path, chunk: int, indexes: list[int]) -> bytes:
             out.seek(index * chunk)
             out.write(os.urandom(1024))
     return path.read_bytes()
+
+
+def backed_up_volume(repo: Any, folder: Path, backup_id: str) -> tuple[Path, bytes]:
+    """A volume file (`write_backup_volume`) in `folder`, backed up in `repo` (a
+    PosixBackupRepository) as `backup_id`: its path and bytes."""
+    volume = folder / "volume"
+    data = write_backup_volume(volume, BACKUP_CHUNK)
+    repo.create_backup(backup_id, volume)
+    return volume, data

@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 from app.drivers.backup import MANIFEST_NAME, BackupCorrupt, BackupInUse, PosixBackupRepository
-from tests.drivers.helpers import BACKUP_CHUNK, rewrite_chunks, write_backup_volume
+from tests.drivers.helpers import (
+    BACKUP_CHUNK,
+    backed_up_volume,
+    rewrite_chunks,
+    write_backup_volume,
+)
 
 CHUNK = BACKUP_CHUNK
 FULL = "00000000-0000-4000-8000-0000000000f1"
@@ -90,9 +95,7 @@ def test_a_killed_backup_has_no_manifest_and_a_retry_works(
 def test_a_killed_incremental_holds_its_parent_until_it_is_deleted(
     repo: PosixBackupRepository, tmp_path: Path
 ) -> None:
-    source = tmp_path / "volume"
-    write_backup_volume(source, CHUNK)
-    repo.create_backup(FULL, source)
+    source, _ = backed_up_volume(repo, tmp_path, FULL)
     changed = rewrite_chunks(source, CHUNK, [0, 7])
     _kill_halfway(repo, source, CHILD, FULL)
 

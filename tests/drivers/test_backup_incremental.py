@@ -14,7 +14,12 @@ import pytest
 from app.drivers import DriverError
 from app.drivers.backup import MANIFEST_NAME, BackupCorrupt, BackupInUse, PosixBackupRepository
 from app.drivers.backup.posix import read_manifest, restore
-from tests.drivers.helpers import BACKUP_CHUNK, rewrite_chunks, write_backup_volume
+from tests.drivers.helpers import (
+    BACKUP_CHUNK,
+    backed_up_volume,
+    rewrite_chunks,
+    write_backup_volume,
+)
 
 CHUNK = BACKUP_CHUNK
 FULL = "00000000-0000-4000-8000-0000000000f1"
@@ -151,9 +156,7 @@ def test_a_marker_of_a_backup_that_is_gone_does_not_block_a_delete(
 def test_deleting_a_parent_while_a_child_is_being_created_is_refused(
     repo: PosixBackupRepository, tmp_path: Path
 ) -> None:
-    volume = tmp_path / "volume"
-    write_backup_volume(volume, CHUNK)
-    repo.create_backup(FULL, volume)
+    volume, _ = backed_up_volume(repo, tmp_path, FULL)
     data = rewrite_chunks(volume, CHUNK, [6])
     refused: list[Exception] = []
 
@@ -211,9 +214,7 @@ def test_a_missing_parent_is_refused(repo: PosixBackupRepository, tmp_path: Path
 def test_a_parent_object_gone_missing_is_stored_again(
     repo: PosixBackupRepository, tmp_path: Path
 ) -> None:
-    volume = tmp_path / "volume"
-    data = write_backup_volume(volume, CHUNK)
-    repo.create_backup(FULL, volume)
+    volume, data = backed_up_volume(repo, tmp_path, FULL)
     (repo.backup_dir(FULL, None) / "chunk-00000001.zst").unlink()
     repo.create_backup(INC1, volume, parent=FULL)
     assert _objects(repo.backup_dir(INC1, None)) == [1]
@@ -223,9 +224,7 @@ def test_a_parent_object_gone_missing_is_stored_again(
 def test_a_version_1_manifest_still_restores_and_parents_an_incremental(
     repo: PosixBackupRepository, tmp_path: Path
 ) -> None:
-    volume = tmp_path / "volume"
-    data = write_backup_volume(volume, CHUNK)
-    repo.create_backup(FULL, volume)
+    volume, data = backed_up_volume(repo, tmp_path, FULL)
     folder = repo.backup_dir(FULL, None)
     manifest = read_manifest(folder)
     v1 = {k: v for k, v in manifest.items() if k not in ("container", "parent", "depends_on")}
@@ -238,9 +237,7 @@ def test_a_version_1_manifest_still_restores_and_parents_an_incremental(
 
 
 def test_a_grown_volume_stores_its_new_tail(repo: PosixBackupRepository, tmp_path: Path) -> None:
-    volume = tmp_path / "volume"
-    write_backup_volume(volume, CHUNK)
-    repo.create_backup(FULL, volume)
+    volume, _ = backed_up_volume(repo, tmp_path, FULL)
     grown = rewrite_chunks(volume, CHUNK, [9])  # chunk 7 fills up, 8 is a hole, 9 is new
     repo.create_backup(INC1, volume, parent=FULL)
     assert _objects(repo.backup_dir(INC1, None)) == [7, 9]
