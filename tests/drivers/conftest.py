@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from app.drivers.backup import PosixBackupRepository
 from tests.conftest import need
+from tests.drivers.helpers import BACKUP_CHUNK
 
 
 def _run(*argv: str) -> None:
@@ -38,3 +40,11 @@ def xfs_folder(tmp_path: Path) -> Iterator[Path]:
         yield mountpoint
     finally:
         subprocess.run(["umount", str(mountpoint)], check=False, timeout=60)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> PosixBackupRepository:
+    """A backup repository (zstd, chunks of BACKUP_CHUNK) in the test's folder."""
+    repository = PosixBackupRepository(tmp_path / "repo", chunk_bytes=BACKUP_CHUNK)
+    repository.do_setup()
+    return repository

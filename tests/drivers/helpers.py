@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,3 +105,42 @@ class PlainDriver(VolumeDriver):
 
     def extend_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
         pass
+
+
+# --- backup repository volumes ------------------------------------------------------------
+
+BACKUP_CHUNK = 1024 * 1024
+BACKUP_TEXT = b"the quick brown fox jumps over the lazy dog\n"
+
+
+def write_backup_volume(path: Path, chunk: int) -> bytes:
+    """8 chunks: random, text, a zero chunk written out, a hole (chunks 3-5), text, and
+    half a chunk of text; returns the bytes."""
+    text = (BACKUP_TEXT * (chunk // len(BACKUP_TEXT) + 1))[:chunk]
+    with open(path, "wb") as out:
+        out.write(os.urandom(chunk))  # chunk 0
+        out.write(text)  # chunk 1
+        out.write(bytes(chunk))  # chunk 2: zeros written as data
+        out.seek(6 * chunk)  # chunks 3-5: a hole
+        out.write(text)  # chunk 6
+        out.write(text[: chunk // 2])  # chunk 7: half a chunk
+    return path.read_bytes()
+
+
+def rewrite_chunks(path: Path, chunk: int, indexes: list[int]) -> bytes:
+    """Overwrite the first KiB of each chunk in `indexes` with random bytes (growing the
+    file when a chunk lies past its end); returns the new bytes."""
+    with open(path, "r+b") as out:
+        for index in indexes:
+            out.seek(index * chunk)
+            out.write(os.urandom(1024))
+    return path.read_bytes()
+
+
+def backed_up_volume(repo: Any, folder: Path, backup_id: str) -> tuple[Path, bytes]:
+    """A volume file (`write_backup_volume`) in `folder`, backed up in `repo` (a
+    PosixBackupRepository) as `backup_id`: its path and bytes."""
+    volume = folder / "volume"
+    data = write_backup_volume(volume, BACKUP_CHUNK)
+    repo.create_backup(backup_id, volume)
+    return volume, data

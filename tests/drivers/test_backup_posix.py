@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,32 +14,17 @@ import pytest
 from app.drivers import DriverError
 from app.drivers.backup import MANIFEST_NAME, BackupCorrupt, PosixBackupRepository, restore
 from app.drivers.backup.posix import read_manifest
+from tests.conftest import need
+from tests.drivers.helpers import BACKUP_CHUNK, write_backup_volume
 from tests.helpers import file_mode as _mode
 
 MiB = 1024 * 1024
-CHUNK = MiB
+CHUNK = BACKUP_CHUNK
 BACKUP_ID = "5a1f0c3e-0000-4000-8000-00000000b001"
 
 
 def _volume(path: Path) -> bytes:
-    """8 MiB: random, text, a zero chunk written out, a hole, text tail (partial chunk)."""
-    random_part = os.urandom(CHUNK)
-    text = (b"the quick brown fox jumps over the lazy dog\n" * 40000)[:CHUNK]
-    with open(path, "wb") as out:
-        out.write(random_part)  # chunk 0
-        out.write(text)  # chunk 1
-        out.write(bytes(CHUNK))  # chunk 2: zeros written as data
-        out.seek(6 * CHUNK)  # chunks 3-5: a hole
-        out.write(text)  # chunk 6
-        out.write(text[: CHUNK // 2])  # chunk 7: half a chunk
-    return path.read_bytes()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> PosixBackupRepository:
-    repository = PosixBackupRepository(tmp_path / "repo", compression="zstd", chunk_bytes=CHUNK)
-    repository.do_setup()
-    return repository
+    return write_backup_volume(path, CHUNK)
 
 
 def test_backup_writes_manifest_objects_and_skips_holes(
@@ -55,7 +42,8 @@ def test_backup_writes_manifest_objects_and_skips_holes(
     holes = [c["index"] for c in manifest["chunks"] if c.get("hole")]
     assert holes == [2, 3, 4, 5]
     stored = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST_NAME)
-    assert stored == [f"chunk-{i:08d}.zst" for i in (0, 1, 6, 7)]
+    # Random data is stored raw (zstd cannot shrink it), the rest compressed.
+    assert stored == ["chunk-00000000"] + [f"chunk-{i:08d}.zst" for i in (1, 6, 7)]
     assert result["object_count"] == manifest["object_count"] == 4
     assert seen[-1] == 100 and seen == sorted(seen)
 
@@ -63,7 +51,7 @@ def test_backup_writes_manifest_objects_and_skips_holes(
     text_object = (folder / by_index[1]["object"]).stat().st_size
     random_object = (folder / by_index[0]["object"]).stat().st_size
     assert text_object < CHUNK // 20  # text compresses well
-    assert random_object >= CHUNK  # random data does not (zstd stores it raw)
+    assert random_object == CHUNK  # random data does not: stored as it is
     assert by_index[7]["length"] == CHUNK // 2
 
 
@@ -93,7 +81,7 @@ def test_uncompressed_repository_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / "out").read_bytes() == data
 
 
-@pytest.mark.parametrize("damage", ["flip", "missing", "manifest-sha"])
+@pytest.mark.parametrize("damage", ["flip", "missing", "manifest-sha", "offset"])
 def test_restore_detects_corruption(
     repo: PosixBackupRepository, tmp_path: Path, damage: str
 ) -> None:
@@ -110,7 +98,10 @@ def test_restore_detects_corruption(
         victim.unlink()
     else:
         manifest = read_manifest(folder)
-        manifest["sha256"] = "0" * 64
+        if damage == "offset":  # a write past the volume's end
+            manifest["chunks"][6]["offset"] = 64 * CHUNK
+        else:
+            manifest["sha256"] = "0" * 64
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(BackupCorrupt):
         restore(folder, tmp_path / "restored")
@@ -244,7 +235,7 @@ def test_a_link_out_of_the_repository_is_never_followed(
     assert _tree(outside) == before
 
 
-@pytest.mark.parametrize("entry", ["chunk-00000000.zst", MANIFEST_NAME])
+@pytest.mark.parametrize("entry", ["chunk-00000000", "chunk-00000001.zst", MANIFEST_NAME])
 def test_an_entry_replaced_by_a_link_is_not_read_and_its_target_not_deleted(
     repo: PosixBackupRepository, tmp_path: Path, entry: str
 ) -> None:
@@ -265,3 +256,55 @@ def test_an_entry_replaced_by_a_link_is_not_read_and_its_target_not_deleted(
     repo.delete_backup(BACKUP_ID)
     assert not folder.exists()
     assert moved.read_bytes() == kept
+
+
+def test_holes_inside_chunks_read_back_as_zeros_whatever_the_buffer_held(
+    tmp_path: Path,
+) -> None:
+    """Chunk buffers are reused: the hole parts of a later chunk must not keep the bytes
+    of an earlier one."""
+    repository = PosixBackupRepository(tmp_path / "repo", chunk_bytes=CHUNK, workers=2)
+    repository.do_setup()
+    source = tmp_path / "volume"
+    with open(source, "wb") as out:
+        out.write(os.urandom(6 * CHUNK))  # chunks 0-5: random, fill every buffer
+        out.write(os.urandom(CHUNK // 8))  # chunk 6: data, then a hole
+        out.seek(8 * CHUNK - CHUNK // 8)
+        out.write(os.urandom(CHUNK // 8))  # chunk 7: a hole, then data
+        out.seek(9 * CHUNK + 4096)
+        out.write(b"x" * 4096)  # chunk 8: hole, data, hole
+        out.truncate(10 * CHUNK)
+    data = source.read_bytes()
+    repository.create_backup(BACKUP_ID, source)
+    repository.restore(BACKUP_ID, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == data
+
+
+def test_restore_onto_a_block_device_discards_its_zeros(
+    repo: PosixBackupRepository, tmp_path: Path
+) -> None:
+    """A block device gets every byte right, but holes and runs of zeros are discarded
+    (a loop device punches them out of its backing file), not written."""
+    need(os.geteuid() == 0 and bool(shutil.which("losetup")), "root with losetup")
+    source = tmp_path / "volume"
+    data = _volume(source)
+    repo.create_backup(BACKUP_ID, source)
+    backing = tmp_path / "disk"
+    backing.write_bytes(b"\xff" * (8 * CHUNK))  # stale bytes everywhere
+    attached = subprocess.run(
+        ["losetup", "--find", "--show", str(backing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    need(attached.returncode == 0, f"a loop device ({attached.stderr.strip()})")
+    device = attached.stdout.strip()
+    try:
+        repo.restore(BACKUP_ID, Path(device))
+        with open(device, "rb") as disk:
+            assert disk.read(len(data)) == data
+    finally:
+        subprocess.run(["losetup", "-d", device], check=False, timeout=60)
+    # Chunks 2-5 (zeros and a hole) are no longer stored in the backing file.
+    assert backing.stat().st_blocks * 512 <= 8 * CHUNK - 4 * CHUNK

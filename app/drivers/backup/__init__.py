@@ -6,8 +6,9 @@ No database and no HTTP: the agent hands them the path of a volume (the volume d
 from app.drivers.backup.posix import (
     MANIFEST_NAME,
     BackupCorrupt,
+    BackupInUse,
     PosixBackupRepository,
     restore,
 )
 
-__all__ = ["MANIFEST_NAME", "BackupCorrupt", "PosixBackupRepository", "restore"]
+__all__ = ["MANIFEST_NAME", "BackupCorrupt", "BackupInUse", "PosixBackupRepository", "restore"]
