@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.drivers import VolumeDriver, VolumeSpec, create_driver
+from app.drivers import SnapshotSpec, VolumeDriver, VolumeSpec, create_driver
+from app.drivers.copy import checksum
 from app.drivers.file import FileDriver
+from app.drivers.sizes import GiB
 from app.drivers.targets.tgtshow import Target, parse_accounts, parse_targets
 
 # Every initiator run gets a timeout: a client of a force-deleted target may hang.
@@ -43,6 +45,23 @@ def qemu_io(url: str, command: str, *, read_only: bool = False) -> subprocess.Co
         timeout=INITIATOR_TIMEOUT,
         check=False,
     )
+
+
+def write(driver: FileDriver, volume: VolumeSpec, data: bytes, offset: int = 0) -> None:
+    """Write into a file volume as a host would through its export."""
+    with open(driver.volume_path(volume), "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def snapshotted(driver: FileDriver, volume: VolumeSpec, snapshot: SnapshotSpec) -> str:
+    """`volume` made with data, snapshotted, then changed: the snapshot's sha256."""
+    driver.create_volume(volume)
+    write(driver, volume, b"\x5a" * 4096)
+    write(driver, volume, b"middle", GiB // 2)
+    driver.create_snapshot(snapshot, volume)
+    write(driver, volume, b"changed after the snapshot")
+    return checksum(driver.snapshot_path(snapshot))
 
 
 @dataclass(frozen=True)

@@ -9,33 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from app import jobkinds
-from app.agent.jobs import JOB_KINDS
 from app.drivers import DriverError, SnapshotSpec, VolumeSpec
 from app.drivers.copy import checksum
 from app.drivers.file import FileDriver
 from app.drivers.sizes import GiB
-from tests.drivers.helpers import PlainDriver, make_driver
+from tests.drivers.helpers import PlainDriver, make_driver, snapshotted, write
 
 SOURCE = VolumeSpec(id="11111111-1111-4111-8111-111111111111", size_gb=1, pool="file1")
 SNAP = SnapshotSpec(id="33333333-3333-4333-8333-333333333333", size_gb=1, volume_id=SOURCE.id)
 NEW = VolumeSpec(id="22222222-2222-4222-8222-222222222222", size_gb=1, pool="file1")
-
-
-def write(driver: FileDriver, volume: VolumeSpec, data: bytes, offset: int = 0) -> None:
-    with open(driver.volume_path(volume), "r+b") as f:
-        f.seek(offset)
-        f.write(data)
-
-
-def snapshotted(driver: FileDriver) -> str:
-    """SOURCE with data, snapshotted, then changed: the snapshot's sha256."""
-    driver.create_volume(SOURCE)
-    write(driver, SOURCE, b"\x5a" * 4096)
-    write(driver, SOURCE, b"middle", GiB // 2)
-    driver.create_snapshot(SNAP, SOURCE)
-    write(driver, SOURCE, b"changed after the snapshot")
-    return checksum(driver.snapshot_path(SNAP))
 
 
 def partials(driver: FileDriver) -> list[str]:
@@ -47,7 +29,7 @@ def test_a_volume_from_a_snapshot_holds_the_snapshots_data_and_stays_sparse(
 ) -> None:
     driver = make_driver(tmp_path / "file1", capacity_gb=100)
     assert driver.reflink is False
-    want = snapshotted(driver)
+    want = snapshotted(driver, SOURCE, SNAP)
     result = driver.create_volume_from_snapshot(NEW, SNAP)
     path = driver.volume_path(NEW)
     assert result == {"provider_location": str(path)}
@@ -64,7 +46,7 @@ def test_a_volume_from_a_snapshot_holds_the_snapshots_data_and_stays_sparse(
 
 def test_a_larger_volume_from_a_snapshot_reads_zeros_past_it(tmp_path: Path) -> None:
     driver = make_driver(tmp_path / "file1", capacity_gb=100)
-    snapshotted(driver)
+    snapshotted(driver, SOURCE, SNAP)
     bigger = VolumeSpec(id=NEW.id, size_gb=2, pool="file1")
     driver.create_volume_from_snapshot(bigger, SNAP)
     path = driver.volume_path(bigger)
@@ -79,7 +61,7 @@ def test_volume_from_snapshot_refusals(tmp_path: Path) -> None:
     driver = make_driver(tmp_path / "file1", capacity_gb=100)
     with pytest.raises(DriverError, match=f"snapshot {SNAP.id} file snapshot-.* does not exist"):
         driver.create_volume_from_snapshot(NEW, SNAP)
-    snapshotted(driver)
+    snapshotted(driver, SOURCE, SNAP)
     # Another size already there is an error, not silently accepted.
     driver.create_volume(VolumeSpec(id=NEW.id, size_gb=2))
     with pytest.raises(DriverError, match="already exists with size 2 GiB, not 1 GiB"):
@@ -100,27 +82,10 @@ def test_a_driver_without_local_paths_refuses_both(tmp_path: Path) -> None:
         driver.revert_to_snapshot(SOURCE, SNAP)
 
 
-def test_the_job_kind_runs_the_driver(tmp_path: Path) -> None:
-    driver = make_driver(tmp_path / "file1", capacity_gb=100)
-    want = snapshotted(driver)
-    kind = JOB_KINDS[jobkinds.CREATE_VOLUME_FROM_SNAPSHOT.key]
-    assert kind.changes_capacity
-    payload = {
-        "volume": {"id": NEW.id, "size_gb": 1, "pool": "file1"},
-        "snapshot": {"id": SNAP.id, "size_gb": 1, "volume_id": SOURCE.id},
-        "qos_specs": None,
-    }
-    result = kind.bind(driver, payload, {})()
-    assert result == {"provider_location": str(driver.volume_path(NEW))}
-    assert checksum(driver.volume_path(NEW)) == want
-    with pytest.raises(DriverError, match="invalid job payload: no snapshot"):
-        kind.bind(driver, {"volume": payload["volume"]}, {})()
-
-
 def test_reflinked_volume_from_a_snapshot_on_xfs(xfs_folder: Path) -> None:
     driver = make_driver(xfs_folder / "file1", capacity_gb=100)
     assert driver.reflink is True
-    want = snapshotted(driver)
+    want = snapshotted(driver, SOURCE, SNAP)
     free_before = os.statvfs(xfs_folder).f_bavail
     driver.create_volume_from_snapshot(NEW, SNAP)
     assert checksum(driver.volume_path(NEW)) == want
@@ -136,7 +101,7 @@ def test_reflinked_volume_from_a_snapshot_on_xfs(xfs_folder: Path) -> None:
 
 def test_a_revert_puts_the_snapshots_data_back_in_one_rename(tmp_path: Path) -> None:
     driver = make_driver(tmp_path / "file1", capacity_gb=100)
-    want = snapshotted(driver)
+    want = snapshotted(driver, SOURCE, SNAP)
     path = driver.volume_path(SOURCE)
     before = path.stat().st_ino
     assert checksum(path) != want
@@ -163,21 +128,9 @@ def test_revert_refusals(tmp_path: Path) -> None:
     assert partials(driver) == []
 
 
-def test_the_revert_job_kind_runs_the_driver(tmp_path: Path) -> None:
-    driver = make_driver(tmp_path / "file1", capacity_gb=100)
-    want = snapshotted(driver)
-    kind = JOB_KINDS[jobkinds.REVERT_VOLUME_TO_SNAPSHOT.key]
-    payload = {
-        "volume": {"id": SOURCE.id, "size_gb": 1, "pool": "file1"},
-        "snapshot": {"id": SNAP.id, "size_gb": 1, "volume_id": SOURCE.id},
-    }
-    assert kind.bind(driver, payload, {})() == {}
-    assert checksum(driver.volume_path(SOURCE)) == want
-
-
 def test_reflinked_revert_on_xfs(xfs_folder: Path) -> None:
     driver = make_driver(xfs_folder / "file1", capacity_gb=100)
-    want = snapshotted(driver)
+    want = snapshotted(driver, SOURCE, SNAP)
     free_before = os.statvfs(xfs_folder).f_bavail
     driver.revert_to_snapshot(SOURCE, SNAP)
     assert checksum(driver.volume_path(SOURCE)) == want
