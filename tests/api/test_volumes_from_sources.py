@@ -426,3 +426,27 @@ async def test_the_reaper_ends_makes_and_reverts_whose_agent_died(
     assert await snapshot_status(client, member, snapshot_id) == "available"
     [message] = await messages_about(client, member, volume_id)
     assert "stopped responding" in message
+
+
+@pytest.mark.both_databases
+async def test_a_snapshot_delete_racing_a_create_from_it_lets_exactly_one_through(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    """Both lock the snapshot's volume, then the snapshot: the delete that comes second
+    finds the volume being made from it, the create that comes second finds the
+    snapshot deleting. Never both."""
+    for _ in range(3):
+        _, snapshot_id = await available_snapshot(client, member, service)
+        created, deleted = await asyncio.gather(
+            create_volume(client, member, None, snapshot_id=snapshot_id),
+            delete_snapshot(client, member, snapshot_id),
+        )
+        codes = (created.status_code, deleted.status_code)
+        assert codes in ((202, 400), (400, 202)), (created.text, deleted.text)
+        await run_jobs(client, service, [BACKEND])
+        if created.status_code == 202:
+            shown = await show_volume(client, member, created.json()["volume"]["id"])
+            assert shown["status"] == "available"
+            assert await snapshot_status(client, member, snapshot_id) == "available"
+        else:
+            assert await snapshot_status(client, member, snapshot_id) is None

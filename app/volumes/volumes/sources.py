@@ -1,7 +1,8 @@
 """Volumes from volumes (Cinder's create from `snapshot_id` and from `source_volid`):
 the new volume is made by the agent that holds its source's data, so it is placed on
 the source's pool (`pick_pool`, the one place that chooses), claimed there with the
-guarded claim, and charged to quota like any create. And how those jobs end.
+guarded claim, and charged to quota like any create. Their jobs end as a clone's
+(app/volumes/volumes/results.py `cloned`, `clone_failed`).
 
 Lock order, as every flow: job, volume (the source first, then the new one), snapshot,
 group, quota usage, pool."""
@@ -38,8 +39,8 @@ SKIPPED_FILTERS = tuple(f for f in flows.PLACEMENT_ONLY_FILTERS if f != "Capacit
 CLONABLE = (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
 
 
-# The members of a create's body that name its source, and what each is.
-SOURCE_KEYS = {"snapshot_id": "a snapshot", "source_volid": "another volume"}
+# The members of a create's body that name its source.
+SOURCE_KEYS = ("snapshot_id", "source_volid")
 
 
 @dataclass(frozen=True)
