@@ -101,7 +101,8 @@ async def pick_pool(
     to, with `request.size_gb` claimed there: the source's own pool, whose agent reads
     the data locally. 400 saying why when that pool's filters (but the hints') refuse
     the request or the guarded claim finds no room. This is the one place that
-    chooses: a copy between agents would pick another pool here."""
+    chooses: a copy between agents would pick another pool here (and then widen
+    group_members.check_not_cloning, which looks for clones on their source's pool)."""
     host, pool_id = source.host, source.pool_id
     if host is None or pool_id is None:
         raise BadRequest(f"Invalid volume: Volume {source.id} is on no pool to copy it from.")
