@@ -67,6 +67,10 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
         migration=jobkinds.MigrateVolumePayload(volume=VOL, target=TARGET, target_pool_id=7),
     ),
     jobkinds.UNEXPORT_FOR_COPY: jobkinds.VolumeJob(volume=VOL),
+    jobkinds.CREATE_VOLUME_FROM_SNAPSHOT: jobkinds.CreateFromSnapshotPayload(
+        volume=TARGET, snapshot=SNAP, qos_specs={"total_iops_sec": "500"}
+    ),
+    jobkinds.REVERT_VOLUME_TO_SNAPSHOT: jobkinds.RevertToSnapshotPayload(volume=VOL, snapshot=SNAP),
 }
 
 

@@ -246,6 +246,20 @@ def _remote_source(payload: jobkinds.MigrateVolumePayload) -> migration.RemoteSo
     )
 
 
+def _create_volume_from_snapshot(
+    driver: VolumeDriver, payload: jobkinds.CreateFromSnapshotPayload, _peers: Peers
+) -> Mapping[str, Any]:
+    # The volume is placed on the pool of the snapshot's volume: this backend.
+    return driver.create_volume_from_snapshot(_volume(payload.volume), _snapshot(payload.snapshot))
+
+
+def _revert_volume_to_snapshot(
+    driver: VolumeDriver, payload: jobkinds.RevertToSnapshotPayload, _peers: Peers
+) -> Mapping[str, Any]:
+    driver.revert_to_snapshot(_volume(payload.volume), _snapshot(payload.snapshot))
+    return {}
+
+
 # Every catalog kind that runs on a volume backend, with its handler (a test checks that
 # none is missing).
 JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
@@ -263,6 +277,8 @@ JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
     VolumeJobKind(jobkinds.UNEXPORT_VOLUME, _unexport_volume),
     VolumeJobKind(jobkinds.EXPORT_FOR_COPY, _export_for_copy),
     VolumeJobKind(jobkinds.UNEXPORT_FOR_COPY, _unexport_for_copy),
+    VolumeJobKind(jobkinds.CREATE_VOLUME_FROM_SNAPSHOT, _create_volume_from_snapshot),
+    VolumeJobKind(jobkinds.REVERT_VOLUME_TO_SNAPSHOT, _revert_volume_to_snapshot),
 )
 
 

@@ -46,7 +46,7 @@ from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
-from app.volumes.volumes import deletion, extend, flows
+from app.volumes.volumes import deletion, extend, flows, revert, sources
 from app.volumes.volumes import migrate as migration
 
 router = APIRouter(tags=["volumes"])
@@ -77,6 +77,7 @@ ACTION_POLICIES = {
     },
     "os-force_detach": "volume_extension:volume_admin_actions:force_detach",
     **admin_action_policies("volume"),
+    "revert": "volume:revert_to_snapshot",
 }
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
 GROUP_VOLUME_LIST = APIVersion(3, 10)
@@ -85,6 +86,8 @@ VOLUME_SUMMARY = APIVersion(3, 12)
 VOLUME_SUMMARY_METADATA = APIVersion(3, 36)
 # Cinder's VOLUME_EXTEND_INUSE: os-extend of an in-use volume.
 VOLUME_EXTEND_INUSE = APIVersion(3, 42)
+# Cinder's VOLUME_REVERT: the revert action (to the volume's latest snapshot).
+VOLUME_REVERT = APIVersion(3, 40)
 
 SORT_KEYS = columns(
     Volume,
@@ -93,8 +96,6 @@ SORT_KEYS = columns(
     display_name="name",
 )
 UNSUPPORTED_SOURCES = {
-    "snapshot_id": "a snapshot",
-    "source_volid": "another volume",
     "imageRef": "an image",
     "backup_id": "a backup",
 }
@@ -226,6 +227,11 @@ def parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
             raise BadRequest(
                 f"Creating a volume from {what} ({key}) is not supported by this release."
             )
+    # A volume made from a snapshot or another volume takes its source's size by
+    # default (size 0 below: "the source's", app/volumes/volumes/sources.py).
+    sourced = any(body.get(key) is not None for key in sources.SOURCE_KEYS)
+    if body.get("size") is None and sourced:
+        body = {**body, "size": 0}
     if "size" not in body:
         raise BadRequest("Invalid input for field/attribute volume. 'size' is a required property")
     metadata = body.get("metadata")
@@ -233,7 +239,7 @@ def parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
         raise BadRequest("OS-SCH-HNT:scheduler_hints must be an object.")
     zone = optional_str(body.get("availability_zone"), "availability_zone")
     return flows.CreateVolume(
-        size=parse_int(body["size"], "size", minimum=1),
+        size=parse_int(body["size"], "size", minimum=0 if sourced else 1),
         name=optional_str(body.get("name", body.get("display_name")), "name"),
         description=optional_str(
             body.get("description", body.get("display_description")), "description", maximum=65535
@@ -263,7 +269,11 @@ async def create_volume(
         spec = dataclasses.replace(spec, group_id=group_id)
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are created in the caller's own project.")
-    volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    source = sources.source_of(body)
+    if source is None:
+        volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    else:
+        volume, outcome = await sources.create_from(work.session, work.runtime, ctx, spec, source)
     work.after_commit(outcome)
     names = await _type_names(work.session, [volume])
     return JSONResponse(
@@ -497,6 +507,8 @@ async def _act(
     )
     if action == "os-extend_volume_completion":
         min_version(mv.EXTEND_VOLUME_COMPLETION, version)
+    if action == "revert":
+        min_version(VOLUME_REVERT, version)
     _authorize_action(ctx, action, policy)
     outcome = flows.Outcome()
     if action in ("os-migrate_volume", "os-retype"):
@@ -548,6 +560,8 @@ async def _act(
         await flows.reset_status(session, volume, status)
     elif action == "os-force_delete":
         outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
+    elif action == "revert":
+        outcome = await revert.revert(session, runtime, ctx, volume, args.get("snapshot_id"))
     elif action in ATTACH_ACTIONS:
         connecting, outcome = await _attach_action(work, ctx, volume, action, args)
         work.after_commit(outcome)

@@ -343,6 +343,58 @@ def test_guest_thick_volumes_cow_snapshots_wipes_and_copies(guest_vg: str) -> No
     driver.delete_volume(after)
 
 
+def _snapshotted(driver: LvmDriver, size_gb: int = 1) -> tuple[VolumeSpec, SnapshotSpec, bytes]:
+    """A volume with data at 1 MiB, snapshotted, then zeroed there: (volume, snapshot,
+    the data the snapshot holds)."""
+    vol = VolumeSpec(id=str(uuid.uuid4()), size_gb=size_gb)
+    driver.create_volume(vol)
+    data = os.urandom(4 * MiB)
+    _write(driver.local_path(vol), MiB, data)
+    snap = SnapshotSpec(id=str(uuid.uuid4()), size_gb=size_gb, volume_id=vol.id)
+    driver.create_snapshot(snap, vol)
+    _write(driver.local_path(vol), MiB, bytes(4 * MiB))
+    return vol, snap, data
+
+
+def test_guest_thin_volumes_from_snapshots_and_reverts(guest_vg: str) -> None:
+    driver = _driver(guest_vg, lvm_type="thin")
+    vol, snap, data = _snapshotted(driver)
+    new = VolumeSpec(id=str(uuid.uuid4()), size_gb=2)
+    driver.create_volume_from_snapshot(new, snap)
+    driver.create_volume_from_snapshot(new, snap)  # idempotent
+    assert _device_size(driver.local_path(new)) == 2 * GiB
+    assert _sha(_read(driver.local_path(new), MiB, 4 * MiB)) == _sha(data)
+
+    for _ in range(2):  # a second revert gives the same volume
+        driver.revert_to_snapshot(vol, snap)
+        assert _sha(_read(driver.local_path(vol), MiB, 4 * MiB)) == _sha(data)
+        assert _device_size(driver.local_path(vol)) == GiB
+        _write(driver.local_path(vol), MiB, bytes(4 * MiB))
+    assert _sha(_read(driver.snapshot_local_path(snap), MiB, 4 * MiB)) == _sha(data)
+    driver.delete_volume(new)
+    driver.delete_snapshot(snap)
+    driver.delete_volume(vol)
+    [pool] = driver.get_volume_stats()["pools"]
+    assert (pool["provisioned_capacity_gb"], pool["total_volumes"]) == (0.0, 0)
+
+
+def test_guest_thick_volumes_from_snapshots_and_reverts(guest_vg: str) -> None:
+    driver = _driver(guest_vg, volume_clear="none")
+    vol, snap, data = _snapshotted(driver)
+    new = VolumeSpec(id=str(uuid.uuid4()), size_gb=2)
+    driver.create_volume_from_snapshot(new, snap)
+    assert _device_size(driver.local_path(new)) == 2 * GiB
+    assert _sha(_read(driver.local_path(new), MiB, 4 * MiB)) == _sha(data)
+
+    driver.revert_to_snapshot(vol, snap)
+    assert _sha(_read(driver.local_path(vol), MiB, 4 * MiB)) == _sha(data)
+    # The COW snapshot kept its data while its origin was written.
+    assert _sha(_read(driver.snapshot_local_path(snap), MiB, 4 * MiB)) == _sha(data)
+    driver.delete_volume(new)
+    driver.delete_snapshot(snap)
+    driver.delete_volume(vol)
+
+
 def test_guest_a_nearly_full_thin_pool_is_reported_full(guest_vg: str) -> None:
     _run("lvcreate", "-q", "--yes", "-T", "-L", "64m", f"{guest_vg}/small")
     driver = _driver(guest_vg, lvm_type="thin", thin_pool_name="small")
