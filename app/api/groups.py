@@ -79,9 +79,8 @@ def view(
         "description": group.description,
         "group_type": group.group_type_id,
         "volume_types": flows.type_ids(group),
-        # Group snapshots do not exist, and the source of a copied group is not kept.
-        "group_snapshot_id": None,
-        "source_group_id": None,
+        "group_snapshot_id": group.group_snapshot_id,
+        "source_group_id": group.source_group_id,
         "replication_status": "disabled",
         "project_id": group.project_id,
     }

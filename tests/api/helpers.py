@@ -535,3 +535,75 @@ async def attach(
     )
     assert r.status_code == 204, r.text
     return attachment_id
+
+
+# --- groups and group snapshots -------------------------------------------------------------
+
+
+async def group_with_volumes(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    caller: Caller,
+    service: Caller,
+    sizes: list[int],
+    *,
+    total: float = 100.0,
+    host: str = "node1@file",
+) -> tuple[str, list[str]]:
+    """A group of `caller` on `host`'s one pool (reported with `total` GB), holding an
+    available volume of each of `sizes` made by the agent; the group's id and theirs."""
+    await report(client, service, host, [file_pool("pool", total)])
+    vtype = await make_type(client, admin, "plain")
+    gtype = await make_group_type(client, admin, "generic")
+    r = await client.post(
+        f"/v3/{caller.project_id}/groups",
+        json={"group": {"group_type": gtype["id"], "volume_types": [vtype["id"]], "name": "g"}},
+        headers=caller.headers("3.13"),
+    )
+    assert r.status_code == 202, r.text
+    group_id: str = r.json()["group"]["id"]
+    ids = []
+    for size in sizes:
+        made = await create_volume(
+            client, caller, size, "3.13", volume_type=vtype["id"], group_id=group_id
+        )
+        assert made.status_code == 202, made.text
+        ids.append(made.json()["volume"]["id"])
+    await run_jobs(client, service, [host])
+    for volume_id in ids:
+        assert await volume_status(client, caller, volume_id) == "available"
+    return group_id, ids
+
+
+async def create_group_snapshot(
+    client: httpx.AsyncClient, caller: Caller, group_id: str, version: str = "3.14", **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/group_snapshots",
+        json={"group_snapshot": {"group_id": group_id, **extra}},
+        headers=caller.headers(version),
+    )
+
+
+async def show_group_snapshot(
+    client: httpx.AsyncClient, caller: Caller, group_snapshot_id: str
+) -> dict[str, Any] | None:
+    """The group snapshot's detail view, None once it is gone."""
+    r = await client.get(
+        f"/v3/{caller.project_id}/group_snapshots/{group_snapshot_id}",
+        headers=caller.headers("3.14"),
+    )
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["group_snapshot"]
+    return body
+
+
+async def delete_group_snapshot(
+    client: httpx.AsyncClient, caller: Caller, group_snapshot_id: str
+) -> httpx.Response:
+    return await client.delete(
+        f"/v3/{caller.project_id}/group_snapshots/{group_snapshot_id}",
+        headers=caller.headers("3.14"),
+    )

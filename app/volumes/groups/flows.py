@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.context import RequestContext
-from app.db.models import Group, GroupVolumeType, Volume, VolumeType, utcnow
+from app.db.models import Group, GroupSnapshot, GroupVolumeType, Volume, VolumeType, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
@@ -249,7 +249,8 @@ async def delete(
     group = await get(session, ctx, group_id, for_update=True)
     # A volume that joined meanwhile would be left behind, where the group would wait
     # in 'deleting' for it forever.
-    await _same_members(session, group, volumes)
+    await same_members(session, group, volumes)
+    await _no_group_snapshots(session, group)
     if group.status not in GroupStatus.DELETABLE:
         raise BadRequest(
             f"Invalid group: Group {group.id} status must be "
@@ -289,6 +290,18 @@ async def delete(
     return outcome
 
 
+async def _no_group_snapshots(session: AsyncSession, group: Group) -> None:
+    """Cinder's rule: a group with group snapshots is not deleted (they go first)."""
+    found = await session.scalar(
+        select(GroupSnapshot.id).where(GroupSnapshot.group_id == group.id).limit(1)
+    )
+    if found is not None:
+        raise BadRequest(
+            f"Invalid group: Group {group.id} has group snapshots (such as {found}); "
+            "delete them first."
+        )
+
+
 async def reset_status(session: AsyncSession, group: Group, status: object) -> None:
     """os-reset_status (admin): only to a resting status, and never from a status
     other than the one the caller saw."""
@@ -298,7 +311,7 @@ async def reset_status(session: AsyncSession, group: Group, status: object) -> N
 # --- create from a source group -------------------------------------------------------------
 
 
-async def _same_members(session: AsyncSession, group: Group, locked: list[Volume]) -> None:
+async def same_members(session: AsyncSession, group: Group, locked: list[Volume]) -> None:
     """The members locked before the group's lock are still all of them: volumes come
     before the group in the lock order, so one that joined while this waited for the
     group was not locked. Refuse rather than act on a stale list."""
@@ -324,7 +337,7 @@ async def create_from_source(
     sources = await members(session, source_group_id, lock=True)
     source = await get(session, ctx, source_group_id, for_update=True)
     # A volume that joined meanwhile would be neither copied nor checked.
-    await _same_members(session, source, sources)
+    await same_members(session, source, sources)
     if source.project_id != ctx.project_id:
         raise NotFound(f"Group {source_group_id} could not be found.")
     if source.status != GroupStatus.AVAILABLE or not source.host:
@@ -372,6 +385,7 @@ async def create_from_source(
         availability_zone=source.availability_zone,
         group_type_id=source.group_type_id,
         host=source.host,
+        source_group_id=source.id,
         volume_types=[GroupVolumeType(volume_type_id=t) for t in type_ids(source)],
     )
     session.add(group)
