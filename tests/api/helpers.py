@@ -6,7 +6,7 @@ their shared helpers from here, never from one another."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute, Route
 
 from app import jobkinds
+from app.agent.client import AgentClient
+from app.agent.config import parse_config
+from app.agent.service import Agent
 from app.db.models import Job, Pool, QuotaUsage, Volume, utcnow
+from app.identity.service import ensure_service_user
 from tests.conftest import Caller
 
 BACKUP_HOST = "node1@backup"
@@ -535,6 +539,60 @@ async def attach(
     )
     assert r.status_code == 204, r.text
     return attachment_id
+
+
+# --- a real agent, in this process ---------------------------------------------------------
+
+
+AGENT_USER = "node1-agent"
+
+
+async def agent_password(app: FastAPI, user: str = AGENT_USER) -> str:
+    """The password of a new service user `user`, an agent's identity."""
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        password = await ensure_service_user(session, user)
+    assert password is not None
+    return password
+
+
+async def in_process_agent(
+    app: FastAPI, backends: list[dict[str, Any]], password: str, user: str = AGENT_USER
+) -> Agent:
+    """A real agent (host node1) with `backends`, talking to `app` in this process as
+    the service user `user` (agent_password)."""
+    config = parse_config(
+        {
+            "agent": {
+                "api_url": "http://pumice.test",
+                "host": "node1",
+                "report_interval": 0.3,
+                "claim_wait": 1,
+                "retry_max_interval": 0.3,
+            },
+            "auth": {"username": user, "password": password, "project_name": "service"},
+            "backends": backends,
+        }
+    )
+    client = AgentClient(
+        api_url="http://pumice.test",
+        auth_url="http://pumice.test/identity/v3",
+        username=user,
+        password=password,
+        project_name="service",
+        agent_id="node1",
+        retry_max=0.3,
+        transport=httpx.ASGITransport(app=app),
+    )
+    return Agent(config, client=client)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, limit: float = 60.0) -> None:
+    """Wait (bounded) until `check()` holds."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
 
 
 # --- groups and group snapshots -------------------------------------------------------------
