@@ -405,6 +405,33 @@ CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
 }
 
 
+# --- volumes from volumes (docs/CONTRACTS.md, "Volumes from volumes") -------------------
+
+
+class CreateFromSnapshotPayload(VolumeJob):
+    """Make `volume` (placed on the pool of the snapshot's volume) from `snapshot`'s
+    data, grown to the volume's size when it is larger."""
+
+    snapshot: SnapshotRef
+    qos_specs: QosSpecs = None
+
+
+class RevertToSnapshotPayload(VolumeJob):
+    """Put `snapshot`'s data back into `volume` (of the same size): the volume's latest
+    snapshot, Cinder's revert_to_snapshot."""
+
+    snapshot: SnapshotRef
+
+
+CREATE_VOLUME_FROM_SNAPSHOT = JobKind(
+    "create_volume_from_snapshot", 1, CreateFromSnapshotPayload, Created, Resource.VOLUME
+)
+REVERT_VOLUME_TO_SNAPSHOT = JobKind(
+    "revert_volume_to_snapshot", 1, RevertToSnapshotPayload, NoResult, Resource.VOLUME
+)
+CATALOG.update({kind.key: kind for kind in (CREATE_VOLUME_FROM_SNAPSHOT,)})
+
+
 def lookup(name: str, version: int) -> JobKind[Any, Any] | None:
     return CATALOG.get((name, version))
 

@@ -59,6 +59,9 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
         read_only=True,
     ),
     jobkinds.UNEXPORT_VOLUME: jobkinds.VolumeJob(volume=VOL),
+    jobkinds.CREATE_VOLUME_FROM_SNAPSHOT: jobkinds.CreateFromSnapshotPayload(
+        volume=TARGET, snapshot=SNAP, qos_specs={"total_iops_sec": "500"}
+    ),
 }
 
 

@@ -194,6 +194,13 @@ def _unexport_volume(
     return {}
 
 
+def _create_volume_from_snapshot(
+    driver: VolumeDriver, payload: jobkinds.CreateFromSnapshotPayload, _peers: Peers
+) -> Mapping[str, Any]:
+    # The volume is placed on the pool of the snapshot's volume: this backend.
+    return driver.create_volume_from_snapshot(_volume(payload.volume), _snapshot(payload.snapshot))
+
+
 # Every catalog kind that runs on a volume backend, with its handler (a test checks that
 # none is missing).
 JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
@@ -209,6 +216,7 @@ JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
     VolumeJobKind(jobkinds.REMOVE_VOLUME_COPY, _delete_volume_copy),
     VolumeJobKind(jobkinds.EXPORT_VOLUME, _export_volume),
     VolumeJobKind(jobkinds.UNEXPORT_VOLUME, _unexport_volume),
+    VolumeJobKind(jobkinds.CREATE_VOLUME_FROM_SNAPSHOT, _create_volume_from_snapshot),
 )
 
 

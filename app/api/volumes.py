@@ -45,7 +45,7 @@ from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
-from app.volumes.volumes import deletion, extend, flows
+from app.volumes.volumes import deletion, extend, flows, sources
 from app.volumes.volumes import migrate as migration
 
 router = APIRouter(tags=["volumes"])
@@ -92,8 +92,6 @@ SORT_KEYS = columns(
     display_name="name",
 )
 UNSUPPORTED_SOURCES = {
-    "snapshot_id": "a snapshot",
-    "source_volid": "another volume",
     "imageRef": "an image",
     "backup_id": "a backup",
 }
@@ -225,6 +223,11 @@ def parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
             raise BadRequest(
                 f"Creating a volume from {what} ({key}) is not supported by this release."
             )
+    # A volume made from a snapshot or another volume takes its source's size by
+    # default (size 0 below: "the source's", app/volumes/volumes/sources.py).
+    sourced = any(body.get(key) is not None for key in sources.SOURCE_KEYS)
+    if body.get("size") is None and sourced:
+        body = {**body, "size": 0}
     if "size" not in body:
         raise BadRequest("Invalid input for field/attribute volume. 'size' is a required property")
     metadata = body.get("metadata")
@@ -232,7 +235,7 @@ def parse_create(body: dict[str, Any], hints: Any) -> flows.CreateVolume:
         raise BadRequest("OS-SCH-HNT:scheduler_hints must be an object.")
     zone = optional_str(body.get("availability_zone"), "availability_zone")
     return flows.CreateVolume(
-        size=parse_int(body["size"], "size", minimum=1),
+        size=parse_int(body["size"], "size", minimum=0 if sourced else 1),
         name=optional_str(body.get("name", body.get("display_name")), "name"),
         description=optional_str(
             body.get("description", body.get("display_description")), "description", maximum=65535
@@ -261,7 +264,11 @@ async def create_volume(
         spec = dataclasses.replace(spec, group_id=group_id)
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are created in the caller's own project.")
-    volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    source = sources.source_of(body)
+    if source is None:
+        volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    else:
+        volume, outcome = await sources.create_from(work.session, work.runtime, ctx, spec, source)
     work.after_commit(outcome)
     names = await _type_names(work.session, [volume])
     return JSONResponse(

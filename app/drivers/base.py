@@ -9,7 +9,9 @@ Every operation is idempotent so that a job retried after a lost lease is safe.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.drivers.sizes import GiB, format_gib
 from app.drivers.targets.address import portal, primary_address
 
 if TYPE_CHECKING:
@@ -219,6 +222,10 @@ class VolumeDriver(ABC):
     driver_version: ClassVar[str] = "1.0.0"
     storage_protocol: ClassVar[str]
     options_model: ClassVar[type[BackendOptions]] = BackendOptions
+    # Whether copies of this backend's files may share extents with their source
+    # (reflinks): set by do_setup of a driver whose storage is files on a filesystem
+    # that clones them. The generic copies below read it.
+    reflink: bool = False
 
     def __init__(self, backend_name: str, options: BackendOptions) -> None:
         self.backend_name = backend_name
@@ -265,6 +272,63 @@ class VolumeDriver(ABC):
         Idempotent: a finished clone of the same size is not an error. A driver that
         cannot clone keeps this refusal."""
         raise DriverError(f"the {self.driver_name} driver cannot clone volumes")
+
+    def create_volume_from_snapshot(
+        self, volume: VolumeSpec, snapshot: SnapshotSpec
+    ) -> dict[str, Any]:
+        """Create `volume` holding `snapshot`'s data, on the pool of the snapshot's
+        volume, grown to the volume's size when it is larger (Cinder's
+        create_volume_from_snapshot); return model updates such as provider_location.
+        Idempotent: a finished volume of the same size is not an error.
+
+        Generic, for a driver whose volumes and snapshots are files (local paths): the
+        snapshot's file copied (a reflink where `reflink`, else sparse) under a partial
+        name, grown to the volume's size and linked into place, so a retry finds a
+        finished volume or makes one. A driver without local paths refuses."""
+        from app.drivers.copy import copy_into_place  # imported here: copy imports this
+
+        source = self.snapshot_local_path(snapshot)
+        target = self.local_path(volume)
+        if not os.path.lexists(target):
+            _check_source_file(source, f"snapshot {snapshot.id}", volume.size_gb)
+            try:
+                copied = copy_into_place(source, target, volume.size_gb * GiB, reflink=self.reflink)
+            except OSError as exc:
+                raise DriverError(
+                    f"cannot create volume file {target.name} from snapshot {snapshot.id}: "
+                    f"{exc.strerror}"
+                ) from None
+            if copied is not None:
+                return {"provider_location": str(target)}
+        check_file_size(target, volume.size_gb)  # made by an earlier (or concurrent) run
+        return {"provider_location": str(target)}
+
+    def revert_to_snapshot(self, volume: VolumeSpec, snapshot: SnapshotSpec) -> None:
+        """Put `snapshot`'s data back into `volume`, of the same size (Cinder's
+        revert_to_snapshot; the API allows only the volume's latest snapshot). Done
+        again, it gives the same volume.
+
+        Generic, for a driver whose volumes and snapshots are files: the volume's file
+        replaced, in one rename, by a copy of the snapshot's (a reflink where `reflink`,
+        else sparse), so it holds all of its old data or all of the snapshot's. A driver
+        without local paths refuses."""
+        from app.drivers.copy import replace_with_copy  # imported here: copy imports this
+
+        source = self.snapshot_local_path(snapshot)
+        target = self.local_path(volume)
+        try:
+            mode = target.lstat().st_mode
+        except FileNotFoundError:
+            raise DriverError(f"volume file {target.name} does not exist") from None
+        if not stat.S_ISREG(mode):
+            raise DriverError(f"volume {volume.id} is not a file: it cannot be replaced")
+        _check_source_file(source, f"snapshot {snapshot.id}", volume.size_gb)
+        try:
+            replace_with_copy(source, target, volume.size_gb * GiB, reflink=self.reflink)
+        except OSError as exc:
+            raise DriverError(
+                f"cannot revert volume file {target.name} to snapshot {snapshot.id}: {exc.strerror}"
+            ) from None
 
     def manage_existing(self, volume: VolumeSpec, ref: Mapping[str, Any]) -> dict[str, Any]:
         """Take over the storage `ref` names (Cinder's manage_existing with
@@ -373,3 +437,23 @@ class VolumeDriver(ABC):
             "goodness_function": self.options.goodness_function,
             "pools": pools,
         }
+
+
+def check_file_size(path: Path, size_gb: int, what: str = "volume") -> None:
+    """A file made by an earlier run of a job must have the size this run would give it."""
+    existing = path.stat().st_size
+    if existing != size_gb * GiB:
+        raise DriverError(
+            f"{what} file {path.name} already exists with size "
+            f"{format_gib(existing)} GiB, not {size_gb} GiB"
+        )
+
+
+def _check_source_file(source: Path, what: str, size_gb: int) -> None:
+    """The file a copy reads exists and fits in `size_gb` GiB."""
+    try:
+        size = source.stat().st_size
+    except FileNotFoundError:
+        raise DriverError(f"{what} file {source.name} does not exist") from None
+    if size > size_gb * GiB:
+        raise DriverError(f"{what} is larger than the {size_gb} GiB volume")

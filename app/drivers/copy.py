@@ -10,6 +10,7 @@ import errno
 import hashlib
 import os
 import stat
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ from typing import Any, BinaryIO
 from app.drivers.reflink import ReflinkUnsupported, clone_file
 
 CHUNK_BYTES = 1024 * 1024
+# A file being made is written under this hidden name beside its final one and linked
+# (or renamed) into place when complete, so a crash never leaves a half-made file that a
+# retry would take for a finished one. A driver removes leftovers at its setup.
+PARTIAL_PREFIX = ".partial-"
 _ZEROS = bytes(CHUNK_BYTES)
 
 
@@ -160,3 +165,50 @@ def copy_file(source: Path, target: Path, *, reflink: bool) -> Copied:
         except ReflinkUnsupported:
             pass
     return sparse_copy(source, target, digest=False)
+
+
+def _partial_of(path: Path) -> Path:
+    return path.with_name(f"{PARTIAL_PREFIX}{path.name}-{uuid.uuid4().hex}")
+
+
+def _copy_as_partial(
+    source: Path, partial: Path, size_bytes: int, *, reflink: bool, mode: int
+) -> Copied:
+    copied = copy_file(source, partial, reflink=reflink)
+    # A larger target reads zeros past the source's end; a smaller one is cut to it.
+    os.truncate(partial, size_bytes)
+    os.chmod(partial, mode)
+    return copied
+
+
+def copy_into_place(
+    source: Path, path: Path, size_bytes: int, *, reflink: bool, mode: int = 0o600
+) -> Copied | None:
+    """Make `path` a copy of `source` (a reflink clone when `reflink`, else sparse) of
+    exactly `size_bytes`, under a partial name linked into place: link() never replaces
+    a file, so None when `path` exists already (a retry, or a concurrent run: the caller
+    checks what is there). OSError when the copy cannot be made."""
+    partial = _partial_of(path)
+    try:
+        copied = _copy_as_partial(source, partial, size_bytes, reflink=reflink, mode=mode)
+        os.link(partial, path)
+    except FileExistsError:
+        return None
+    finally:
+        partial.unlink(missing_ok=True)
+    return copied
+
+
+def replace_with_copy(
+    source: Path, path: Path, size_bytes: int, *, reflink: bool, mode: int = 0o600
+) -> Copied:
+    """Replace `path` with a copy of `source` of `size_bytes` in one rename, so `path`
+    holds either its old data or all of the new, never a mix (a revert to a snapshot);
+    done again after a crash, it gives the same result."""
+    partial = _partial_of(path)
+    try:
+        copied = _copy_as_partial(source, partial, size_bytes, reflink=reflink, mode=mode)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return copied

@@ -32,8 +32,9 @@ from app.drivers.base import (
     SnapshotSpec,
     VolumeDriver,
     VolumeSpec,
+    check_file_size,
 )
-from app.drivers.copy import copy_file
+from app.drivers.copy import PARTIAL_PREFIX, copy_into_place
 from app.drivers.reflink import detect_reflink
 from app.drivers.runner import CommandRunner
 from app.drivers.sizes import GiB, floor_gib, format_gib, gib
@@ -44,7 +45,7 @@ VOLUME_PREFIX = "volume-"
 SNAPSHOT_PREFIX = "snapshot-"
 # Files being created are written under a hidden name and linked into place, so a
 # crash never leaves a half-made `volume-*` that a retry would take for a finished one.
-_PARTIAL_PREFIX = ".partial-"
+_PARTIAL_PREFIX = PARTIAL_PREFIX
 _FILE_MODE = 0o600
 
 
@@ -186,29 +187,20 @@ class FileDriver(VolumeDriver):
         `copy.path` at exactly its size, under a partial name linked into place: a retry
         finds the finished file (checked for its size), never a half-copied one."""
         path = copy.path
-        partial = self.folder / f"{_PARTIAL_PREFIX}{path.name}-{uuid.uuid4().hex}"
         try:
-            copied = copy_file(source, partial, reflink=self.reflink)
-            os.truncate(partial, copy.size_gb * GiB)
-            os.chmod(partial, _FILE_MODE)
-            os.link(partial, path)
-        except FileExistsError:
-            self._check_existing_size(path, copy.size_gb, copy.what)
-            return {"provider_location": str(path)}
+            copied = copy_into_place(
+                source, path, copy.size_gb * GiB, reflink=self.reflink, mode=_FILE_MODE
+            )
         except OSError as exc:
             raise DriverError(f"{copy.failure} {path.name}: {exc.strerror}") from None
-        finally:
-            partial.unlink(missing_ok=True)
+        if copied is None:  # a concurrent run of the same job linked it first
+            self._check_existing_size(path, copy.size_gb, copy.what)
+            return {"provider_location": str(path)}
         log.info(event, **ids, reflinked=copied.reflinked, path=str(path))
         return {"provider_location": str(path)}
 
     def _check_existing_size(self, path: Path, size_gb: int, what: str = "volume") -> None:
-        existing = path.stat().st_size
-        if existing != size_gb * GiB:
-            raise DriverError(
-                f"{what} file {path.name} already exists with size "
-                f"{format_gib(existing)} GiB, not {size_gb} GiB"
-            )
+        check_file_size(path, size_gb, what)
 
     def _remove(self, path: Path, what: str, resource_id: str) -> None:
         """Delete a volume or snapshot file; one already gone is not an error."""

@@ -57,6 +57,8 @@ RESULTS: dict[jobkinds.JobKind[Any, Any], Ends[Any]] = {
         Ends(jobkinds.DELETE_BACKUP, backups.deleted, backups.delete_failed),
         Ends(jobkinds.EXPORT_VOLUME, attachments.exported, attachments.export_failed),
         Ends(jobkinds.UNEXPORT_VOLUME, attachments.unexported, attachments.unexport_failed),
+        # A volume made from a snapshot ends as a clone does.
+        Ends(jobkinds.CREATE_VOLUME_FROM_SNAPSHOT, volumes.cloned, volumes.clone_failed),
     )
 }
 

@@ -231,29 +231,40 @@ class LvmDriver(VolumeDriver):
         """Thin: a thin snapshot of the source (instant, shares blocks), grown to the
         clone's size. Thick: a new LV under a partial name, the source's device copied
         into it with dd, then renamed into place."""
+        self._copy_lv(volume, self._volume_lv(source), f"source volume {source.id}")
+        log.info("volume cloned", volume_id=volume.id, source_id=source.id)
+        return self._location(self._volume_lv(volume))
+
+    def create_volume_from_snapshot(
+        self, volume: VolumeSpec, snapshot: SnapshotSpec
+    ) -> dict[str, Any]:
+        """As a clone, from the snapshot's LV: a thin snapshot of a thin snapshot, grown
+        to the volume's size; a thick volume copied from the COW snapshot's device."""
+        self._copy_lv(volume, self._snapshot_lv(snapshot), f"snapshot {snapshot.id}")
+        log.info("volume created from snapshot", volume_id=volume.id, snapshot_id=snapshot.id)
+        return self._location(self._volume_lv(volume))
+
+    def _copy_lv(self, volume: VolumeSpec, source_name: str, what: str) -> None:
+        """`volume-<id>` holding the data of LV `source_name` (a volume or a snapshot),
+        at the volume's size; a finished one (a retried job) is left as it is."""
         name = self._volume_lv(volume)
-        source_name = self._volume_lv(source)
         size = volume.size_gb * GiB
         made = self.lvm.find(name)
         if made is not None and made.origin == source_name and made.lv_size < size:
             # A thin clone made by an earlier try that stopped before growing it.
             self.lvm.run(self.lvm.extend_argv(name, volume.size_gb))
         if self._exists_at_size(name, volume.size_gb, "volume"):
-            log.info("clone already exists", volume_id=volume.id, lv=name)
-            return self._location(name)
-        origin = self._origin(source_name, "source volume")
+            log.info("volume already exists", volume_id=volume.id, lv=name)
+            return
+        origin = self._origin(source_name, what)
         if origin.lv_size > size:
-            raise DriverError(
-                f"source volume {source.id} is larger than the {volume.size_gb} GiB clone"
-            )
+            raise DriverError(f"{what} is larger than the {volume.size_gb} GiB volume")
         if origin.is_thin_volume:
             self._thin_snapshot(name, origin)
             if origin.lv_size < size:
                 self.lvm.run(self.lvm.extend_argv(name, volume.size_gb))
         else:
             self._copy_thick(name, origin, volume.size_gb)
-        log.info("volume cloned", volume_id=volume.id, source_id=source.id, lv=name)
-        return self._location(name)
 
     def _origin(self, name: str, what: str) -> LvReport:
         lv = self.lvm.find(name)
@@ -272,25 +283,69 @@ class LvmDriver(VolumeDriver):
             self.lvm.run(self.lvm.activate_argv(name))
 
     def _copy_thick(self, name: str, origin: LvReport, size_gb: int) -> None:
-        if not self.lvm.activation:
-            raise DriverError(
-                "a thick clone copies the source's device, and this backend runs with "
-                "lvm_activation = false: there is no device"
-            )
+        self._need_devices("a thick clone copies the source's device")
         partial = f"{PARTIAL_PREFIX}{name}"
         if self.lvm.find(partial) is not None:
             # Left by a copy that did not finish: the job holding the lease is this one.
             self.lvm.run(self.lvm.remove_argv(partial))
         self.lvm.run(self.lvm.create_argv(partial, size_gb))
-        size_mib = origin.lv_size // MiB
+        self._dd(origin, partial)
+        self.lvm.run(self.lvm.rename_argv(partial, name))
+
+    def _dd(self, source: LvReport, target: str) -> None:
+        """Copy all of LV `source`'s device into LV `target`'s, past the page cache."""
+        size_mib = source.lv_size // MiB
         copy = dd_argv(
-            self.lvm.device_path(origin.lv_name),
-            self.lvm.device_path(partial),
+            self.lvm.device_path(source.lv_name),
+            self.lvm.device_path(target),
             size_mib,
             direct_input=True,
         )
         self.lvm.run(copy, timeout=_dd_timeout(size_mib))
+
+    def _need_devices(self, what: str) -> None:
+        if not self.lvm.activation:
+            raise DriverError(
+                f"{what}, and this backend runs with lvm_activation = false: there is no device"
+            )
+
+    def revert_to_snapshot(self, volume: VolumeSpec, snapshot: SnapshotSpec) -> None:
+        """Thin: a thin snapshot of the snapshot, made under a partial name, takes the
+        volume's place (the old volume LV removed, the new one renamed in); a retry after
+        the removal finds the partial LV and finishes the rename. Thick: the COW
+        snapshot's device copied over the volume's with dd (the snapshot keeps its
+        data: LVM copies what is overwritten into its store, as large as the volume)."""
+        name = self._volume_lv(volume)
+        snapshot_lv = self._origin(self._snapshot_lv(snapshot), f"snapshot {snapshot.id}")
+        if snapshot_lv.lv_size != volume.size_gb * GiB:
+            raise DriverError(
+                f"snapshot {snapshot.id} is {format_gib(snapshot_lv.lv_size)} GiB and the "
+                f"volume {volume.size_gb} GiB: only a snapshot of the volume's size is reverted to"
+            )
+        if snapshot_lv.is_thin_volume:
+            self._revert_thin(name, snapshot_lv)
+        else:
+            self._revert_thick(name, snapshot_lv)
+        log.info("volume reverted to snapshot", volume_id=volume.id, snapshot_id=snapshot.id)
+
+    def _revert_thin(self, name: str, snapshot_lv: LvReport) -> None:
+        partial = f"{PARTIAL_PREFIX}{name}"
+        current = self.lvm.find(name)
+        if current is not None:
+            if self.lvm.find(partial) is not None:
+                # Left by a try that stopped before the swap: made again from the snapshot.
+                self.lvm.run(self.lvm.remove_argv(partial))
+            self._thin_snapshot(partial, snapshot_lv)
+            # A thin volume is never wiped (the pool zeroes what it hands out again).
+            self.lvm.run(self.lvm.remove_argv(name))
+        elif self.lvm.find(partial) is None:
+            raise DriverError(f"volume {self.vg}/{name} does not exist")
         self.lvm.run(self.lvm.rename_argv(partial, name))
+
+    def _revert_thick(self, name: str, snapshot_lv: LvReport) -> None:
+        self._need_devices("a thick revert copies the snapshot's device")
+        self._origin(name, "volume")
+        self._dd(snapshot_lv, name)
 
     # -- snapshots -----------------------------------------------------------------------
 

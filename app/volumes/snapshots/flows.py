@@ -307,6 +307,8 @@ async def delete_snapshot(
     A member of a group snapshot goes only `with_group_snapshot` (its delete)."""
     if not with_group_snapshot:
         snapshot_members.check_own_delete(snapshot)
+    if not force:
+        await check_not_read(session, snapshot)
     # A force delete overrides whatever was in flight; the agent runs one job per
     # snapshot at a time, so the delete queued below follows a create still running.
     await lifecycle.start_delete(session, snapshot, force=force)
@@ -318,6 +320,21 @@ async def delete_snapshot(
     _queue(
         session, runtime, snapshot, volume, jobkinds.DELETE_SNAPSHOT, payload, outcome, request_id
     )
+
+
+async def check_not_read(session: AsyncSession, snapshot: Snapshot) -> None:
+    """A snapshot a volume is being made from is not deleted before that volume is
+    made (Cinder's volume manager holds the snapshot's delete lock meanwhile)."""
+    reading = await session.scalar(
+        select(Volume.id)
+        .where(Volume.snapshot_id == snapshot.id, Volume.status == VolumeStatus.CREATING)
+        .limit(1)
+    )
+    if reading is not None:
+        raise BadRequest(
+            f"Invalid snapshot: Snapshot {snapshot.id} is being read into volume {reading}; "
+            "delete it once that volume is created."
+        )
 
 
 async def finish_delete(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import jobkinds
 from app.db.models import Job, Volume
 from app.runtime import Runtime
 from app.volumes.capacity import claims
@@ -21,6 +22,10 @@ from app.volumes.volumes.flows import queue_copy_removal, split_host, volume_ref
 async def clone_failed(
     session: AsyncSession, runtime: Runtime, job: Job, volume: Volume, outcome: Outcome
 ) -> None:
+    """Also how a volume made from a snapshot fails (its message says so)."""
+    action = Action.CLONE_VOLUME
+    if job.kind == jobkinds.CREATE_VOLUME_FROM_SNAPSHOT.name:
+        action = Action.CREATE_VOLUME_FROM_BACKEND
     host, pool_id = volume.host, volume.pool_id
     if not await lifecycle.move(
         session,
@@ -40,7 +45,7 @@ async def clone_failed(
     await messages.about_volume(
         session,
         volume,
-        Action.CLONE_VOLUME,
+        action,
         Detail.DRIVER_FAILED,
         jobs.failure_reason(job),
         job.request_id,

@@ -191,6 +191,28 @@ async def create(
     if spec.group_id is not None:
         await group_members.check_new_member(session, ctx, spec.group_id, vtype.id)
     await quotas.consume(session, settings, ctx.project_id, {"volumes": 1, "gigabytes": spec.size})
+    volume = await new_volume(
+        session, ctx, spec, vtype, zone=zone or settings.default_availability_zone
+    )
+    request = await volume_request(
+        session, volume, vtype, zone=zone, hints=spec.scheduler_hints, tried=set()
+    )
+    outcome = Outcome()
+    await schedule(session, runtime, volume, request, outcome, ctx.request_id, previous=[])
+    return volume, outcome
+
+
+async def new_volume(
+    session: AsyncSession,
+    ctx: RequestContext,
+    spec: CreateVolume,
+    vtype: VolumeType,
+    *,
+    zone: str,
+    **placed: Any,
+) -> Volume:
+    """The caller's new volume as `spec` asks, 'creating' (`placed`: more columns, such
+    as the host and pool of a volume placed at once, or its source), flushed."""
     volume = Volume(
         project_id=ctx.project_id,
         user_id=ctx.user_id,
@@ -198,21 +220,17 @@ async def create(
         description=spec.description,
         size=spec.size,
         status=VolumeStatus.CREATING,
-        availability_zone=zone or settings.default_availability_zone,
+        availability_zone=zone,
         volume_type_id=vtype.id,
         # Cinder takes multiattach from the type (the body's flag is its older spelling).
         multiattach=spec.multiattach or vtypes.is_multiattach(vtype),
         volume_metadata=[VolumeMetadata(key=k, value=v) for k, v in spec.metadata.items()],
         group_id=spec.group_id,
+        **placed,
     )
     session.add(volume)
     await session.flush()
-    request = await volume_request(
-        session, volume, vtype, zone=zone, hints=spec.scheduler_hints, tried=set()
-    )
-    outcome = Outcome()
-    await schedule(session, runtime, volume, request, outcome, ctx.request_id, previous=[])
-    return volume, outcome
+    return volume
 
 
 async def volume_request(
