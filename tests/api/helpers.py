@@ -607,12 +607,14 @@ async def group_with_volumes(
     *,
     total: float = 100.0,
     host: str = "node1@file",
+    types: str = "",
 ) -> tuple[str, list[str]]:
     """A group of `caller` on `host`'s one pool (reported with `total` GB), holding an
-    available volume of each of `sizes` made by the agent; the group's id and theirs."""
+    available volume of each of `sizes` made by the agent; the group's id and theirs.
+    Its volume type and group type are new, named "plain" and "generic" + `types`."""
     await report(client, service, host, [file_pool("pool", total)])
-    vtype = await make_type(client, admin, "plain")
-    gtype = await make_group_type(client, admin, "generic")
+    vtype = await make_type(client, admin, f"plain{types}")
+    gtype = await make_group_type(client, admin, f"generic{types}")
     r = await client.post(
         f"/v3/{caller.project_id}/groups",
         json={"group": {"group_type": gtype["id"], "volume_types": [vtype["id"]], "name": "g"}},

@@ -373,3 +373,145 @@ async def test_a_member_deleted_meanwhile_is_never_snapshotted_while_it_goes(
             assert "status must be" in made.text
     async with app.state.runtime.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Snapshot)) == 0
+
+
+# --- a group made from a group snapshot -----------------------------------------------------
+
+
+async def from_src(client: httpx.AsyncClient, caller: Caller, **args: Any) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/groups/action",
+        json={"create-from-src": {"name": "copy", **args}},
+        headers=caller.headers("3.14"),
+    )
+
+
+async def show_group(client: httpx.AsyncClient, caller: Caller, group_id: str) -> dict[str, Any]:
+    query = "?list_volume=true"
+    r = await client.get(group_url(caller, group_id, query), headers=caller.headers("3.25"))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["group"]
+    return body
+
+
+async def snapshotted_group(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    member: Caller,
+    service: Caller,
+    total: float,
+) -> tuple[str, list[str], str]:
+    """A group of a 3 and a 4 GB volume and its available group snapshot: the group's
+    id, its volumes' and the group snapshot's."""
+    group_id, ids = await group_with_volumes(client, admin, member, service, [3, 4], total=total)
+    r = await create_group_snapshot(client, member, group_id)
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, [HOST])
+    gs_id: str = r.json()["group_snapshot"]["id"]
+    assert (await show_group_snapshot(client, member, gs_id) or {})["status"] == "available"
+    assert await pool_ledger(app) == 14
+    return group_id, ids, gs_id
+
+
+@pytest.mark.both_databases
+async def test_a_group_from_a_group_snapshot_makes_each_member_from_its_snapshot(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    group_id, _ids, gs_id = await snapshotted_group(app, client, admin, member, service, 100)
+    before = await usage(app, member)
+    r = await from_src(client, member, group_snapshot_id=gs_id)
+    assert r.status_code == 202, r.text
+    copy_id = r.json()["group"]["id"]
+    # One claim of the 7 GB total, quota as for two volumes and a group.
+    assert await pool_ledger(app) == 21
+    used = await usage(app, member)
+    assert used["volumes"] == before["volumes"] + 2
+    assert used["gigabytes"] == before["gigabytes"] + 7
+    assert used["groups"] == before["groups"] + 1
+    shown = await show_group(client, member, copy_id)
+    assert shown["status"] == "creating" and len(shown["volumes"]) == 2
+    assert shown["group_snapshot_id"] == gs_id and shown["source_group_id"] is None
+    source = await show_group(client, member, group_id)
+    assert sorted(shown["volume_types"]) == sorted(source["volume_types"])
+    # The group snapshot stays while a group is being made from it.
+    r = await delete_group_snapshot(client, member, gs_id)
+    assert "being created from" in fault(r, 400, "badRequest")
+    jobs = []
+    while (job := await claim(client, service, [HOST])) is not None:
+        jobs.append(job)
+    assert [j["kind"] for j in jobs] == ["create_volume_from_snapshot"] * 2
+    members = {s["id"]: s for s in await snapshots_of(client, member, gs_id)}
+    assert {j["payload"]["snapshot"]["id"] for j in jobs} == set(members)
+    for job in jobs:
+        assert job["payload"]["volume"]["host"] == f"{HOST}#pool"
+        assert job["payload"]["volume"]["size_gb"] == job["payload"]["snapshot"]["size_gb"]
+    ok, bad = jobs
+    assert (await finish(client, service, ok)).status_code == 200
+    assert (await show_group(client, member, copy_id))["status"] == "creating"
+    assert (await finish(client, service, bad, ok=False, error="copy failed")).status_code == 200
+    assert (await show_group(client, member, copy_id))["status"] == "error"
+    r = await client.get(
+        f"/v3/{member.project_id}/volumes/{ok['resource_id']}", headers=member.headers("3.13")
+    )
+    made = r.json()["volume"]
+    assert made["status"] == "available" and made["group_id"] == copy_id
+    assert made["snapshot_id"] == ok["payload"]["snapshot"]["id"]
+    assert await volume_status(client, member, bad["resource_id"]) == "error"
+    assert await pool_ledger(app) == 21 - bad["payload"]["volume"]["size_gb"]
+    # Once the group is made, its group snapshot may go, and the copy with its volumes.
+    assert (await delete_group_snapshot(client, member, gs_id)).status_code == 202
+    r = await client.post(
+        group_url(member, copy_id, "/action"),
+        json={"delete": {"delete-volumes": True}},
+        headers=member.headers("3.14"),
+    )
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, [HOST])
+    assert await pool_ledger(app) == 7
+    assert await usage(app, member) == {**before, "snapshots": 0, "gigabytes": 7}
+
+
+@pytest.mark.both_databases
+async def test_a_group_from_a_group_snapshot_claims_nothing_when_the_total_does_not_fit(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # 20 GB, 14 used by the volumes and their snapshots: each new volume (3, 4 GB) fits
+    # in the 6 GB left, their 7 GB together do not.
+    group_id, _, gs_id = await snapshotted_group(app, client, admin, member, service, 20)
+    before = await usage(app, member)
+    message = fault(await from_src(client, member, group_snapshot_id=gs_id), 400, "badRequest")
+    assert "7 GB" in message
+    assert await pool_ledger(app) == 14
+    assert await usage(app, member) == before
+    r = await client.get(f"/v3/{member.project_id}/groups", headers=member.headers("3.14"))
+    assert [g["id"] for g in r.json()["groups"]] == [group_id]
+    assert await claim(client, service, [HOST]) is None
+
+
+async def test_create_from_src_takes_exactly_one_source_and_an_available_group_snapshot(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    group_id, _, gs_id = await snapshotted_group(app, client, admin, member, service, 100)
+    for args in ({}, {"group_snapshot_id": gs_id, "source_group_id": group_id}):
+        assert "Either" in fault(await from_src(client, member, **args), 400, "badRequest")
+    fault(await from_src(client, member, group_snapshot_id="nope"), 404, "itemNotFound")
+    r = await client.post(
+        f"/v3/{admin.project_id}/group_snapshots/{gs_id}/action",
+        json={"reset_status": {"status": "error"}},
+        headers=admin.headers("3.19"),
+    )
+    assert r.status_code == 202, r.text
+    message = fault(await from_src(client, member, group_snapshot_id=gs_id), 400, "badRequest")
+    assert "must be available" in message
+    # A copy of a group records its source.
+    r = await from_src(client, member, source_group_id=group_id)
+    assert r.status_code == 202, r.text
+    shown = await show_group(client, member, r.json()["group"]["id"])
+    assert shown["source_group_id"] == group_id and shown["group_snapshot_id"] is None
+    # An empty group's snapshot makes no group (Cinder).
+    empty, _ = await group_with_volumes(client, admin, member, service, [], types="2")
+    r = await create_group_snapshot(client, member, empty)
+    empty_gs = r.json()["group_snapshot"]["id"]
+    message = fault(await from_src(client, member, group_snapshot_id=empty_gs), 400, "badRequest")
+    assert "empty" in message

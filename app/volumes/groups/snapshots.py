@@ -1,6 +1,6 @@
 """Group snapshots (Cinder's group_snapshots, 3.14): a snapshot of every volume of a
-group taken together, all or nothing; their delete (every member snapshot with it) and
-reset status (3.19).
+group taken together, all or nothing; their delete (every member snapshot with it),
+reset status (3.19), and a new group made from one (create-from-src).
 
 A member is an ordinary snapshot (app/volumes/snapshots/flows.py) whose
 `group_snapshot_id` names the group snapshot: it lives on its volume's pool, holds its
@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Group, GroupSnapshot, Snapshot, Volume
-from app.errors import BadRequest
+from app.db.models import Group, GroupSnapshot, Snapshot, Volume, VolumeType
+from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
 from app.volumes.groups import flows as groups
 from app.volumes.groups.snapshot_members import member_statuses
@@ -24,6 +24,8 @@ from app.volumes.kernel import lifecycle, quotas, repository
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import GroupSnapshotStatus, GroupStatus, SnapshotStatus, VolumeStatus
 from app.volumes.snapshots import flows as snapshots
+from app.volumes.volumes import sources
+from app.volumes.volumes.flows import CreateVolume
 
 GROUP_SNAPSHOTS = repository.GROUP_SNAPSHOTS
 visible = GROUP_SNAPSHOTS.visible
@@ -181,3 +183,74 @@ async def reset_status(
             f"in flight ({', '.join(busy)}); wait for them to end."
         )
     await lifecycle.reset_status(session, group_snapshot, status)
+
+
+# --- a group made from a group snapshot ---------------------------------------------------
+
+
+async def create_group_from(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    group_snapshot_id: str,
+    name: str | None,
+    description: str | None,
+) -> tuple[Group, Outcome]:
+    """Cinder's create-from-src with a group_snapshot_id: a new group on the snapshotted
+    group's pool with its type and volume types, one volume made from each member
+    snapshot (its size, its volume's type) by a `create_volume_from_snapshot` job.
+    As a copy of a source group (groups.new_copy): the pool's filters, quota and ONE
+    claim of the total decide, all or nothing. The group is 'creating' until every
+    volume's job ended; the group snapshot is not deleted meanwhile."""
+    group_snapshot, found, volumes = await get_locked(session, ctx, group_snapshot_id)
+    if group_snapshot.project_id != ctx.project_id:
+        raise NotFound(f"GroupSnapshot {group_snapshot_id} could not be found.")
+    if group_snapshot.status != GroupSnapshotStatus.AVAILABLE:
+        raise BadRequest(
+            f"Invalid group snapshot: Group snapshot {group_snapshot.id} status must be "
+            f"available, but current status is: {group_snapshot.status}."
+        )
+    if not found:
+        raise BadRequest("Invalid group: Group snapshot is empty. No group will be created.")
+    source = await session.get(Group, group_snapshot.group_id)
+    if source is None or not source.host:  # its group snapshots hold the group
+        raise BadRequest(f"Invalid group: Group {group_snapshot.group_id} is on no pool.")
+    for snapshot in found:
+        volume = volumes[snapshot.volume_id]
+        if snapshot.status != SnapshotStatus.AVAILABLE:
+            raise BadRequest(
+                f"Invalid snapshot: Snapshot {snapshot.id} status must be available, but "
+                f"current status is: {snapshot.status}."
+            )
+        if volume.host != source.host:  # the agent reads each snapshot where it is
+            raise BadRequest(
+                f"Invalid snapshot: Snapshot {snapshot.id} is on pool {volume.host}, not on "
+                f"the pool of group {source.id} ({source.host})."
+            )
+    group, pool_id, outcome = await groups.new_copy(
+        session,
+        runtime,
+        ctx,
+        source,
+        [(volumes[s.volume_id], s.size) for s in found],
+        name,
+        description,
+        group_snapshot_id=group_snapshot.id,
+    )
+    place = sources.Placement(source.host, pool_id)
+    for snapshot in found:
+        volume = volumes[snapshot.volume_id]
+        vtype = await session.get(VolumeType, volume.volume_type_id)
+        if vtype is None:  # a volume's type cannot be deleted while in use
+            raise BadRequest(f"Volume {volume.id} has no volume type.")
+        # Cinder names none of them (volume_api.create(size, None, None, ...)).
+        spec = CreateVolume(
+            size=snapshot.size,
+            availability_zone=group.availability_zone,
+            multiattach=volume.multiattach,
+            group_id=group.id,
+        )
+        await sources.volume_from_snapshot(
+            session, runtime, ctx, snapshot, spec, vtype, place, outcome
+        )
+    return group, outcome
