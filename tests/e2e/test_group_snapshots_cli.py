@@ -1,7 +1,7 @@
 """Group snapshots through the real cinder CLI against a real `pumice up`: a group of
 two volumes with data is snapshotted, every member's snapshot holds its volume's data
-(sha256 of the files) while the volumes change, and the group snapshot's delete takes
-every snapshot file with it."""
+(sha256 of the files) while the volumes change, a group made from the group snapshot
+holds that data too, and the group snapshot's delete takes every snapshot file with it."""
 
 from __future__ import annotations
 
@@ -74,6 +74,27 @@ def test_group_snapshots_with_the_cinder_cli(up: Up) -> None:
     files = snapshot_files(up)
     assert len(files) == 2
     assert {checksum(p) for p in files} == snapshotted
+
+    # A new group from the group snapshot: each member made from its snapshot's data.
+    copy = cinder(
+        up, "--os-volume-api-version", "3.14", "group-create-from-src",
+        "--group-snapshot", gs, "--name", "g2",
+    )["id"]  # fmt: skip
+
+    def copy_made() -> bool:
+        shown = openstack(
+            up, "--os-volume-api-version", "3.14", "volume", "group", "show", copy, "-f", "json"
+        )
+        assert shown["Status"] != "error", shown
+        return bool(shown["Status"] == "available")
+
+    wait_for(copy_made, timeout=90)
+    made = [v for v in openstack(up, "volume", "list", "-f", "json") if v["ID"] not in volumes]
+    assert len(made) == 2
+    copies = [up.data_dir / "volumes" / f"volume-{v['ID']}" for v in made]
+    assert {checksum(p) for p in copies} == snapshotted
+    cinder(up, "--os-volume-api-version", "3.13", "group-delete", "--delete-volumes", copy)
+    wait_for(lambda: not any(p.exists() for p in copies), timeout=60)
 
     cinder(up, "--os-volume-api-version", "3.14", "group-snapshot-delete", gs)
     wait_for(lambda: group_snapshot_ids(up) == [], timeout=60)
