@@ -89,9 +89,10 @@ def test_group_snapshots_with_the_cinder_cli(up: Up) -> None:
         return bool(shown["Status"] == "available")
 
     wait_for(copy_made, timeout=90)
-    made = [v for v in openstack(up, "volume", "list", "-f", "json") if v["ID"] not in volumes]
-    assert len(made) == 2
-    copies = [up.data_dir / "volumes" / f"volume-{v['ID']}" for v in made]
+    listed = openstack(up, "volume", "list", "-f", "json")
+    new_ids = [v["ID"] for v in listed if v["ID"] not in volumes]
+    assert len(new_ids) == 2
+    copies = [up.data_dir / "volumes" / f"volume-{v}" for v in new_ids]
     assert {checksum(p) for p in copies} == snapshotted
     cinder(up, "--os-volume-api-version", "3.13", "group-delete", "--delete-volumes", copy)
     wait_for(lambda: not any(p.exists() for p in copies), timeout=60)
