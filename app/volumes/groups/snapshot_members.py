@@ -83,10 +83,4 @@ async def member_delete_failed(session: AsyncSession, snapshot: Snapshot) -> Non
     """A member could not be deleted: the group snapshot stops in error_deleting
     (deleting it again retries the members left) instead of waiting forever."""
     if snapshot.group_snapshot_id is not None:
-        await lifecycle.conditional_update(
-            session,
-            GroupSnapshot,
-            snapshot.group_snapshot_id,
-            {"status": GroupSnapshotStatus.DELETING},
-            {"status": GroupSnapshotStatus.ERROR_DELETING},
-        )
+        await lifecycle.part_delete_failed(session, GroupSnapshot, snapshot.group_snapshot_id)

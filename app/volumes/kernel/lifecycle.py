@@ -169,6 +169,15 @@ async def start_delete(
     return await jobs.cancel_active(session, row.id, "superseded by a force delete")
 
 
+async def part_delete_failed(session: AsyncSession, model: type[Row], row_id: str) -> None:
+    """A part of a row being deleted with its parts (a group's member volume, a group
+    snapshot's member snapshot) could not be deleted: the row stops in error_deleting
+    (deleting it again retries the parts left) instead of waiting forever."""
+    await conditional_update(
+        session, model, row_id, {"status": DELETING}, {"status": "error_deleting"}
+    )
+
+
 async def reset_status(session: AsyncSession, row: Row, status: object) -> None:
     """os-reset_status (admin), for every resource: only to a resting status, never
     under an operation in flight (its job would later find a status it does not
