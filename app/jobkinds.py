@@ -429,7 +429,9 @@ CREATE_VOLUME_FROM_SNAPSHOT = JobKind(
 REVERT_VOLUME_TO_SNAPSHOT = JobKind(
     "revert_volume_to_snapshot", 1, RevertToSnapshotPayload, NoResult, Resource.VOLUME
 )
-CATALOG.update({kind.key: kind for kind in (CREATE_VOLUME_FROM_SNAPSHOT,)})
+CATALOG.update(
+    {kind.key: kind for kind in (CREATE_VOLUME_FROM_SNAPSHOT, REVERT_VOLUME_TO_SNAPSHOT)}
+)
 
 
 def lookup(name: str, version: int) -> JobKind[Any, Any] | None:

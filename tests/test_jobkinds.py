@@ -62,6 +62,7 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
     jobkinds.CREATE_VOLUME_FROM_SNAPSHOT: jobkinds.CreateFromSnapshotPayload(
         volume=TARGET, snapshot=SNAP, qos_specs={"total_iops_sec": "500"}
     ),
+    jobkinds.REVERT_VOLUME_TO_SNAPSHOT: jobkinds.RevertToSnapshotPayload(volume=VOL, snapshot=SNAP),
 }
 
 

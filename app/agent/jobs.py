@@ -201,6 +201,13 @@ def _create_volume_from_snapshot(
     return driver.create_volume_from_snapshot(_volume(payload.volume), _snapshot(payload.snapshot))
 
 
+def _revert_volume_to_snapshot(
+    driver: VolumeDriver, payload: jobkinds.RevertToSnapshotPayload, _peers: Peers
+) -> Mapping[str, Any]:
+    driver.revert_to_snapshot(_volume(payload.volume), _snapshot(payload.snapshot))
+    return {}
+
+
 # Every catalog kind that runs on a volume backend, with its handler (a test checks that
 # none is missing).
 JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
@@ -217,6 +224,7 @@ JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
     VolumeJobKind(jobkinds.EXPORT_VOLUME, _export_volume),
     VolumeJobKind(jobkinds.UNEXPORT_VOLUME, _unexport_volume),
     VolumeJobKind(jobkinds.CREATE_VOLUME_FROM_SNAPSHOT, _create_volume_from_snapshot),
+    VolumeJobKind(jobkinds.REVERT_VOLUME_TO_SNAPSHOT, _revert_volume_to_snapshot),
 )
 
 

@@ -135,6 +135,8 @@ POLICIES: dict[str, Rule] = {
     "volume_extension:quotas:delete": Rule.ADMIN,
     "volume_extension:quota_classes": Rule.ADMIN,
     "volume_extension:quota_classes:update": Rule.ADMIN,
+    # --- volumes from volumes ---
+    "volume:revert_to_snapshot": Rule.MEMBER,
 }
 
 

@@ -45,7 +45,7 @@ from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
-from app.volumes.volumes import deletion, extend, flows, sources
+from app.volumes.volumes import deletion, extend, flows, revert, sources
 from app.volumes.volumes import migrate as migration
 
 router = APIRouter(tags=["volumes"])
@@ -76,6 +76,7 @@ ACTION_POLICIES = {
     },
     "os-force_detach": "volume_extension:volume_admin_actions:force_detach",
     **admin_action_policies("volume"),
+    "revert": "volume:revert_to_snapshot",
 }
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
 GROUP_VOLUME_LIST = APIVersion(3, 10)
@@ -84,6 +85,8 @@ VOLUME_SUMMARY = APIVersion(3, 12)
 VOLUME_SUMMARY_METADATA = APIVersion(3, 36)
 # Cinder's VOLUME_EXTEND_INUSE: os-extend of an in-use volume.
 VOLUME_EXTEND_INUSE = APIVersion(3, 42)
+# Cinder's VOLUME_REVERT: the revert action (to the volume's latest snapshot).
+VOLUME_REVERT = APIVersion(3, 40)
 
 SORT_KEYS = columns(
     Volume,
@@ -502,6 +505,8 @@ async def _act(
     )
     if action == "os-extend_volume_completion":
         min_version(mv.EXTEND_VOLUME_COMPLETION, version)
+    if action == "revert":
+        min_version(VOLUME_REVERT, version)
     _authorize_action(ctx, action, policy)
     outcome = flows.Outcome()
     if action in ("os-migrate_volume", "os-retype"):
@@ -553,6 +558,8 @@ async def _act(
         await flows.reset_status(session, volume, status)
     elif action == "os-force_delete":
         outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
+    elif action == "revert":
+        outcome = await revert.revert(session, runtime, ctx, volume, args.get("snapshot_id"))
     elif action in ATTACH_ACTIONS:
         connecting, outcome = await _attach_action(work, ctx, volume, action, args)
         work.after_commit(outcome)

@@ -22,6 +22,7 @@ from app.volumes.backups import flows as backups
 from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.snapshots import flows as snapshots
 from app.volumes.volumes import results as volumes
+from app.volumes.volumes import revert
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +60,11 @@ RESULTS: dict[jobkinds.JobKind[Any, Any], Ends[Any]] = {
         Ends(jobkinds.UNEXPORT_VOLUME, attachments.unexported, attachments.unexport_failed),
         # A volume made from a snapshot ends as a clone does.
         Ends(jobkinds.CREATE_VOLUME_FROM_SNAPSHOT, volumes.cloned, volumes.clone_failed),
+        Ends(
+            jobkinds.REVERT_VOLUME_TO_SNAPSHOT,
+            volumes.on_volume(revert.reverted),
+            volumes.on_volume(revert.revert_failed),
+        ),
     )
 }
 

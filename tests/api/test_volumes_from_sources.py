@@ -15,12 +15,16 @@ from sqlalchemy import select
 
 from app import jobkinds
 from app.db.models import QuotaUsage
+from app.volumes import reaper
 from tests.api.helpers import (
     assert_ledgers_exact,
+    attach,
     available_volume,
     claim,
+    connector,
     create_snapshot,
     create_volume,
+    expire_all_leases,
     fault,
     file_pool,
     finish,
@@ -29,6 +33,7 @@ from tests.api.helpers import (
     pool_ledger,
     report,
     run_jobs,
+    set_quota,
     show_volume,
     snapshot_status,
     volume_action,
@@ -236,6 +241,34 @@ async def test_a_clone_is_made_on_its_sources_pool_which_it_holds_meanwhile(
     await assert_ledgers_exact(app.state.runtime.sessionmaker, member.project_id)
 
 
+async def test_an_attached_volume_is_cloned(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    source_id = await available_volume(client, member, service, size=2)
+    await attach(client, member, service, source_id, connector())
+    assert (await show_volume(client, member, source_id))["status"] == "in-use"
+    r = await create_volume(client, member, None, source_volid=source_id)
+    assert r.status_code == 202, r.text
+    job = await job_of(client, service, jobkinds.CLONE_VOLUME.name)
+    assert (await finish(client, service, job)).status_code == 200
+    assert (await show_volume(client, member, r.json()["volume"]["id"]))["status"] == "available"
+    assert (await show_volume(client, member, source_id))["status"] == "in-use"
+
+
+async def test_over_quota_is_413_with_nothing_taken(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    volume_id, snapshot_id = await available_snapshot(client, member, service)
+    r = await set_quota(client, admin, member.project_id, gigabytes=6)
+    assert r.status_code == 200, r.text
+    r = await create_volume(client, member, 3, snapshot_id=snapshot_id)
+    assert "gigabytes" in fault(r, 413, "overLimit")
+    r = await create_volume(client, member, 3, source_volid=volume_id)
+    assert "gigabytes" in fault(r, 413, "overLimit")
+    assert await pool_ledger(app) == 4
+    await assert_usage(app, member, gigabytes=4, volumes=1)
+
+
 async def test_clone_refusals(
     client: httpx.AsyncClient, member: Caller, service: Caller, make_caller: MakeCaller
 ) -> None:
@@ -263,3 +296,133 @@ async def test_a_failed_clone_is_error_with_its_claim_given_back(
     assert await pool_ledger(app) == 2
     [message] = await messages_about(client, member, clone_id)
     assert message.startswith("VOLUME_VOLUME_131_009") and "boom" in message
+
+
+# --- revert to a snapshot -------------------------------------------------------------------
+
+
+async def revert(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    volume_id: str,
+    snapshot_id: Any,
+    version: str = "3.40",
+) -> httpx.Response:
+    return await volume_action(
+        client, caller, volume_id, "revert", {"snapshot_id": snapshot_id}, version
+    )
+
+
+async def test_a_revert_moves_both_then_the_agent_makes_both_available(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    volume_id, snapshot_id = await available_snapshot(client, member, service)
+    assert (await revert(client, member, volume_id, snapshot_id, "3.39")).status_code == 404
+    r = await revert(client, member, volume_id, snapshot_id)
+    assert (r.status_code, r.content) == (202, b"")
+    assert (await show_volume(client, member, volume_id))["status"] == "reverting"
+    assert await snapshot_status(client, member, snapshot_id) == "restoring"
+    # Neither the snapshot nor the volume goes meanwhile, nor does another revert start.
+    fault(await delete_snapshot(client, member, snapshot_id), 400, "badRequest")
+    message = fault(await revert(client, member, volume_id, snapshot_id), 409, "conflictingRequest")
+    assert "Volume's status must be 'available'" in message
+    job = await job_of(client, service, jobkinds.REVERT_VOLUME_TO_SNAPSHOT.name)
+    assert job["resource_id"] == volume_id
+    assert job["payload"]["snapshot"]["id"] == snapshot_id
+    assert job["payload"]["volume"]["size_gb"] == 2
+    assert (await finish(client, service, job)).status_code == 200
+    assert (await show_volume(client, member, volume_id))["status"] == "available"
+    assert await snapshot_status(client, member, snapshot_id) == "available"
+    assert await pool_ledger(app) == 4  # a revert claims nothing
+
+
+async def test_only_the_latest_snapshot_of_the_volumes_size_is_reverted_to(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    volume_id, older = await available_snapshot(client, member, service)
+    other_volume = await available_volume(client, member, service, size=2)
+    r = await revert(client, member, other_volume, older)
+    assert "doesn't have any snapshots" in fault(r, 400, "badRequest")
+    newer = (await create_snapshot(client, member, volume_id))["id"]
+    await run_jobs(client, service, [BACKEND])
+    r = await revert(client, member, volume_id, older)
+    assert f"{older} is None or not the latest one of volume" in fault(r, 400, "badRequest")
+    r = await revert(client, member, volume_id, None)
+    assert "is None or not the latest one" in fault(r, 400, "badRequest")
+    # Extended after the snapshot: sizes differ.
+    r = await volume_action(client, member, volume_id, "os-extend", {"new_size": 3})
+    assert r.status_code == 202, r.text
+    await run_jobs(client, service, [BACKEND])
+    r = await revert(client, member, volume_id, newer)
+    assert "must be equal to the snapshot size" in fault(r, 400, "badRequest")
+    assert (await show_volume(client, member, volume_id))["status"] == "available"
+
+
+async def test_a_volume_being_cloned_or_a_snapshot_not_available_is_not_reverted(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    volume_id, snapshot_id = await available_snapshot(client, member, service)
+    r = await create_volume(client, member, None, source_volid=volume_id)
+    assert r.status_code == 202, r.text
+    assert "being cloned" in fault(
+        await revert(client, member, volume_id, snapshot_id), 400, "badRequest"
+    )
+    await run_jobs(client, service, [BACKEND])
+    latest = (await create_snapshot(client, member, volume_id))["id"]  # creating
+    r = await revert(client, member, volume_id, latest)
+    assert "Snapshot's status must be 'available'" in fault(r, 409, "conflictingRequest")
+    # Refused: the volume moved back with the transaction.
+    assert (await show_volume(client, member, volume_id))["status"] == "available"
+
+
+async def test_a_failed_revert_leaves_the_volume_in_error_and_the_snapshot_available(
+    client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    volume_id, snapshot_id = await available_snapshot(client, member, service)
+    assert (await revert(client, member, volume_id, snapshot_id)).status_code == 202
+    job = await job_of(client, service, jobkinds.REVERT_VOLUME_TO_SNAPSHOT.name)
+    r = await finish(client, service, job, ok=False, error="snapshot file is gone")
+    assert r.status_code == 200, r.text
+    assert (await show_volume(client, member, volume_id))["status"] == "error"
+    assert await snapshot_status(client, member, snapshot_id) == "available"
+    [message] = await messages_about(client, member, volume_id)
+    assert message.startswith("VOLUME_VOLUME_160_009") and "snapshot file is gone" in message
+
+
+async def test_revert_needs_its_policy(
+    client: httpx.AsyncClient, member: Caller, service: Caller, make_caller: MakeCaller
+) -> None:
+    volume_id, snapshot_id = await available_snapshot(client, member, service)
+    reader = await make_caller("demo", ("reader",))
+    fault(await revert(client, reader, volume_id, snapshot_id), 403, "forbidden")
+
+
+@pytest.mark.both_databases
+async def test_the_reaper_ends_makes_and_reverts_whose_agent_died(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller, service: Caller
+) -> None:
+    """A lease that runs out for good ends the job as the agent's failure would: the
+    new volume in error with its claim given back, a reverting volume in error with its
+    snapshot available."""
+    runtime = app.state.runtime
+    volume_id, snapshot_id = await available_snapshot(client, member, service)
+
+    async def die(kind: jobkinds.JobKind[Any, Any]) -> None:
+        for attempt in range(1, runtime.settings.job_max_attempts + 1):
+            job = await job_of(client, service, kind.name)
+            assert job["attempts"] == attempt
+            await expire_all_leases(app)
+            assert await reaper.reap_once(runtime) == 1
+
+    new_id = (await create_volume(client, member, None, snapshot_id=snapshot_id)).json()["volume"][
+        "id"
+    ]
+    await die(jobkinds.CREATE_VOLUME_FROM_SNAPSHOT)
+    assert (await show_volume(client, member, new_id))["status"] == "error"
+    assert await pool_ledger(app) == 4
+    assert (await revert(client, member, volume_id, snapshot_id)).status_code == 202
+    await die(jobkinds.REVERT_VOLUME_TO_SNAPSHOT)
+    assert (await show_volume(client, member, volume_id))["status"] == "error"
+    assert await snapshot_status(client, member, snapshot_id) == "available"
+    [message] = await messages_about(client, member, volume_id)
+    assert "stopped responding" in message

@@ -129,3 +129,57 @@ def test_reflinked_volume_from_a_snapshot_on_xfs(xfs_folder: Path) -> None:
     # Writes diverge: the snapshot keeps its data.
     write(driver, NEW, b"only in the new volume")
     assert checksum(driver.snapshot_path(SNAP)) == want
+
+
+# --- revert to a snapshot -------------------------------------------------------------------
+
+
+def test_a_revert_puts_the_snapshots_data_back_in_one_rename(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path / "file1", capacity_gb=100)
+    want = snapshotted(driver)
+    path = driver.volume_path(SOURCE)
+    before = path.stat().st_ino
+    assert checksum(path) != want
+    driver.revert_to_snapshot(SOURCE, SNAP)
+    assert checksum(path) == want
+    assert path.stat().st_ino != before  # a new file took the name: never a mix of both
+    assert path.stat().st_size == GiB and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert path.stat().st_blocks * 512 <= 2 * 1024 * 1024  # still sparse
+    # The snapshot keeps its data; done again, the same volume.
+    write(driver, SOURCE, b"changed again")
+    driver.revert_to_snapshot(SOURCE, SNAP)
+    assert checksum(path) == want == checksum(driver.snapshot_path(SNAP))
+    assert partials(driver) == []
+
+
+def test_revert_refusals(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path / "file1", capacity_gb=100)
+    with pytest.raises(DriverError, match=r"volume file volume-.* does not exist"):
+        driver.revert_to_snapshot(SOURCE, SNAP)
+    driver.create_volume(SOURCE)
+    with pytest.raises(DriverError, match=f"snapshot {SNAP.id} file .* does not exist"):
+        driver.revert_to_snapshot(SOURCE, SNAP)
+    assert driver.volume_path(SOURCE).stat().st_size == GiB  # untouched
+    assert partials(driver) == []
+
+
+def test_the_revert_job_kind_runs_the_driver(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path / "file1", capacity_gb=100)
+    want = snapshotted(driver)
+    kind = JOB_KINDS[jobkinds.REVERT_VOLUME_TO_SNAPSHOT.key]
+    payload = {
+        "volume": {"id": SOURCE.id, "size_gb": 1, "pool": "file1"},
+        "snapshot": {"id": SNAP.id, "size_gb": 1, "volume_id": SOURCE.id},
+    }
+    assert kind.bind(driver, payload, {})() == {}
+    assert checksum(driver.volume_path(SOURCE)) == want
+
+
+def test_reflinked_revert_on_xfs(xfs_folder: Path) -> None:
+    driver = make_driver(xfs_folder / "file1", capacity_gb=100)
+    want = snapshotted(driver)
+    free_before = os.statvfs(xfs_folder).f_bavail
+    driver.revert_to_snapshot(SOURCE, SNAP)
+    assert checksum(driver.volume_path(SOURCE)) == want
+    # Shared extents: the reverted volume took no space of its own (the old data went).
+    assert os.statvfs(xfs_folder).f_bavail >= free_before - 16

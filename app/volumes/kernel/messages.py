@@ -31,6 +31,7 @@ class Action(Enum):
     RETYPE_VOLUME = ("103", "retype volume")
     CREATE_GROUP = ("130", "create group")
     CLONE_VOLUME = ("131", "clone volume")
+    REVERT_VOLUME = ("160", "revert volume to snapshot")
     REMOVE_EXPORT = ("140", "remove volume export")
     # Cinder's ensure_export in init_host, which records no message.
     RESTORE_EXPORT = ("141", "export volume again after the storage agent restarted")

@@ -26,6 +26,8 @@ class VolumeStatus:
     RESERVED = "reserved"
     ATTACHING = "attaching"
     DETACHING = "detaching"
+    # Revert to a snapshot (3.40): the agent puts the snapshot's data back.
+    REVERTING = "reverting"
 
     # Cinder's API lets a volume be deleted from these (not while transitioning).
     DELETABLE = (
@@ -64,6 +66,8 @@ class AttachStatus:
 
 class SnapshotStatus:
     CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
+    # Its volume is being reverted to it (Cinder's name for the snapshot's side).
+    RESTORING = "restoring"
 
     DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
     FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING)
