@@ -140,6 +140,29 @@ async def test_nothing_is_made_when_the_pool_cannot_take_every_member(
     assert await claim(client, service, [HOST]) is None
 
 
+@pytest.mark.both_databases
+async def test_concurrent_group_snapshots_never_oversubscribe_the_pool_nor_half_succeed(
+    app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
+) -> None:
+    # 13 GB, 4 used: room for two 4 GB group snapshots, not three; four race for it.
+    group_id, _ = await group_with_volumes(client, admin, member, service, [2, 2], total=13)
+    responses = await asyncio.gather(
+        *(create_group_snapshot(client, member, group_id) for _ in range(4))
+    )
+    assert {r.status_code for r in responses} <= {202, 400}, [r.text for r in responses]
+    made = sum(r.status_code == 202 for r in responses)
+    assert 1 <= made <= 2
+    # Each one made has both its members; a refused one left nothing behind.
+    assert await counts(app) == (made, 2 * made)
+    assert await pool_ledger(app) == 4 + 4 * made
+    assert (await usage(app, member))["snapshots"] == 2 * made
+    await run_jobs(client, service, [HOST])
+    for r in responses:
+        if r.status_code == 202:
+            gs_id = r.json()["group_snapshot"]["id"]
+            assert (await show_group_snapshot(client, member, gs_id) or {})["status"] == "available"
+
+
 async def test_nothing_is_made_over_quota(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, service: Caller
 ) -> None:
