@@ -31,6 +31,7 @@ from app.context import RequestContext
 from app.db.models import Group, Volume
 from app.errors import BadRequest, Forbidden
 from app.volumes.groups import flows
+from app.volumes.groups import snapshots as group_snapshots
 
 router = APIRouter(tags=["groups"])
 
@@ -79,9 +80,8 @@ def view(
         "description": group.description,
         "group_type": group.group_type_id,
         "volume_types": flows.type_ids(group),
-        # Group snapshots do not exist, and the source of a copied group is not kept.
-        "group_snapshot_id": None,
-        "source_group_id": None,
+        "group_snapshot_id": group.group_snapshot_id,
+        "source_group_id": group.source_group_id,
         "replication_status": "disabled",
         "project_id": group.project_id,
     }
@@ -252,17 +252,26 @@ async def create_from_source(
     args = body.get("create-from-src")
     if len(body) != 1 or not isinstance(args, dict):
         raise BadRequest("There is no such action: the body must be {'create-from-src': {...}}.")
-    if args.get("group_snapshot_id") is not None:
-        raise BadRequest("Creating a group from a group snapshot is not supported.")
     source = optional_str(args.get("source_group_id"), "source_group_id")
-    if not source:
-        raise BadRequest("Invalid input: create-from-src needs a source_group_id.")
+    group_snapshot = optional_str(args.get("group_snapshot_id"), "group_snapshot_id")
     name = optional_str(args.get("name"), "name")
     description = optional_str(args.get("description"), "description", maximum=65535)
+    if bool(source) == bool(group_snapshot):
+        # Cinder's message when neither or both are given.
+        raise BadRequest(
+            "Invalid input received: Either 'group_snapshot_id' or 'source_group_id' must "
+            f"be provided to create group {name} from source."
+        )
     if call.project_id != ctx.project_id:
         raise Forbidden("Groups are created in the caller's own project.")
-    group, outcome = await flows.create_from_source(
-        call.work.session, call.work.runtime, ctx, source, name, description
-    )
+    session, runtime = call.work.session, call.work.runtime
+    if group_snapshot:
+        group, outcome = await group_snapshots.create_group_from(
+            session, runtime, ctx, group_snapshot, name, description
+        )
+    else:
+        group, outcome = await flows.create_from_source(
+            session, runtime, ctx, source or "", name, description
+        )
     call.work.after_commit(outcome)
     return JSONResponse({"group": summary(group)}, status_code=202)

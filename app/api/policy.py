@@ -105,6 +105,13 @@ POLICIES: dict[str, Rule] = {
     "group:update": Rule.MEMBER,
     "group:delete": Rule.MEMBER,
     "group:reset_status": Rule.ADMIN,
+    # Group snapshots (3.14), Cinder's defaults.
+    "group:create_group_snapshot": Rule.MEMBER,
+    "group:delete_group_snapshot": Rule.MEMBER,
+    "group:get_group_snapshot": Rule.READER,
+    "group:get_all_group_snapshots": Rule.READER,
+    "group:reset_group_snapshot_status": Rule.ADMIN,
+    "group:group_snapshot_project_attribute": Rule.ADMIN,
     "volume_extension:qos_specs_manage:get_all": Rule.ADMIN,
     "volume_extension:qos_specs_manage:get": Rule.ADMIN,
     "volume_extension:qos_specs_manage:create": Rule.ADMIN,

@@ -98,7 +98,11 @@ def view(
         "metadata": {m.key: m.value for m in snapshot.snapshot_metadata},
     }
     if detail:
-        values.update(group_snapshot_id=None, user_id=snapshot.user_id, consumes_quota=True)
+        values.update(
+            group_snapshot_id=snapshot.group_snapshot_id,
+            user_id=snapshot.user_id,
+            consumes_quota=True,
+        )
     if extended:
         values["os-extended-snapshot-attributes:progress"] = snapshot.progress
         values["os-extended-snapshot-attributes:project_id"] = snapshot.project_id

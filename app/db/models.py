@@ -371,6 +371,10 @@ class Snapshot(Owned, Stamped, Base):
     )
     provider_location: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     snapshot_metadata: Mapped[list[SnapshotMetadata]] = children()
+    # The group snapshot it was made as a member of (3.14): deleted only with it.
+    group_snapshot_id: Mapped[str | None] = mapped_column(
+        ForeignKey("group_snapshots.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
 
 
 class SnapshotMetadata(KeyValue, Base):
@@ -445,6 +449,10 @@ class Group(Owned, Stamped, Base):
     # 'host@backend#pool' the scheduler chose, as Cinder's group.host.
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     volume_types: Mapped[list[GroupVolumeType]] = children()
+    # What a group created from a source was copied from (create-from-src, 3.14); the
+    # source may be gone since, as in Cinder (no foreign key).
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class GroupVolumeType(Base):
@@ -455,6 +463,18 @@ class GroupVolumeType(Base):
     volume_type_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("volume_types.id"), primary_key=True
     )
+
+
+class GroupSnapshot(Owned, Stamped, Base):
+    """A snapshot of every volume of a group, taken together (3.14): its members are
+    snapshots whose `group_snapshot_id` is this one's."""
+
+    __tablename__ = "group_snapshots"
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    group_type_id: Mapped[str] = mapped_column(ForeignKey("group_types.id"))
 
 
 # --- quotas ----------------------------------------------------------------------------

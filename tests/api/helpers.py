@@ -6,7 +6,7 @@ their shared helpers from here, never from one another."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import BaseRoute, Route
 
 from app import jobkinds
+from app.agent.client import AgentClient
+from app.agent.config import parse_config
+from app.agent.service import Agent
 from app.db.models import Backend, Job, Pool, QuotaUsage, Volume, utcnow
+from app.identity.service import ensure_service_user
 from tests.conftest import Caller
 
 BACKUP_HOST = "node1@backup"
@@ -610,3 +614,131 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
     finally:
         writer.close()
+
+
+# --- a real agent, in this process ---------------------------------------------------------
+
+
+AGENT_USER = "node1-agent"
+
+
+async def agent_password(app: FastAPI, user: str = AGENT_USER) -> str:
+    """The password of a new service user `user`, an agent's identity."""
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        password = await ensure_service_user(session, user)
+    assert password is not None
+    return password
+
+
+async def in_process_agent(
+    app: FastAPI, backends: list[dict[str, Any]], password: str, user: str = AGENT_USER
+) -> Agent:
+    """A real agent (host node1) with `backends`, talking to `app` in this process as
+    the service user `user` (agent_password)."""
+    config = parse_config(
+        {
+            "agent": {
+                "api_url": "http://pumice.test",
+                "host": "node1",
+                "report_interval": 0.3,
+                "claim_wait": 1,
+                "retry_max_interval": 0.3,
+            },
+            "auth": {"username": user, "password": password, "project_name": "service"},
+            "backends": backends,
+        }
+    )
+    client = AgentClient(
+        api_url="http://pumice.test",
+        auth_url="http://pumice.test/identity/v3",
+        username=user,
+        password=password,
+        project_name="service",
+        agent_id="node1",
+        retry_max=0.3,
+        transport=httpx.ASGITransport(app=app),
+    )
+    return Agent(config, client=client)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, limit: float = 60.0) -> None:
+    """Wait (bounded) until `check()` holds."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+# --- groups and group snapshots -------------------------------------------------------------
+
+
+async def group_with_volumes(
+    client: httpx.AsyncClient,
+    admin: Caller,
+    caller: Caller,
+    service: Caller,
+    sizes: list[int],
+    *,
+    total: float = 100.0,
+    host: str = "node1@file",
+    types: str = "",
+) -> tuple[str, list[str]]:
+    """A group of `caller` on `host`'s one pool (reported with `total` GB), holding an
+    available volume of each of `sizes` made by the agent; the group's id and theirs.
+    Its volume type and group type are new, named "plain" and "generic" + `types`."""
+    await report(client, service, host, [file_pool("pool", total)])
+    vtype = await make_type(client, admin, f"plain{types}")
+    gtype = await make_group_type(client, admin, f"generic{types}")
+    r = await client.post(
+        f"/v3/{caller.project_id}/groups",
+        json={"group": {"group_type": gtype["id"], "volume_types": [vtype["id"]], "name": "g"}},
+        headers=caller.headers("3.13"),
+    )
+    assert r.status_code == 202, r.text
+    group_id: str = r.json()["group"]["id"]
+    ids = []
+    for size in sizes:
+        made = await create_volume(
+            client, caller, size, "3.13", volume_type=vtype["id"], group_id=group_id
+        )
+        assert made.status_code == 202, made.text
+        ids.append(made.json()["volume"]["id"])
+    await run_jobs(client, service, [host])
+    for volume_id in ids:
+        assert await volume_status(client, caller, volume_id) == "available"
+    return group_id, ids
+
+
+async def create_group_snapshot(
+    client: httpx.AsyncClient, caller: Caller, group_id: str, version: str = "3.14", **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/group_snapshots",
+        json={"group_snapshot": {"group_id": group_id, **extra}},
+        headers=caller.headers(version),
+    )
+
+
+async def show_group_snapshot(
+    client: httpx.AsyncClient, caller: Caller, group_snapshot_id: str
+) -> dict[str, Any] | None:
+    """The group snapshot's detail view, None once it is gone."""
+    r = await client.get(
+        f"/v3/{caller.project_id}/group_snapshots/{group_snapshot_id}",
+        headers=caller.headers("3.14"),
+    )
+    if r.status_code == 404:
+        return None
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["group_snapshot"]
+    return body
+
+
+async def delete_group_snapshot(
+    client: httpx.AsyncClient, caller: Caller, group_snapshot_id: str
+) -> httpx.Response:
+    return await client.delete(
+        f"/v3/{caller.project_id}/group_snapshots/{group_snapshot_id}",
+        headers=caller.headers("3.14"),
+    )

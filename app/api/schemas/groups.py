@@ -50,8 +50,8 @@ class GroupActionRequest(RequestBody):
 
 
 class CreateFromSource(Naming):
+    # One of the two: a group to copy, or a group snapshot to make the group from.
     source_group_id: str | None = None
-    # Group snapshots do not exist here: a group_snapshot_id is refused.
     group_snapshot_id: str | None = None
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobkinds
 from app.context import RequestContext
-from app.db.models import Group, GroupVolumeType, Volume, VolumeType, utcnow
+from app.db.models import Group, GroupSnapshot, GroupVolumeType, Volume, VolumeType, utcnow
 from app.errors import BadRequest, NotFound
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
@@ -249,7 +249,8 @@ async def delete(
     group = await get(session, ctx, group_id, for_update=True)
     # A volume that joined meanwhile would be left behind, where the group would wait
     # in 'deleting' for it forever.
-    await _same_members(session, group, volumes)
+    await same_members(session, group, volumes)
+    await _no_group_snapshots(session, group)
     if group.status not in GroupStatus.DELETABLE:
         raise BadRequest(
             f"Invalid group: Group {group.id} status must be "
@@ -289,6 +290,18 @@ async def delete(
     return outcome
 
 
+async def _no_group_snapshots(session: AsyncSession, group: Group) -> None:
+    """Cinder's rule: a group with group snapshots is not deleted (they go first)."""
+    found = await session.scalar(
+        select(GroupSnapshot.id).where(GroupSnapshot.group_id == group.id).limit(1)
+    )
+    if found is not None:
+        raise BadRequest(
+            f"Invalid group: Group {group.id} has group snapshots (such as {found}); "
+            "delete them first."
+        )
+
+
 async def reset_status(session: AsyncSession, group: Group, status: object) -> None:
     """os-reset_status (admin): only to a resting status, and never from a status
     other than the one the caller saw."""
@@ -298,7 +311,7 @@ async def reset_status(session: AsyncSession, group: Group, status: object) -> N
 # --- create from a source group -------------------------------------------------------------
 
 
-async def _same_members(session: AsyncSession, group: Group, locked: list[Volume]) -> None:
+async def same_members(session: AsyncSession, group: Group, locked: list[Volume]) -> None:
     """The members locked before the group's lock are still all of them: volumes come
     before the group in the lock order, so one that joined while this waited for the
     group was not locked. Refuse rather than act on a stale list."""
@@ -324,7 +337,7 @@ async def create_from_source(
     sources = await members(session, source_group_id, lock=True)
     source = await get(session, ctx, source_group_id, for_update=True)
     # A volume that joined meanwhile would be neither copied nor checked.
-    await _same_members(session, source, sources)
+    await same_members(session, source, sources)
     if source.project_id != ctx.project_id:
         raise NotFound(f"Group {source_group_id} could not be found.")
     if source.status != GroupStatus.AVAILABLE or not source.host:
@@ -338,44 +351,16 @@ async def create_from_source(
                 f"Invalid volume: Volume {volume.id} of the source group must be available, "
                 f"but current status is: {volume.status}."
             )
-    requests = await _member_requests(session, sources)
-    total = sum(v.size for v in sources)
-    why = runtime.scheduler.validate_host_capacity(source.host, requests, total)
-    pool_id = runtime.pools.id_of(source.host)
-    if why is not None or pool_id is None:
-        why = why or f"pool {source.host} is not known"
-        raise BadRequest(f"No valid backend for the group on {source.host}: {why}")
-    await quotas.consume(
+    group, pool_id, outcome = await new_copy(
         session,
-        runtime.settings,
-        ctx.project_id,
-        {"volumes": len(sources), "gigabytes": total, "groups": 1},
-        volume_size=max((v.size for v in sources), default=0),
+        runtime,
+        ctx,
+        source,
+        [(v, v.size) for v in sources],
+        name,
+        description,
+        source_group_id=source.id,
     )
-    outcome = flows.Outcome()
-    if total:
-        thin = all(r.thin for r in requests)
-        allocated = await claims.claim(session, pool_id, total, thin=thin)
-        if allocated is None:
-            # The transaction rolls back: no group, no volume, no quota taken.
-            raise BadRequest(
-                f"No valid backend for the group: pool {source.host} cannot take {total} GB more."
-            )
-        outcome.ledgers[flows.split_host(source.host)] = allocated
-    group = Group(
-        project_id=ctx.project_id,
-        user_id=ctx.user_id,
-        name=name,
-        description=description,
-        # Available once every clone is made (group_members.copy_member_done).
-        status=GroupStatus.CREATING if sources else GroupStatus.AVAILABLE,
-        availability_zone=source.availability_zone,
-        group_type_id=source.group_type_id,
-        host=source.host,
-        volume_types=[GroupVolumeType(volume_type_id=t) for t in type_ids(source)],
-    )
-    session.add(group)
-    await session.flush()
     clones = [
         Volume(
             project_id=ctx.project_id,
@@ -408,16 +393,79 @@ async def create_from_source(
     return group, outcome
 
 
-async def _member_requests(session: AsyncSession, sources: list[Volume]) -> list[VolumeRequest]:
+async def new_copy(
+    session: AsyncSession,
+    runtime: Runtime,
+    ctx: RequestContext,
+    source: Group,
+    sizes: list[tuple[Volume, int]],
+    name: str | None,
+    description: str | None,
+    **origin: str,
+) -> tuple[Group, int, flows.Outcome]:
+    """A new group of the caller on `source`'s pool with `source`'s types, 'creating'
+    until its volumes are made (one of each (volume, size) of `sizes`: that volume's
+    type, that size), its pool id and the outcome. The pool must pass the filters for
+    each and take their total at once (Cinder's validate_host_capacity); quota
+    (volumes, gigabytes, groups) and ONE guarded claim of the total decide: refused,
+    a 400 or 413 and the transaction rolls back, nothing made. `origin` says what it is
+    a copy of (source_group_id or group_snapshot_id)."""
+    host = source.host or ""
+    requests = await _member_requests(session, sizes)
+    total = sum(size for _, size in sizes)
+    why = runtime.scheduler.validate_host_capacity(host, requests, total)
+    pool_id = runtime.pools.id_of(host)
+    if why is not None or pool_id is None:
+        why = why or f"pool {host} is not known"
+        raise BadRequest(f"No valid backend for the group on {host}: {why}")
+    await quotas.consume(
+        session,
+        runtime.settings,
+        ctx.project_id,
+        {"volumes": len(sizes), "gigabytes": total, "groups": 1},
+        volume_size=max((size for _, size in sizes), default=0),
+    )
+    outcome = flows.Outcome()
+    if total:
+        thin = all(r.thin for r in requests)
+        allocated = await claims.claim(session, pool_id, total, thin=thin)
+        if allocated is None:
+            # The transaction rolls back: no group, no volume, no quota taken.
+            raise BadRequest(
+                f"No valid backend for the group: pool {host} cannot take {total} GB more."
+            )
+        outcome.ledgers[flows.split_host(host)] = allocated
+    group = Group(
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        name=name,
+        description=description,
+        # Available once every volume is made (group_members.copy_member_done).
+        status=GroupStatus.CREATING if sizes else GroupStatus.AVAILABLE,
+        availability_zone=source.availability_zone,
+        group_type_id=source.group_type_id,
+        host=host,
+        volume_types=[GroupVolumeType(volume_type_id=t) for t in type_ids(source)],
+        **origin,
+    )
+    session.add(group)
+    await session.flush()
+    return group, pool_id, outcome
+
+
+async def _member_requests(
+    session: AsyncSession, sizes: list[tuple[Volume, int]]
+) -> list[VolumeRequest]:
+    """A request of each volume's type and multiattach, of its size in `sizes`."""
     out = []
-    for volume in sources:
+    for volume, size in sizes:
         vtype = await session.get(VolumeType, volume.volume_type_id)
         if vtype is None:  # a volume's type cannot be deleted while in use
             raise BadRequest(f"Volume {volume.id} has no volume type.")
         out.append(
             await flows.scheduling_request(
                 session,
-                size=volume.size,
+                size=size,
                 project_id=volume.project_id,
                 volume_id=None,
                 multiattach=volume.multiattach,

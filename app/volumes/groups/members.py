@@ -99,13 +99,7 @@ async def member_delete_failed(session: AsyncSession, volume: Volume) -> None:
     """A member of a group being deleted could not be deleted: the group stops in
     error_deleting (deleting it again retries the rest) instead of waiting forever."""
     if volume.group_id is not None:
-        await lifecycle.conditional_update(
-            session,
-            Group,
-            volume.group_id,
-            {"status": GroupStatus.DELETING},
-            {"status": GroupStatus.ERROR_DELETING},
-        )
+        await lifecycle.part_delete_failed(session, Group, volume.group_id)
 
 
 async def check_not_cloning(session: AsyncSession, volume: Volume, action: str = "delete") -> None:

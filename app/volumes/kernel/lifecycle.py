@@ -14,14 +14,29 @@ from typing import Any, TypeVar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Backup, Group, Job, Snapshot, Volume, VolumeAttachment, utcnow
+from app.db.models import (
+    Backup,
+    Group,
+    GroupSnapshot,
+    Job,
+    Snapshot,
+    Volume,
+    VolumeAttachment,
+    utcnow,
+)
 from app.errors import BadRequest
 from app.volumes.kernel import jobs
-from app.volumes.kernel.states import BackupStatus, GroupStatus, SnapshotStatus, VolumeStatus
+from app.volumes.kernel.states import (
+    BackupStatus,
+    GroupSnapshotStatus,
+    GroupStatus,
+    SnapshotStatus,
+    VolumeStatus,
+)
 
-Row = TypeVar("Row", Volume, Snapshot, Backup, Group)
+Row = TypeVar("Row", Volume, Snapshot, Backup, Group, GroupSnapshot)
 # Rows whose columns move by compare-and-swap (an attachment's status is attach_status).
-Movable = TypeVar("Movable", Volume, Snapshot, Backup, Group, VolumeAttachment)
+Movable = TypeVar("Movable", Volume, Snapshot, Backup, Group, VolumeAttachment, GroupSnapshot)
 Expected = Mapping[str, Any]
 
 
@@ -89,6 +104,7 @@ RESOURCE_NAMES: dict[type, str] = {
     Backup: "backup",
     Group: "group",
     VolumeAttachment: "attachment",
+    GroupSnapshot: "group snapshot",
 }
 
 
@@ -126,6 +142,10 @@ STATE_TABLES: dict[type, StateTable] = {
     Backup: StateTable(BackupStatus.RESETTABLE, BackupStatus.DELETABLE, None),
     # Cinder has no force delete of a group: its volumes are force-deleted one by one.
     Group: StateTable(GroupStatus.RESETTABLE, GroupStatus.DELETABLE, GroupStatus.DELETABLE),
+    # No force delete of a group snapshot either (Cinder has none).
+    GroupSnapshot: StateTable(
+        GroupSnapshotStatus.RESETTABLE, GroupSnapshotStatus.DELETABLE, GroupSnapshotStatus.DELETABLE
+    ),
 }
 
 DELETING = "deleting"  # every resource's, while its storage is removed
@@ -147,6 +167,15 @@ async def start_delete(
     if not force:
         return []
     return await jobs.cancel_active(session, row.id, "superseded by a force delete")
+
+
+async def part_delete_failed(session: AsyncSession, model: type[Row], row_id: str) -> None:
+    """A part of a row being deleted with its parts (a group's member volume, a group
+    snapshot's member snapshot) could not be deleted: the row stops in error_deleting
+    (deleting it again retries the parts left) instead of waiting forever."""
+    await conditional_update(
+        session, model, row_id, {"status": DELETING}, {"status": "error_deleting"}
+    )
 
 
 async def reset_status(session: AsyncSession, row: Row, status: object) -> None:

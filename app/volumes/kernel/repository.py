@@ -12,10 +12,10 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import RequestContext
-from app.db.models import Backup, Group, Snapshot, Volume, VolumeAttachment
+from app.db.models import Backup, Group, GroupSnapshot, Snapshot, Volume, VolumeAttachment
 from app.errors import NotFound
 
-Row = TypeVar("Row", Volume, Snapshot, Backup, Group, VolumeAttachment)
+Row = TypeVar("Row", Volume, Snapshot, Backup, Group, VolumeAttachment, GroupSnapshot)
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,5 @@ VOLUMES = Repository(Volume, "Volume")
 SNAPSHOTS = Repository(Snapshot, "Snapshot")
 BACKUPS = Repository(Backup, "Backup")
 GROUPS = Repository(Group, "Group")
+# Cinder's GroupSnapshotNotFound: "GroupSnapshot <id> could not be found."
+GROUP_SNAPSHOTS = Repository(GroupSnapshot, "GroupSnapshot")

@@ -93,6 +93,15 @@ class GroupStatus:
     DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
 
 
+class GroupSnapshotStatus:
+    CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
+
+    # Cinder deletes one from available or error; error_deleting too here, so a delete
+    # whose member failed may be tried again.
+    DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+    RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING)
+
+
 class MigrationStatus:
     MIGRATING = "migrating"
     SUCCESS = "success"

@@ -40,6 +40,7 @@ from app.errors import BadRequest, NotFound, OverQuota
 from app.runtime import Runtime
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
+from app.volumes.groups import snapshot_members
 from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MetadataStore
@@ -141,9 +142,9 @@ async def create(
         # per_volume_gigabytes limits volumes, not their snapshots.
         volume_size=0,
     )
-    snapshot = await _new_snapshot(session, ctx, volume, spec, volume.size)
+    snapshot = await new_snapshot(session, ctx, volume, spec, volume.size)
     outcome = Outcome()
-    why = await _claim_on_volume_pool(session, runtime, volume, snapshot.size, outcome)
+    why = await place(session, runtime, snapshot, volume, outcome, ctx.request_id)
     if why is not None:
         snapshot.status = SnapshotStatus.ERROR
         snapshot.updated_at = utcnow()
@@ -155,34 +156,43 @@ async def create(
             why,
             ctx.request_id,
         )
-        return snapshot, outcome
+    return snapshot, outcome
+
+
+async def place(
+    session: AsyncSession,
+    runtime: Runtime,
+    snapshot: Snapshot,
+    volume: Volume,
+    outcome: Outcome,
+    request_id: str | None,
+) -> str | None:
+    """A new snapshot's claim on its volume's pool and its create job: None when both
+    are made, else why not (then nothing is claimed and no job queued)."""
+    why = await _claim_on_volume_pool(session, runtime, volume, snapshot.size, outcome)
+    if why is not None:
+        return why
     snapshot.pool_id = volume.pool_id
     payload = jobkinds.CreateSnapshotPayload(
         snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume)
     )
-    _queue(
-        session,
-        runtime,
-        snapshot,
-        volume,
-        jobkinds.CREATE_SNAPSHOT,
-        payload,
-        outcome,
-        ctx.request_id,
-    )
-    return snapshot, outcome
+    kind = jobkinds.CREATE_SNAPSHOT
+    _queue(session, runtime, snapshot, volume, kind, payload, outcome, request_id)
+    return None
 
 
-async def _new_snapshot(
+async def new_snapshot(
     session: AsyncSession,
     ctx: RequestContext,
     volume: Volume,
     spec: CreateSnapshot | ManageSnapshot,
     size: int,
+    group_snapshot_id: str | None = None,
 ) -> Snapshot:
     """A 'creating' snapshot row of `volume`, which belongs with its volume: the volume's
     project sees and pays for it."""
     snapshot = Snapshot(
+        group_snapshot_id=group_snapshot_id,
         project_id=volume.project_id,
         user_id=ctx.user_id,
         volume_id=volume.id,
@@ -290,9 +300,13 @@ async def delete_snapshot(
     *,
     force: bool = False,
     finish_volume: bool = True,
+    with_group_snapshot: bool = False,
 ) -> None:
     """'deleting' and a delete job; or gone at once when no job ever ran for it (then
-    nothing of it can exist on the backend). Both rows must be locked by the caller."""
+    nothing of it can exist on the backend). Both rows must be locked by the caller.
+    A member of a group snapshot goes only `with_group_snapshot` (its delete)."""
+    if not with_group_snapshot:
+        snapshot_members.check_own_delete(snapshot)
     if not force:
         await check_not_read(session, snapshot)
     # A force delete overrides whatever was in flight; the agent runs one job per
@@ -440,7 +454,7 @@ async def manage_existing(
         why = await _pool_refuses(session, runtime, volume, vtype, 0, skip)
         if why is not None:
             raise BadRequest(f"Host {volume.host} is not valid: {why}.")
-    snapshot = await _new_snapshot(session, ctx, volume, spec, 0)
+    snapshot = await new_snapshot(session, ctx, volume, spec, 0)
     outcome = Outcome()
     payload = jobkinds.ManageSnapshotPayload(
         snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume), ref=spec.ref
@@ -499,7 +513,11 @@ async def _deleted(
     _result: jobkinds.NoResult,
 ) -> None:
     if snapshot.status == SnapshotStatus.DELETING:
+        group_snapshot = await snapshot_members.member_leaving(session, snapshot)
         await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
+        if group_snapshot is not None:  # its last member: it goes with it
+            await session.delete(group_snapshot)
+            await session.flush()
 
 
 async def _created(
@@ -511,6 +529,8 @@ async def _created(
     _o: Outcome,
     result: jobkinds.Created,
 ) -> None:
+    if snapshot.status == SnapshotStatus.CREATING:
+        await snapshot_members.member_created(session, snapshot, SnapshotStatus.AVAILABLE)
     await _available(session, snapshot, result.provider_location)
 
 
@@ -542,6 +562,7 @@ async def _create_failed(
     lease may have finished the file after all."""
     if snapshot.status != SnapshotStatus.CREATING:
         return
+    await snapshot_members.member_created(session, snapshot, SnapshotStatus.ERROR)
     if snapshot.pool_id is not None:
         key = await pool_key(session, snapshot.pool_id)
         outcome.ledgers[key] = await claims.release(session, snapshot.pool_id, snapshot.size)
@@ -574,6 +595,7 @@ async def _delete_failed(
         session, snapshot, {"status": SnapshotStatus.DELETING}, status=SnapshotStatus.ERROR_DELETING
     ):
         return
+    await snapshot_members.member_delete_failed(session, snapshot)
     await messages.about(
         session,
         snapshot,
