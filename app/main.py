@@ -29,6 +29,7 @@ from app.api import (
     quotas,
     services,
     snapshots,
+    transfers,
     types,
     versions,
     volumes,
@@ -162,6 +163,7 @@ def create_app(
         extensions,
         hosts,
         attachments,
+        transfers,
     ):
         app.include_router(module.router)
     return app

@@ -26,6 +26,11 @@ class VolumeStatus:
     RESERVED = "reserved"
     ATTACHING = "attaching"
     DETACHING = "detaching"
+    # Transfer (Cinder's): offered to another project; nothing but the transfer's
+    # accept or cancel (or an admin's force delete) moves it.
+    AWAITING_TRANSFER = "awaiting-transfer"
+    # Unmanage: the agent lets go of the storage, then the row goes.
+    UNMANAGING = "unmanaging"
 
     # Cinder's API lets a volume be deleted from these (not while transitioning).
     DELETABLE = (
@@ -37,7 +42,7 @@ class VolumeStatus:
         ERROR_MANAGING,
     )
     # os-force_delete (admin) also takes stuck transitional states.
-    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE)
+    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE, AWAITING_TRANSFER)
     # os-reset_status targets: resting statuses only (nothing would ever move a volume
     # out of a transitional one that no job stands behind).
     RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, IN_USE)
@@ -64,6 +69,7 @@ class AttachStatus:
 
 class SnapshotStatus:
     CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
+    UNMANAGING = "unmanaging"
 
     DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
     FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING)
