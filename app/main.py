@@ -23,6 +23,7 @@ from app.api import (
     identity,
     limits,
     manageable,
+    manageable_lists,
     messages,
     pools,
     qos_specs,
@@ -164,6 +165,7 @@ def create_app(
         hosts,
         attachments,
         transfers,
+        manageable_lists,
     ):
         app.include_router(module.router)
     return app

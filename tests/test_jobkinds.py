@@ -59,6 +59,10 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
         read_only=True,
     ),
     jobkinds.UNEXPORT_VOLUME: jobkinds.VolumeJob(volume=VOL),
+    jobkinds.UNMANAGE_VOLUME: jobkinds.VolumeJob(volume=VOL),
+    jobkinds.UNMANAGE_SNAPSHOT: jobkinds.SnapshotJob(snapshot=SNAP),
+    jobkinds.LIST_MANAGEABLE_VOLUMES: jobkinds.ListManageablePayload(known_ids=["v1"]),
+    jobkinds.LIST_MANAGEABLE_SNAPSHOTS: jobkinds.ListManageablePayload(known_ids=[]),
 }
 
 

@@ -45,7 +45,7 @@ from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
-from app.volumes.volumes import deletion, extend, flows
+from app.volumes.volumes import deletion, extend, flows, unmanage
 from app.volumes.volumes import migrate as migration
 
 router = APIRouter(tags=["volumes"])
@@ -76,6 +76,7 @@ ACTION_POLICIES = {
     },
     "os-force_detach": "volume_extension:volume_admin_actions:force_detach",
     **admin_action_policies("volume"),
+    "os-unmanage": "volume_extension:volume_unmanage",
 }
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
 GROUP_VOLUME_LIST = APIVersion(3, 10)
@@ -546,6 +547,8 @@ async def _act(
         await flows.reset_status(session, volume, status)
     elif action == "os-force_delete":
         outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
+    elif action == "os-unmanage":
+        outcome = await unmanage.unmanage_volume(session, runtime, volume, ctx.request_id)
     elif action in ATTACH_ACTIONS:
         connecting, outcome = await _attach_action(work, ctx, volume, action, args)
         work.after_commit(outcome)

@@ -40,7 +40,7 @@ from app.errors import BadRequest, NotFound, OverQuota
 from app.runtime import Runtime
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
-from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
+from app.volumes.kernel import adoption, jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MetadataStore
 from app.volumes.kernel.outcome import More, Outcome
@@ -423,10 +423,14 @@ async def manage_existing(
         why = await _pool_refuses(session, runtime, volume, vtype, 0, skip)
         if why is not None:
             raise BadRequest(f"Host {volume.host} is not valid: {why}.")
+    adopt = await adoption.adopts(session, spec.ref, Snapshot)
     snapshot = await _new_snapshot(session, ctx, volume, spec, 0)
     outcome = Outcome()
     payload = jobkinds.ManageSnapshotPayload(
-        snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume), ref=spec.ref
+        snapshot=snapshot_ref(snapshot),
+        volume=vflows.volume_ref(volume),
+        ref=spec.ref,
+        adopt=adopt or None,
     )
     _queue(
         session,
