@@ -476,17 +476,23 @@ def on_snapshot(
     return apply
 
 
-async def _deleted(
-    session: AsyncSession,
-    runtime: Runtime,
-    job: Job,
-    snapshot: Snapshot,
-    volume: Volume,
-    outcome: Outcome,
-    _result: jobkinds.NoResult,
-) -> None:
-    if snapshot.status == SnapshotStatus.DELETING:
-        await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
+def gone_when(status: str) -> SnapshotEnd[[jobkinds.NoResult]]:
+    """The end of a job that removes the snapshot (a delete; an unmanage, which keeps
+    the storage): its row, quota and claim go, if it is still in `status`."""
+
+    async def gone(
+        session: AsyncSession,
+        runtime: Runtime,
+        job: Job,
+        snapshot: Snapshot,
+        volume: Volume,
+        outcome: Outcome,
+        _result: jobkinds.NoResult,
+    ) -> None:
+        if snapshot.status == status:
+            await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
+
+    return gone
 
 
 async def _created(
@@ -687,5 +693,6 @@ async def _manage_failed(
 
 # How each snapshot job ends (registered per kind in app/volumes/results.py).
 created, create_failed = on_snapshot(_created), on_snapshot(_create_failed)
-deleted, delete_failed = on_snapshot(_deleted), on_snapshot(_delete_failed)
+deleted = on_snapshot(gone_when(SnapshotStatus.DELETING))
+delete_failed = on_snapshot(_delete_failed)
 managed, manage_failed = on_snapshot(_managed), on_snapshot(_not_managed)

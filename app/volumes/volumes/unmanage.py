@@ -32,7 +32,7 @@ from app.volumes.kernel.states import SnapshotStatus, VolumeStatus
 from app.volumes.kernel.work import unit_of_work
 from app.volumes.snapshots import flows as snapshots
 from app.volumes.volumes.flows import finish_delete, queue_job, split_host, volume_ref
-from app.volumes.volumes.results import on_volume
+from app.volumes.volumes.results import gone_when, on_volume
 
 # Cinder's volume delete with unmanage_only: these statuses, detached, no snapshots,
 # in no group.
@@ -114,18 +114,6 @@ async def unmanage_snapshot(
 # --- the agent's answer (registered in app/volumes/results.py) --------------------------------
 
 
-async def _volume_unmanaged(
-    session: AsyncSession,
-    runtime: Runtime,
-    _job: Job,
-    volume: Volume,
-    outcome: Outcome,
-    _result: jobkinds.NoResult,
-) -> None:
-    if volume.status == VolumeStatus.UNMANAGING:
-        await finish_delete(session, volume, outcome, runtime)
-
-
 async def _volume_unmanage_failed(
     session: AsyncSession, _rt: Runtime, job: Job, volume: Volume, _o: Outcome
 ) -> None:
@@ -141,19 +129,6 @@ async def _volume_unmanage_failed(
             jobs.failure_reason(job),
             job.request_id,
         )
-
-
-async def _snapshot_unmanaged(
-    session: AsyncSession,
-    runtime: Runtime,
-    job: Job,
-    snapshot: Snapshot,
-    volume: Volume,
-    outcome: Outcome,
-    _result: jobkinds.NoResult,
-) -> None:
-    if snapshot.status == SnapshotStatus.UNMANAGING:
-        await snapshots.finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
 
 
 async def _snapshot_unmanage_failed(
@@ -177,9 +152,9 @@ async def _snapshot_unmanage_failed(
         )
 
 
-volume_unmanaged = on_volume(_volume_unmanaged)
+volume_unmanaged = on_volume(gone_when(VolumeStatus.UNMANAGING))
 volume_unmanage_failed = on_volume(_volume_unmanage_failed)
-snapshot_unmanaged = snapshots.on_snapshot(_snapshot_unmanaged)
+snapshot_unmanaged = snapshots.on_snapshot(snapshots.gone_when(SnapshotStatus.UNMANAGING))
 snapshot_unmanage_failed = snapshots.on_snapshot(_snapshot_unmanage_failed)
 
 
