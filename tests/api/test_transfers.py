@@ -115,8 +115,23 @@ async def test_awaiting_transfer_volume_refuses_other_operations(
     fault(r, 400, "badRequest")
     # A second transfer of the same volume.
     r = await create_transfer(client, member, volume_id)
-    assert "awaiting-transfer" in fault(r, 400, "badRequest")
+    assert "already offered" in fault(r, 400, "badRequest")
     assert await volume_status(client, member, volume_id) == "awaiting-transfer"
+
+
+async def test_a_volume_reset_out_of_its_transfer_is_not_offered_twice(
+    client: httpx.AsyncClient, admin: Caller, member: Caller, other: Caller, service: Caller
+) -> None:
+    volume_id = await available_volume(client, member, service)
+    transfer = await offered(client, member, volume_id)
+    r = await volume_action(client, admin, volume_id, "os-reset_status", {"status": "available"})
+    assert r.status_code == 202, r.text
+    r = await create_transfer(client, member, volume_id)
+    assert "already offered" in fault(r, 400, "badRequest")
+    # Its transfer cannot be accepted while the volume is not awaiting it.
+    r = await accept_transfer(client, other, str(transfer["id"]), str(transfer["auth_key"]))
+    assert "awaiting-transfer" in fault(r, 400, "badRequest")
+    assert (await show_volume(client, member, volume_id))["status"] == "available"
 
 
 async def test_cancelled_transfer_gives_the_volume_back(

@@ -79,6 +79,15 @@ async def create(
             f"Invalid volume: Volume {volume.id} belongs to group {volume.group_id}; "
             "remove it from the group before transferring it."
         )
+    pending = await session.scalar(
+        select(Transfer.id).where(Transfer.volume_id == volume.id, Transfer.accepted.is_(False))
+    )
+    if pending is not None:
+        # An admin's os-reset_status may have made it 'available' again meanwhile.
+        raise BadRequest(
+            f"Invalid volume: Volume {volume.id} is already offered by transfer {pending}; "
+            "delete that transfer first."
+        )
     if not spec.no_snapshots:
         busy = (
             await session.scalars(
