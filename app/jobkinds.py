@@ -107,7 +107,12 @@ class ExtendVolumePayload(VolumeJob):
 
 
 class ManageVolumePayload(VolumeJob):
+    OMIT_WHEN_NONE = frozenset({"adopt"})
     ref: dict[str, Any]  # {"source-name": str}
+    # True: the ref may name storage with the driver's own volume name (an unmanaged
+    # volume's: the API found no volume of that id). Left out otherwise, so the
+    # payload is what it was; an older agent ignores it and refuses such a name.
+    adopt: StrictBool | None = None
 
 
 class CloneVolumePayload(VolumeJob):
@@ -164,8 +169,10 @@ class CreateSnapshotPayload(SnapshotJob):
 
 
 class ManageSnapshotPayload(SnapshotJob):
+    OMIT_WHEN_NONE = frozenset({"adopt"})
     volume: VolumeRef
     ref: dict[str, Any]
+    adopt: StrictBool | None = None  # as ManageVolumePayload's, for a snapshot's name
 
 
 class CreateBackupPayload(Wire):
@@ -459,6 +466,54 @@ UNEXPORT_FOR_COPY = JobKind(
     detached=True,
 )
 
+# --- unmanage and manageable listings ---------------------------------------------------------
+
+
+class ListManageablePayload(Wire):
+    """What the backend holds that the database does not: `known_ids` are the ids of the
+    volumes (or snapshots) the database has on the backend, so the driver can say which
+    storage is already managed (Cinder's cinder_volumes / cinder_snapshots)."""
+
+    known_ids: list[str] = []
+
+
+class ManageableItem(Wire):
+    """One piece of storage, as Cinder's get_manageable_volumes/snapshots give it."""
+
+    reference: dict[str, Any]
+    size: StrictInt  # GiB, rounded up
+    safe_to_manage: StrictBool
+    reason_not_safe: str | None = None
+    cinder_id: str | None = None
+    extra_info: str | None = None
+    # Snapshots: the storage of the volume it is a snapshot of.
+    source_reference: dict[str, Any] | None = None
+
+
+class ManageableList(Wire):
+    items: list[ManageableItem] = []
+
+
+UNMANAGE_VOLUME = JobKind("unmanage_volume", 1, VolumeJob, NoResult, Resource.VOLUME)
+UNMANAGE_SNAPSHOT = JobKind("unmanage_snapshot", 1, SnapshotJob, NoResult, Resource.SNAPSHOT)
+# A listing's resource_id is an id of its own (no row): nothing else waits for it.
+LIST_MANAGEABLE_VOLUMES = JobKind(
+    "list_manageable_volumes",
+    1,
+    ListManageablePayload,
+    ManageableList,
+    Resource.VOLUME,
+    changes_capacity=False,
+)
+LIST_MANAGEABLE_SNAPSHOTS = JobKind(
+    "list_manageable_snapshots",
+    1,
+    ListManageablePayload,
+    ManageableList,
+    Resource.SNAPSHOT,
+    changes_capacity=False,
+)
+
 CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
     kind.key: kind
     for kind in (
@@ -478,6 +533,10 @@ CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
         UNEXPORT_VOLUME,
         EXPORT_FOR_COPY,
         UNEXPORT_FOR_COPY,
+        UNMANAGE_VOLUME,
+        UNMANAGE_SNAPSHOT,
+        LIST_MANAGEABLE_VOLUMES,
+        LIST_MANAGEABLE_SNAPSHOTS,
     )
 }
 

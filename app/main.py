@@ -25,6 +25,7 @@ from app.api import (
     identity_admin,
     limits,
     manageable,
+    manageable_lists,
     messages,
     outage,
     pools,
@@ -33,6 +34,7 @@ from app.api import (
     services,
     snapshots,
     telemetry,
+    transfers,
     types,
     versions,
     volumes,
@@ -179,6 +181,8 @@ def create_app(
         extensions,
         hosts,
         attachments,
+        transfers,
+        manageable_lists,
     ):
         app.include_router(module.router)
     return app

@@ -71,6 +71,10 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
         volume=TARGET, snapshot=SNAP, qos_specs={"total_iops_sec": "500"}
     ),
     jobkinds.REVERT_VOLUME_TO_SNAPSHOT: jobkinds.RevertToSnapshotPayload(volume=VOL, snapshot=SNAP),
+    jobkinds.UNMANAGE_VOLUME: jobkinds.VolumeJob(volume=VOL),
+    jobkinds.UNMANAGE_SNAPSHOT: jobkinds.SnapshotJob(snapshot=SNAP),
+    jobkinds.LIST_MANAGEABLE_VOLUMES: jobkinds.ListManageablePayload(known_ids=["v1"]),
+    jobkinds.LIST_MANAGEABLE_SNAPSHOTS: jobkinds.ListManageablePayload(known_ids=[]),
 }
 
 

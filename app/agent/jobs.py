@@ -121,7 +121,11 @@ def _managed_size(result: Mapping[str, Any], what: str) -> Mapping[str, Any]:
 def _manage_volume(
     driver: VolumeDriver, payload: jobkinds.ManageVolumePayload, _peers: Peers
 ) -> Mapping[str, Any]:
-    result = driver.manage_existing(_volume(payload.volume, sized=False), payload.ref)
+    volume = _volume(payload.volume, sized=False)
+    if payload.adopt:
+        result = driver.manage_existing(volume, payload.ref, adopt=True)
+    else:
+        result = driver.manage_existing(volume, payload.ref)
     return _managed_size(result, "volume")
 
 
@@ -176,9 +180,11 @@ def _delete_snapshot(
 def _manage_snapshot(
     driver: VolumeDriver, payload: jobkinds.ManageSnapshotPayload, _peers: Peers
 ) -> Mapping[str, Any]:
-    result = driver.manage_existing_snapshot(
-        _snapshot(payload.snapshot, sized=False), _volume(payload.volume), payload.ref
-    )
+    snapshot, volume = _snapshot(payload.snapshot, sized=False), _volume(payload.volume)
+    if payload.adopt:
+        result = driver.manage_existing_snapshot(snapshot, volume, payload.ref, adopt=True)
+    else:
+        result = driver.manage_existing_snapshot(snapshot, volume, payload.ref)
     return _managed_size(result, "snapshot")
 
 
@@ -260,6 +266,32 @@ def _revert_volume_to_snapshot(
     return {}
 
 
+def _unmanage_volume(
+    driver: VolumeDriver, payload: jobkinds.VolumeJob, _peers: Peers
+) -> Mapping[str, Any]:
+    driver.unmanage(_volume(payload.volume, sized=False))
+    return {}
+
+
+def _unmanage_snapshot(
+    driver: VolumeDriver, payload: jobkinds.SnapshotJob, _peers: Peers
+) -> Mapping[str, Any]:
+    driver.unmanage_snapshot(_snapshot(payload.snapshot, sized=False))
+    return {}
+
+
+def _list_manageable_volumes(
+    driver: VolumeDriver, payload: jobkinds.ListManageablePayload, _peers: Peers
+) -> Mapping[str, Any]:
+    return {"items": driver.get_manageable_volumes(frozenset(payload.known_ids))}
+
+
+def _list_manageable_snapshots(
+    driver: VolumeDriver, payload: jobkinds.ListManageablePayload, _peers: Peers
+) -> Mapping[str, Any]:
+    return {"items": driver.get_manageable_snapshots(frozenset(payload.known_ids))}
+
+
 # Every catalog kind that runs on a volume backend, with its handler (a test checks that
 # none is missing).
 JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
@@ -279,6 +311,10 @@ JOB_KINDS: dict[tuple[str, int], VolumeJobKind[Any]] = by_key(
     VolumeJobKind(jobkinds.UNEXPORT_FOR_COPY, _unexport_for_copy),
     VolumeJobKind(jobkinds.CREATE_VOLUME_FROM_SNAPSHOT, _create_volume_from_snapshot),
     VolumeJobKind(jobkinds.REVERT_VOLUME_TO_SNAPSHOT, _revert_volume_to_snapshot),
+    VolumeJobKind(jobkinds.UNMANAGE_VOLUME, _unmanage_volume),
+    VolumeJobKind(jobkinds.UNMANAGE_SNAPSHOT, _unmanage_snapshot),
+    VolumeJobKind(jobkinds.LIST_MANAGEABLE_VOLUMES, _list_manageable_volumes),
+    VolumeJobKind(jobkinds.LIST_MANAGEABLE_SNAPSHOTS, _list_manageable_snapshots),
 )
 
 

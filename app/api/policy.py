@@ -137,6 +137,16 @@ POLICIES: dict[str, Rule] = {
     "volume_extension:quota_classes:update": Rule.ADMIN,
     # --- volumes from volumes ---
     "volume:revert_to_snapshot": Rule.MEMBER,
+    # --- transfers, unmanage, manageable listings ---
+    "volume:create_transfer": Rule.MEMBER,
+    "volume:accept_transfer": Rule.MEMBER,
+    "volume:delete_transfer": Rule.MEMBER,
+    "volume:get_transfer": Rule.READER,
+    "volume:get_all_transfers": Rule.READER,
+    "volume_extension:volume_unmanage": Rule.ADMIN,
+    "snapshot_extension:snapshot_unmanage": Rule.ADMIN,
+    "volume_extension:list_manageable": Rule.ADMIN,
+    "snapshot_extension:list_manageable": Rule.ADMIN,
 }
 
 

@@ -35,11 +35,15 @@ from app.db.models import Snapshot, SnapshotMetadata
 from app.errors import BadRequest, Forbidden
 from app.volumes.snapshots import flows
 from app.volumes.volumes import flows as vflows
+from app.volumes.volumes import unmanage
 
 router = APIRouter(tags=["snapshots"])
 
 Getter = Annotated[RequestContext, may("volume:get_snapshot")]
-ACTION_POLICIES = admin_action_policies("snapshot")
+ACTION_POLICIES = {
+    **admin_action_policies("snapshot"),
+    "os-unmanage": "snapshot_extension:snapshot_unmanage",
+}
 
 # Cinder's microversion names for what snapshot views and lists gain.
 GROUP_SNAPSHOTS = APIVersion(3, 14)
@@ -264,6 +268,10 @@ async def snapshot_action(
     if forced:
         await flows.delete_snapshot(
             session, call.work.runtime, snapshot, volume, ctx.request_id, outcome, force=True
+        )
+    elif action == "os-unmanage":
+        outcome = await unmanage.unmanage_snapshot(
+            session, call.work.runtime, snapshot, volume, ctx.request_id
         )
     else:
         await flows.reset_status(session, snapshot, args.get("status"))

@@ -46,7 +46,7 @@ from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
-from app.volumes.volumes import deletion, extend, flows, revert, sources
+from app.volumes.volumes import deletion, extend, flows, revert, sources, unmanage
 from app.volumes.volumes import migrate as migration
 
 router = APIRouter(tags=["volumes"])
@@ -78,6 +78,7 @@ ACTION_POLICIES = {
     "os-force_detach": "volume_extension:volume_admin_actions:force_detach",
     **admin_action_policies("volume"),
     "revert": "volume:revert_to_snapshot",
+    "os-unmanage": "volume_extension:volume_unmanage",
 }
 # Cinder's GROUP_VOLUME_LIST: the group_id filter of volume lists.
 GROUP_VOLUME_LIST = APIVersion(3, 10)
@@ -562,6 +563,8 @@ async def _act(
         outcome = await deletion.delete_volume(session, runtime, ctx, volume, force=True)
     elif action == "revert":
         outcome = await revert.revert(session, runtime, ctx, volume, args.get("snapshot_id"))
+    elif action == "os-unmanage":
+        outcome = await unmanage.unmanage_volume(session, runtime, volume, ctx.request_id)
     elif action in ATTACH_ACTIONS:
         connecting, outcome = await _attach_action(work, ctx, volume, action, args)
         work.after_commit(outcome)

@@ -552,3 +552,23 @@ class Job(Base):
     request_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- volume transfers -----------------------------------------------------------------------
+
+
+class Transfer(Stamped, Base):
+    """A volume offered by its project to whoever shows the auth key (Cinder's transfers).
+    Only a hash of the key is kept; an accepted transfer stays as history (Cinder keeps
+    it soft-deleted) and goes with its volume."""
+
+    __tablename__ = "transfers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid, sort_order=-1)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    salt: Mapped[str] = mapped_column(String(255))
+    crypt_hash: Mapped[str] = mapped_column(String(255))
+    source_project_id: Mapped[str] = mapped_column(String(64), index=True)
+    destination_project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)

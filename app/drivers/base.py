@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -332,11 +332,16 @@ class VolumeDriver(ABC):
                 f"cannot revert volume file {target.name} to snapshot {snapshot.id}: {exc.strerror}"
             ) from None
 
-    def manage_existing(self, volume: VolumeSpec, ref: Mapping[str, Any]) -> dict[str, Any]:
+    def manage_existing(
+        self, volume: VolumeSpec, ref: Mapping[str, Any], *, adopt: bool = False
+    ) -> dict[str, Any]:
         """Take over the storage `ref` names (Cinder's manage_existing with
         manage_existing_get_size): give it the volume's name and return
         {"size_gb": int, "provider_location": str}, the size in whole GiB rounded up.
         Idempotent: storage already taken over for this volume is not an error.
+        `adopt`: the storage may carry the name this driver gives volumes (an unmanaged
+        one's); the API checked that no volume has that id. Otherwise such names are
+        refused, as another volume's storage.
         A driver that cannot manage existing storage keeps this refusal."""
         raise DriverError(f"the {self.driver_name} driver cannot manage existing volumes")
 
@@ -351,12 +356,48 @@ class VolumeDriver(ABC):
         raise DriverError(f"the {self.driver_name} driver cannot delete snapshots")
 
     def manage_existing_snapshot(
-        self, snapshot: SnapshotSpec, volume: VolumeSpec, ref: Mapping[str, Any]
+        self,
+        snapshot: SnapshotSpec,
+        volume: VolumeSpec,
+        ref: Mapping[str, Any],
+        *,
+        adopt: bool = False,
     ) -> dict[str, Any]:
         """Take over the storage `ref` names as a snapshot of `volume` (Cinder's
         manage_existing_snapshot with its get_size): return {"size_gb": int,
-        "provider_location": str}, the size in whole GiB rounded up. Idempotent."""
+        "provider_location": str}, the size in whole GiB rounded up. Idempotent.
+        `adopt`: as manage_existing's, for the name this driver gives snapshots."""
         raise DriverError(f"the {self.driver_name} driver cannot manage existing snapshots")
+
+    # -- unmanage and manageable listings (app/drivers/manageable.py) --------------------
+
+    def unmanage(self, volume: VolumeSpec) -> None:
+        """Let go of the volume (Cinder's unmanage): its storage stays, under its name,
+        for a later manage; only its export, if any, is removed. Idempotent."""
+        if not self._has_local_path():
+            return
+        try:
+            exported = volume.id in self.exported_volumes()
+        except DriverError:
+            exported = False  # the target cannot be listed (no tgtd): it holds nothing
+        if exported:
+            self.unexport_volume(volume)
+
+    def unmanage_snapshot(self, snapshot: SnapshotSpec) -> None:
+        """Let go of the snapshot (Cinder's unmanage_snapshot): its storage stays, and
+        nothing else of it is held (snapshots are not exported)."""
+        return None
+
+    def get_manageable_volumes(self, known_ids: Collection[str]) -> list[dict[str, Any]]:
+        """What the backend holds that could be managed as volumes (Cinder's
+        get_manageable_volumes): one item per piece of storage, `known_ids` being the
+        volumes the API knows here (app/drivers/manageable.py says the item's shape).
+        A driver that cannot list its storage keeps this refusal."""
+        raise DriverError(f"the {self.driver_name} driver cannot list manageable volumes")
+
+    def get_manageable_snapshots(self, known_ids: Collection[str]) -> list[dict[str, Any]]:
+        """Cinder's get_manageable_snapshots, as get_manageable_volumes."""
+        raise DriverError(f"the {self.driver_name} driver cannot list manageable snapshots")
 
     def export_volume(self, volume: VolumeSpec, export: ExportSpec) -> dict[str, Any]:
         """Make the volume reachable exactly as `export` says (its target, LUN, CHAP

@@ -17,7 +17,7 @@ import math
 import os
 import stat
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from pydantic import Field
 
+from app.drivers import manageable
 from app.drivers.base import (
     BackendOptions,
     DriverConfigError,
@@ -237,23 +238,28 @@ class FileDriver(VolumeDriver):
 
     # -- manage existing ---------------------------------------------------------------
 
-    def manage_existing(self, volume: VolumeSpec, ref: Mapping[str, Any]) -> dict[str, Any]:
+    def manage_existing(
+        self, volume: VolumeSpec, ref: Mapping[str, Any], *, adopt: bool = False
+    ) -> dict[str, Any]:
         """Take over a plain file of the backend folder: `ref["source-name"]` is renamed
         to `volume-<id>` (one rename, atomic) and grown to a whole number of GiB, as
         Cinder rounds a managed volume's size up. A retry after the rename finds the
-        volume file in place and reports it again."""
+        volume file in place and reports it again. `adopt`: the file may be an unmanaged
+        volume's `volume-<id>` (the API checked that no volume has that id)."""
         path = self.volume_path(volume)
-        source = self._take_over(ref, path)
+        source = self._take_over(ref, path, VOLUME_PREFIX if adopt else None)
         if source is not None:
             log.info("volume file taken over", volume_id=volume.id, source=source)
         size_gb = self._round_up(path)
         return {"size_gb": size_gb, "provider_location": str(path)}
 
-    def _take_over(self, ref: Mapping[str, Any], path: Path) -> str | None:
+    def _take_over(
+        self, ref: Mapping[str, Any], path: Path, adopted: str | None = None
+    ) -> str | None:
         """Rename the file `ref["source-name"]` names to `path` (one rename, atomic),
         unless `path` is there already (a retry after the rename): the name it took over,
-        or None."""
-        source = self.folder / self._source_name(ref)
+        or None. `adopted`: the prefix of unmanaged storage the name may carry."""
+        source = self.folder / self._source_name(ref, adopted)
         if _exists(path):
             return None
         self._check_source(source)
@@ -269,7 +275,7 @@ class FileDriver(VolumeDriver):
             ) from None
         return source.name
 
-    def _source_name(self, ref: Mapping[str, Any]) -> str:
+    def _source_name(self, ref: Mapping[str, Any], adopted: str | None = None) -> str:
         name = ref.get("source-name")
         if not isinstance(name, str) or not name:
             raise DriverError(
@@ -277,6 +283,8 @@ class FileDriver(VolumeDriver):
             )
         if "/" in name or "\0" in name or name in (".", ".."):
             raise DriverError(f"invalid source-name {name!r}: a plain file name is required")
+        if adopted is not None and name.startswith(adopted):
+            return name  # an unmanaged volume's or snapshot's file
         if name.startswith(VOLUME_PREFIX):
             raise DriverError(f"{name!r} is already a volume of backend {self.backend_name}")
         if name.startswith(SNAPSHOT_PREFIX):
@@ -353,15 +361,67 @@ class FileDriver(VolumeDriver):
         self._remove(self.snapshot_path(snapshot), "snapshot", snapshot.id)
 
     def manage_existing_snapshot(
-        self, snapshot: SnapshotSpec, volume: VolumeSpec, ref: Mapping[str, Any]
+        self,
+        snapshot: SnapshotSpec,
+        volume: VolumeSpec,
+        ref: Mapping[str, Any],
+        *,
+        adopt: bool = False,
     ) -> dict[str, Any]:
         """Take over a plain file of the folder as `snapshot-<id>` (one rename), grown to
-        whole GiB; a retry after the rename finds it in place and reports it again."""
+        whole GiB; a retry after the rename finds it in place and reports it again.
+        `adopt`: as manage_existing's, for an unmanaged snapshot's `snapshot-<id>`."""
         path = self.snapshot_path(snapshot)
-        source = self._take_over(ref, path)
+        source = self._take_over(ref, path, SNAPSHOT_PREFIX if adopt else None)
         if source is not None:
             log.info("snapshot file taken over", snapshot_id=snapshot.id, source=source)
         return {"size_gb": self._round_up(path), "provider_location": str(path)}
+
+    # -- manageable listings (app/drivers/manageable.py) ---------------------------------
+
+    def get_manageable_volumes(self, known_ids: Collection[str]) -> list[dict[str, Any]]:
+        """Every plain file of the folder but snapshots: volumes (`volume-<id>`, already
+        managed when the API knows the id) and files a manage would take over. An
+        exported volume, or a file with other hard links, is not safe to manage."""
+        try:
+            exported = set(self.exported_volumes())
+        except DriverError:
+            exported = set()  # the target cannot be listed (no tgtd): nothing exported
+        out = []
+        for name, st in self._plain_files():
+            if name.startswith(SNAPSHOT_PREFIX):
+                continue
+            busy = None
+            if name.removeprefix(VOLUME_PREFIX) in exported:
+                busy = "volume exported"
+            elif st.st_nlink > 1:
+                busy = "file has other hard links"
+            out.append(manageable.item(name, st.st_size, VOLUME_PREFIX, known_ids, busy=busy))
+        return out
+
+    def get_manageable_snapshots(self, known_ids: Collection[str]) -> list[dict[str, Any]]:
+        """The `snapshot-<id>` files (already managed when the API knows the id); a file
+        does not say which volume it was taken of."""
+        return [
+            manageable.item(name, st.st_size, SNAPSHOT_PREFIX, known_ids, snapshot=True)
+            for name, st in self._plain_files()
+            if name.startswith(SNAPSHOT_PREFIX)
+        ]
+
+    def _plain_files(self) -> list[tuple[str, os.stat_result]]:
+        """The folder's regular files by name, without the hidden ones (partial copies)."""
+        found = []
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # deleted by a concurrent job
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found.append((entry.name, st))
+        return sorted(found, key=lambda pair: pair[0])
 
     # -- capacity ----------------------------------------------------------------------
 

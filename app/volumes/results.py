@@ -22,7 +22,7 @@ from app.volumes.backups import flows as backups
 from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.snapshots import flows as snapshots
 from app.volumes.volumes import results as volumes
-from app.volumes.volumes import revert
+from app.volumes.volumes import revert, unmanage
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +67,14 @@ RESULTS: dict[jobkinds.JobKind[Any, Any], Ends[Any]] = {
             volumes.on_volume(revert.reverted),
             volumes.on_volume(revert.revert_failed),
         ),
+        Ends(jobkinds.UNMANAGE_VOLUME, unmanage.volume_unmanaged, unmanage.volume_unmanage_failed),
+        Ends(
+            jobkinds.UNMANAGE_SNAPSHOT,
+            unmanage.snapshot_unmanaged,
+            unmanage.snapshot_unmanage_failed,
+        ),
+        Ends(jobkinds.LIST_MANAGEABLE_VOLUMES, unmanage.listed, unmanage.listing_failed),
+        Ends(jobkinds.LIST_MANAGEABLE_SNAPSHOTS, unmanage.listed, unmanage.listing_failed),
     )
 }
 

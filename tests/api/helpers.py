@@ -742,3 +742,45 @@ async def delete_group_snapshot(
         f"/v3/{caller.project_id}/group_snapshots/{group_snapshot_id}",
         headers=caller.headers("3.14"),
     )
+
+
+# --- transfers ------------------------------------------------------------------------------
+
+
+async def quota_in_use(app: FastAPI, project_id: str) -> dict[str, int]:
+    """The project's quota usage counters (resources it never used are left out or 0)."""
+    async with app.state.runtime.sessionmaker() as session:
+        rows = await session.scalars(select(QuotaUsage).where(QuotaUsage.project_id == project_id))
+        return {u.resource: int(u.in_use) for u in rows if u.in_use}
+
+
+async def create_transfer(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    volume_id: str,
+    *,
+    path: str = "volume-transfers",
+    version: str | None = "3.57",
+    **extra: Any,
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/{path}",
+        json={"transfer": {"volume_id": volume_id, **extra}},
+        headers=caller.headers(version),
+    )
+
+
+async def accept_transfer(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    transfer_id: str,
+    auth_key: str,
+    *,
+    path: str = "volume-transfers",
+    version: str | None = "3.57",
+) -> httpx.Response:
+    return await client.post(
+        f"/v3/{caller.project_id}/{path}/{transfer_id}/accept",
+        json={"accept": {"auth_key": auth_key}},
+        headers=caller.headers(version),
+    )

@@ -41,6 +41,7 @@ from tempest.lib.api_schema.response.volume import (
 from tempest.lib.common.jsonschema_validator import FORMAT_CHECKER, JSONSCHEMA_VALIDATOR
 from tempest.lib.services.volume.v3.backups_client import BackupsClient
 from tempest.lib.services.volume.v3.services_client import ServicesClient
+from tempest.lib.services.volume.v3.transfers_client import TransfersClient
 from tempest.lib.services.volume.v3.volumes_client import VolumesClient
 
 from app.api.microversion import APIVersion
@@ -989,3 +990,80 @@ async def test_volumes_made_from_a_snapshot_or_a_volume_answer_cinders_create_vi
         )
         assert (r.status_code, r.content) == (202, b"")
         await run_jobs(client, service, [BACKEND])
+
+
+# --- transfers -----------------------------------------------------------------------------
+
+
+def transfer_fields(version: str, path: str, op: str) -> set[str]:
+    """Cinder's transfer views (cinder/api/views/transfers.py; the v3 controller's
+    no_snapshots from 3.55 and history from 3.57 on /volume-transfers only): summary on
+    list and accept, detail on show and list detail, detail and auth_key on create."""
+    if op in ("list", "accept"):
+        return {"id", "name", "volume_id", "links"}
+    fields = {"id", "name", "volume_id", "links", "created_at"}
+    if op == "create":
+        fields.add("auth_key")
+    if path == "volume-transfers" and at_least(version, "3.55"):
+        fields.add("no_snapshots")
+    if path == "volume-transfers" and at_least(version, "3.57"):
+        fields |= {"source_project_id", "destination_project_id", "accepted"}
+    return fields
+
+
+def transfer_schema(
+    module: ModuleType, name: str, fields: set[str], key: str = "transfer"
+) -> dict[str, Any]:
+    """Tempest's schema `name` of `module`, its transfer (or list items) pinned to
+    exactly `fields`."""
+    whole: dict[str, Any] = getattr(module, name)
+    body = whole["response_body"]["properties"][key]
+    pinned = exactly(body["items"] if key == "transfers" else body, fields)
+    if key == "transfers":
+        return with_items(whole, key, pinned)
+    return with_body(whole, key, pinned)
+
+
+async def test_transfer_responses_carry_cinder_fields(
+    client: httpx.AsyncClient, make_caller: Any, member: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    taker: Caller = await make_caller("taker", ("member",))
+    for path, version in (
+        ("os-volume-transfer", "3.0"),
+        ("os-volume-transfer", MAX),
+        ("volume-transfers", "3.55"),
+        ("volume-transfers", MAX),
+    ):
+        module = tempest_schema(TransfersClient, version)
+        fields = {
+            op: transfer_fields(version, path, op)
+            for op in ("create", "show", "list", "detail", "accept")
+        }
+        base, headers = url(member, f"/{path}"), member.headers(version)
+        volume_id = await volume_of(client, member, service)
+        r = await client.post(
+            base, json={"transfer": {"volume_id": volume_id, "name": "t"}}, headers=headers
+        )
+        created = check(r, transfer_schema(module, "create_volume_transfer", fields["create"]))[
+            "transfer"
+        ]
+        r = await client.get(f"{base}/{created['id']}", headers=headers)
+        check(r, transfer_schema(module, "show_volume_transfer", fields["show"]))
+        r = await client.get(base, headers=headers)
+        name = "list_volume_transfers_no_detail"
+        check(r, transfer_schema(module, name, fields["list"], "transfers"))
+        r = await client.get(f"{base}/detail", headers=headers)
+        name = "list_volume_transfers_with_detail"
+        check(r, transfer_schema(module, name, fields["detail"], "transfers"))
+        r = await client.post(
+            url(taker, f"/{path}/{created['id']}/accept"),
+            json={"accept": {"auth_key": created["auth_key"]}},
+            headers=taker.headers(version),
+        )
+        check(r, transfer_schema(module, "accept_volume_transfer", fields["accept"]))
+        # A transfer cancelled: 202 and no body.
+        volume_id = await volume_of(client, member, service)
+        r = await client.post(base, json={"transfer": {"volume_id": volume_id}}, headers=headers)
+        r = await client.delete(f"{base}/{r.json()['transfer']['id']}", headers=headers)
+        check(r, module.delete_volume_transfer)

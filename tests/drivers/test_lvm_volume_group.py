@@ -197,3 +197,30 @@ def test_a_thin_pool_name_taken_by_a_plain_lv_refuses_to_start(volume_group: str
     _lvm("lvcreate", "-q", "-an", "-Zn", "-L", "8m", "-n", "pool", volume_group)
     with pytest.raises(DriverConfigError, match=f"{volume_group}/pool is not a thin pool"):
         make_driver(volume_group, lvm_type="thin", thin_pool_name="pool")
+
+
+def test_manageable_listings_tell_managed_from_manageable(
+    driver: LvmDriver, volume_group: str
+) -> None:
+    _lvm("lvcreate", "-q", "-an", "-Zn", "-L", "256m", "-n", "home", volume_group)
+    driver.create_volume(volume(1))
+    driver.create_volume(volume(2, OTHER_ID))
+    # A COW snapshot needs device-mapper (see above): an LV of a snapshot's name stands in.
+    _lvm("lvcreate", "-q", "-an", "-Zn", "-L", "512m", "-n", "_snapshot-s1", volume_group)
+    listing = {
+        item["reference"]["source-name"]: item
+        for item in driver.get_manageable_volumes(frozenset({VOLUME_ID}))
+    }
+    assert set(listing) == {"home", f"volume-{VOLUME_ID}", f"volume-{OTHER_ID}"}
+    managed = listing[f"volume-{VOLUME_ID}"]
+    assert managed["cinder_id"] == VOLUME_ID and managed["safe_to_manage"] is False
+    assert managed["reason_not_safe"] == "already managed"
+    assert listing[f"volume-{OTHER_ID}"]["safe_to_manage"] is True
+    assert listing[f"volume-{OTHER_ID}"]["size"] == 2
+    assert listing["home"]["size"] == 1  # 256 MiB, rounded up
+    [snapshot] = driver.get_manageable_snapshots(frozenset())
+    assert snapshot["reference"] == {"source-name": "_snapshot-s1"}
+    assert snapshot["source_reference"] == {"source-name": None}
+    assert snapshot["safe_to_manage"] is True
+    [snapshot] = driver.get_manageable_snapshots(frozenset({"s1"}))
+    assert snapshot["cinder_id"] == "s1" and snapshot["reason_not_safe"] == "already managed"

@@ -103,36 +103,78 @@ def volume_status(up: Up, name: str) -> str:
     return status
 
 
-def client_env(up: Up) -> dict[str, str]:
-    """The OS_* variables of the service's admin, for the clients that read no clouds.yaml
-    (cinderclient)."""
+def client_env(up: Up, login: tuple[str, str, str] | None = None) -> dict[str, str]:
+    """The OS_* variables of the service's admin (or of `login`: user, password,
+    project), for the clients that read no clouds.yaml (cinderclient)."""
     import yaml
 
     auth = yaml.safe_load((up.data_dir / "clouds.yaml").read_text())["clouds"]["pumice"]["auth"]
+    user, password, project = login or (auth["username"], auth["password"], auth["project_name"])
     return {
         **os.environ,
         "OS_AUTH_URL": auth["auth_url"],
-        "OS_USERNAME": auth["username"],
-        "OS_PASSWORD": auth["password"],
-        "OS_PROJECT_NAME": auth["project_name"],
+        "OS_USERNAME": user,
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": project,
         "OS_USER_DOMAIN_NAME": "Default",
         "OS_PROJECT_DOMAIN_NAME": "Default",
         "OS_REGION_NAME": "RegionOne",
     }
 
 
-def cinder(up: Up, *args: str) -> dict[str, str]:
-    """Run the cinder client; its "Property | Value" table as a mapping."""
+def cinder(up: Up, *args: str, login: tuple[str, str, str] | None = None) -> dict[str, str]:
+    """Run the cinder client (as the admin, or `login`); its "Property | Value" table (or
+    "Name | Value") as a mapping."""
+    output = cinder_output(up, *args, login=login)
+    rows = [line.split("|") for line in output.splitlines() if line.startswith("|")]
+    return {row[1].strip(): row[2].strip() for row in rows if len(row) == 4}
+
+
+def pumice(up: Up, *args: str) -> str:
+    """Run the pumice CLI (identity commands) on `up`'s database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMICE_", "OS_"))}
+    done = subprocess.run(
+        [str(BIN / "pumice"), *args],
+        capture_output=True,
+        text=True,
+        env={**env, "PUMICE_DATA_DIR": str(up.data_dir)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def member_of_new_project(up: Up, name: str) -> tuple[str, str, str]:
+    """A new project `name` with a member user of the same name: its login."""
+    password = f"{name}-secret-password"
+    pumice(up, "project", "create", name)
+    pumice(
+        up, "user", "create", name, "--password", password, "--project", name, "--role", "member"
+    )
+    return name, password, name
+
+
+def openstack_as(up: Up, login: tuple[str, str, str], *args: str) -> Any:
+    """The openstack client as `login` (user, password, project)."""
+    env = {k: v for k, v in client_env(up, login).items() if k != "OS_CLIENT_CONFIG_FILE"}
+    done = subprocess.run(
+        [str(BIN / "openstack"), *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "-f" in args and "json" in args else done.stdout
+
+
+def cinder_output(up: Up, *args: str, login: tuple[str, str, str] | None = None) -> str:
+    """Run the cinder client as the admin (or `login`); its output as printed."""
     done = subprocess.run(
         [str(BIN / "cinder"), *args],
         capture_output=True,
         text=True,
-        env=client_env(up),
+        env=client_env(up, login),
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("|")]
-    return {row[1].strip(): row[2].strip() for row in rows if len(row) == 4}
+    return done.stdout
 
 
 def backend_pools(up: Up) -> set[str]:

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from app.api.schemas.base import (
     AdminActionRequest,
     Boolean,
+    Empty,
     Labels,
     LegacyNaming,
     Metadata,
@@ -47,6 +48,7 @@ class SnapshotResetStatus(StatusReset):
 
 class SnapshotActionRequest(AdminActionRequest):
     reset_status: SnapshotResetStatus | None = Field(None, alias="os-reset_status")
+    unmanage: Empty | None = Field(None, alias="os-unmanage")
 
 
 class ManageRef(Part):

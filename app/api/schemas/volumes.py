@@ -155,6 +155,7 @@ class VolumeActionRequest(RequestBody):
     attach: Attach | None = Field(None, alias="os-attach")
     detach: Detach | None = Field(None, alias="os-detach")
     force_detach: ForceDetach | None = Field(None, alias="os-force_detach")
+    unmanage: Empty | None = Field(None, alias="os-unmanage")
 
 
 # --- responses ----------------------------------------------------------------------------

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
 from pydantic import Field
 
+from app.drivers import manageable
 from app.drivers.base import (
     BackendOptions,
     DriverConfigError,
@@ -367,6 +369,47 @@ class LvmDriver(VolumeDriver):
 
     def delete_snapshot(self, snapshot: SnapshotSpec) -> None:
         self._remove(self._snapshot_lv(snapshot), "snapshot")
+
+    # -- manageable listings (app/drivers/manageable.py) -----------------------------------
+
+    def _pool_members(self) -> list[LvReport]:
+        """The LVs of this backend's pool: the thin pool's volumes, or the VG's plain
+        LVs and COW snapshots."""
+        lvs = self.lvm.read_lvs()
+        if self.thin:
+            return [lv for lv in lvs if lv.pool_lv == self.thin_pool]
+        return [lv for lv in lvs if not lv.is_thin_pool and not lv.is_thin_volume]
+
+    def get_manageable_volumes(self, known_ids: Collection[str]) -> list[dict[str, Any]]:
+        """The pool's LVs but snapshots and partial copies (names starting with "_"):
+        `volume-<id>` already managed when the API knows the id; an open LV (attached,
+        exported) is not safe to manage."""
+        return [
+            manageable.item(
+                lv.lv_name,
+                lv.lv_size,
+                VOLUME_PREFIX,
+                known_ids,
+                busy="volume in use" if lv.is_open else None,
+            )
+            for lv in self._pool_members()
+            if not lv.lv_name.startswith("_") and not lv.is_cow_snapshot
+        ]
+
+    def get_manageable_snapshots(self, known_ids: Collection[str]) -> list[dict[str, Any]]:
+        """The pool's `_snapshot-<id>` LVs, each with the LV it is a snapshot of."""
+        return [
+            manageable.item(
+                lv.lv_name,
+                lv.lv_size,
+                SNAPSHOT_PREFIX,
+                known_ids,
+                source=lv.origin or None,
+                snapshot=True,
+            )
+            for lv in self._pool_members()
+            if lv.lv_name.startswith(SNAPSHOT_PREFIX)
+        ]
 
     # -- capacity ------------------------------------------------------------------------
 

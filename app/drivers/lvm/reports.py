@@ -69,6 +69,11 @@ class LvReport(_Row):
     def is_cow_snapshot(self) -> bool:
         return self.lv_attr.startswith("s")
 
+    @property
+    def is_open(self) -> bool:
+        """lv_attr's sixth letter: "o" while a process or a target holds the device."""
+        return self.lv_attr[5:6] == "o"
+
 
 class _VgSection(_Row):
     vg: list[VgReport]

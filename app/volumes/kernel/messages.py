@@ -36,6 +36,8 @@ class Action(Enum):
     REMOVE_EXPORT = ("140", "remove volume export")
     # Cinder's ensure_export in init_host, which records no message.
     RESTORE_EXPORT = ("141", "export volume again after the storage agent restarted")
+    UNMANAGE_VOLUME = ("150", "unmanage volume")
+    UNMANAGE_SNAPSHOT = ("151", "unmanage snapshot")
 
 
 class Detail(Enum):

@@ -28,6 +28,11 @@ class VolumeStatus:
     DETACHING = "detaching"
     # Revert to a snapshot (3.40): the agent puts the snapshot's data back.
     REVERTING = "reverting"
+    # Transfer (Cinder's): offered to another project; nothing but the transfer's
+    # accept or cancel (or an admin's force delete) moves it.
+    AWAITING_TRANSFER = "awaiting-transfer"
+    # Unmanage: the agent lets go of the storage, then the row goes.
+    UNMANAGING = "unmanaging"
 
     # Cinder's API lets a volume be deleted from these (not while transitioning).
     DELETABLE = (
@@ -39,7 +44,7 @@ class VolumeStatus:
         ERROR_MANAGING,
     )
     # os-force_delete (admin) also takes stuck transitional states.
-    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE)
+    FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING, EXTENDING, IN_USE, AWAITING_TRANSFER)
     # os-reset_status targets: resting statuses only (nothing would ever move a volume
     # out of a transitional one that no job stands behind).
     RESETTABLE = (AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, IN_USE)
@@ -68,6 +73,7 @@ class SnapshotStatus:
     CREATING, AVAILABLE, ERROR, DELETING, ERROR_DELETING = LIFECYCLE
     # Its volume is being reverted to it (Cinder's name for the snapshot's side).
     RESTORING = "restoring"
+    UNMANAGING = "unmanaging"
 
     DELETABLE = (AVAILABLE, ERROR, ERROR_DELETING)
     FORCE_DELETABLE = (*DELETABLE, CREATING, DELETING)

@@ -41,7 +41,7 @@ from app.runtime import Runtime
 from app.volumes.capacity import claims
 from app.volumes.groups import members as group_members
 from app.volumes.groups import snapshot_members
-from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
+from app.volumes.kernel import adoption, jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.metadata import MetadataStore
 from app.volumes.kernel.outcome import More, Outcome
@@ -454,10 +454,14 @@ async def manage_existing(
         why = await _pool_refuses(session, runtime, volume, vtype, 0, skip)
         if why is not None:
             raise BadRequest(f"Host {volume.host} is not valid: {why}.")
+    adopt = await adoption.adopts(session, spec.ref, Snapshot)
     snapshot = await new_snapshot(session, ctx, volume, spec, 0)
     outcome = Outcome()
     payload = jobkinds.ManageSnapshotPayload(
-        snapshot=snapshot_ref(snapshot), volume=vflows.volume_ref(volume), ref=spec.ref
+        snapshot=snapshot_ref(snapshot),
+        volume=vflows.volume_ref(volume),
+        ref=spec.ref,
+        adopt=adopt or None,
     )
     _queue(
         session,
@@ -503,21 +507,29 @@ def on_snapshot(
     return apply
 
 
-async def _deleted(
-    session: AsyncSession,
-    runtime: Runtime,
-    job: Job,
-    snapshot: Snapshot,
-    volume: Volume,
-    outcome: Outcome,
-    _result: jobkinds.NoResult,
-) -> None:
-    if snapshot.status == SnapshotStatus.DELETING:
+def gone_when(status: str) -> SnapshotEnd[[jobkinds.NoResult]]:
+    """The end of a job that removes the snapshot (a delete; an unmanage, which keeps
+    the storage): its row, quota and claim go, if it is still in `status`; the last
+    member of a group snapshot takes the group snapshot with it."""
+
+    async def gone(
+        session: AsyncSession,
+        runtime: Runtime,
+        job: Job,
+        snapshot: Snapshot,
+        volume: Volume,
+        outcome: Outcome,
+        _result: jobkinds.NoResult,
+    ) -> None:
+        if snapshot.status != status:
+            return
         group_snapshot = await snapshot_members.member_leaving(session, snapshot)
         await finish_delete(session, runtime, snapshot, volume, outcome, job.request_id)
         if group_snapshot is not None:  # its last member: it goes with it
             await session.delete(group_snapshot)
             await session.flush()
+
+    return gone
 
 
 async def _created(
@@ -722,5 +734,6 @@ async def _manage_failed(
 
 # How each snapshot job ends (registered per kind in app/volumes/results.py).
 created, create_failed = on_snapshot(_created), on_snapshot(_create_failed)
-deleted, delete_failed = on_snapshot(_deleted), on_snapshot(_delete_failed)
+deleted = on_snapshot(gone_when(SnapshotStatus.DELETING))
+delete_failed = on_snapshot(_delete_failed)
 managed, manage_failed = on_snapshot(_managed), on_snapshot(_not_managed)

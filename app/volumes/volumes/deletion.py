@@ -16,6 +16,7 @@ from app.volumes.groups import members as group_members
 from app.volumes.kernel import lifecycle
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.snapshots import flows as snapshots
+from app.volumes.transfers import flows as transfers
 from app.volumes.volumes.flows import finish_delete, queue_delete, release_extension
 
 
@@ -45,6 +46,8 @@ async def delete_volume(
     cancelled = await lifecycle.start_delete(
         session, volume, force=force, previous_status=volume.status
     )
+    # A volume awaiting transfer (an admin's force delete) is offered no longer.
+    await transfers.forget_volume(session, volume.id)
     outcome = Outcome()
     # A force delete overrides whatever was in flight (a create, an extend, an earlier
     # delete); what it held goes back here, so the ledgers stay exact.

@@ -27,7 +27,7 @@ from app.db.models import Job, Volume, VolumeMetadata, VolumeType, utcnow
 from app.errors import BadRequest, OverQuota
 from app.runtime import Runtime
 from app.scheduler.request import VolumeRequest
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import adoption, jobs, lifecycle, messages, quotas
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.repository import VOLUMES
@@ -120,6 +120,7 @@ async def manage_existing(
     else:
         vtype = await vtypes.default(session, runtime.settings.default_volume_type)
     target = validate_target(runtime, spec.host, vtype, spec.availability_zone, ctx.project_id)
+    adopt = await adoption.adopts(session, spec.ref, Volume)
     volume = Volume(
         project_id=ctx.project_id,
         user_id=ctx.user_id,
@@ -138,7 +139,9 @@ async def manage_existing(
     session.add(volume)
     await session.flush()
     outcome = Outcome()
-    payload = jobkinds.ManageVolumePayload(volume=volume_ref(volume), ref=spec.ref)
+    payload = jobkinds.ManageVolumePayload(
+        volume=volume_ref(volume), ref=spec.ref, adopt=adopt or None
+    )
     queue_job(session, runtime, volume, jobkinds.MANAGE_VOLUME, payload, outcome, ctx.request_id)
     return volume, vtype, outcome
 

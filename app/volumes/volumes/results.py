@@ -82,16 +82,22 @@ async def _created(
     )
 
 
-async def _deleted(
-    session: AsyncSession,
-    runtime: Runtime,
-    _job: Job,
-    volume: Volume,
-    outcome: Outcome,
-    _result: jobkinds.NoResult,
-) -> None:
-    if volume.status == VolumeStatus.DELETING:
-        await finish_delete(session, volume, outcome, runtime)
+def gone_when(status: str) -> VolumeEnd[[jobkinds.NoResult]]:
+    """The end of a job that removes the volume (a delete; an unmanage, which keeps the
+    storage): the row, its quota and its claim go, if the volume is still in `status`."""
+
+    async def gone(
+        session: AsyncSession,
+        runtime: Runtime,
+        _job: Job,
+        volume: Volume,
+        outcome: Outcome,
+        _result: jobkinds.NoResult,
+    ) -> None:
+        if volume.status == status:
+            await finish_delete(session, volume, outcome, runtime)
+
+    return gone
 
 
 async def _extended(
@@ -252,7 +258,7 @@ async def _clone_failed(
 
 # How each volume job ends (registered per kind in app/volumes/results.py).
 created, create_failed = on_volume(_created), on_volume(_create_failed)
-deleted, delete_failed = on_volume(_deleted), on_volume(_delete_failed)
+deleted, delete_failed = on_volume(gone_when(VolumeStatus.DELETING)), on_volume(_delete_failed)
 extended, extend_failed = on_volume(_extended), on_volume(_extend_failed)
 managed, manage_failed = on_volume(manage.managed), on_volume(manage.manage_failed)
 migrated, migrate_failed = on_volume(migrate.migrated), on_volume(migrate.migrate_failed)
