@@ -148,16 +148,36 @@ class ManageSnapshotPayload(SnapshotJob):
 
 
 class CreateBackupPayload(Wire):
-    OMIT_WHEN_NONE = frozenset({"snapshot"})
+    OMIT_WHEN_NONE = frozenset({"snapshot", "parent"})
     backup: BackupRef
     volume: VolumeRef
     snapshot: SnapshotRef | None = None  # a backup of this snapshot, not of the volume
+    # An incremental backup: the backup it builds on (an agent that stores only changed
+    # chunks reads it; one that does not stores a full backup, which restores the same).
+    parent: BackupRef | None = None
 
 
 class DeleteBackupPayload(Wire):
     backup: BackupRef
     # Whether the backup held quota when its delete began ('deleting' does not say).
     quota_held: StrictBool = True
+
+
+class RestoreBackupPayload(Wire):
+    """Write the backup into the volume (its local path on its backend, which this
+    backup service reaches). `create`: the volume is new, its storage is created first
+    (as create_volume would: `qos_specs` are the type's back-end ones)."""
+
+    backup: BackupRef
+    volume: VolumeRef
+    create: StrictBool = False
+    qos_specs: QosSpecs = None
+
+
+class ImportBackupPayload(Wire):
+    """Check that the backup's manifest exists in this service's repository and reads."""
+
+    backup: BackupRef
 
 
 class ExportVolumePayload(VolumeJob):
@@ -214,6 +234,18 @@ class BackupCreated(Wire):
     size_bytes: StrictInt
     stored_bytes: StrictInt
     sha256: str
+
+
+class BackupRestored(Wire):
+    size_bytes: StrictInt
+    sha256: str
+    # Set when the restore created the volume's storage (the create's answer).
+    provider_location: str | None = None
+
+
+class BackupImported(Wire):
+    object_count: StrictInt
+    size_bytes: StrictInt
 
 
 # --- the catalog ----------------------------------------------------------------------------
@@ -371,6 +403,24 @@ DELETE_BACKUP = JobKind(
     runs_on=Runner.BACKUP_SERVICE,
     changes_capacity=False,
 )
+RESTORE_BACKUP = JobKind(
+    "restore_backup",
+    1,
+    RestoreBackupPayload,
+    BackupRestored,
+    Resource.BACKUP,
+    runs_on=Runner.BACKUP_SERVICE,
+    changes_capacity=False,
+)
+IMPORT_BACKUP = JobKind(
+    "import_backup",
+    1,
+    ImportBackupPayload,
+    BackupImported,
+    Resource.BACKUP,
+    runs_on=Runner.BACKUP_SERVICE,
+    changes_capacity=False,
+)
 EXPORT_VOLUME = JobKind(
     "export_volume",
     1,
@@ -401,6 +451,8 @@ CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
         DELETE_BACKUP,
         EXPORT_VOLUME,
         UNEXPORT_VOLUME,
+        RESTORE_BACKUP,
+        IMPORT_BACKUP,
     )
 }
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
 
+from app.api import backups as backups_api
 from app.api import microversion as mv
 from app.api.actions import action_policy, admin_action_policies, read_action
 from app.api.common import (
@@ -43,6 +44,8 @@ from app.db.models import Volume, VolumeAttachment, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden
 from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
+from app.volumes.backups import flows as backup_flows
+from app.volumes.backups import restore as backup_restore
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
 from app.volumes.volumes import deletion, extend, flows
@@ -95,7 +98,6 @@ UNSUPPORTED_SOURCES = {
     "snapshot_id": "a snapshot",
     "source_volid": "another volume",
     "imageRef": "an image",
-    "backup_id": "a backup",
 }
 
 
@@ -255,13 +257,22 @@ async def create_volume(
     version: VersionDep,
 ) -> JSONResponse:
     body = payload.content
+    backup_id = backups_api.backup_source(body, version)
+    if backup_id is not None and body.get("size") is None:
+        # Cinder: the backup's size when none is given.
+        body = {**body, "size": (await backup_flows.get(work.session, ctx, backup_id)).size}
     spec = parse_create(body, payload.raw.get("OS-SCH-HNT:scheduler_hints"))
     if version >= mv.GROUP_VOLUME and body.get("group_id") is not None:
         group_id = optional_str(body["group_id"], "group_id")
         spec = dataclasses.replace(spec, group_id=group_id)
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are created in the caller's own project.")
-    volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
+    if backup_id is not None:
+        volume, outcome = await backup_restore.create_volume(
+            work.session, work.runtime, ctx, spec, backup_id
+        )
+    else:
+        volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
     work.after_commit(outcome)
     names = await _type_names(work.session, [volume])
     return JSONResponse(

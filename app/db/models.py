@@ -417,6 +417,8 @@ class Backup(Owned, Stamped, Base):
     service: Mapped[str | None] = mapped_column(String(255), nullable=True)
     backup_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     data_timestamp: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The volume a restore in flight writes (Cinder's restore_volume_id).
+    restore_volume_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 # --- groups --------------------------------------------------------------------------

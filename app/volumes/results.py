@@ -19,6 +19,8 @@ from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.attachments import results as attachments
 from app.volumes.backups import flows as backups
+from app.volumes.backups import records as backup_records
+from app.volumes.backups import restore as backup_restore
 from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.snapshots import flows as snapshots
 from app.volumes.volumes import results as volumes
@@ -57,6 +59,8 @@ RESULTS: dict[jobkinds.JobKind[Any, Any], Ends[Any]] = {
         Ends(jobkinds.DELETE_BACKUP, backups.deleted, backups.delete_failed),
         Ends(jobkinds.EXPORT_VOLUME, attachments.exported, attachments.export_failed),
         Ends(jobkinds.UNEXPORT_VOLUME, attachments.unexported, attachments.unexport_failed),
+        Ends(jobkinds.RESTORE_BACKUP, backup_restore.restored, backup_restore.restore_failed),
+        Ends(jobkinds.IMPORT_BACKUP, backup_records.imported, backup_records.import_failed),
     )
 }
 

@@ -260,7 +260,7 @@ async def test_create_is_validated(
     volume_id = await available_volume(client, member, service)
     base = f"/v3/{member.project_id}/backups"
     r = await create_backup(client, member, volume_id, incremental=True)
-    assert "incremental backups are not supported yet" in fault(r, 400, "badRequest")
+    assert "No backups available to do an incremental backup" in fault(r, 400, "badRequest")
     r = await create_backup(client, member, volume_id, snapshot_id="x")
     assert "Snapshot x could not be found" in fault(r, 404, "itemNotFound")
     r = await client.post(base, json={"backup": {"name": "x"}}, headers=member.headers())
