@@ -335,7 +335,7 @@ async def import_record(
     read its manifest."""
     body = payload.content
     service = optional_str(body.get("backup_service"), "backup_service")
-    url = optional_str(body.get("backup_url"), "backup_url")
+    url = optional_str(body.get("backup_url"), "backup_url", maximum=1 << 20)
     if not service or not url:
         raise BadRequest(
             "Invalid input for field/attribute backup-record. 'backup_service' and "

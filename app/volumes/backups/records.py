@@ -59,7 +59,7 @@ async def export_record(session: AsyncSession, backup: Backup) -> dict[str, str]
         raise BadRequest(
             f"Invalid backup: Backup status must be available and not {backup.status}."
         )
-    service = await session.get(BackupService, backup.service) if backup.service else None
+    service = await backup_services.by_host(session, backup.service)
     if service is None:
         raise BadRequest(f"Invalid backup: The service of backup {backup.id} is not known.")
     record: dict[str, Any] = {name: getattr(backup, name) for name in _FIELDS}

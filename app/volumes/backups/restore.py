@@ -84,9 +84,7 @@ async def readers(session: AsyncSession, runtime: Runtime, backup: Backup) -> li
 
 async def _repository_of(session: AsyncSession, backup: Backup) -> str | None:
     """The repository of the service that made the backup (it may be down now)."""
-    if backup.service is None:
-        return None
-    service = await session.get(BackupService, backup.service)
+    service = await backup_services.by_host(session, backup.service)
     return service.repository if service is not None else None
 
 
