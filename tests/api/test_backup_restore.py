@@ -76,6 +76,8 @@ async def test_restore_to_a_new_volume_places_claims_and_ends_available(
     r = await client.post(
         f"/v3/{member.project_id}/backups/{backup_id}/restore", json={}, headers=member.headers()
     )
+    assert "Missing required element 'restore'" in fault(r, 400, "badRequest")
+    r = await restore_backup(client, member, backup_id)  # {"restore": null}: a new volume
     assert r.status_code == 202, r.text
     answer = r.json()["restore"]
     assert answer["backup_id"] == backup_id
@@ -97,7 +99,7 @@ async def test_restore_to_a_new_volume_places_claims_and_ends_available(
     assert volume["status"] == "available" and volume["name"] == f"restore_backup_{backup_id}"
     assert (await show(client, member, backup_id))["status"] == "available"
 
-    # {"restore": null} is the same request, with a name this time.
+    # With a name this time.
     r = await restore_backup(client, member, backup_id, {"name": "mine"})
     assert r.status_code == 202 and r.json()["restore"]["volume_name"] == "mine"
 

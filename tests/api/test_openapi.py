@@ -298,7 +298,7 @@ async def test_volume_snapshot_backup_and_manage_operations_document_their_bodie
     operations = [
         (path, method, op) for path, method, op in _operations(doc) if set(op["tags"]) & tags
     ]
-    assert len(operations) == 38
+    assert len(operations) == 41
     untyped = []
     for path, method, op in operations:
         if method in ("post", "put"):

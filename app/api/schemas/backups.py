@@ -66,8 +66,9 @@ class BackupRestore(Part):
 
 
 class BackupRestoreRequest(RequestBody):
-    # `{"restore": null}` and `{}` restore into a new volume, as Cinder.
-    restore: BackupRestore | None = None
+    # Required, as Cinder's schema has it; `{"restore": null}` restores into a new volume.
+    element: ClassVar[str] = "restore"
+    restore: BackupRestore | None
 
 
 class BackupRecordBody(Part):
