@@ -436,6 +436,17 @@ async def available_backup(
     return backup_id
 
 
+async def show_backup(
+    client: httpx.AsyncClient, caller: Caller, backup_id: str, version: str | None = None
+) -> dict[str, Any]:
+    r = await client.get(
+        f"/v3/{caller.project_id}/backups/{backup_id}", headers=caller.headers(version)
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["backup"]
+    return body
+
+
 async def restore_backup(
     client: httpx.AsyncClient, caller: Caller, backup_id: str, body: Any = None
 ) -> httpx.Response:

@@ -35,16 +35,10 @@ from tests.api.helpers import (
     show_volume,
     volume_action,
 )
+from tests.api.helpers import show_backup as show
 from tests.conftest import Caller
 
 pytestmark = pytest.mark.both_databases
-
-
-async def show(client: httpx.AsyncClient, caller: Caller, backup_id: str) -> dict[str, Any]:
-    r = await client.get(f"/v3/{caller.project_id}/backups/{backup_id}", headers=caller.headers())
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["backup"]
-    return body
 
 
 async def usage(client: httpx.AsyncClient, caller: Caller) -> tuple[int, int]:

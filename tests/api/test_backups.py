@@ -31,6 +31,7 @@ from tests.api.helpers import (
     snapshot_status,
 )
 from tests.api.helpers import register_backup_service as register
+from tests.api.helpers import show_backup as show
 from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller, MakeCaller
 
@@ -40,17 +41,6 @@ async def set_service(app: FastAPI, host: str, **values: Any) -> None:
         await session.execute(
             update(BackupService).where(BackupService.host == host).values(**values)
         )
-
-
-async def show(
-    client: httpx.AsyncClient, caller: Caller, backup_id: str, version: str | None = None
-) -> dict[str, Any]:
-    r = await client.get(
-        f"/v3/{caller.project_id}/backups/{backup_id}", headers=caller.headers(version)
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["backup"]
-    return body
 
 
 async def backup_usage(client: httpx.AsyncClient, caller: Caller) -> tuple[int, int]:

@@ -402,22 +402,23 @@ def on_backup(
     return apply
 
 
-async def _backed_up(
-    session: AsyncSession, _job: Job, backup: Backup, result: jobkinds.BackupCreated
-) -> None:
-    await _give_source_back(session, backup)
+async def made(session: AsyncSession, backup: Backup, object_count: int) -> None:
+    """A creating backup (made, or imported) is available."""
     await lifecycle.move(
         session,
         backup,
         {"status": BackupStatus.CREATING},
         status=BackupStatus.AVAILABLE,
-        object_count=result.object_count,
+        object_count=object_count,
         fail_reason=None,
     )
 
 
-async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> None:
-    await _give_source_back(session, backup)
+async def not_made(
+    session: AsyncSession, job: Job, backup: Backup, action: Action, detail: Detail
+) -> None:
+    """A creating backup (made, or imported) failed: error, its quota given back, the
+    user told why."""
     if await lifecycle.move(
         session,
         backup,
@@ -428,14 +429,19 @@ async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> Non
         await quotas.release(
             session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
         )
-        await messages.about(
-            session,
-            backup,
-            Action.BACKUP_CREATE,
-            Detail.BACKUP_CREATE_DRIVER_ERROR,
-            backup.fail_reason,
-            job.request_id,
-        )
+        await messages.about(session, backup, action, detail, backup.fail_reason, job.request_id)
+
+
+async def _backed_up(
+    session: AsyncSession, _job: Job, backup: Backup, result: jobkinds.BackupCreated
+) -> None:
+    await _give_source_back(session, backup)
+    await made(session, backup, result.object_count)
+
+
+async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> None:
+    await _give_source_back(session, backup)
+    await not_made(session, job, backup, Action.BACKUP_CREATE, Detail.BACKUP_CREATE_DRIVER_ERROR)
 
 
 def _quota_held(job: Job) -> bool:

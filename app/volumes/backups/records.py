@@ -27,7 +27,7 @@ from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.backups import flows, restore
 from app.volumes.backups import services as backup_services
-from app.volumes.kernel import jobs, lifecycle, messages, quotas
+from app.volumes.kernel import jobs, quotas
 from app.volumes.kernel.messages import Action, Detail
 from app.volumes.kernel.outcome import Outcome
 from app.volumes.kernel.states import BackupStatus
@@ -194,35 +194,13 @@ async def _service_of(
 async def _imported(
     session: AsyncSession, _job: Job, backup: Backup, result: jobkinds.BackupImported
 ) -> None:
-    await lifecycle.move(
-        session,
-        backup,
-        {"status": BackupStatus.CREATING},
-        status=BackupStatus.AVAILABLE,
-        object_count=result.object_count,
-        fail_reason=None,
-    )
+    await flows.made(session, backup, result.object_count)
 
 
 async def _import_failed(session: AsyncSession, job: Job, backup: Backup) -> None:
-    if await lifecycle.move(
-        session,
-        backup,
-        {"status": BackupStatus.CREATING},
-        status=BackupStatus.ERROR,
-        fail_reason=jobs.failure_reason(job, "backup"),
-    ):
-        await quotas.release(
-            session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
-        )
-        await messages.about(
-            session,
-            backup,
-            Action.IMPORT_BACKUP_RECORD,
-            Detail.BACKUP_IMPORT_ERROR,
-            backup.fail_reason,
-            job.request_id,
-        )
+    await flows.not_made(
+        session, job, backup, Action.IMPORT_BACKUP_RECORD, Detail.BACKUP_IMPORT_ERROR
+    )
 
 
 imported = flows.on_backup(_imported, reads_source=False)
