@@ -72,9 +72,17 @@ class SnapshotRef(Wire):
 
 
 class BackupRef(Wire):
+    OMIT_WHEN_NONE = frozenset({"folder"})
     id: str
     container: str | None = None
     volume_id: str | None = None
+    # The name of the backup's folder in its container when it is not its id (a record
+    # imported under another id); None: the id.
+    folder: str | None = None
+
+    @property
+    def stored_as(self) -> str:
+        return self.folder or self.id
 
 
 class PlacementRequest(Wire):

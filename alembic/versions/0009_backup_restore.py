@@ -1,4 +1,5 @@
-"""backups: the volume a restore writes (Cinder's restore_volume_id)
+"""backups: the volume a restore writes (restore_volume_id), where the data is kept
+(service_metadata), as Cinder names them
 
 Revision ID: 0009
 Revises: 0006
@@ -21,10 +22,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('backups', schema=None) as batch_op:
         batch_op.add_column(sa.Column('restore_volume_id', sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column('service_metadata', sa.String(length=255), nullable=True))
         batch_op.create_index(batch_op.f('ix_backups_restore_volume_id'), ['restore_volume_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('backups', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_backups_restore_volume_id'))
+        batch_op.drop_column('service_metadata')
         batch_op.drop_column('restore_volume_id')

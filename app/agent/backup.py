@@ -157,7 +157,10 @@ def _restore_backup(run: BackupRun, payload: jobkinds.RestoreBackupPayload) -> M
         created = backend.driver.create_volume(volume)
     target = backend.driver.local_path(volume)
     answer = run.service.repository.restore(
-        payload.backup.id, target, container=payload.backup.container, progress=run.progress
+        payload.backup.stored_as,
+        target,
+        container=payload.backup.container,
+        progress=run.progress,
     )
     _keep_volume_size(target, volume.size_gb * GiB)
     return {**answer, "provider_location": created.get("provider_location")}
@@ -175,9 +178,10 @@ def _keep_volume_size(target: Path, size: int) -> None:
 
 def _import_backup(run: BackupRun, payload: jobkinds.ImportBackupPayload) -> Mapping[str, Any]:
     """The backup's manifest exists in this repository and reads (an imported record)."""
-    folder = run.service.repository.backup_dir(payload.backup.id, payload.backup.container)
+    stored_as = payload.backup.stored_as
+    folder = run.service.repository.backup_dir(stored_as, payload.backup.container)
     manifest = read_manifest(folder)
-    if manifest.get("backup_id") != payload.backup.id:
+    if manifest.get("backup_id") != stored_as:
         raise BackupCorrupt(
             f"backup {folder.name}: its manifest is of backup {manifest.get('backup_id')}"
         )
@@ -185,7 +189,7 @@ def _import_backup(run: BackupRun, payload: jobkinds.ImportBackupPayload) -> Map
 
 
 def _delete_backup(run: BackupRun, payload: jobkinds.DeleteBackupPayload) -> Mapping[str, Any]:
-    run.service.repository.delete_backup(payload.backup.id, payload.backup.container)
+    run.service.repository.delete_backup(payload.backup.stored_as, payload.backup.container)
     return {}
 
 

@@ -7,7 +7,10 @@ again is checked against the repository."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +149,16 @@ async def _round_trip(
     assert "restore backup" in message and f"object {chunk.name} is corrupt" in message
     assert await s.status("backup", full) == "available"
 
-    await _export_import(app, client, admin, s, incremental)
+    await _export_import(app, client, admin, s, incremental, second)
 
 
 async def _export_import(
-    app: FastAPI, client: httpx.AsyncClient, admin: Caller, s: Session, backup_id: str
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Caller,
+    s: Session,
+    backup_id: str,
+    expected: str,
 ) -> None:
     """The record of a backup whose row was lost brings it back once the agent found its
     manifest; a record of data that is gone ends in error."""
@@ -171,3 +179,16 @@ async def _export_import(
         return bool(body["backup"]["status"] == "available")
 
     await poll(imported, "the import")
+
+    # Imported again under another id (the data stays in its folder): it restores the
+    # same bytes.
+    data = json.loads(base64.b64decode(record["backup_url"]))
+    other_id = str(uuid.uuid4())
+    renamed = base64.b64encode(json.dumps({**data, "id": other_id}).encode()).decode()
+    body = {"backup-record": {**record, "backup_url": renamed}}
+    r = await client.post(url, json=body, headers=admin.headers())
+    assert r.status_code == 201, r.text
+    backup_id = other_id
+    await poll(imported, "the import under another id")
+    restored = await s.restore(other_id)
+    assert await asyncio.to_thread(checksum, s.file_of(restored)) == expected

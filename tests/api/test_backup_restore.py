@@ -6,6 +6,9 @@ tests marked both_databases (claims, quotas, locks) run on PostgreSQL too."""
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from typing import Any
 
 import httpx
@@ -343,6 +346,31 @@ async def test_export_and_import_a_backup_record(
     await finish(client, service, job, result={"object_count": 3, "size_bytes": 2 << 30})
     shown = await show(client, admin, backup_id)
     assert (shown["status"], shown["object_count"], shown["size"]) == ("available", 3, 2)
+
+    # Under another id (as tempest imports it): the data is found in its own folder.
+    other_id = str(uuid.uuid4())
+    data = json.loads(base64.b64decode(record["backup_url"]))
+    renamed = base64.b64encode(json.dumps({**data, "id": other_id}).encode()).decode()
+    r = await client.post(
+        url, json={"backup-record": {**record, "backup_url": renamed}}, headers=admin.headers()
+    )
+    assert r.status_code == 201 and r.json()["backup"]["id"] == other_id, r.text
+    job = await claim(client, service, [BACKUP_HOST])
+    assert job is not None and job["payload"]["backup"] == {
+        "id": other_id,
+        "container": "volumebackups",
+        "volume_id": data["volume_id"],
+        "folder": backup_id,
+    }
+    await finish(client, service, job)
+    r = await client.get(
+        f"/v3/{admin.project_id}/backups/{other_id}/export_record", headers=admin.headers()
+    )
+    assert json.loads(base64.b64decode(r.json()["backup-record"]["backup_url"]))["folder"] == (
+        backup_id
+    )
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(delete(Backup).where(Backup.id == other_id))
 
     # Data missing in the repository: the imported backup is in error, its quota back.
     async with app.state.runtime.sessionmaker() as session, session.begin():

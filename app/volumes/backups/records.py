@@ -71,6 +71,8 @@ async def export_record(session: AsyncSession, backup: Backup) -> dict[str, str]
         "metadata": dict(backup.backup_metadata or {}),
         "service": backup.service,
         "repository": service.repository,
+        # The data's folder: the id it was made under (an import may take another id).
+        "folder": backup.service_metadata or backup.id,
     }
     url = base64.b64encode(json.dumps(record, sort_keys=True).encode()).decode()
     return {"backup_service": service.repository, "backup_url": url}
@@ -97,6 +99,7 @@ def parse_record(backup_service: str, backup_url: str) -> dict[str, Any]:
         size = record["size"]
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(size)
+        record["folder"] = str(uuid.UUID(str(record.get("folder") or record["id"])))
         for name in ("volume_id", "container", "repository"):
             if not isinstance(record.get(name), str):
                 raise ValueError(name)
@@ -149,6 +152,7 @@ async def import_record(
         service=service.host,
         backup_metadata={str(k): str(v) for k, v in (record.get("metadata") or {}).items()},
         data_timestamp=record.get("data_timestamp") or now,
+        service_metadata=record["folder"] if record["folder"] != record["id"] else None,
         created_at=now,
     )
     session.add(backup)

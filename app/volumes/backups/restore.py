@@ -53,7 +53,12 @@ BACKUPS = repository.BACKUPS
 
 
 def backup_ref(backup: Backup) -> jobkinds.BackupRef:
-    return jobkinds.BackupRef(id=backup.id, container=backup.container, volume_id=backup.volume_id)
+    return jobkinds.BackupRef(
+        id=backup.id,
+        container=backup.container,
+        volume_id=backup.volume_id,
+        folder=backup.service_metadata,
+    )
 
 
 @dataclass(frozen=True)
