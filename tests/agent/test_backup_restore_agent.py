@@ -190,5 +190,7 @@ async def _export_import(
     assert r.status_code == 201, r.text
     backup_id = other_id
     await poll(imported, "the import under another id")
-    restored = await s.restore(other_id)
+    # The import is the admin's (it is in the admin's project).
+    as_admin = Session(client, admin, s.agent)
+    restored = await as_admin.restore(other_id)
     assert await asyncio.to_thread(checksum, s.file_of(restored)) == expected
