@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_serializer,
+)
 
 
 class InvalidJobData(ValueError):
@@ -72,7 +81,6 @@ class SnapshotRef(Wire):
 
 
 class BackupRef(Wire):
-    OMIT_WHEN_NONE = frozenset({"folder"})
     id: str
     container: str | None = None
     volume_id: str | None = None
@@ -83,6 +91,14 @@ class BackupRef(Wire):
     @property
     def stored_as(self) -> str:
         return self.folder or self.id
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_folder(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Nested in payloads, where OMIT_WHEN_NONE (top level only) does not reach.
+        data: dict[str, Any] = handler(self)
+        if data.get("folder") is None:
+            data.pop("folder", None)
+        return data
 
 
 class PlacementRequest(Wire):

@@ -116,7 +116,7 @@ async def restore(
     name: str | None,
 ) -> Restored:
     """POST /backups/{id}/restore: into the caller's volume, or a new one."""
-    backup = await BACKUPS.get(session, ctx, backup_id)
+    await BACKUPS.get(session, ctx, backup_id)  # an unknown backup is a 404 first
     if volume_id is None:
         return await _restore_to_new(session, runtime, ctx, backup_id, name)
     volume = await vflows.get(session, ctx, volume_id, for_update=True)
@@ -323,12 +323,12 @@ async def _start(
 # --- how a restore ends ---------------------------------------------------------------------
 
 
-async def _locked(session: AsyncSession, job: Job) -> tuple[Volume | None, Backup | None]:
-    """The restore's volume, then its backup, locked (the lock order)."""
-    payload = jobkinds.RESTORE_BACKUP.load(job.payload)
-    volume = await repository.VOLUMES.lock(session, payload.volume.id)
+async def _locked(session: AsyncSession, job: Job) -> tuple[str, Volume | None, Backup | None]:
+    """The restore's volume id, its volume, then its backup, locked (the lock order)."""
+    volume_id = jobkinds.RESTORE_BACKUP.load(job.payload).volume.id
+    volume = await repository.VOLUMES.lock(session, volume_id)
     backup = await BACKUPS.lock(session, job.resource_id)
-    return volume, backup
+    return volume_id, volume, backup
 
 
 async def _backup_back(session: AsyncSession, backup: Backup | None, volume_id: str) -> None:
@@ -345,8 +345,7 @@ async def _backup_back(session: AsyncSession, backup: Backup | None, volume_id: 
 async def restored(
     session: AsyncSession, _runtime: Runtime, job: Job, result: jobkinds.BackupRestored
 ) -> Outcome:
-    volume, backup = await _locked(session, job)
-    volume_id = jobkinds.RESTORE_BACKUP.load(job.payload).volume.id
+    volume_id, volume, backup = await _locked(session, job)
     if volume is not None:
         values = {"status": VolumeStatus.AVAILABLE}
         if result.provider_location is not None:
@@ -357,8 +356,7 @@ async def restored(
 
 
 async def restore_failed(session: AsyncSession, _runtime: Runtime, job: Job) -> Outcome:
-    volume, backup = await _locked(session, job)
-    volume_id = jobkinds.RESTORE_BACKUP.load(job.payload).volume.id
+    volume_id, volume, backup = await _locked(session, job)
     await volume_gives_up(session, volume, backup, jobs.failure_reason(job, "backup"), job)
     await _backup_back(session, backup, volume_id)
     return Outcome()
@@ -391,8 +389,8 @@ async def volume_gives_up(
 
 async def cancelled(session: AsyncSession, job: Job, backup: Backup) -> None:
     """A force delete of the backup cancelled its restore: the volume is left without
-    its data (the caller holds the backup's lock; the volume's is taken here, which a
-    force delete's lock order allows: it locked the jobs first)."""
+    its data. The force delete locked the jobs, the volume (flows.lock_for_force) and the
+    backup already, in the lock order."""
     volume_id = jobkinds.RESTORE_BACKUP.load(job.payload).volume.id
     volume = await repository.VOLUMES.lock(session, volume_id)
     await volume_gives_up(session, volume, backup, "the backup was force-deleted", job)
