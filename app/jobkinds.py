@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_serializer,
+)
 
 
 class InvalidJobData(ValueError):
@@ -75,6 +84,21 @@ class BackupRef(Wire):
     id: str
     container: str | None = None
     volume_id: str | None = None
+    # The name of the backup's folder in its container when it is not its id (a record
+    # imported under another id); None: the id.
+    folder: str | None = None
+
+    @property
+    def stored_as(self) -> str:
+        return self.folder or self.id
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_folder(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Nested in payloads, where OMIT_WHEN_NONE (top level only) does not reach.
+        data: dict[str, Any] = handler(self)
+        if data.get("folder") is None:
+            data.pop("folder", None)
+        return data
 
 
 class PlacementRequest(Wire):
@@ -176,16 +200,36 @@ class ManageSnapshotPayload(SnapshotJob):
 
 
 class CreateBackupPayload(Wire):
-    OMIT_WHEN_NONE = frozenset({"snapshot"})
+    OMIT_WHEN_NONE = frozenset({"snapshot", "parent"})
     backup: BackupRef
     volume: VolumeRef
     snapshot: SnapshotRef | None = None  # a backup of this snapshot, not of the volume
+    # An incremental backup: the backup it builds on (an agent that stores only changed
+    # chunks reads it; one that does not stores a full backup, which restores the same).
+    parent: BackupRef | None = None
 
 
 class DeleteBackupPayload(Wire):
     backup: BackupRef
     # Whether the backup held quota when its delete began ('deleting' does not say).
     quota_held: StrictBool = True
+
+
+class RestoreBackupPayload(Wire):
+    """Write the backup into the volume (its local path on its backend, which this
+    backup service reaches). `create`: the volume is new, its storage is created first
+    (as create_volume would: `qos_specs` are the type's back-end ones)."""
+
+    backup: BackupRef
+    volume: VolumeRef
+    create: StrictBool = False
+    qos_specs: QosSpecs = None
+
+
+class ImportBackupPayload(Wire):
+    """Check that the backup's manifest exists in this service's repository and reads."""
+
+    backup: BackupRef
 
 
 class ExportVolumePayload(VolumeJob):
@@ -270,6 +314,18 @@ class CopyExported(Exported):
 
     sha256: str
     bytes: StrictInt
+
+
+class BackupRestored(Wire):
+    size_bytes: StrictInt
+    sha256: str
+    # Set when the restore created the volume's storage (the create's answer).
+    provider_location: str | None = None
+
+
+class BackupImported(Wire):
+    object_count: StrictInt
+    size_bytes: StrictInt
 
 
 # --- the catalog ----------------------------------------------------------------------------
@@ -433,6 +489,24 @@ DELETE_BACKUP = JobKind(
     runs_on=Runner.BACKUP_SERVICE,
     changes_capacity=False,
 )
+RESTORE_BACKUP = JobKind(
+    "restore_backup",
+    1,
+    RestoreBackupPayload,
+    BackupRestored,
+    Resource.BACKUP,
+    runs_on=Runner.BACKUP_SERVICE,
+    changes_capacity=False,
+)
+IMPORT_BACKUP = JobKind(
+    "import_backup",
+    1,
+    ImportBackupPayload,
+    BackupImported,
+    Resource.BACKUP,
+    runs_on=Runner.BACKUP_SERVICE,
+    changes_capacity=False,
+)
 EXPORT_VOLUME = JobKind(
     "export_volume",
     1,
@@ -537,6 +611,8 @@ CATALOG: dict[tuple[str, int], JobKind[Any, Any]] = {
         UNMANAGE_SNAPSHOT,
         LIST_MANAGEABLE_VOLUMES,
         LIST_MANAGEABLE_SNAPSHOTS,
+        RESTORE_BACKUP,
+        IMPORT_BACKUP,
     )
 }
 

@@ -51,6 +51,10 @@ SAMPLES: dict[JobKind[Any, Any], jobkinds.Wire] = {
     ),
     jobkinds.CREATE_BACKUP: jobkinds.CreateBackupPayload(backup=BACKUP, volume=VOL, snapshot=SNAP),
     jobkinds.DELETE_BACKUP: jobkinds.DeleteBackupPayload(backup=BACKUP, quota_held=False),
+    jobkinds.RESTORE_BACKUP: jobkinds.RestoreBackupPayload(
+        backup=BACKUP, volume=VOL, create=True, qos_specs={"total_iops_sec": "100"}
+    ),
+    jobkinds.IMPORT_BACKUP: jobkinds.ImportBackupPayload(backup=BACKUP),
     jobkinds.EXPORT_VOLUME: jobkinds.ExportVolumePayload(
         volume=VOL,
         chap_user="user",

@@ -8,8 +8,10 @@ jobs queued on its host: the volume's bytes come from the volume driver's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -20,12 +22,14 @@ from app.agent.client import Job
 from app.agent.config import AgentConfig
 from app.agent.kinds import Work, by_key, dump_result, load, prepare
 from app.drivers import DriverError, VolumeDriver, VolumeSpec
-from app.drivers.backup import PosixBackupRepository
+from app.drivers.backup import BackupCorrupt, PosixBackupRepository
+from app.drivers.backup.posix import read_manifest
 from app.drivers.base import SnapshotSpec
 
 log = structlog.get_logger(__name__)
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 Progress = Callable[[int], None]
 P = TypeVar("P", bound=jobkinds.Wire)
 # A handler gets the payload validated into its kind's model; what it returns is posted
@@ -115,12 +119,18 @@ def build_backup_service(config: AgentConfig) -> BackupService | None:
     )
 
 
-def _create_backup(run: BackupRun, payload: jobkinds.CreateBackupPayload) -> Mapping[str, Any]:
-    volume = VolumeSpec.from_dict(payload.volume.model_dump())
+def _backend_of(run: BackupRun, volume: VolumeSpec, what: str) -> Backend:
+    """The ready backend of this agent that holds the volume."""
     backend_host = (volume.host or "").partition("#")[0]
     backend = run.backends.get(backend_host)
     if backend is None or not backend.ready:
-        raise DriverError(f"backend {backend_host} is not served here: cannot read the volume")
+        raise DriverError(f"backend {backend_host} is not served here: cannot {what} the volume")
+    return backend
+
+
+def _create_backup(run: BackupRun, payload: jobkinds.CreateBackupPayload) -> Mapping[str, Any]:
+    volume = VolumeSpec.from_dict(payload.volume.model_dump())
+    backend = _backend_of(run, volume, "read")
     # A backup of a snapshot reads the snapshot's bytes (the volume as it was then).
     source = (
         backend.driver.snapshot_local_path(SnapshotSpec.from_dict(payload.snapshot.model_dump()))
@@ -136,8 +146,50 @@ def _create_backup(run: BackupRun, payload: jobkinds.CreateBackupPayload) -> Map
     )
 
 
+def _restore_backup(run: BackupRun, payload: jobkinds.RestoreBackupPayload) -> Mapping[str, Any]:
+    """Write the backup into the volume's local path, every checksum verified (a corrupt
+    or missing object fails the job with the repository's words). A new volume's
+    storage is created first (idempotent, so a retried job is safe)."""
+    volume = VolumeSpec.from_dict(payload.volume.model_dump())
+    backend = _backend_of(run, volume, "write")
+    created: Mapping[str, Any] = {}
+    if payload.create:
+        created = backend.driver.create_volume(volume)
+    target = backend.driver.local_path(volume)
+    answer = run.service.repository.restore(
+        payload.backup.stored_as,
+        target,
+        container=payload.backup.container,
+        progress=run.progress,
+    )
+    _keep_volume_size(target, volume.size_gb * GiB)
+    return {**answer, "provider_location": created.get("provider_location")}
+
+
+def _keep_volume_size(target: Path, size: int) -> None:
+    """A volume file larger than the backup keeps its size (the restore leaves a file of
+    the backup's size; the rest of the volume reads as zeros)."""
+    try:
+        if target.is_file() and target.stat().st_size < size:
+            os.truncate(target, size)
+    except OSError as exc:
+        raise DriverError(f"cannot size {target.name} back to the volume's: {exc}") from None
+
+
+def _import_backup(run: BackupRun, payload: jobkinds.ImportBackupPayload) -> Mapping[str, Any]:
+    """The backup's manifest exists in this repository and reads (an imported record)."""
+    stored_as = payload.backup.stored_as
+    folder = run.service.repository.backup_dir(stored_as, payload.backup.container)
+    manifest = read_manifest(folder)
+    if manifest.get("backup_id") != stored_as:
+        raise BackupCorrupt(
+            f"backup {folder.name}: its manifest is of backup {manifest.get('backup_id')}"
+        )
+    return {"object_count": manifest["object_count"], "size_bytes": manifest["size_bytes"]}
+
+
 def _delete_backup(run: BackupRun, payload: jobkinds.DeleteBackupPayload) -> Mapping[str, Any]:
-    run.service.repository.delete_backup(payload.backup.id, payload.backup.container)
+    run.service.repository.delete_backup(payload.backup.stored_as, payload.backup.container)
     return {}
 
 
@@ -146,4 +198,6 @@ def _delete_backup(run: BackupRun, payload: jobkinds.DeleteBackupPayload) -> Map
 BACKUP_JOB_KINDS: dict[tuple[str, int], BackupJobKind[Any]] = by_key(
     BackupJobKind(jobkinds.CREATE_BACKUP, _create_backup),
     BackupJobKind(jobkinds.DELETE_BACKUP, _delete_backup),
+    BackupJobKind(jobkinds.RESTORE_BACKUP, _restore_backup),
+    BackupJobKind(jobkinds.IMPORT_BACKUP, _import_backup),
 )

@@ -1,5 +1,5 @@
-"""/v3/{project_id}/backups: create, list, show, delete, and the admin actions
-os-reset_status and os-force_delete."""
+"""/v3/{project_id}/backups: create, list, show, delete, restore, the admin actions
+os-reset_status and os-force_delete, and the admin's export and import of records."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from app.api.schemas.contract import no_body, returns
 from app.context import RequestContext
 from app.db.models import Backup, utcnow
 from app.errors import BadRequest, Forbidden
-from app.volumes.backups import flows
+from app.volumes.backups import flows, records, restore
 from app.volumes.volumes import flows as vflows
 
 router = APIRouter(tags=["backups"])
@@ -45,6 +45,8 @@ BACKUP_PROJECT = APIVersion(3, 18)
 BACKUP_METADATA = APIVersion(3, 43)
 BACKUP_AZ = APIVersion(3, 51)
 BACKUP_PROJECT_USER_ID = APIVersion(3, 56)
+# POST /volumes with backup_id.
+VOLUME_CREATE_FROM_BACKUP = APIVersion(3, 47)
 
 SORT_KEYS = columns(
     Backup,
@@ -95,7 +97,11 @@ FIELDS = {
 
 
 def view(
-    request: Request, backup: Backup, ctx: RequestContext, version: APIVersion
+    request: Request,
+    backup: Backup,
+    ctx: RequestContext,
+    version: APIVersion,
+    dependents: set[str],
 ) -> dict[str, Any]:
     values: dict[str, Any] = {
         "id": backup.id,
@@ -113,8 +119,8 @@ def view(
         "updated_at": iso(backup.updated_at),
         "data_timestamp": iso(backup.data_timestamp),
         "is_incremental": backup.is_incremental,
-        # Incremental backups do not exist yet, so nothing depends on a backup.
-        "has_dependent_backups": False,
+        # An incremental backup builds on it (and keeps it from being deleted).
+        "has_dependent_backups": backup.id in dependents,
         "links": self_links(request, backup.project_id, "backups", backup.id),
         "os-backup-project-attr:project_id": backup.project_id,
         "metadata": dict(backup.backup_metadata or {}),
@@ -173,6 +179,14 @@ def parse_create(body: dict[str, Any], version: APIVersion) -> flows.CreateBacku
     )
 
 
+def backup_source(body: dict[str, Any], version: APIVersion) -> str | None:
+    """The backup a new volume is restored from (`backup_id`, 3.47; an older request's is
+    ignored, as Cinder)."""
+    if version < VOLUME_CREATE_FROM_BACKUP:
+        return None
+    return optional_str(body.get("backup_id"), "backup_id") or None
+
+
 @v3_route(router, "POST", "/backups", **returns(S.BackupSummaryResponse, 202))
 async def create_backup(
     payload: S.BackupCreateRequest,
@@ -199,7 +213,10 @@ async def _list(
         return project_filter(query, request, ctx, Backup.project_id)
 
     async def render(items: list[Backup]) -> list[dict[str, Any]]:
-        return [view(request, b, ctx, version) if detail else summary(request, b) for b in items]
+        if not detail:
+            return [summary(request, b) for b in items]
+        dependents = await flows.dependents(session, [b.id for b in items])
+        return [view(request, b, ctx, version, dependents) for b in items]
 
     return await LISTING.answer(request, ctx, session, version, where, render)
 
@@ -211,11 +228,9 @@ add_list_routes(
 
 @v3_route(router, "GET", "/backups/{backup_id}", **returns(S.BackupResponse))
 async def show_backup(backup_id: str, read: ReadDep, ctx: Getter) -> dict[str, Any]:
-    return {
-        "backup": view(
-            read.request, await flows.get(read.session, ctx, backup_id), ctx, read.version
-        )
-    }
+    backup = await flows.get(read.session, ctx, backup_id)
+    dependents = await flows.dependents(read.session, [backup.id])
+    return {"backup": view(read.request, backup, ctx, read.version, dependents)}
 
 
 @v3_route(router, "PUT", "/backups/{backup_id}", **returns(S.BackupSummaryResponse))
@@ -274,3 +289,60 @@ async def backup_action(
         outcome = await flows.delete(session, runtime, ctx, backup, force=True)
     call.work.after_commit(outcome)
     return Response(status_code=202)
+
+
+@v3_route(router, "POST", "/backups/{backup_id}/restore", **returns(S.BackupRestoreResponse, 202))
+async def restore_backup(
+    payload: S.BackupRestoreRequest,
+    backup_id: str,
+    call: CallDep,
+    ctx: Annotated[RequestContext, may("backup:restore")],
+) -> JSONResponse:
+    """Into the caller's available volume (`volume_id`), or a new volume (`name`)."""
+    args = payload.raw.get("restore") or {}
+    if not isinstance(args, dict):
+        raise BadRequest("Invalid input for field/attribute restore: it must be an object.")
+    done = await restore.restore(
+        call.work.session,
+        call.work.runtime,
+        ctx,
+        backup_id,
+        volume_id=optional_str(args.get("volume_id"), "volume_id") or None,
+        name=optional_str(args.get("name"), "name"),
+    )
+    call.work.after_commit(done.outcome)
+    body = {"backup_id": done.backup.id, "volume_id": done.volume.id}
+    return JSONResponse({"restore": {**body, "volume_name": done.volume.name}}, status_code=202)
+
+
+@v3_route(router, "GET", "/backups/{backup_id}/export_record", **returns(S.BackupRecordResponse))
+async def export_record(
+    backup_id: str,
+    read: ReadDep,
+    ctx: Annotated[RequestContext, may("backup:export-import")],
+) -> dict[str, Any]:
+    backup = await flows.get(read.session, ctx, backup_id)
+    return {"backup-record": await records.export_record(read.session, backup)}
+
+
+@v3_route(router, "POST", "/backups/import_record", **returns(S.BackupSummaryResponse, 201))
+async def import_record(
+    payload: S.BackupImportRequest,
+    call: CallDep,
+    ctx: Annotated[RequestContext, may("backup:backup-import")],
+) -> JSONResponse:
+    """The backup of the record, `creating` until a backup service of its repository has
+    read its manifest."""
+    body = payload.content
+    service = optional_str(body.get("backup_service"), "backup_service")
+    url = optional_str(body.get("backup_url"), "backup_url", maximum=1 << 20)
+    if not service or not url:
+        raise BadRequest(
+            "Invalid input for field/attribute backup-record. 'backup_service' and "
+            "'backup_url' are required properties"
+        )
+    backup, outcome = await records.import_record(
+        call.work.session, call.work.runtime, ctx, service, url
+    )
+    call.work.after_commit(outcome)
+    return JSONResponse({"backup": summary(call.request, backup)}, status_code=201)

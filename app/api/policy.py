@@ -82,6 +82,10 @@ POLICIES: dict[str, Rule] = {
     "backup:backup_project_attribute": Rule.ADMIN,
     "volume_extension:backup_admin_actions:reset_status": Rule.ADMIN,
     "volume_extension:backup_admin_actions:force_delete": Rule.ADMIN,
+    "backup:restore": Rule.MEMBER,
+    # Cinder's names: export under "export-import", import under "backup-import".
+    "backup:export-import": Rule.ADMIN,
+    "backup:backup-import": Rule.ADMIN,
     # --- types, group types, groups, qos specs, services, pools, hosts, messages ---
     "volume_extension:types_manage": Rule.ADMIN,
     "volume_extension:access_types_qos_specs_id": Rule.ADMIN,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
 
+from app.api import backups as backups_api
 from app.api import microversion as mv
 from app.api.actions import action_policy, admin_action_policies, read_action
 from app.api.common import (
@@ -44,6 +45,8 @@ from app.db.models import Volume, VolumeAttachment, VolumeMetadata, VolumeType
 from app.errors import BadRequest, Forbidden
 from app.volumes.attachments import connect
 from app.volumes.attachments import flows as attachment_flows
+from app.volumes.backups import flows as backup_flows
+from app.volumes.backups import restore as backup_restore
 from app.volumes.kernel.states import VolumeStatus
 from app.volumes.kernel.work import UnitOfWork
 from app.volumes.volumes import deletion, extend, flows, revert, sources, unmanage
@@ -98,7 +101,6 @@ SORT_KEYS = columns(
 )
 UNSUPPORTED_SOURCES = {
     "imageRef": "an image",
-    "backup_id": "a backup",
 }
 
 
@@ -264,6 +266,10 @@ async def create_volume(
     version: VersionDep,
 ) -> JSONResponse:
     body = payload.content
+    backup_id = backups_api.backup_source(body, version)
+    if backup_id is not None and body.get("size") is None:
+        # Cinder: the backup's size when none is given.
+        body = {**body, "size": (await backup_flows.get(work.session, ctx, backup_id)).size}
     spec = parse_create(body, payload.raw.get("OS-SCH-HNT:scheduler_hints"))
     if version >= mv.GROUP_VOLUME and body.get("group_id") is not None:
         group_id = optional_str(body["group_id"], "group_id")
@@ -271,10 +277,19 @@ async def create_volume(
     if project_id != ctx.project_id:
         raise Forbidden("Volumes are created in the caller's own project.")
     source = sources.source_of(body)
-    if source is None:
-        volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
-    else:
+    if backup_id is not None and source is not None:
+        raise BadRequest(
+            "Invalid input received: a volume is made from at most one source, not from "
+            f"backup_id and {source.key}."
+        )
+    if backup_id is not None:
+        volume, outcome = await backup_restore.create_volume(
+            work.session, work.runtime, ctx, spec, backup_id
+        )
+    elif source is not None:
         volume, outcome = await sources.create_from(work.session, work.runtime, ctx, spec, source)
+    else:
+        volume, outcome = await flows.create(work.session, work.runtime, ctx, spec)
     work.after_commit(outcome)
     names = await _type_names(work.session, [volume])
     return JSONResponse(

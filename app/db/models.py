@@ -421,6 +421,11 @@ class Backup(Owned, Stamped, Base):
     service: Mapped[str | None] = mapped_column(String(255), nullable=True)
     backup_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     data_timestamp: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The volume a restore in flight writes (Cinder's restore_volume_id).
+    restore_volume_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # Where the driver keeps the data when not under the backup's id (Cinder's
+    # service_metadata): the folder of a record imported under another id.
+    service_metadata: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 # --- groups --------------------------------------------------------------------------

@@ -30,6 +30,9 @@ class VolumeRequest:
     # 'node@backend#pool': the only pool that may take the volume (a volume of a group
     # lives on the group's pool); the filters still judge it.
     only_pool: str | None = None
+    # 'node@backend' names: only pools of these backends may take the volume (a restore
+    # of a backup lands where a backup service that reads it reaches); None: any.
+    only_backends: frozenset[str] | None = None
 
     @property
     def thin(self) -> bool:

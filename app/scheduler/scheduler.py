@@ -146,6 +146,8 @@ class Scheduler:
         mask = ctx.mask
         if request.only_pool is not None:
             mask &= self._only(request.only_pool)
+        if request.only_backends is not None:
+            mask &= self._of_backends(request.only_backends)
         for flt in self.filters:
             before = mask.copy() if steps is not None else None
             verdict = flt.filter_mask(ctx)
@@ -166,6 +168,14 @@ class Scheduler:
         pool = self.cache.pool(host, name)
         if pool is not None:
             out[pool.slot] = True
+        return out
+
+    def _of_backends(self, hosts: frozenset[str]) -> np.ndarray:
+        """The table mask of every pool of these backends."""
+        out = np.zeros(self.cache.table.size, dtype=bool)
+        for slot, pool in enumerate(self.cache.table.pools):
+            if pool is not None and pool.host in hosts:
+                out[slot] = True
         return out
 
     def _pool_by_pool(self, flt: BaseFilter, ctx: Context) -> np.ndarray:

@@ -19,6 +19,8 @@ from app.errors import BadRequest
 from app.runtime import Runtime
 from app.volumes.attachments import results as attachments
 from app.volumes.backups import flows as backups
+from app.volumes.backups import records as backup_records
+from app.volumes.backups import restore as backup_restore
 from app.volumes.kernel.outcome import JobEnd, Outcome
 from app.volumes.snapshots import flows as snapshots
 from app.volumes.volumes import results as volumes
@@ -75,6 +77,8 @@ RESULTS: dict[jobkinds.JobKind[Any, Any], Ends[Any]] = {
         ),
         Ends(jobkinds.LIST_MANAGEABLE_VOLUMES, unmanage.listed, unmanage.listing_failed),
         Ends(jobkinds.LIST_MANAGEABLE_SNAPSHOTS, unmanage.listed, unmanage.listing_failed),
+        Ends(jobkinds.RESTORE_BACKUP, backup_restore.restored, backup_restore.restore_failed),
+        Ends(jobkinds.IMPORT_BACKUP, backup_records.imported, backup_records.import_failed),
     )
 }
 

@@ -15,38 +15,25 @@ from sqlalchemy import select
 
 from app.agent.backends import build_backends
 from app.agent.backup import build_backup_service
-from app.agent.client import AgentClient
-from app.agent.config import AgentConfig, AgentConfigError, load_config, parse_config
+from app.agent.config import AgentConfigError, load_config, parse_config
 from app.agent.service import Agent
 from app.db.models import Job
 from app.drivers import VolumeSpec
 from app.drivers.backup import MANIFEST_NAME, restore
 from app.drivers.base import SnapshotSpec
 from app.drivers.copy import checksum
-from app.identity.service import ensure_service_user
-from tests.agent.conftest import agent_toml, eventually
+from tests.agent.conftest import (
+    agent_toml,
+    backup_agent,
+    eventually,
+    get_json,
+    poll,
+    raw_config,
+)
 from tests.agent.fake_api import FakeApiServer
 from tests.conftest import Caller
 
 MiB = 1024 * 1024
-
-
-def raw_config(tmp_path: Path, **backup: Any) -> dict[str, Any]:
-    return {
-        "agent": {
-            "api_url": "http://pumice.test",
-            "host": "node1",
-            "availability_zone": "nova",
-            "report_interval": 0.3,
-            "claim_wait": 1,
-            "retry_max_interval": 0.3,
-        },
-        "auth": {"username": "backup-agent", "password": "unset", "project_name": "service"},
-        "backends": [
-            {"name": "file1", "driver": "file", "path": str(tmp_path / "file1"), "capacity_gb": 50}
-        ],
-        "backup": {"repository": str(tmp_path / "repo"), **backup},
-    }
 
 
 def test_backup_section_defaults_and_mistakes(tmp_path: Path) -> None:
@@ -70,49 +57,16 @@ def test_backup_section_defaults_and_mistakes(tmp_path: Path) -> None:
             parse_config(raw_config(tmp_path, **bad))
 
 
-async def _agent_for(app: FastAPI, tmp_path: Path) -> tuple[Agent, AgentConfig]:
-    async with app.state.runtime.sessionmaker() as session, session.begin():
-        password = await ensure_service_user(session, "backup-agent")
-    assert password is not None
-    raw = raw_config(tmp_path, chunk_mib=1)
-    raw["auth"]["password"] = password
-    config = parse_config(raw)
-    client = AgentClient(
-        api_url="http://pumice.test",
-        auth_url="http://pumice.test/identity/v3",
-        username="backup-agent",
-        password=password,
-        project_name="service",
-        agent_id="node1",
-        retry_max=0.3,
-        transport=httpx.ASGITransport(app=app),
-    )
-    return Agent(config, client=client), config
-
-
 async def test_agent_backs_up_a_volume_through_the_api(
     app: FastAPI, client: httpx.AsyncClient, admin: Caller, member: Caller, tmp_path: Path
 ) -> None:
-    agent, _ = await _agent_for(app, tmp_path)
+    agent, _ = await backup_agent(app, tmp_path)
     task = asyncio.create_task(agent.run())
     try:
         await _backup_round_trip(app, client, admin, member, agent, tmp_path)
     finally:
         agent.stop()
         await asyncio.wait_for(task, 30)
-
-
-async def _json(client: httpx.AsyncClient, caller: Caller, path: str, version: str = "3.0") -> Any:
-    r = await client.get(f"/v3/{caller.project_id}{path}", headers=caller.headers(version))
-    return r.json() if r.status_code == 200 else None
-
-
-async def _poll(check: Any, what: str, limit: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def _fill(volume_file: Path, text: bytes, noise: bytes) -> None:
@@ -131,11 +85,11 @@ async def _backup_round_trip(
     tmp_path: Path,
 ) -> None:
     async def backup_service_up() -> bool:
-        body = await _json(client, admin, "/os-services?binary=cinder-backup")
+        body = await get_json(client, admin, "/os-services?binary=cinder-backup")
         return bool(body and body["services"] and body["services"][0]["state"] == "up")
 
-    await _poll(backup_service_up, "the backup service to register")
-    [entry] = (await _json(client, admin, "/os-services?binary=cinder-backup"))["services"]
+    await poll(backup_service_up, "the backup service to register")
+    [entry] = (await get_json(client, admin, "/os-services?binary=cinder-backup"))["services"]
     assert entry["host"] == "node1@backup" and entry["zone"] == "nova"
     await eventually(lambda: bool(app.state.runtime.cache.backends()), "the backend report")
 
@@ -147,10 +101,10 @@ async def _backup_round_trip(
     volume_id = r.json()["volume"]["id"]
 
     async def volume_available() -> bool:
-        body = await _json(client, member, f"/volumes/{volume_id}")
+        body = await get_json(client, member, f"/volumes/{volume_id}")
         return bool(body and body["volume"]["status"] == "available")
 
-    await _poll(volume_available, "the volume")
+    await poll(volume_available, "the volume")
     # Real data in the volume file: text at the start, random bytes further in, the
     # rest a hole.
     volume_file = agent.backends["node1@file1"].driver.local_path(VolumeSpec(volume_id, 1))
@@ -167,18 +121,18 @@ async def _backup_round_trip(
     backup_id = r.json()["backup"]["id"]
 
     async def backup_available() -> bool:
-        body = await _json(client, member, f"/backups/{backup_id}")
+        body = await get_json(client, member, f"/backups/{backup_id}")
         assert body["backup"]["status"] in ("creating", "available"), body
         return bool(body["backup"]["status"] == "available")
 
-    await _poll(backup_available, "the backup")
-    backup = (await _json(client, member, f"/backups/{backup_id}"))["backup"]
+    await poll(backup_available, "the backup")
+    backup = (await get_json(client, member, f"/backups/{backup_id}"))["backup"]
     folder = tmp_path / "repo" / "nightly" / backup_id
     objects = [p for p in folder.iterdir() if p.name != MANIFEST_NAME]
     # 2 MiB of text and 3 MiB of noise in 1 MiB chunks (the noise may straddle one more).
     assert backup["object_count"] == len(objects) and 4 <= len(objects) <= 6
     assert backup["container"] == "nightly"
-    volume = (await _json(client, member, f"/volumes/{volume_id}"))["volume"]
+    volume = (await get_json(client, member, f"/volumes/{volume_id}"))["volume"]
     assert volume["status"] == "available"
 
     restored = tmp_path / "restored"
@@ -200,9 +154,9 @@ async def _backup_round_trip(
     assert r.status_code == 202
 
     async def backup_gone() -> bool:
-        return await _json(client, member, f"/backups/{backup_id}") is None
+        return await get_json(client, member, f"/backups/{backup_id}") is None
 
-    await _poll(backup_gone, "the backup to be deleted")
+    await poll(backup_gone, "the backup to be deleted")
     assert not folder.exists()
 
 
@@ -287,10 +241,10 @@ async def _snapshot_backup(
     snapshot_id = r.json()["snapshot"]["id"]
 
     async def snapshot_available() -> bool:
-        body = await _json(client, member, f"/snapshots/{snapshot_id}")
+        body = await get_json(client, member, f"/snapshots/{snapshot_id}")
         return bool(body and body["snapshot"]["status"] == "available")
 
-    await _poll(snapshot_available, "the snapshot")
+    await poll(snapshot_available, "the snapshot")
     await asyncio.to_thread(_fill, volume_file, b"written after the snapshot\n" * 1000, b"")
     r = await client.post(
         f"/v3/{member.project_id}/backups",
@@ -301,15 +255,15 @@ async def _snapshot_backup(
     backup_id = r.json()["backup"]["id"]
 
     async def backup_available() -> bool:
-        body = await _json(client, member, f"/backups/{backup_id}")
+        body = await get_json(client, member, f"/backups/{backup_id}")
         return bool(body["backup"]["status"] == "available")
 
-    await _poll(backup_available, "the snapshot's backup")
+    await poll(backup_available, "the snapshot's backup")
     driver = agent.backends["node1@file1"].driver
     snapshot_file = driver.snapshot_local_path(SnapshotSpec(snapshot_id, 1, volume_id))
     result = restore(tmp_path / "repo" / "volumebackups" / backup_id, tmp_path / "from-snapshot")
     assert result["sha256"] == checksum(snapshot_file) != checksum(volume_file)
-    snapshot = (await _json(client, member, f"/snapshots/{snapshot_id}"))["snapshot"]
+    snapshot = (await get_json(client, member, f"/snapshots/{snapshot_id}"))["snapshot"]
     assert snapshot["status"] == "available"
 
 

@@ -153,6 +153,8 @@ def answer(job: dict[str, Any]) -> dict[str, Any]:
         jobkinds.Migrated: location,
         jobkinds.Managed: {"size_gb": 1, **location},
         jobkinds.BackupCreated: backup_answer(),
+        jobkinds.BackupRestored: {"size_bytes": 1 << 30, "sha256": "0" * 64, **location},
+        jobkinds.BackupImported: {"object_count": 1, "size_bytes": 1 << 30},
         jobkinds.Exported: EXPORT_ANSWER,
         jobkinds.CopyExported: COPY_EXPORT_ANSWER,
     }
@@ -433,6 +435,42 @@ async def create_backup(
         f"/v3/{caller.project_id}/backups",
         json={"backup": {"volume_id": volume_id, **extra}},
         headers=caller.headers(version),
+    )
+
+
+async def available_backup(
+    client: httpx.AsyncClient, caller: Caller, service: Caller, volume_id: str, **extra: Any
+) -> str:
+    """A backup of the volume made by the backup agent of `service`; its id."""
+    r = await create_backup(client, caller, volume_id, **extra)
+    assert r.status_code == 202, r.text
+    backup_id: str = r.json()["backup"]["id"]
+    job = await claim(client, service, [BACKUP_HOST])
+    assert job is not None and job["kind"] == "create_backup", job
+    done = await finish(client, service, job)
+    assert done.status_code == 200, done.text
+    return backup_id
+
+
+async def show_backup(
+    client: httpx.AsyncClient, caller: Caller, backup_id: str, version: str | None = None
+) -> dict[str, Any]:
+    r = await client.get(
+        f"/v3/{caller.project_id}/backups/{backup_id}", headers=caller.headers(version)
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["backup"]
+    return body
+
+
+async def restore_backup(
+    client: httpx.AsyncClient, caller: Caller, backup_id: str, body: Any = None
+) -> httpx.Response:
+    """POST /backups/{id}/restore with `{"restore": body}`."""
+    return await client.post(
+        f"/v3/{caller.project_id}/backups/{backup_id}/restore",
+        json={"restore": body},
+        headers=caller.headers(),
     )
 
 

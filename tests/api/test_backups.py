@@ -31,6 +31,7 @@ from tests.api.helpers import (
     snapshot_status,
 )
 from tests.api.helpers import register_backup_service as register
+from tests.api.helpers import show_backup as show
 from tests.api.helpers import volume_status as status_of
 from tests.conftest import Caller, MakeCaller
 
@@ -40,17 +41,6 @@ async def set_service(app: FastAPI, host: str, **values: Any) -> None:
         await session.execute(
             update(BackupService).where(BackupService.host == host).values(**values)
         )
-
-
-async def show(
-    client: httpx.AsyncClient, caller: Caller, backup_id: str, version: str | None = None
-) -> dict[str, Any]:
-    r = await client.get(
-        f"/v3/{caller.project_id}/backups/{backup_id}", headers=caller.headers(version)
-    )
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()["backup"]
-    return body
 
 
 async def backup_usage(client: httpx.AsyncClient, caller: Caller) -> tuple[int, int]:
@@ -260,7 +250,7 @@ async def test_create_is_validated(
     volume_id = await available_volume(client, member, service)
     base = f"/v3/{member.project_id}/backups"
     r = await create_backup(client, member, volume_id, incremental=True)
-    assert "incremental backups are not supported yet" in fault(r, 400, "badRequest")
+    assert "No backups available to do an incremental backup" in fault(r, 400, "badRequest")
     r = await create_backup(client, member, volume_id, snapshot_id="x")
     assert "Snapshot x could not be found" in fault(r, 404, "itemNotFound")
     r = await client.post(base, json={"backup": {"name": "x"}}, headers=member.headers())

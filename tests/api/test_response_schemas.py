@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+from sqlalchemy import delete
 from tempest.lib.api_schema.response.volume import (
     capabilities,
     extensions,
@@ -45,6 +46,7 @@ from tempest.lib.services.volume.v3.transfers_client import TransfersClient
 from tempest.lib.services.volume.v3.volumes_client import VolumesClient
 
 from app.api.microversion import APIVersion
+from app.db.models import Backup
 from tests.api.helpers import BACKUP_HOST, claim, finish, report, run_jobs
 from tests.api.helpers import register_backup_service as register
 from tests.conftest import Caller
@@ -551,6 +553,37 @@ async def test_backup_responses_carry_cinder_fields(
                 module.delete_backup,
             )
             await run_jobs(client, service, [BACKUP_HOST])
+
+
+async def test_backup_restore_and_record_responses_carry_cinder_fields(
+    app: Any, client: httpx.AsyncClient, admin: Caller, service: Caller
+) -> None:
+    await report(client, service)
+    assert (await register(client, service)).status_code == 200
+    volume_id = await volume_of(client, admin, service)
+    module = tempest_schema(BackupsClient, MAX)
+    r = await client.post(
+        url(admin, "/backups"), json={"backup": {"volume_id": volume_id}}, headers=admin.headers()
+    )
+    backup_id = r.json()["backup"]["id"]
+    await run_jobs(client, service, [BACKUP_HOST])
+    r = await client.post(
+        url(admin, f"/backups/{backup_id}/restore"),
+        json={"restore": {"name": "restored"}},
+        headers=admin.headers(),
+    )
+    check(r, module.restore_backup)
+    await run_jobs(client, service, [BACKUP_HOST])
+    r = await client.get(url(admin, f"/backups/{backup_id}/export_record"), headers=admin.headers())
+    record = check(r, module.export_backup)["backup-record"]
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(delete(Backup).where(Backup.id == backup_id))
+    r = await client.post(
+        url(admin, "/backups/import_record"),
+        json={"backup-record": record},
+        headers=admin.headers(),
+    )
+    check(r, module.import_backup)
 
 
 # --- volume types --------------------------------------------------------------------------

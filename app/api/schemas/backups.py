@@ -14,6 +14,7 @@ from app.api.schemas.base import (
     Metadata,
     Naming,
     OfVolume,
+    Part,
     RequestBody,
     RequestMetadata,
     Resource,
@@ -57,6 +58,29 @@ class BackupActionRequest(AdminActionRequest):
     reset_status: BackupResetStatus | None = Field(None, alias="os-reset_status")
 
 
+class BackupRestore(Part):
+    volume_id: str | None = Field(
+        None, description="The caller's available volume; none: a new one."
+    )
+    name: str | None = Field(None, description="The new volume's name.")
+
+
+class BackupRestoreRequest(RequestBody):
+    # Required, as Cinder's schema has it; `{"restore": null}` restores into a new volume.
+    element: ClassVar[str] = "restore"
+    restore: BackupRestore | None
+
+
+class BackupRecordBody(Part):
+    backup_service: str
+    backup_url: str
+
+
+class BackupImportRequest(RequestBody):
+    member: ClassVar[str] = "backup-record"
+    backup_record: BackupRecordBody = Field(alias="backup-record")
+
+
 # --- responses ----------------------------------------------------------------------------
 
 
@@ -88,3 +112,20 @@ BackupSummaryResponse = wrapped("BackupSummaryResponse", "backup", BackupSummary
 BackupResponse = wrapped("BackupResponse", "backup", Backup)
 BackupListResponse = listing("BackupListResponse", "backups", BackupSummary)
 BackupDetailListResponse = listing("BackupDetailListResponse", "backups", Backup)
+
+
+class RestoreResult(View):
+    backup_id: str
+    volume_id: str
+    volume_name: str | None = None
+
+
+class BackupRecord(View):
+    backup_service: str
+    backup_url: str
+
+
+BackupRestoreResponse = wrapped("BackupRestoreResponse", "restore", RestoreResult)
+BackupRecordResponse = wrapped(
+    "BackupRecordResponse", "backup_record", BackupRecord, alias="backup-record"
+)

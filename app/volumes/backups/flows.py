@@ -25,6 +25,7 @@ from app.context import RequestContext
 from app.db.models import Backup, BackupService, Job, Snapshot, Volume, utcnow
 from app.errors import BadRequest
 from app.runtime import Runtime
+from app.volumes.backups import restore
 from app.volumes.backups import services as backup_services
 from app.volumes.kernel import jobs, lifecycle, messages, quotas, repository
 from app.volumes.kernel.messages import Action, Detail
@@ -67,14 +68,11 @@ get = BACKUPS.get
 async def create(
     session: AsyncSession, runtime: Runtime, ctx: RequestContext, spec: CreateBackup
 ) -> tuple[Backup, Outcome]:
-    if spec.incremental:
-        # Incremental backups (against a parent's manifest) come with restore; a full
-        # backup in their place would silently cost what the caller meant to save.
-        raise BadRequest("Invalid backup: incremental backups are not supported yet.")
     volume = await vflows.get(session, ctx, spec.volume_id, for_update=True)
     snapshot = None
     if spec.snapshot_id is not None:
         snapshot = await _snapshot_to_back_up(session, ctx, spec.snapshot_id, volume)
+    parent = await _parent(session, volume, snapshot) if spec.incremental else None
     if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
         raise BadRequest(
             "Invalid volume: Volume to be backed up must be available or in-use, but the "
@@ -107,7 +105,8 @@ async def create(
         ),
         service=service.host if service else None,
         backup_metadata=dict(spec.metadata),
-        is_incremental=False,
+        is_incremental=parent is not None,
+        parent_id=parent.id if parent is not None else None,
     )
     session.add(backup)
     await session.flush()
@@ -134,6 +133,7 @@ async def create(
         backup=_backup_ref(backup),
         volume=vflows.volume_ref(volume),
         snapshot=snapshot_ref(snapshot) if snapshot is not None else None,
+        parent=_backup_ref(parent) if parent is not None else None,
     )
     if snapshot is not None:
         # The snapshot is read, not the volume: the volume stays usable meanwhile.
@@ -223,8 +223,40 @@ async def _snapshot_to_back_up(
     return snapshot
 
 
-def _backup_ref(backup: Backup) -> jobkinds.BackupRef:
-    return jobkinds.BackupRef(id=backup.id, container=backup.container, volume_id=backup.volume_id)
+_backup_ref = restore.backup_ref
+
+
+async def _parent(session: AsyncSession, volume: Volume, snapshot: Snapshot | None) -> Backup:
+    """The parent of an incremental backup, as Cinder chooses it: the volume's backup
+    with the latest data_timestamp (of a snapshot: the latest older than the snapshot),
+    which must be available."""
+    query = select(Backup).where(
+        Backup.volume_id == volume.id, Backup.project_id == volume.project_id
+    )
+    if snapshot is not None:
+        query = query.where(Backup.data_timestamp < snapshot.created_at)
+    latest = (
+        await session.scalars(
+            query.order_by(Backup.data_timestamp.desc(), Backup.created_at.desc()).limit(1)
+        )
+    ).first()
+    if latest is None:
+        raise BadRequest("Invalid backup: No backups available to do an incremental backup.")
+    if latest.status != BackupStatus.AVAILABLE:
+        raise BadRequest(
+            "Invalid backup: The parent backup must be available for incremental backup."
+        )
+    return latest
+
+
+async def dependents(session: AsyncSession, backup_ids: list[str]) -> set[str]:
+    """Which of these backups an incremental backup builds on."""
+    if not backup_ids:
+        return set()
+    rows = await session.scalars(
+        select(Backup.parent_id).where(Backup.parent_id.in_(backup_ids)).distinct()
+    )
+    return {row for row in rows if row is not None}
 
 
 # --- delete, reset, force delete ----------------------------------------------------------
@@ -236,6 +268,8 @@ async def lock_for_force(session: AsyncSession, ctx: RequestContext, backup_id: 
     backup = await get(session, ctx, backup_id)
     await jobs.active(session, backup.id, lock=True)
     await _lock_source(session, backup)
+    if backup.restore_volume_id is not None:
+        await repository.VOLUMES.lock(session, backup.restore_volume_id)
     return await get(session, ctx, backup_id, for_update=True)
 
 
@@ -250,11 +284,16 @@ async def delete(
     """Deleting (a job on the backup's service removes its objects), or gone at once
     when it never reached a service."""
     outcome = Outcome()
+    if await dependents(session, [backup.id]):
+        # Cinder refuses it, force or not: the incremental backups need this one.
+        raise BadRequest("Invalid backup: Incremental backups exist for this backup.")
     held = holds_quota(backup.status)
     # A force delete takes a backup in any status, overriding its jobs in flight.
     for job in await lifecycle.start_delete(session, backup, force=force):
         if job.kind == jobkinds.CREATE_BACKUP.name:
             await _give_source_back(session, backup)
+        elif job.kind == jobkinds.RESTORE_BACKUP.name:
+            await restore.cancelled(session, job, backup)
         elif job.kind == jobkinds.DELETE_BACKUP.name:
             # 'deleting' does not say whether it came from error: the job knows.
             held = jobkinds.DELETE_BACKUP.load(job.payload).quota_held
@@ -339,7 +378,7 @@ async def _give_volume_back(session: AsyncSession, volume_id: str) -> None:
 BackupEnd = Callable[Concatenate[AsyncSession, Job, Backup, More], Awaitable[None]]
 
 
-def _on_backup(
+def on_backup(
     end: BackupEnd[More], *, reads_source: bool
 ) -> Callable[Concatenate[AsyncSession, Runtime, Job, More], Awaitable[Outcome]]:
     """A backup job's end (the agent's result, or the reaper's verdict): the backup
@@ -363,22 +402,23 @@ def _on_backup(
     return apply
 
 
-async def _backed_up(
-    session: AsyncSession, _job: Job, backup: Backup, result: jobkinds.BackupCreated
-) -> None:
-    await _give_source_back(session, backup)
+async def made(session: AsyncSession, backup: Backup, object_count: int) -> None:
+    """A creating backup (made, or imported) is available."""
     await lifecycle.move(
         session,
         backup,
         {"status": BackupStatus.CREATING},
         status=BackupStatus.AVAILABLE,
-        object_count=result.object_count,
+        object_count=object_count,
         fail_reason=None,
     )
 
 
-async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> None:
-    await _give_source_back(session, backup)
+async def not_made(
+    session: AsyncSession, job: Job, backup: Backup, action: Action, detail: Detail
+) -> None:
+    """A creating backup (made, or imported) failed: error, its quota given back, the
+    user told why."""
     if await lifecycle.move(
         session,
         backup,
@@ -389,14 +429,19 @@ async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> Non
         await quotas.release(
             session, backup.project_id, {"backups": 1, "backup_gigabytes": backup.size}
         )
-        await messages.about(
-            session,
-            backup,
-            Action.BACKUP_CREATE,
-            Detail.BACKUP_CREATE_DRIVER_ERROR,
-            backup.fail_reason,
-            job.request_id,
-        )
+        await messages.about(session, backup, action, detail, backup.fail_reason, job.request_id)
+
+
+async def _backed_up(
+    session: AsyncSession, _job: Job, backup: Backup, result: jobkinds.BackupCreated
+) -> None:
+    await _give_source_back(session, backup)
+    await made(session, backup, result.object_count)
+
+
+async def _backup_failed(session: AsyncSession, job: Job, backup: Backup) -> None:
+    await _give_source_back(session, backup)
+    await not_made(session, job, backup, Action.BACKUP_CREATE, Detail.BACKUP_CREATE_DRIVER_ERROR)
 
 
 def _quota_held(job: Job) -> bool:
@@ -435,7 +480,7 @@ async def _delete_failed(session: AsyncSession, job: Job, backup: Backup) -> Non
 
 
 # How each backup job ends (registered per kind in app/volumes/results.py).
-created = _on_backup(_backed_up, reads_source=True)
-create_failed = _on_backup(_backup_failed, reads_source=True)
-deleted = _on_backup(_backup_deleted, reads_source=False)
-delete_failed = _on_backup(_delete_failed, reads_source=False)
+created = on_backup(_backed_up, reads_source=True)
+create_failed = on_backup(_backup_failed, reads_source=True)
+deleted = on_backup(_backup_deleted, reads_source=False)
+delete_failed = on_backup(_delete_failed, reads_source=False)

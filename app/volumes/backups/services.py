@@ -95,3 +95,10 @@ async def down_hosts(session: AsyncSession, service_down_time: int, now: datetim
     edge = now - timedelta(seconds=service_down_time)
     rows = await session.scalars(select(BackupService.host).where(BackupService.heard_at < edge))
     return list(rows.all())
+
+
+async def by_host(session: AsyncSession, host: str | None) -> BackupService | None:
+    if host is None:
+        return None
+    query = select(BackupService).where(BackupService.host == host)
+    return (await session.scalars(query)).first()

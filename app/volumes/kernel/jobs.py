@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import jobkinds
@@ -282,17 +282,26 @@ async def backup_reading(
     session: AsyncSession, *, volume_id: str | None = None, snapshot_id: str | None = None
 ) -> str | None:
     """The backup whose create job in flight reads this volume (a backup of the volume
-    itself) or this snapshot, if any: that job is the backup's, not the source's, so
-    `active` does not see it."""
+    itself) or this snapshot, or whose restore in flight writes this volume, if any:
+    that job is the backup's, not the source's, so `active` does not see it."""
     query = (
         select(Backup.id)
         .join(Job, Job.resource_id == Backup.id)
-        .where(Job.kind == jobkinds.CREATE_BACKUP.name, Job.state.in_((PENDING, RUNNING)))
+        .where(Job.state.in_((PENDING, RUNNING)))
     )
+    creating = Job.kind == jobkinds.CREATE_BACKUP.name
     if snapshot_id is not None:
-        query = query.where(Backup.snapshot_id == snapshot_id)
+        query = query.where(creating, Backup.snapshot_id == snapshot_id)
     else:
-        query = query.where(Backup.volume_id == volume_id, Backup.snapshot_id.is_(None))
+        query = query.where(
+            or_(
+                and_(creating, Backup.volume_id == volume_id, Backup.snapshot_id.is_(None)),
+                and_(
+                    Job.kind == jobkinds.RESTORE_BACKUP.name,
+                    Backup.restore_volume_id == volume_id,
+                ),
+            )
+        )
     return (await session.scalars(query.limit(1))).first()
 
 

@@ -24,6 +24,7 @@ class Action(Enum):
     SNAPSHOT_DELETE = ("010", "delete snapshot")
     BACKUP_CREATE = ("013", "create backup")
     BACKUP_DELETE = ("014", "delete backup")
+    BACKUP_RESTORE = ("015", "restore backup")
     DELETE_VOLUME = ("020", "delete volume")
     # Cinder records no message for a failed manage; Pumice's own actions start at 101.
     MANAGE_EXISTING_VOLUME = ("101", "manage existing volume")
@@ -38,6 +39,7 @@ class Action(Enum):
     RESTORE_EXPORT = ("141", "export volume again after the storage agent restarted")
     UNMANAGE_VOLUME = ("150", "unmanage volume")
     UNMANAGE_SNAPSHOT = ("151", "unmanage snapshot")
+    IMPORT_BACKUP_RECORD = ("152", "import backup record")
 
 
 class Detail(Enum):
@@ -53,8 +55,10 @@ class Detail(Enum):
         "Backup failed to schedule. Service not found for creating backup.",
     )
     BACKUP_DELETE_DRIVER_ERROR = ("025", "Backup driver failed to delete backup.")
+    BACKUP_RESTORE_ERROR = ("026", "Backup driver failed to restore backup.")
     # Pumice's own details start at 101.
     CONNECTION_TIMEOUT = ("101", "The storage agent did not export the volume in time.")
+    BACKUP_IMPORT_ERROR = ("150", "The backup's data is missing or unreadable in its repository.")
     LEASE_EXPIRED = ("051", "The storage agent stopped responding while doing the operation.")
 
 
