@@ -137,12 +137,15 @@ def _create_backup(run: BackupRun, payload: jobkinds.CreateBackupPayload) -> Map
         if payload.snapshot is not None
         else backend.driver.local_path(volume)
     )
+    parent = payload.parent  # an incremental: only the chunks that differ are stored
     return run.service.repository.create_backup(
         payload.backup.id,
         source,
         container=payload.backup.container,
         volume_id=volume.id,
         progress=run.progress,
+        parent=parent.stored_as if parent is not None else None,
+        parent_container=parent.container if parent is not None else None,
     )
 
 

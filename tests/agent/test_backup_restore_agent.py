@@ -119,6 +119,9 @@ async def _round_trip(
     incremental = await s.backup(source, incremental=True)
     shown = (await get_json(client, s.member, f"/backups/{incremental}"))["backup"]
     assert shown["is_incremental"] is True
+    # Only the chunk that changed is stored; the rest are the full backup's.
+    full_shown = (await get_json(client, s.member, f"/backups/{full}"))["backup"]
+    assert 1 == shown["object_count"] < full_shown["object_count"]
 
     # Each backup restores to a new volume exactly as the volume was when it was taken.
     from_full = await s.restore(full)
@@ -135,6 +138,9 @@ async def _round_trip(
     shown = (await get_json(client, s.member, f"/volumes/{source}"))["volume"]
     assert shown["status"] == "available" and shown["name"] is None
 
+    # Before the corruption below: the incremental shares the full backup's objects.
+    await _export_import(app, client, admin, s, incremental, second)
+
     # A corrupt object: the restore fails, the volume is in error and says why, the
     # backup stays available.
     folder = tmp_path / "repo" / "volumebackups" / full
@@ -148,8 +154,6 @@ async def _round_trip(
     [message] = [m["user_message"] for m in r.json()["messages"]]
     assert "restore backup" in message and f"object {chunk.name} is corrupt" in message
     assert await s.status("backup", full) == "available"
-
-    await _export_import(app, client, admin, s, incremental, second)
 
 
 async def _export_import(
