@@ -4,9 +4,7 @@ with the CHAP credentials the attachment returned."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import os
 import shutil
 import subprocess
 import tomllib
@@ -16,87 +14,32 @@ from typing import Any
 import pytest
 
 from tests.conftest import need
-from tests.e2e.helpers import Up, cinder, openstack, volume_status, wait_for
+from tests.e2e.helpers import (
+    DATA_SIZE,
+    HOST_1,
+    HOST_2,
+    SERVER_1,
+    SERVER_2,
+    Up,
+    attach,
+    cinder,
+    iscsi_url,
+    openstack,
+    qemu,
+    random_image,
+    read_through,
+    volume_status,
+    wait_for,
+    write_through,
+)
 
 pytestmark = pytest.mark.e2e
-
-MiB = 1024**2
-DATA_SIZE = 64 * MiB
-SERVER_1 = "5d3b8d59-3c1e-4f0b-9a55-0c2e4b6a1f01"
-SERVER_2 = "5d3b8d59-3c1e-4f0b-9a55-0c2e4b6a1f02"
-HOST_1 = "iqn.1994-05.com.example:host1"
-HOST_2 = "iqn.1994-05.com.example:host2"
-CLIENT_SECONDS = 120  # a client of a target that went away may hang: never wait forever
 
 
 @pytest.fixture(autouse=True)
 def _tools() -> None:
     for tool, package in [("tgtd", "tgt"), ("qemu-img", "qemu-utils"), ("qemu-io", "qemu-utils")]:
         need(shutil.which(tool) is not None, package)
-
-
-def attach(up: Up, volume: str, initiator: str, server: str) -> tuple[str, dict[str, Any]]:
-    """Create an attachment with the host's connector; its id and connection_info data.
-
-    cinderclient, not `openstack volume attachment create`: the openstack client looks
-    the server up in Nova (compute) first, and Pumice has no Nova."""
-    shown = cinder(
-        up,
-        "--os-volume-api-version",
-        "3.54",
-        "attachment-create",
-        "--connect",
-        "True",
-        "--ip",
-        "127.0.0.1",
-        "--initiator",
-        initiator,
-        volume,
-        server,
-    )
-    assert shown["driver_volume_type"] == "iscsi"
-    data: dict[str, Any] = ast.literal_eval(shown["data"])  # the client prints a Python dict
-    return shown["id"], data
-
-
-def iscsi_url(data: dict[str, Any], password: str | None = None) -> str:
-    user, secret = data["auth_username"], password or data["auth_password"]
-    return (
-        f"iscsi://{user}%{secret}@{data['target_portal']}/{data['target_iqn']}/{data['target_lun']}"
-    )
-
-
-def qemu(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_SECONDS)
-
-
-def write_through(data: dict[str, Any], source: Path) -> None:
-    done = qemu("qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(source), iscsi_url(data))
-    assert done.returncode == 0, done.stderr
-
-
-def read_through(data: dict[str, Any], into: Path) -> str:
-    """sha256 of the first DATA_SIZE bytes read through the target."""
-    into.unlink(missing_ok=True)
-    done = qemu(
-        "qemu-img",
-        "dd",
-        "-f",
-        "raw",
-        "-O",
-        "raw",
-        f"if={iscsi_url(data)}",
-        f"of={into}",
-        "bs=1M",
-        f"count={DATA_SIZE // MiB}",
-    )
-    assert done.returncode == 0, done.stderr
-    return hashlib.sha256(into.read_bytes()).hexdigest()
-
-
-def random_image(path: Path) -> str:
-    path.write_bytes(os.urandom(DATA_SIZE))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def targets(up: Up) -> str:
