@@ -17,12 +17,14 @@ class Settings(BaseSettings):
     # Connections per replica (PostgreSQL): mind max_connections across replicas.
     db_pool_size: int = 10
     db_max_overflow: int = 10
-    # PostgreSQL deadlines, so no request waits on the database longer than about
-    # these (seconds): opening a connection, waiting for one of the pool's, one statement
-    # (a lock wait included). Past them the answer is 503 with Retry-After.
+    # PostgreSQL deadlines, so no request waits on an unreachable or stuck database
+    # longer than about these (seconds): opening a connection, one statement (a lock
+    # wait included). Past them the answer is 503 with Retry-After.
     db_connect_timeout: float = 5.0
-    db_pool_timeout: float = 5.0
     db_statement_timeout: float = 10.0
+    # Waiting for one of the pool's connections is load, not an outage: a burst of
+    # requests queues for up to this long (SQLAlchemy's default), then gets 503 busy.
+    db_pool_timeout: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8776
     # The URL clients reach this service at; derived from host/port when empty.

@@ -3,10 +3,11 @@ fault shape instead of a 500 with a traceback, the log gets one line when the ou
 starts and one when it ends, and the replica recovers by itself.
 
 An outage is an error that says the database cannot be reached or did not answer in
-time (refused or timed-out connections, a pool with no connection to lend within
-`db_pool_timeout`, a statement past `db_statement_timeout`, a connection dropped under
-a query). Any other database error stays what it was: a bug, logged, 500. While an
-outage lasts a probe asks the database every second; its first answer ends the outage."""
+time (refused or timed-out connections, a statement past `db_statement_timeout`, a
+connection dropped under a query). A pool with no connection to lend within
+`db_pool_timeout` is load, not an outage: 503 too, logged as such, no probe. Any other
+database error stays what it was: a bug, logged, 500. While an outage lasts a probe
+asks the database every second; its first answer ends the outage."""
 
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ log = structlog.get_logger(__name__)
 RETRY_AFTER_SECONDS = 5
 PROBE_INTERVAL_SECONDS = 1.0
 UNAVAILABLE = "The database is unavailable; try again later."
+BUSY = "The service is busy; try again later."
 UNREACHABLE: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, socket.gaierror)
 
 
 def is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, (PoolTimeout, *UNREACHABLE)):
+    if isinstance(exc, UNREACHABLE):
         return True
     if isinstance(exc, DBAPIError):
         return (
@@ -101,6 +103,13 @@ def install(app: FastAPI) -> None:
     app.state.outage = Outage()
 
     async def _database(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, PoolTimeout):
+            # Every pooled connection busy past db_pool_timeout: this replica is
+            # overloaded, the database is fine. No outage, no probe, no traceback.
+            log.warning("database pool exhausted: answering 503", error=_reason(exc))
+            return error_response(
+                request, 503, BUSY, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
         if not is_outage(exc):
             log.exception("unexpected error", error=str(exc))
             return error_response(request, 500, INTERNAL_ERROR)

@@ -35,7 +35,12 @@ async def relay(db_url: str) -> AsyncIterator[TcpRelay]:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, relay: TcpRelay) -> Settings:
+def pool_size() -> int | None:
+    return None  # the default pool
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, relay: TcpRelay, pool_size: int | None) -> Settings:
     return Settings(
         database_url=make_url(db_url).set(port=relay.port).render_as_string(hide_password=False),
         data_dir=tmp_path / "data",
@@ -45,6 +50,8 @@ def settings(db_url: str, tmp_path: Path, relay: TcpRelay) -> Settings:
         db_statement_timeout=2.0,
         # Every request asks the database about its token: none is answered from memory.
         token_check_ttl_seconds=0.0,
+        db_pool_size=pool_size or 10,
+        db_max_overflow=0 if pool_size else 10,
     )
 
 
@@ -113,3 +120,20 @@ async def test_a_second_outage_is_logged_again(
             await relay.restore()
             await until_back(app)
     assert [e["event"] for e in logs if e["event"] in (OUT, BACK)] == [OUT, BACK, OUT, BACK]
+
+
+@pytest.mark.parametrize("pool_size", [1])
+async def test_an_exhausted_pool_is_busy_not_an_outage(
+    app: FastAPI, client: httpx.AsyncClient, member: Caller
+) -> None:
+    volumes = f"/v3/{member.project_id}/volumes"
+    assert (await client.get(volumes, headers=member.headers())).status_code == 200
+    with capture_logs() as logs:
+        async with app.state.runtime.engine.connect():  # the pool's one connection, held
+            r = await client.get(volumes, headers=member.headers(), timeout=60)
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "busy" in r.json()["serviceUnavailable"]["message"]
+    events = [entry["event"] for entry in logs]
+    assert "database pool exhausted: answering 503" in events and OUT not in events
+    assert not app.state.outage.ongoing
+    assert (await client.get(volumes, headers=member.headers())).status_code == 200
