@@ -72,7 +72,7 @@ def _reads(path: str, summary: str, model: type[BaseModel]) -> Callable[[Route],
     return router.get(path, summary=summary, **schemas.answers(model))
 
 
-def _answers_no_body(
+def answers_no_body(
     method: Callable[..., Callable[[Route], Route]], path: str, summary: str
 ) -> Callable[[Route], Route]:
     """A route (router.post, router.delete...) that answers 204 with no body."""
@@ -450,7 +450,7 @@ async def check_token(
     return Response(status_code=200, headers={"X-Subject-Token": token})
 
 
-@_answers_no_body(router.delete, "/v3/auth/tokens", "Revoke a token")
+@answers_no_body(router.delete, "/v3/auth/tokens", "Revoke a token")
 async def revoke_token(
     request: Request, caller: CallerDep, runtime: RuntimeDep, session: SessionDep
 ) -> Response:
@@ -497,7 +497,7 @@ async def user(
     return {"user": keystone.user_body(found, identity_url(request))}
 
 
-@_answers_no_body(router.post, "/v3/users/{user_id}/password", "Change one's password")
+@answers_no_body(router.post, "/v3/users/{user_id}/password", "Change one's password")
 async def change_password(
     user_id: str,
     body: PasswordChangeRequest,

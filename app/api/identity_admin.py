@@ -9,9 +9,10 @@ The `pumice project|user|role` commands call the same service functions
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +22,7 @@ from app.api.identity import (
     Caller,
     CallerDep,
     KeystoneRoute,
+    answers_no_body,
     identity_url,
 )
 from app.api.schemas import identity as schemas
@@ -166,13 +168,7 @@ async def update_project(
     return {"project": keystone.project_body(project, identity_url(request))}
 
 
-@router.delete(
-    "/v3/projects/{project_id}",
-    summary="Delete a project (admin)",
-    status_code=204,
-    response_class=Response,
-    responses=schemas.ERROR_RESPONSES,
-)
+@answers_no_body(router.delete, "/v3/projects/{project_id}", "Delete a project (admin)")
 async def delete_project(
     project_id: str, caller: CallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
@@ -237,13 +233,7 @@ async def update_user(
     return {"user": keystone.user_body(user, identity_url(request))}
 
 
-@router.delete(
-    "/v3/users/{user_id}",
-    summary="Delete a user (admin)",
-    status_code=204,
-    response_class=Response,
-    responses=schemas.ERROR_RESPONSES,
-)
+@answers_no_body(router.delete, "/v3/users/{user_id}", "Delete a user (admin)")
 async def delete_user(
     user_id: str, caller: CallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
@@ -282,68 +272,56 @@ async def show_role(role_id: str, request: Request, caller: CallerDep) -> dict[s
 GRANT = "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"
 
 
-@router.put(
-    GRANT,
-    summary="Grant a role on a project (admin)",
-    status_code=204,
-    response_class=Response,
-    responses=schemas.ERROR_RESPONSES,
-)
+@dataclass(frozen=True)
+class Grant:
+    """The role grant a GRANT path names."""
+
+    project_id: str
+    user_id: str
+    role_id: str
+
+    @property
+    def role(self) -> str:
+        return _role_name(self.role_id)
+
+
+GrantDep = Annotated[Grant, Depends()]
+
+
+@answers_no_body(router.put, GRANT, "Grant a role on a project (admin)")
 async def grant_role(
-    project_id: str,
-    user_id: str,
-    role_id: str,
-    caller: CallerDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    grant: GrantDep, caller: CallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     _admin(caller, "identity:create_grant")
-    role = _role_name(role_id)
-    await service.add_role(session, user_id, project_id, role)
+    user = await service.get_user(session, grant.user_id)
+    await service.add_role(session, user.id, grant.project_id, grant.role)
     await session.commit()
-    runtime.token_checks.forget_user((await service.get_user(session, user_id)).id)
+    runtime.token_checks.forget_user(user.id)
     return Response(status_code=204)
 
 
 # HEAD is what clients send (openstacksdk, tempest); GET answers the same. One
 # documented operation: two would share an operationId.
 @router.head(GRANT, include_in_schema=False)
-@router.get(
-    GRANT,
-    summary="Check a grant (admin)",
-    status_code=204,
-    response_class=Response,
-    responses=schemas.ERROR_RESPONSES,
-)
-async def check_grant(
-    project_id: str, user_id: str, role_id: str, caller: CallerDep, session: SessionDep
-) -> Response:
+@answers_no_body(router.get, GRANT, "Check a grant (admin)")
+async def check_grant(grant: GrantDep, caller: CallerDep, session: SessionDep) -> Response:
     _admin(caller, "identity:check_grant")
-    role = _role_name(role_id)
-    held = await service.list_role_assignments(session, user=user_id, project=project_id)
+    role = grant.role
+    held = await service.list_role_assignments(
+        session, user=grant.user_id, project=grant.project_id
+    )
     if not any(view.role == role for view in held):
-        raise NotFound(f"Could not find role assignment with role: {role_id}.")
+        raise NotFound(f"Could not find role assignment with role: {grant.role_id}.")
     return Response(status_code=204)
 
 
-@router.delete(
-    GRANT,
-    summary="Revoke a role on a project (admin)",
-    status_code=204,
-    response_class=Response,
-    responses=schemas.ERROR_RESPONSES,
-)
+@answers_no_body(router.delete, GRANT, "Revoke a role on a project (admin)")
 async def revoke_grant(
-    project_id: str,
-    user_id: str,
-    role_id: str,
-    caller: CallerDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    grant: GrantDep, caller: CallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     _admin(caller, "identity:revoke_grant")
-    user = await service.get_user(session, user_id)
-    await service.remove_role(session, user.id, project_id, _role_name(role_id))
+    user = await service.get_user(session, grant.user_id)
+    await service.remove_role(session, user.id, grant.project_id, grant.role)
     await session.commit()
     runtime.token_checks.forget_user(user.id)
     return Response(status_code=204)
