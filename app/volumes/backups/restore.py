@@ -20,6 +20,7 @@ Lock order (as everywhere): job, volume, backup, quota usage, pool."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +32,6 @@ from app.db.models import (
     BackupService,
     Job,
     Volume,
-    VolumeMetadata,
     VolumeType,
     utcnow,
 )
@@ -237,20 +237,14 @@ async def _new_volume(
         else await vtypes.default(session, settings.default_volume_type)
     )
     await quotas.consume(session, settings, ctx.project_id, {"volumes": 1, "gigabytes": spec.size})
-    volume = Volume(
-        project_id=ctx.project_id,
-        user_id=ctx.user_id,
-        name=spec.name,
-        description=spec.description,
-        size=spec.size,
-        status=VolumeStatus.CREATING,
-        availability_zone=spec.availability_zone or settings.default_availability_zone,
-        volume_type_id=vtype.id,
-        multiattach=spec.multiattach or vtypes.is_multiattach(vtype),
-        volume_metadata=[VolumeMetadata(key=k, value=v) for k, v in spec.metadata.items()],
+    # The volume row as a create makes it (a group is not taken from a restore's body).
+    volume = await vflows.new_volume(
+        session,
+        ctx,
+        dataclasses.replace(spec, group_id=None),
+        vtype,
+        zone=spec.availability_zone or settings.default_availability_zone,
     )
-    session.add(volume)
-    await session.flush()
     return volume, Outcome()
 
 
